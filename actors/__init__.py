@@ -1,0 +1,1 @@
+"""Long-lived Ray actors: provider clients, router, LLM gateway, dedupe, event hub, scheduler."""

@@ -1,0 +1,1 @@
+"""Bringing a stockray stack up and down: the `stockray` CLI and the embedded local stack."""

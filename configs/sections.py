@@ -1,0 +1,225 @@
+"""Typed models of the YAML files in `configs/`, one top-level model per file."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+from core.models import Capability, Instrument
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- watchlist.yaml -------------------------------------------------------------------------
+
+
+class InstrumentConfig(_Strict):
+    """One watchlist entry."""
+
+    id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.\-^=]+$")]
+    name: str
+    exchange: str
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    timezone: str
+    symbols: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> InstrumentConfig:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from exc
+        return self
+
+    def to_instrument(self) -> Instrument:
+        """The domain model of this entry."""
+        return Instrument(**self.model_dump())
+
+
+class Watchlist(_Strict):
+    """`watchlist.yaml`: instruments and named groups of them."""
+
+    instruments: Annotated[list[InstrumentConfig], Field(min_length=1)]
+    groups: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Watchlist:
+        ids = [i.id for i in self.instruments]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"instrument ids must be unique; repeated: {', '.join(dupes)}")
+        for group, members in self.groups.items():
+            unknown = [m for m in members if m not in ids]
+            if unknown:
+                raise ValueError(f"group {group!r} names unknown instruments: {', '.join(unknown)}")
+        return self
+
+    def get(self, instrument_id: str) -> InstrumentConfig | None:
+        """The entry with this canonical id, or None."""
+        return next((i for i in self.instruments if i.id == instrument_id), None)
+
+
+# --- providers.yaml -------------------------------------------------------------------------
+
+
+class RateLimit(_Strict):
+    """At most `requests` per `per_s` seconds."""
+
+    requests: PositiveInt
+    per_s: PositiveFloat
+
+
+class RetryPolicy(_Strict):
+    """Exponential backoff with jitter, bounded by attempts and a total deadline."""
+
+    max_attempts: PositiveInt = 3
+    base_delay_s: PositiveFloat = 0.5
+    max_delay_s: PositiveFloat = 10
+    deadline_s: PositiveFloat = 30
+
+
+class CircuitPolicy(_Strict):
+    """Open after `failure_threshold` consecutive failures; half-open after `cooldown_s`."""
+
+    failure_threshold: PositiveInt = 5
+    cooldown_s: PositiveFloat = 30
+
+
+class ProviderConfig(_Strict):
+    """One data provider's endpoint and limits."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    needs_key: bool = True
+    enabled: bool = True
+    timeout_s: PositiveFloat = 10
+    limits: list[RateLimit] = []
+    retry: RetryPolicy = RetryPolicy()
+    circuit: CircuitPolicy = CircuitPolicy()
+
+
+class Providers(_Strict):
+    """`providers.yaml`: providers and the failover order per capability."""
+
+    providers: dict[str, ProviderConfig]
+    capabilities: dict[Capability, list[str]]
+
+    @model_validator(mode="after")
+    def _known_providers(self) -> Providers:
+        for capability, names in self.capabilities.items():
+            unknown = [n for n in names if n not in self.providers]
+            if unknown:
+                raise ValueError(
+                    f"capability {capability.value!r} names unknown providers: {', '.join(unknown)}"
+                )
+        return self
+
+
+# --- schedules.yaml -------------------------------------------------------------------------
+
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+
+
+class Schedule(_Strict):
+    """One scheduled collection: what, for whom, and how often."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+    tickers: list[str] | None = None
+    group: str | None = None
+    capabilities: Annotated[list[Capability], Field(min_length=1)]
+    interval_s: PositiveFloat | None = None
+    cron: str | None = None
+    jitter_s: Annotated[float, Field(ge=0)] = 0
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> Schedule:
+        if (self.tickers is None) == (self.group is None):
+            raise ValueError("give exactly one of `tickers` or `group`")
+        if (self.interval_s is None) == (self.cron is None):
+            raise ValueError("give exactly one of `interval_s` or `cron`")
+        if self.cron is not None:
+            fields = self.cron.split()
+            if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+                raise ValueError(f"cron {self.cron!r} is not a five-field cron expression")
+        return self
+
+
+class Schedules(_Strict):
+    """`schedules.yaml`."""
+
+    schedules: list[Schedule] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Schedules:
+        names = [s.name for s in self.schedules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"schedule names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+# --- pricing.yaml ---------------------------------------------------------------------------
+
+
+class ModelPrice(_Strict):
+    """USD per million input and output tokens."""
+
+    input_per_mtok: Annotated[float, Field(ge=0)]
+    output_per_mtok: Annotated[float, Field(ge=0)]
+
+
+class Budget(_Strict):
+    """Daily and per-call LLM spending ceilings in USD."""
+
+    daily_usd: Annotated[float, Field(ge=0)]
+    per_call_usd: Annotated[float, Field(ge=0)]
+
+
+class Pricing(_Strict):
+    """`pricing.yaml`."""
+
+    models: dict[str, ModelPrice] = {}
+    budget: Budget
+
+
+# --- serve.yaml -----------------------------------------------------------------------------
+
+
+class HttpOptions(BaseModel):
+    """Where Serve's HTTP proxy listens."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+
+
+class ServeApplication(BaseModel):
+    """One Serve application; other keys pass through to Ray Serve unchanged."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    route_prefix: str = "/"
+    import_path: Annotated[str, Field(pattern=r"^[\w.]+:[\w.]+$")]
+
+
+class ServeConfig(BaseModel):
+    """`serve.yaml`: a Ray Serve config file (the format `serve deploy` takes)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    proxy_location: Literal["HeadOnly", "EveryNode", "Disabled"] = "HeadOnly"
+    http_options: HttpOptions = HttpOptions()
+    applications: Annotated[list[ServeApplication], Field(min_length=1)]
+
+    def to_ray(self, host: str, port: int) -> dict[str, Any]:
+        """The config as Ray Serve takes it, listening on `host:port`."""
+        data = self.model_dump(mode="json")
+        data["http_options"] = {**data["http_options"], "host": host, "port": port}
+        return data

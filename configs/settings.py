@@ -1,0 +1,195 @@
+"""The one settings object: `STOCKRAY_*` environment (and `.env`) plus the YAML files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from configs.sections import Pricing, Providers, Schedules, ServeConfig, Watchlist
+
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent
+SECTIONS: dict[str, type[BaseModel]] = {
+    "watchlist": Watchlist,
+    "providers": Providers,
+    "schedules": Schedules,
+    "pricing": Pricing,
+    "serve": ServeConfig,
+}
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(Exception):
+    """Invalid configuration: `source` (a file or environment variable), the field, what was wrong."""
+
+    def __init__(self, source: str, field: str | None, problem: str) -> None:
+        where = f"{source}: {field}" if field else source
+        super().__init__(f"configuration error in {where}: {problem}")
+        self.source = source
+        self.field = field
+        self.problem = problem
+
+
+class Settings(BaseSettings):
+    """Everything stockray reads at start. Secrets are `SecretStr` and never printed."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STOCKRAY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    home: Path = Field(Path("var"), description="Stack data dir: embedded Postgres, lake, state.")
+    config_dir: Path = Field(PACKAGE_CONFIG_DIR, description="Folder holding the YAML files.")
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL; unset = embedded Postgres under the data dir."
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="Redis URL; unset = Ray actors serve dedupe, limits and events."
+    )
+    ray_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("RAY_ADDRESS", "STOCKRAY_RAY_ADDRESS"),
+        description="Existing Ray cluster to use; unset = `up` starts a local head.",
+    )
+    ray_port: Port = Field(6379, description="GCS port of the head that `up` starts.")
+    ray_client_port: Port = Field(10001, description="Ray Client server port (keep < 10002).")
+    ray_metrics_port: Port = Field(8266, description="Port of Ray's Prometheus metrics export.")
+    ray_agent_port: Port = Field(52365, description="Ray dashboard agent HTTP port.")
+    ray_temp_dir: Path | None = Field(None, description="Ray's temp/session root (Ray: /tmp/ray).")
+    ray_num_cpus: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="CPUs the head offers Ray (default: all)."
+    )
+    dashboard_host: str = Field("127.0.0.1", description="Bind address of the Ray dashboard.")
+    dashboard_port: Port = Field(8265, description="Ray dashboard and Jobs API port.")
+    api_host: str | None = Field(None, description="Serve HTTP host; unset = serve.yaml's.")
+    api_port: Port | None = Field(None, description="Serve HTTP port; unset = serve.yaml's.")
+    locale: Literal["en", "ko"] = Field("en", description="Language of reports and messages.")
+    log_json: bool = Field(False, description="JSON log lines instead of plain text.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    up_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        120, description="How long `up` waits for /readyz before giving up."
+    )
+    provider_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Provider API keys: STOCKRAY_PROVIDER_KEYS__NEWSAPI=…"
+    )
+
+    watchlist: Watchlist | None = Field(None, exclude=True)
+    providers: Providers | None = Field(None, exclude=True)
+    schedules: Schedules | None = Field(None, exclude=True)
+    pricing: Pricing | None = Field(None, exclude=True)
+    serve: ServeConfig | None = Field(None, exclude=True)
+
+    @field_validator("home", "config_dir", "ray_temp_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @property
+    def http_host(self) -> str:
+        """Where the Serve API listens."""
+        return self.api_host or self._section(self.serve).http_options.host
+
+    @property
+    def http_port(self) -> int:
+        """The Serve API's port."""
+        return self.api_port or self._section(self.serve).http_options.port
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the Serve API as a local client reaches it."""
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
+        return f"http://{host}:{self.http_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """Ray dashboard / Jobs API URL."""
+        return f"http://{self.dashboard_host}:{self.dashboard_port}"
+
+    @staticmethod
+    def _section(value: Any) -> Any:
+        if value is None:
+            raise RuntimeError("settings were built without their YAML files; use load_settings()")
+        return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment and the YAML files; raise `ConfigError` naming what is wrong."""
+    try:
+        base = Settings(**overrides)
+    except ValidationError as exc:
+        raise _env_error(exc) from None
+    sections = {name: _load_section(base.config_dir, name, model) for name, model in SECTIONS.items()}
+    return base.model_copy(update=sections)
+
+
+def _load_section(config_dir: Path, name: str, model: type[BaseModel]) -> BaseModel:
+    path = config_dir / f"{name}.yaml"
+    shown = _shown_path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(shown, None, "file not found (STOCKRAY_CONFIG_DIR names the folder)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(shown, where, f"not valid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(shown, None, "expected a mapping at the top level")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        raise ConfigError(shown, field, _expected(err)) from None
+
+
+def _env_error(exc: ValidationError) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in err["loc"]]
+    name = loc[0] if loc else ""
+    var = "RAY_ADDRESS" if name == "ray_address" else f"STOCKRAY_{name.upper()}"
+    if len(loc) > 1:
+        var += "__" + "__".join(p.upper() for p in loc[1:])
+    secret = name in {"database_url", "redis_url", "provider_keys"}
+    return ConfigError(f"environment variable {var}", None, _expected(err, show_input=not secret))
+
+
+def _expected(err: dict[str, Any], show_input: bool = True) -> str:
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        return "required field is missing"
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    if show_input and "input" in err and not isinstance(err["input"], dict | list):
+        return f"expected: {msg[0].lower() + msg[1:]}; got {err['input']!r}"
+    return msg
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, meaning) for every setting, for docs and `--help`."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        if name in SECTIONS:
+            continue
+        var = "RAY_ADDRESS" if name == "ray_address" else f"STOCKRAY_{name.upper()}"
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, Path):
+            default = os.path.relpath(default) if name == "config_dir" else str(default)
+        rows.append((var, "" if default is None else str(default), info.description or ""))
+    return rows

@@ -1,0 +1,1 @@
+"""Ray-free domain of stockray: models, typed errors, provider clients, storage, analysis."""

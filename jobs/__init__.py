@@ -1,0 +1,1 @@
+"""Ray Job entrypoints, each run as `python -m jobs.NAME`."""
