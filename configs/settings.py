@@ -24,7 +24,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class ConfigError(Exception):
-    """Invalid configuration: `source` (a file or environment variable), the field, what was wrong."""
+    """Invalid configuration: the `source` file or variable, the field, and what was wrong."""
 
     def __init__(self, source: str, field: str | None, problem: str) -> None:
         where = f"{source}: {field}" if field else source
@@ -126,7 +126,9 @@ def load_settings(**overrides: Any) -> Settings:
         base = Settings(**overrides)
     except ValidationError as exc:
         raise _env_error(exc) from None
-    sections = {name: _load_section(base.config_dir, name, model) for name, model in SECTIONS.items()}
+    sections = {
+        name: _load_section(base.config_dir, name, model) for name, model in SECTIONS.items()
+    }
     return base.model_copy(update=sections)
 
 
@@ -136,7 +138,9 @@ def _load_section(config_dir: Path, name: str, model: type[BaseModel]) -> BaseMo
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(shown, None, "file not found (STOCKRAY_CONFIG_DIR names the folder)") from None
+        raise ConfigError(
+            shown, None, "file not found (STOCKRAY_CONFIG_DIR names the folder)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None

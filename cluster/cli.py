@@ -1,0 +1,120 @@
+"""`stockray` command line: up, down, status, migrate, config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cluster.state import StackError
+from configs.settings import ConfigError, Settings, describe_settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _print_report(report, verb: str) -> None:
+    for c in report.components:
+        mark = "ok " if c.ok else "DOWN"
+        print(f"  [{mark}] {c.name:<9} {c.detail}")
+    if report.ready_s is not None:
+        print(f"stockray {verb}: /readyz answered 200 {report.ready_s:.1f}s after `up` began")
+
+
+def cmd_up(settings: Settings) -> int:
+    """Start the stack (or report what already runs)."""
+    from cluster import stack
+
+    print(f"stockray up: data dir {settings.home}")
+    report = stack.up(settings)
+    _print_report(report, "up")
+    print(f"  API        {settings.api_url}  (OpenAPI {settings.api_url}/docs)")
+    print(f"  dashboard  {settings.dashboard_url}  (Ray; clients need RAY_AUTH_MODE=token)")
+    return 0
+
+
+def cmd_down(settings: Settings) -> int:
+    """Stop what `up` started; data stays."""
+    from cluster import stack
+
+    _print_report(stack.down(settings), "down")
+    print(f"stockray down: data kept in {settings.home}")
+    return 0
+
+
+def cmd_status(settings: Settings) -> int:
+    """Print each component's state; exit 1 if any is down."""
+    from cluster import stack
+
+    report = stack.status(settings)
+    _print_report(report, "status")
+    return 0 if report.ok else 1
+
+
+def cmd_migrate(settings: Settings) -> int:
+    """Apply pending migrations to STOCKRAY_DATABASE_URL (or the running embedded Postgres)."""
+    from cluster.postgres import prepare_database
+    from cluster.state import StackState
+
+    dsn = (
+        settings.database_url.get_secret_value()
+        if settings.database_url
+        else StackState.load(settings.home).postgres.uri
+    )
+    if not dsn:
+        raise StackError("no database: set STOCKRAY_DATABASE_URL or run `stockray up` first")
+    applied = prepare_database(dsn, settings)
+    print(f"applied: {', '.join(applied)}" if applied else "schema up to date")
+    return 0
+
+
+def cmd_config(settings: Settings) -> int:
+    """Print every setting's effective value, secrets masked."""
+    for var, _, _ in describe_settings():
+        field = "ray_address" if var == "RAY_ADDRESS" else var.removeprefix("STOCKRAY_").lower()
+        print(
+            f"{var}={getattr(settings, field)!s}"
+            if getattr(settings, field) is not None
+            else f"{var}="
+        )
+    for name in ("watchlist", "providers", "schedules", "pricing", "serve"):
+        print(f"# {settings.config_dir / (name + '.yaml')}: ok")
+    return 0
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "migrate": cmd_migrate,
+    "config": cmd_config,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (one subcommand per entry in COMMANDS)."""
+    parser = argparse.ArgumentParser(prog="stockray", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn in COMMANDS.items():
+        sub.add_parser(name, help=(fn.__doc__ or "").splitlines()[0])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `stockray` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return COMMANDS[args.command](settings)
+    except ConfigError as exc:
+        print(f"stockray: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StackError as exc:
+        print(f"stockray {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"stockray {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The local Ray head: `ray start --head` with token auth, found and stopped by its session.
+
+`ray stop` would kill every Ray cluster of this user on the machine; `down` must stop only
+what `up` started, so we stop the processes that name this head's session dir or GCS
+address, and their children (workers, agents, Serve replicas).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from cluster.state import RayState, StackError
+from configs.settings import Settings
+
+NODE_IP = "127.0.0.1"  # Ray's own ports stay on loopback unless the operator says otherwise
+
+
+def token_path() -> Path:
+    """Where Ray clients look for the cluster token (Ray's own rules)."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "~/.ray/auth_token")).expanduser()
+
+
+def ensure_auth_token() -> str:
+    """The cluster token, generated as Ray does (`ray get-auth-token --generate`) if missing."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"]
+    path = token_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def auth_headers() -> dict[str, str]:
+    """Authorization header for the dashboard's REST APIs."""
+    return {"Authorization": f"Bearer {ensure_auth_token()}"}
+
+
+def ray_env(extra: dict[str, str]) -> dict[str, str]:
+    """Environment for `ray` commands and the head: token auth on, plus `extra`."""
+    return {**os.environ, "RAY_AUTH_MODE": "token", **extra}
+
+
+def start_head(settings: Settings, env: dict[str, str], log_path: Path) -> RayState:
+    """Start a head node on loopback; its workers inherit `env`."""
+    ensure_auth_token()
+    temp_root = settings.ray_temp_dir or Path("/tmp/ray")
+    args = [
+        sys.executable, "-m", "ray.scripts.scripts", "start", "--head",
+        "--node-ip-address", NODE_IP,
+        "--port", str(settings.ray_port),
+        "--dashboard-host", settings.dashboard_host,
+        "--dashboard-port", str(settings.dashboard_port),
+        "--ray-client-server-port", str(settings.ray_client_port),
+        "--dashboard-agent-listen-port", str(settings.ray_agent_port),
+        "--metrics-export-port", str(settings.ray_metrics_port),
+        "--temp-dir", str(temp_root),
+        "--disable-usage-stats",
+    ]  # fmt: skip
+    if settings.ray_num_cpus:
+        args += ["--num-cpus", str(settings.ray_num_cpus)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        done = subprocess.run(args, env=ray_env(env), stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise StackError(f"`ray start --head` failed: {_last_error(log_path)} (log: {log_path})")
+    gcs = f"{NODE_IP}:{settings.ray_port}"
+    return RayState(
+        started_by_up=True,
+        gcs_address=gcs,
+        session_dir=os.path.realpath(temp_root / "session_latest"),
+        dashboard_url=settings.dashboard_url,
+    )
+
+
+def _last_error(log_path: Path) -> str:
+    lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines()]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line:
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def head_processes(state: RayState) -> list[psutil.Process]:
+    """Processes of the head `up` started: those naming its session or GCS, and descendants."""
+    markers = [m for m in (state.session_dir, state.gcs_address) if m]
+    if not markers:
+        return []
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if any(m in cmdline for m in markers):
+            found[proc.pid] = proc
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.update({c.pid: c for c in proc.children(recursive=True)})
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def stop_head(state: RayState, grace_s: float = 3.0) -> int:
+    """Terminate the head's processes, kill stragglers; return how many there were.
+
+    The raylet and GCS ignore SIGTERM for a long while; the head keeps no state we need,
+    so a short grace period is enough.
+    """
+    procs = head_processes(state)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return len(procs)
+
+
+def dashboard_alive(url: str, timeout_s: float = 3.0) -> bool:
+    """Whether the dashboard (and so the head) answers."""
+    try:
+        resp = httpx.get(f"{url}/api/version", headers=auth_headers(), timeout=timeout_s)
+    except httpx.HTTPError:
+        return False
+    return resp.status_code == 200
+
+
+def wait_dashboard(url: str, timeout_s: float) -> None:
+    """Block until the dashboard answers, or raise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if dashboard_alive(url):
+            return
+        time.sleep(0.25)
+    raise StackError(f"Ray dashboard at {url} did not answer within {timeout_s:.0f}s")

@@ -1,0 +1,185 @@
+"""What every provider client offers (`ProviderClient`) and the plumbing they share.
+
+A client is cheap to build (its pooled `httpx.AsyncClient` is created on first use) and
+safe to share between concurrent tasks. Calls outside its `capabilities` raise
+`NotImplementedError`; a missing key raises `AuthError` on the first call that needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+
+from core.errors import AuthError
+from core.models import Article, Bar, Capability, CorporateAction, Disclosure, Instrument
+from core.providers.http import ErrorFor, fetch_json
+
+USER_AGENT = "Mozilla/5.0 (compatible; stockray/0.1)"
+# Per client: enough for a few concurrent pages without hammering one provider.
+CONNECTION_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSeries:
+    """Bars of one instrument and interval, with the corporate actions in the same window."""
+
+    instrument_id: str
+    interval: str
+    provider: str
+    bars: tuple[Bar, ...] = ()
+    actions: tuple[CorporateAction, ...] = ()
+    currency: str | None = None  # as the provider quotes it (Yahoo: "GBp" for pence)
+    timezone: str | None = None
+
+
+@runtime_checkable
+class ProviderClient(Protocol):
+    """A data provider's client: one module per provider, Ray-free."""
+
+    name: str
+    capabilities: frozenset[Capability]
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 10.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None: ...
+
+    async def fetch_bars(
+        self, instrument: Instrument, start: datetime, end: datetime, interval: str = "1d"
+    ) -> PriceSeries: ...
+
+    async def fetch_news(
+        self, instrument: Instrument, start: datetime, end: datetime, limit: int = 100
+    ) -> list[Article]: ...
+
+    async def fetch_disclosures(
+        self, instrument: Instrument, start: datetime, end: datetime
+    ) -> list[Disclosure]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpProviderClient:
+    """Shared plumbing: lazy pooled HTTP client, key check, argument checks, unsupported calls."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    needs_key: ClassVar[bool] = True
+    INTERVALS: ClassVar[tuple[str, ...]] = ()
+    # How far back from now the provider serves, per interval (missing: no known limit).
+    MAX_HISTORY: ClassVar[Mapping[str, timedelta]] = {}
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 10.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key or None
+        self._timeout = httpx.Timeout(timeout_s)
+        self._http = http
+        self._owns_http = http is None
+
+    def __repr__(self) -> str:  # never the key
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    @classmethod
+    def max_history(cls, interval: str = "1d") -> timedelta | None:
+        """How far back from now this provider serves `interval` (None: no known limit)."""
+        return cls.MAX_HISTORY.get(interval)
+
+    async def fetch_bars(
+        self, instrument: Instrument, start: datetime, end: datetime, interval: str = "1d"
+    ) -> PriceSeries:
+        """Bars and corporate actions with `start <= ts < end`."""
+        raise self._unsupported(Capability.PRICES)
+
+    async def fetch_news(
+        self, instrument: Instrument, start: datetime, end: datetime, limit: int = 100
+    ) -> list[Article]:
+        """At most `limit` articles published in `[start, end)`, newest first."""
+        raise self._unsupported(Capability.NEWS)
+
+    async def fetch_disclosures(
+        self, instrument: Instrument, start: datetime, end: datetime
+    ) -> list[Disclosure]:
+        """Filings whose `filed_at` is in `[start, end)`."""
+        raise self._unsupported(Capability.DISCLOSURES)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this client created it."""
+        if self._owns_http and self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    async def __aenter__(self) -> HttpProviderClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- for subclasses ---------------------------------------------------------------
+
+    async def _get_json(
+        self,
+        path: str,
+        error_for: ErrorFor,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        return await fetch_json(
+            self._client(),
+            self.name,
+            f"{self.base_url}{path}",
+            error_for=error_for,
+            params=params,
+            headers=headers,
+            timeout=self._timeout,
+        )
+
+    def _client(self) -> httpx.AsyncClient:
+        # Created lazily, without awaiting, so concurrent first calls share one pool.
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=CONNECTION_LIMITS,
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=True,
+            )
+            self._owns_http = True
+        return self._http
+
+    def _key(self) -> str:
+        if self._api_key is None:
+            env = f"STOCKRAY_PROVIDER_KEYS__{self.name.upper()}"
+            raise AuthError(self.name, f"no API key configured (set {env})")
+        return self._api_key
+
+    def _check_window(self, start: datetime, end: datetime) -> None:
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware datetimes")
+        if start >= end:
+            raise ValueError(f"empty window: start {start.isoformat()} >= end {end.isoformat()}")
+
+    def _check_interval(self, interval: str) -> None:
+        if interval not in self.INTERVALS:
+            raise ValueError(
+                f"{self.name} does not serve interval {interval!r}; it serves {self.INTERVALS}"
+            )
+
+    def _unsupported(self, capability: Capability) -> NotImplementedError:
+        return NotImplementedError(
+            f"{self.name} does not serve {capability.value}; it serves "
+            f"{sorted(c.value for c in self.capabilities)}"
+        )

@@ -1,0 +1,158 @@
+"""OpenDART (`/api/list.json`): Korean regulatory filings of one company, paginated.
+
+The instrument's `dart` symbol is the 8-digit corp code (`00126380`). DART answers HTTP 200
+with a `status` code; `dart_error` maps it. `013` (no data) is an empty result, not an error.
+A filing's `filed_at` is its receipt date at 00:00 Asia/Seoul, in UTC.
+Needs a key (`crtfc_key`), checked on first call.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimited, Unavailable
+from core.models import Capability, Disclosure, Instrument
+from core.providers.base import HttpProviderClient
+from core.providers.http import status_error
+from core.providers.payload import as_dict, as_int, as_list, as_str, member
+
+PROVIDER = "dart"
+SEOUL = ZoneInfo("Asia/Seoul")
+PAGE_COUNT = 100  # DART's maximum page size
+MAX_PAGES = 100  # 10,000 filings per call; a company files a few hundred a year
+VIEWER_URL = "https://dart.fss.or.kr/dsaf001/main.do?rcpNo={}"
+_CORP_CODE = re.compile(r"^\d{8}$")
+_OK, _NO_DATA = "000", "013"
+# OpenDART status codes other than 000/013, by the typed error they mean.
+_STATUS_ERRORS: dict[str, type[ProviderError]] = {
+    "010": AuthError,  # unregistered key
+    "011": AuthError,  # key suspended
+    "012": AuthError,  # IP not allowed
+    "901": AuthError,  # key expired with the account's data-retention period
+    "014": NotFound,  # file does not exist
+    "020": RateLimited,  # daily request limit (20,000) exceeded
+    "021": RateLimited,  # too many companies in one query
+    "100": BadPayload,  # a field has an invalid value
+    "101": BadPayload,  # inappropriate access
+    "800": Unavailable,  # maintenance
+    "900": Unavailable,  # undefined error
+}
+
+
+class DartClient(HttpProviderClient):
+    """Disclosures from OpenDART's filing list."""
+
+    name = PROVIDER
+    capabilities = frozenset({Capability.DISCLOSURES})
+
+    async def fetch_disclosures(
+        self, instrument: Instrument, start: datetime, end: datetime
+    ) -> list[Disclosure]:
+        """Filings with `start <= filed_at < end`, oldest first, over every page."""
+        self._check_window(start, end)
+        key = self._key()
+        corp_code = instrument.symbol_for(PROVIDER)
+        if not _CORP_CODE.match(corp_code):
+            raise NotFound(PROVIDER, f"no DART corp code for {instrument.id} (got {corp_code!r})")
+        found: dict[str, Disclosure] = {}
+        page = 1
+        while True:
+            params = list_params(key, corp_code, start, end, page)
+            payload = await self._get_json("/api/list.json", dart_error, params)
+            result = parse_list(payload, instrument, start, end)
+            for disclosure in result.disclosures:  # pages can overlap while filings arrive
+                found.setdefault(disclosure.provider_id, disclosure)
+            if page >= min(result.total_page, MAX_PAGES):
+                break
+            page += 1
+        return sorted(found.values(), key=lambda d: (d.filed_at, d.provider_id))
+
+
+def list_params(
+    api_key: str, corp_code: str, start: datetime, end: datetime, page: int
+) -> dict[str, str]:
+    """Query parameters of one list page; DART takes whole Seoul dates, both inclusive."""
+    return {
+        "crtfc_key": api_key,
+        "corp_code": corp_code,
+        "bgn_de": start.astimezone(SEOUL).strftime("%Y%m%d"),
+        "end_de": end.astimezone(SEOUL).strftime("%Y%m%d"),
+        "page_no": str(page),
+        "page_count": str(PAGE_COUNT),
+    }
+
+
+def dart_error(response: httpx.Response, payload: Any) -> ProviderError | None:
+    """DART's one error mapping: the body's `status` code, else the HTTP status."""
+    if not isinstance(payload, dict) or "status" not in payload:
+        return status_error(PROVIDER, response)
+    status = str(payload["status"])
+    if status in (_OK, _NO_DATA):
+        return status_error(PROVIDER, response)
+    message = f"status {status}: {payload.get('message') or ''}".strip(": ")
+    kind = _STATUS_ERRORS.get(status)
+    if kind is None:
+        return BadPayload(PROVIDER, f"unknown {message}", field="status")
+    if kind is BadPayload:
+        return BadPayload(PROVIDER, f"request rejected, {message}", field="request")
+    return kind(PROVIDER, message)
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One parsed page: the filings in the window and how many pages the query has."""
+
+    disclosures: list[Disclosure]
+    total_page: int
+
+
+def parse_list(payload: Any, instrument: Instrument, start: datetime, end: datetime) -> ListPage:
+    """Standard disclosures from one `list.json` page; status 013 is an empty page."""
+    status = str(member(PROVIDER, payload, "status", ""))
+    if status == _NO_DATA:
+        return ListPage([], 0)
+    if status != _OK:
+        raise BadPayload(PROVIDER, f"unexpected status {status!r:.20}", "status")
+    total_page = as_int(PROVIDER, member(PROVIDER, payload, "total_page", ""), "total_page") or 0
+    items = as_list(PROVIDER, member(PROVIDER, payload, "list", "", []), "list")
+    disclosures = []
+    for i, raw in enumerate(items):
+        disclosure = _disclosure(as_dict(PROVIDER, raw, f"list[{i}]"), i, instrument)
+        if start <= disclosure.filed_at < end:
+            disclosures.append(disclosure)
+    return ListPage(disclosures, total_page)
+
+
+def filed_at(receipt_date: date) -> datetime:
+    """UTC instant of a receipt date's start in Seoul."""
+    return datetime.combine(receipt_date, time(0, 0), SEOUL).astimezone(UTC)
+
+
+def _disclosure(item: dict[str, Any], i: int, instrument: Instrument) -> Disclosure:
+    path = f"list[{i}]"
+    receipt_no = as_str(PROVIDER, member(PROVIDER, item, "rcept_no", path), f"{path}.rcept_no")
+    title = as_str(PROVIDER, member(PROVIDER, item, "report_nm", path), f"{path}.report_nm")
+    day_text = as_str(PROVIDER, member(PROVIDER, item, "rcept_dt", path), f"{path}.rcept_dt")
+    try:
+        day = datetime.strptime(day_text, "%Y%m%d").date()
+    except ValueError:
+        raise BadPayload(
+            PROVIDER, f"unreadable date {day_text!r:.20}", f"{path}.rcept_dt"
+        ) from None
+    filer = item.get("flr_nm")
+    return Disclosure(
+        provider=PROVIDER,
+        provider_id=receipt_no.strip(),
+        instrument_id=instrument.id,
+        # DART pads report names with spaces to align its own tables.
+        title=" ".join(title.split()),
+        filed_at=filed_at(day),
+        filer=filer.strip() or None if isinstance(filer, str) else None,
+        url=VIEWER_URL.format(receipt_no.strip()),
+    )

@@ -1,0 +1,140 @@
+"""The one HTTP request function every provider client uses, and the generic status mapping.
+
+Retry-free on purpose: the provider actor owns retries, rate limits and the circuit, so a
+request here is sent exactly once and every failure leaves as a typed `ProviderError`:
+
+    httpx.TimeoutException                         -> Timeout
+    httpx.TransportError (connect, read, protocol) -> Unavailable
+    body cut short after the headers arrived       -> BadPayload(field="body")
+    provider-specific error bodies                 -> the client's own `error_for`
+    429 -> RateLimited(Retry-After)  401/403 -> AuthError  404 -> NotFound  5xx -> Unavailable
+    any other non-2xx                              -> BadPayload (the request was rejected)
+    a body that is not JSON                        -> BadPayload(field="body")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Timeout,
+    Unavailable,
+)
+
+ErrorFor = Callable[[httpx.Response, Any], ProviderError | None]
+"""A client's one error mapping: (response, decoded JSON or None) -> typed error or None."""
+
+_SNIPPET = 200
+
+
+async def fetch_json(
+    http: httpx.AsyncClient,
+    provider: str,
+    url: str,
+    *,
+    error_for: ErrorFor,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: httpx.Timeout | None = None,
+) -> Any:
+    """GET `url` once and return its decoded JSON, or raise the typed error it maps to."""
+    request = http.build_request("GET", url, params=params, headers=headers, timeout=timeout)
+    where = request.url.path  # never the query string: it may carry an API key
+    try:
+        response = await http.send(request, stream=True)
+    except httpx.TimeoutException as exc:
+        raise Timeout(provider, f"no answer from {where} ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise Unavailable(provider, f"{where}: {type(exc).__name__} {exc}".strip()) from None
+    try:
+        await response.aread()
+    except httpx.TimeoutException as exc:
+        raise Timeout(provider, f"body of {where} stalled ({type(exc).__name__})") from None
+    except httpx.RemoteProtocolError:
+        # Headers arrived but the body ended before its declared length: a truncated body.
+        raise BadPayload(provider, f"truncated body from {where}", field="body") from None
+    except httpx.TransportError as exc:
+        raise Unavailable(provider, f"{where}: {type(exc).__name__} {exc}".strip()) from None
+    finally:
+        await response.aclose()
+
+    payload = decode_json(response.content)
+    error = error_for(response, payload)
+    if error is not None:
+        raise error
+    if payload is None:
+        raise BadPayload(provider, f"answer from {where} is not JSON: {snippet(response)}", "body")
+    return payload
+
+
+def decode_json(content: bytes) -> Any:
+    """The decoded JSON document, or None when the bytes are not (complete) JSON."""
+    try:
+        return json.loads(content)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both derive from it
+        return None
+
+
+def status_error(
+    provider: str, response: httpx.Response, message: str | None = None
+) -> ProviderError | None:
+    """The generic error for a non-2xx response (None for 2xx); `message` overrides the body."""
+    text = message or snippet(response)
+    return error_for_status(
+        provider, response.status_code, text, response.headers.get("Retry-After")
+    )
+
+
+def error_for_status(
+    provider: str, status: int, message: str, retry_after: str | None = None
+) -> ProviderError | None:
+    """Map an HTTP status (or a provider code translated to one) to the typed hierarchy."""
+    if 200 <= status < 300:
+        return None
+    if status == 429:
+        return RateLimited(provider, message, parse_retry_after(retry_after))
+    if status in (401, 403):
+        return AuthError(provider, message)
+    if status == 404:
+        return NotFound(provider, message)
+    if status >= 500:
+        return Unavailable(provider, f"HTTP {status}: {message}")
+    return BadPayload(provider, f"request rejected (HTTP {status}): {message}", field="request")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT even when the zone is spelled oddly
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def snippet(response: httpx.Response) -> str:
+    """The start of a response body, for error messages."""
+    text = response.content[:_SNIPPET].decode("utf-8", "replace").strip()
+    return text or f"HTTP {response.status_code} with an empty body"

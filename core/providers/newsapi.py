@@ -1,0 +1,165 @@
+"""NewsAPI (`/v2/everything`): news articles by query term, paginated.
+
+The query term is the instrument's `newsapi` symbol (a name such as `삼성전자`); the language
+is `ko` for Korean exchanges, else `en`. Articles NewsAPI has withdrawn (title `[Removed]`)
+are dropped. Needs a key, sent as the `X-Api-Key` header and checked on first call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimited, Unavailable
+from core.fingerprint import article_fingerprint
+from core.models import Article, Capability, Instrument
+from core.providers.base import HttpProviderClient
+from core.providers.http import parse_retry_after, status_error
+from core.providers.payload import as_datetime, as_dict, as_int, as_list, as_str, member
+
+PROVIDER = "newsapi"
+PAGE_SIZE_MAX = 100
+KOREAN_EXCHANGES = frozenset({"KRX", "KOSPI", "KOSDAQ", "KONEX"})
+NEWS_HISTORY = timedelta(days=30)  # the developer plan's reach; paid plans go further
+_REMOVED = "[Removed]"
+
+
+class ResultCapReached(AuthError):
+    """`maximumResultsReached`: the key's plan serves no further page (a plan limit, not rate)."""
+
+
+class NewsApiClient(HttpProviderClient):
+    """News from NewsAPI's `everything` endpoint."""
+
+    name = PROVIDER
+    capabilities = frozenset({Capability.NEWS})
+
+    @classmethod
+    def max_history(cls, interval: str = "1d") -> timedelta | None:
+        """How far back from now NewsAPI serves articles (any `interval`)."""
+        return NEWS_HISTORY
+
+    async def fetch_news(
+        self, instrument: Instrument, start: datetime, end: datetime, limit: int = 100
+    ) -> list[Article]:
+        """At most `limit` articles in `[start, end)`, newest first (paginating as needed)."""
+        self._check_window(start, end)
+        headers = {"X-Api-Key": self._key()}
+        page_size = max(1, min(limit, PAGE_SIZE_MAX))
+        articles: dict[str, Article] = {}
+        for page in range(1, math.ceil(limit / page_size) + 1):
+            params = everything_params(instrument, start, end, page_size, page)
+            try:
+                payload = await self._get_json("/v2/everything", newsapi_error, params, headers)
+            except ResultCapReached:
+                if page == 1:
+                    raise
+                break  # the plan's result cap: keep what the earlier pages gave
+            result = parse_everything(payload, instrument, start, end)
+            for article in result.articles:
+                articles.setdefault(article.fingerprint, article)
+            if result.received < page_size or page * page_size >= result.total_results:
+                break
+        newest_first = sorted(articles.values(), key=lambda a: a.published_at, reverse=True)
+        return newest_first[:limit]
+
+
+def news_language(instrument: Instrument) -> str:
+    """`ko` for instruments listed in Korea, else `en`."""
+    return "ko" if instrument.exchange.upper() in KOREAN_EXCHANGES else "en"
+
+
+def everything_params(
+    instrument: Instrument, start: datetime, end: datetime, page_size: int, page: int
+) -> dict[str, str]:
+    """Query parameters of one `everything` page (times in UTC, ISO 8601 as NewsAPI documents)."""
+    return {
+        "q": instrument.symbol_for(PROVIDER),
+        "from": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "to": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "language": news_language(instrument),
+        "sortBy": "publishedAt",
+        "pageSize": str(page_size),
+        "page": str(page),
+    }
+
+
+def newsapi_error(response: httpx.Response, payload: Any) -> ProviderError | None:
+    """NewsAPI's one error mapping: `{"status": "error", "code", "message"}` or the status."""
+    if not (isinstance(payload, dict) and payload.get("status") == "error"):
+        return status_error(PROVIDER, response)
+    code = str(payload.get("code") or "")
+    message = f"{code}: {payload.get('message') or ''}".strip(": ")
+    if code in ("rateLimited", "apiKeyExhausted"):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return RateLimited(PROVIDER, message, retry_after)
+    if code in ("apiKeyInvalid", "apiKeyMissing", "apiKeyDisabled", "corsNotAllowed"):
+        return AuthError(PROVIDER, message)
+    if code == "maximumResultsReached":
+        return ResultCapReached(PROVIDER, message)
+    if code == "sourceDoesNotExist":
+        return NotFound(PROVIDER, message)
+    if code in ("parameterInvalid", "parametersMissing", "sourcesTooMany"):
+        return BadPayload(PROVIDER, f"request rejected: {message}", field="request")
+    if code == "unexpectedError":
+        return Unavailable(PROVIDER, message)
+    return status_error(PROVIDER, response, message) or BadPayload(PROVIDER, message, "code")
+
+
+@dataclass(frozen=True, slots=True)
+class EverythingPage:
+    """One parsed page: the kept articles, how many came, and the query's total."""
+
+    articles: list[Article]
+    received: int
+    total_results: int
+
+
+def parse_everything(
+    payload: Any, instrument: Instrument, start: datetime, end: datetime
+) -> EverythingPage:
+    """Standard articles from one `everything` page, dropping withdrawn and out-of-window ones."""
+    status = member(PROVIDER, payload, "status", "")
+    if status != "ok":
+        raise BadPayload(PROVIDER, f"unexpected status {status!r:.20}", "status")
+    total = as_int(PROVIDER, member(PROVIDER, payload, "totalResults", ""), "totalResults") or 0
+    raw_articles = as_list(PROVIDER, member(PROVIDER, payload, "articles", ""), "articles")
+    language = news_language(instrument)
+    articles = []
+    for i, raw in enumerate(raw_articles):
+        article = _article(as_dict(PROVIDER, raw, f"articles[{i}]"), i, instrument, language)
+        if article is not None and start <= article.published_at < end:
+            articles.append(article)
+    return EverythingPage(articles, len(raw_articles), total)
+
+
+def _article(item: dict[str, Any], i: int, instrument: Instrument, language: str) -> Article | None:
+    path = f"articles[{i}]"
+    title = as_str(PROVIDER, member(PROVIDER, item, "title", path), f"{path}.title")
+    url = as_str(PROVIDER, member(PROVIDER, item, "url", path), f"{path}.url")
+    if title.strip() == _REMOVED:
+        return None
+    published = as_datetime(
+        PROVIDER, member(PROVIDER, item, "publishedAt", path), f"{path}.publishedAt"
+    )
+    source = item.get("source")
+    source_name = source.get("name") if isinstance(source, dict) else None
+    return Article(
+        fingerprint=article_fingerprint(url, title),
+        url=url,
+        title=title.strip(),
+        summary=_text(item.get("description")),
+        published_at=published,
+        provider=PROVIDER,
+        language=language,
+        source=_text(source_name),
+        instrument_ids=(instrument.id,),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None

@@ -1,0 +1,158 @@
+"""Multi-window rate limiting: the interface and the in-process sliding-log limiter.
+
+Guarantee: for every window `requests/per_s`, any interval of `per_s + margin_s` seconds
+holds at most `requests` admissions. A sliding log is the only scheme that gives this and
+still admits a full `requests` burst: GCRA/token buckets with burst `requests` let up to
+2x through one sliding window, and a provider counting by sliding log would answer 429.
+A schedule that satisfies a sliding log also satisfies a fixed-window counter and a token
+bucket of the same limit, so it is safe against whichever one the provider runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.resilience.errors import Throttled
+
+DEFAULT_MARGIN_S = 0.02
+"""Extra seconds added to every window, to absorb latency jitter between us and the provider."""
+
+
+class RateLimitLike(Protocol):
+    """Anything with `requests` and `per_s`, such as `configs.sections.RateLimit`."""
+
+    @property
+    def requests(self) -> int: ...
+
+    @property
+    def per_s(self) -> float: ...
+
+
+class RateLimiter(Protocol):
+    """What a provider actor needs from a limiter, in-process or shared through Redis."""
+
+    async def acquire(self, max_wait_s: float | None = None) -> float:
+        """Wait until every window admits one call; return the seconds waited."""
+        ...
+
+    async def penalize(self, retry_after_s: float) -> None:
+        """Admit nothing for `retry_after_s` seconds (a provider's `Retry-After`)."""
+        ...
+
+    async def budget(self) -> dict[str, float]:
+        """Admissions left per window right now, by label, plus `paused_s`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most `requests` admissions in any `per_s` seconds."""
+
+    requests: int
+    per_s: float
+
+    @property
+    def label(self) -> str:
+        """A short name for health reports, like `5/1s`."""
+        return f"{self.requests}/{self.per_s:g}s"
+
+
+def to_windows(limits: Iterable[RateLimitLike], margin_s: float) -> list[Window]:
+    """Validated copies of `limits`; raises ValueError on a non-positive limit or margin."""
+    if not (margin_s >= 0 and math.isfinite(margin_s)):
+        raise ValueError(f"margin_s must be a finite number >= 0, got {margin_s!r}")
+    windows = [Window(int(lim.requests), float(lim.per_s)) for lim in limits]
+    for w in windows:
+        if w.requests < 1 or not (w.per_s > 0 and math.isfinite(w.per_s)):
+            raise ValueError(f"a rate limit needs requests >= 1 and per_s > 0, got {w}")
+    return windows
+
+
+@dataclass(slots=True)
+class _Log:
+    window: Window
+    span_s: float  # per_s + margin_s
+    # Admission times, oldest first; only the newest `requests` can ever block a new one.
+    times: deque[float] = field(default_factory=deque)
+
+    def free_at(self) -> float:
+        """Monotonic time from which this window admits one more call."""
+        if len(self.times) < self.window.requests:
+            return -math.inf
+        return self.times[0] + self.span_s
+
+    def used(self, now: float) -> int:
+        """Admissions within the span ending now."""
+        return len(self.times) - bisect.bisect_right(self.times, now - self.span_s)
+
+
+class LocalRateLimiter:
+    """A sliding-log limiter for one process; callers are admitted first come, first served."""
+
+    def __init__(
+        self,
+        provider: str,
+        limits: Iterable[RateLimitLike],
+        margin_s: float = DEFAULT_MARGIN_S,
+    ) -> None:
+        self.provider = provider
+        self.margin_s = margin_s
+        self._logs = [
+            _Log(w, w.per_s + margin_s, deque(maxlen=w.requests))
+            for w in to_windows(limits, margin_s)
+        ]
+        self._paused_until = -math.inf
+        # One head-of-line waiter sleeps while the rest queue on the lock, so admissions are
+        # stamped with the time they really happen, not the time a sleep was planned for.
+        self._turn = asyncio.Lock()
+
+    async def acquire(self, max_wait_s: float | None = None) -> float:
+        """Wait until every window admits one call; return the seconds waited.
+
+        With `max_wait_s`, raise `Throttled` instead of waiting longer than that.
+        """
+        start = time.monotonic()
+        give_up_at = math.inf if max_wait_s is None else start + max_wait_s
+        if self._free_at() > give_up_at:  # e.g. a spent daily window: refuse without queueing
+            raise Throttled(self.provider, self._free_at() - start)
+        try:
+            async with asyncio.timeout(None if max_wait_s is None else max_wait_s):
+                await self._turn.acquire()
+        except TimeoutError:
+            raise Throttled(self.provider, max(self._free_at() - time.monotonic(), 0.0)) from None
+        try:
+            while True:
+                now = time.monotonic()
+                free_at = self._free_at()
+                if free_at <= now:
+                    for log in self._logs:
+                        log.times.append(now)
+                    return now - start
+                if free_at > give_up_at:
+                    raise Throttled(self.provider, free_at - now)
+                await asyncio.sleep(free_at - now)
+        finally:
+            self._turn.release()
+
+    async def penalize(self, retry_after_s: float) -> None:
+        """Admit nothing for `retry_after_s` seconds; a shorter penalty never shortens a pause."""
+        self._paused_until = max(self._paused_until, time.monotonic() + max(retry_after_s, 0.0))
+
+    async def budget(self) -> dict[str, float]:
+        """Admissions left per window right now, by label, plus `paused_s`."""
+        now = time.monotonic()
+        left: dict[str, float] = {
+            log.window.label: log.window.requests - log.used(now) for log in self._logs
+        }
+        left["paused_s"] = max(self._paused_until - now, 0.0)
+        return left
+
+    def _free_at(self) -> float:
+        return max([self._paused_until, *(log.free_at() for log in self._logs)])

@@ -1,0 +1,1 @@
+"""Postgres schema, migrations and repositories; the Parquet lake."""
