@@ -6,7 +6,16 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.models import Capability, Instrument
 
@@ -28,13 +37,14 @@ class InstrumentConfig(_Strict):
     timezone: str
     symbols: dict[str, str] = {}
 
-    @model_validator(mode="after")
-    def _known_zone(self) -> InstrumentConfig:
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
         try:
-            ZoneInfo(self.timezone)
+            ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from exc
-        return self
+            raise ValueError(f"{value!r} is not an IANA time zone") from exc
+        return value
 
     def to_instrument(self) -> Instrument:
         """The domain model of this entry."""
@@ -47,17 +57,24 @@ class Watchlist(_Strict):
     instruments: Annotated[list[InstrumentConfig], Field(min_length=1)]
     groups: dict[str, list[str]] = {}
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Watchlist:
-        ids = [i.id for i in self.instruments]
+    @field_validator("instruments")
+    @classmethod
+    def _unique_ids(cls, value: list[InstrumentConfig]) -> list[InstrumentConfig]:
+        ids = [i.id for i in value]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"instrument ids must be unique; repeated: {', '.join(dupes)}")
-        for group, members in self.groups.items():
+        return value
+
+    @field_validator("groups")
+    @classmethod
+    def _known_members(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict:
+        ids = {i.id for i in info.data.get("instruments", [])}
+        for group, members in value.items():
             unknown = [m for m in members if m not in ids]
             if unknown:
                 raise ValueError(f"group {group!r} names unknown instruments: {', '.join(unknown)}")
-        return self
+        return value
 
     def get(self, instrument_id: str) -> InstrumentConfig | None:
         """The entry with this canonical id, or None."""
@@ -108,15 +125,17 @@ class Providers(_Strict):
     providers: dict[str, ProviderConfig]
     capabilities: dict[Capability, list[str]]
 
-    @model_validator(mode="after")
-    def _known_providers(self) -> Providers:
-        for capability, names in self.capabilities.items():
-            unknown = [n for n in names if n not in self.providers]
+    @field_validator("capabilities")
+    @classmethod
+    def _known_providers(cls, value: dict[Capability, list[str]], info: ValidationInfo) -> dict:
+        known = info.data.get("providers", {})
+        for capability, names in value.items():
+            unknown = [n for n in names if n not in known]
             if unknown:
                 raise ValueError(
                     f"capability {capability.value!r} names unknown providers: {', '.join(unknown)}"
                 )
-        return self
+        return value
 
 
 # --- schedules.yaml -------------------------------------------------------------------------
@@ -154,13 +173,14 @@ class Schedules(_Strict):
 
     schedules: list[Schedule] = []
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Schedules:
-        names = [s.name for s in self.schedules]
+    @field_validator("schedules")
+    @classmethod
+    def _unique_names(cls, value: list[Schedule]) -> list[Schedule]:
+        names = [s.name for s in value]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"schedule names must be unique; repeated: {', '.join(dupes)}")
-        return self
+        return value
 
 
 # --- pricing.yaml ---------------------------------------------------------------------------

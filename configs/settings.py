@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     api_port: Port | None = Field(None, description="Serve HTTP port; unset = serve.yaml's.")
     locale: Literal["en", "ko"] = Field("en", description="Language of reports and messages.")
     log_json: bool = Field(False, description="JSON log lines instead of plain text.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest log level written."
+    )
     up_timeout_s: Annotated[float, Field(gt=0)] = Field(
         120, description="How long `up` waits for /readyz before giving up."
     )
