@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -93,13 +94,16 @@ def _last_error(log_path: Path) -> str:
 
 def head_processes(state: RayState) -> list[psutil.Process]:
     """Processes of the head `up` started: those naming its session or GCS, and descendants."""
-    markers = [m for m in (state.session_dir, state.gcs_address) if m]
-    if not markers:
+    if not state.session_dir or not state.gcs_address:
         return []
+    # Some processes (the Ray Client server) name the GCS by the node's routable IP rather
+    # than the loopback address we gave, so match the GCS port on address flags.
+    port = state.gcs_address.rsplit(":", 1)[1]
+    gcs_flag = re.compile(rf"^--(gcs[-_])?address=\S*:{port}$")
     found: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if any(m in cmdline for m in markers):
+        args = proc.info["cmdline"] or []
+        if any(state.session_dir in a or gcs_flag.match(a) for a in args):
             found[proc.pid] = proc
             with contextlib.suppress(psutil.NoSuchProcess):
                 found.update({c.pid: c for c in proc.children(recursive=True)})

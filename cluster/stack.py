@@ -131,7 +131,6 @@ def _ray_up(settings: Settings, state: StackState, dsn: str, undo: list, report:
     if _ray_running(settings, state.ray):
         report.add("ray", True, f"already running, dashboard {state.ray.dashboard_url}")
         return
-    _check_ports(settings)
     log = settings.home / "logs" / "ray-start.log"
     state.ray = ray_head.start_head(settings, _stack_env(settings, dsn), log)
     started = state.ray
@@ -164,6 +163,8 @@ def up(settings: Settings) -> Report:
     state = StackState.load(settings.home)
     report = Report()
     undo: list[tuple[str, Callable[[], object]]] = []
+    if not settings.ray_address and not _ray_running(settings, state.ray):
+        _check_ports(settings)  # before anything starts: a taken port leaves nothing behind
     try:
         dsn = _postgres_up(settings, state, undo, report)
         applied = postgres.prepare_database(dsn, settings)

@@ -1,0 +1,187 @@
+"""`stockray up/status/down` as a user runs them: real processes, real ports, data kept."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from cluster.state import StackState
+from core.storage.db import connect
+from tests.support import free_port
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
+
+
+class Stack:
+    """Runs the `stockray` CLI against its own data dir and ports."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.api_port = free_port()
+        self.env = {
+            **os.environ,
+            "STOCKRAY_HOME": str(self.home),
+            "STOCKRAY_RAY_TEMP_DIR": str(root / "ray"),
+            "STOCKRAY_API_PORT": str(self.api_port),
+            "STOCKRAY_DASHBOARD_PORT": str(free_port()),
+            "STOCKRAY_RAY_PORT": str(free_port()),
+            "STOCKRAY_RAY_CLIENT_PORT": str(free_port()),
+            "STOCKRAY_RAY_METRICS_PORT": str(free_port()),
+            "STOCKRAY_RAY_AGENT_PORT": str(free_port()),
+        }
+        self.env.pop("RAY_ADDRESS", None)
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """`stockray ARGS` with this stack's environment (plus `env`)."""
+        return subprocess.run(
+            [sys.executable, "-m", "cluster.cli", *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def readyz(self) -> int:
+        """Status code of GET /readyz (0 when nothing answers)."""
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.api_port}/readyz", timeout=5).status_code
+        except httpx.HTTPError:
+            return 0
+
+    def dsn(self) -> str:
+        """The embedded Postgres URI recorded by `up`."""
+        uri = StackState.load(self.home).postgres.uri
+        assert uri
+        return uri
+
+    def ports(self) -> set[int]:
+        """Every port this stack's settings name."""
+        return {int(v) for k, v in self.env.items() if k.endswith("_PORT") and "STOCKRAY" in k}
+
+    def processes(self) -> list[str]:
+        """Processes naming this stack's dirs, or listening on one of its ports."""
+        markers = (str(self.root), str(self.home))
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if any(m in cmdline for m in markers) and proc.pid != os.getpid():
+                found.append(cmdline[:120])
+        ports = self.ports()
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports:
+                found.append(f"pid {conn.pid} listening on {conn.laddr.port}")
+        return found
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    root = Path(tempfile.mkdtemp(prefix="srs", dir="/tmp"))  # short: unix socket paths
+    s = Stack(root)
+    yield s
+    s.run("down")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _query(dsn: str, sql: str) -> object:
+    async def go() -> object:
+        conn = await connect(dsn)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def _kill_postgres(home: Path) -> None:
+    pid = int((home / "pg" / "postmaster.pid").read_text().splitlines()[0])
+    proc = psutil.Process(pid)
+    proc.kill()
+    proc.wait(10)
+
+
+def test_up_status_down_up_keeps_data(stack: Stack) -> None:
+    up = stack.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "answered 200" in up.stdout
+    assert stack.readyz() == 200
+    assert stack.run("status").returncode == 0
+
+    stack_dsn = stack.dsn()
+    _query(
+        stack_dsn,
+        "INSERT INTO job_runs (kind, trace_id, status) VALUES ('test', 'keep', 'succeeded')",
+    )
+
+    again = stack.run("up")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already running") == 3, again.stdout
+
+    _kill_postgres(stack.home)
+    down_pg = stack.run("status")
+    assert down_pg.returncode == 1
+    assert "[DOWN] postgres" in down_pg.stdout
+    revived = stack.run("up")
+    assert revived.returncode == 0, revived.stderr
+    assert "postgres  started" in revived.stdout
+    assert stack.readyz() == 200
+    assert _query(stack.dsn(), "SELECT count(*) FROM job_runs WHERE trace_id = 'keep'") == 1
+
+    down = stack.run("down")
+    assert down.returncode == 0, down.stderr
+    assert stack.readyz() == 0
+    assert stack.processes() == []
+    status = stack.run("status")
+    assert status.returncode == 1
+    assert "[DOWN] ray" in status.stdout
+
+    back = stack.run("up")
+    assert back.returncode == 0, back.stderr
+    assert "schema    up to date" in back.stdout
+    assert _query(stack.dsn(), "SELECT count(*) FROM job_runs WHERE trace_id = 'keep'") == 1
+
+
+def test_taken_port_fails_cleanly(stack: Stack) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", stack.api_port))
+        squatter.listen()
+        done = stack.run("up")
+    assert done.returncode == 1
+    assert f"port {stack.api_port} (STOCKRAY_API_PORT) is already in use" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert stack.processes() == []
+    assert not (stack.home / "pg" / "postmaster.pid").exists()
+
+
+def test_unreachable_database_url_fails_cleanly(stack: Stack) -> None:
+    url = f"postgresql://app:s3cr3t-pw@127.0.0.1:{free_port()}/stockray"
+    done = stack.run("up", STOCKRAY_DATABASE_URL=url)
+    assert done.returncode == 1
+    assert "STOCKRAY_DATABASE_URL is unreachable" in done.stderr
+    assert "s3cr3t-pw" not in done.stderr + done.stdout
+    assert stack.processes() == []
+
+
+def test_broken_yaml_fails_before_anything_starts(stack: Stack, tmp_path: Path) -> None:
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    for path in configs.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "serve.yaml").write_text("applications: [\n")
+    done = stack.run("up", STOCKRAY_CONFIG_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert "serve.yaml" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert stack.processes() == []
+    assert not stack.home.exists()
