@@ -27,6 +27,7 @@ PROVIDER = "alphavantage"
 SERIES_KEY = "Time Series (Daily)"
 NEWS_LIMIT_MAX = 1000  # AV's cap on `limit`
 _PER = re.compile(r"\bper (second|minute|hour|day)\b", re.IGNORECASE)
+_THROTTLE_WORDS = ("rate limit", "call frequency", "sparingly", "burst")
 _PER_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
 
@@ -101,11 +102,13 @@ def _note_error(note: str) -> ProviderError:
     lowered = note.lower()
     if "apikey" in lowered:
         return AuthError(PROVIDER, note)
-    if "premium endpoint" in lowered:
+    # Throttling notes also advertise "premium endpoints", so they are recognised first.
+    throttled = any(word in lowered for word in _THROTTLE_WORDS)
+    if not throttled and "premium endpoint" in lowered:
         return AuthError(PROVIDER, note)  # the key's plan does not cover this function
-    if "invalid inputs" in lowered:
+    if not throttled and "invalid inputs" in lowered:
         return NotFound(PROVIDER, note)  # NEWS_SENTIMENT's answer to an unknown ticker
-    # Everything else AV says in a bare note is throttling ("rate limit", "call frequency").
+    # Everything else AV says in a bare note is throttling.
     per = _PER.search(note)
     return RateLimited(PROVIDER, note, _PER_SECONDS.get(per.group(1).lower()) if per else None)
 

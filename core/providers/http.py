@@ -57,7 +57,7 @@ async def fetch_json(
     except httpx.TimeoutException as exc:
         raise Timeout(provider, f"no answer from {where} ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
-        raise Unavailable(provider, f"{where}: {type(exc).__name__} {exc}".strip()) from None
+        raise Unavailable(provider, _describe(exc, request)) from None
     try:
         await response.aread()
     except httpx.TimeoutException as exc:
@@ -66,7 +66,7 @@ async def fetch_json(
         # Headers arrived but the body ended before its declared length: a truncated body.
         raise BadPayload(provider, f"truncated body from {where}", field="body") from None
     except httpx.TransportError as exc:
-        raise Unavailable(provider, f"{where}: {type(exc).__name__} {exc}".strip()) from None
+        raise Unavailable(provider, _describe(exc, request)) from None
     finally:
         await response.aclose()
 
@@ -132,6 +132,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
+
+
+def _describe(exc: Exception, request: httpx.Request) -> str:
+    # Keys travel in query strings (AV, DART): no error message may repeat one.
+    text = str(exc).replace(str(request.url), request.url.path)
+    if request.url.query:
+        text = text.replace(request.url.query.decode("ascii", "replace"), "...")
+    return f"{request.url.path}: {type(exc).__name__} {text}".strip()
 
 
 def snippet(response: httpx.Response) -> str:

@@ -37,6 +37,7 @@ class NewsApiClient(HttpProviderClient):
 
     name = PROVIDER
     capabilities = frozenset({Capability.NEWS})
+    page_size = PAGE_SIZE_MAX  # articles per request; smaller only to exercise paging
 
     @classmethod
     def max_history(cls, interval: str = "1d") -> timedelta | None:
@@ -49,7 +50,7 @@ class NewsApiClient(HttpProviderClient):
         """At most `limit` articles in `[start, end)`, newest first (paginating as needed)."""
         self._check_window(start, end)
         headers = {"X-Api-Key": self._key()}
-        page_size = max(1, min(limit, PAGE_SIZE_MAX))
+        page_size = max(1, min(limit, self.page_size))
         articles: dict[str, Article] = {}
         for page in range(1, math.ceil(limit / page_size) + 1):
             params = everything_params(instrument, start, end, page_size, page)
