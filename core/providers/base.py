@@ -34,6 +34,8 @@ class PriceSeries:
     actions: tuple[CorporateAction, ...] = ()
     currency: str | None = None  # as the provider quotes it (Yahoo: "GBp" for pence)
     timezone: str | None = None
+    # Yahoo's OHLCV is in today's share units (split-adjusted); AV's is as traded.
+    split_adjusted: bool = False
 
 
 @runtime_checkable

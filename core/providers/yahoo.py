@@ -3,6 +3,8 @@
 query -> params (`chart_params`), fetch (`YahooClient.fetch_bars`), parse (`parse_chart`).
 Daily and longer bars are re-stamped at the session open (see `core.providers.sessions`);
 intraday bars keep Yahoo's bar-start timestamp. Needs no key.
+Yahoo's `close` is already split-adjusted (`adjclose` also folds in dividends); the split
+events returned beside the bars say where that happened.
 """
 
 from __future__ import annotations
@@ -115,7 +117,9 @@ def parse_chart(
         "chart.result",
     )
     if not results:
-        return PriceSeries(instrument.id, interval, PROVIDER, timezone=instrument.timezone)
+        return PriceSeries(
+            instrument.id, interval, PROVIDER, timezone=instrument.timezone, split_adjusted=True
+        )
     result = as_dict(PROVIDER, results[0], "chart.result[0]")
     meta = as_dict(PROVIDER, member(PROVIDER, result, "meta", "chart.result[0]", {}), "meta")
     bars = _bars(result, instrument, interval, start, end)
@@ -129,6 +133,7 @@ def parse_chart(
         actions=actions,
         currency=currency or instrument.currency,
         timezone=instrument.timezone,
+        split_adjusted=True,
     )
 
 

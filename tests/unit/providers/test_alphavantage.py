@@ -41,6 +41,7 @@ def test_daily_bars_oldest_first_at_the_session_open() -> None:
     assert first.adj_close is None  # TIME_SERIES_DAILY carries no adjusted close
     assert {bar.provider for bar in series.bars} == {"alphavantage"}
     assert series.actions == ()
+    assert not series.split_adjusted  # TIME_SERIES_DAILY is as traded
 
 
 def test_same_trading_day_has_the_same_ts_as_yahoo() -> None:

@@ -80,6 +80,7 @@ def test_split_and_halt_on_krx() -> None:
         "split", date(2018, 5, 4), 50.0, None,
     )  # fmt: skip
     assert series.currency == "KRW"
+    assert series.split_adjusted  # Yahoo's close is in today's share units
 
 
 def test_intraday_bars_keep_yahoo_timestamps_and_have_no_adjusted_close() -> None:
