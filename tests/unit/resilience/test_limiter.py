@@ -1,0 +1,132 @@
+"""The in-process sliding-log limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from configs.sections import RateLimit
+from core.errors import RateLimited
+from core.resilience import LocalRateLimiter, Throttled
+from tests.unit.resilience.windows import assert_sliding
+
+
+async def _hammer(limiter: LocalRateLimiter, tasks: int, each: int) -> list[float]:
+    admitted: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(each):
+            await limiter.acquire()
+            admitted.append(time.monotonic())
+
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    return admitted
+
+
+async def test_concurrent_acquirers_never_exceed_and_saturate_the_window() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=20, per_s=0.5)], margin_s=0.001)
+    times = await _hammer(limiter, tasks=50, each=2)
+
+    assert len(times) == 100
+    assert_sliding(times, 20, 0.5)
+    # Full bursts every 0.5 s: everything beyond the first burst at (nearly) the limit rate.
+    achieved = (len(times) - 20) / (max(times) - min(times))
+    assert achieved / (20 / 0.5) >= 0.95
+
+
+async def test_the_longer_window_kicks_in() -> None:
+    limits = [RateLimit(requests=5, per_s=0.1), RateLimit(requests=12, per_s=0.6)]
+    limiter = LocalRateLimiter("p", limits, margin_s=0.001)
+    times = sorted(await _hammer(limiter, tasks=24, each=1))
+
+    assert_sliding(times, 5, 0.1)
+    assert_sliding(times, 12, 0.6)
+    assert times[11] - times[0] < 0.35  # three short bursts ...
+    assert times[12] - times[0] >= 0.6  # ... then the 0.6 s window holds the 13th back
+
+
+async def test_penalize_pauses_all_admissions() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=20, per_s=0.5)])
+    await limiter.penalize(0.3)
+    await limiter.penalize(0.05)  # a shorter penalty never shortens the pause
+
+    assert 0.25 < (await limiter.budget())["paused_s"] <= 0.3
+    waited = await limiter.acquire()
+    assert waited >= 0.29
+    assert (await limiter.budget())["paused_s"] == 0.0
+
+
+async def test_penalize_reaches_a_caller_already_waiting() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=2, per_s=0.2)], margin_s=0.0)
+    await limiter.acquire()
+    await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.05)
+    await limiter.penalize(0.4)
+
+    assert await waiter >= 0.44
+
+
+async def test_budget_reports_each_window() -> None:
+    limits = [RateLimit(requests=5, per_s=1), RateLimit(requests=10, per_s=60)]
+    limiter = LocalRateLimiter("p", limits)
+    for _ in range(3):
+        await limiter.acquire()
+
+    assert await limiter.budget() == {"5/1s": 2, "10/60s": 7, "paused_s": 0.0}
+
+
+async def test_max_wait_refuses_at_once_when_the_window_is_spent() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=2, per_s=10)])
+    await limiter.acquire()
+    await limiter.acquire()
+
+    start = time.monotonic()
+    with pytest.raises(Throttled) as caught:
+        await limiter.acquire(max_wait_s=0.05)
+    assert time.monotonic() - start < 0.05
+    assert isinstance(caught.value, RateLimited)
+    assert 9.9 < caught.value.retry_after <= 10.02
+
+
+async def test_max_wait_bounds_the_time_spent_queueing() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=1, per_s=0.3)], margin_s=0.0)
+    await limiter.acquire()
+    head = asyncio.create_task(limiter.acquire())  # holds the queue until ~0.3 s
+    await asyncio.sleep(0)
+
+    start = time.monotonic()
+    with pytest.raises(Throttled):
+        await limiter.acquire(max_wait_s=0.1)
+    assert time.monotonic() - start < 0.2
+    await head
+
+
+async def test_a_cancelled_waiter_takes_no_slot_and_frees_the_queue() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=1, per_s=0.2)], margin_s=0.0)
+    await limiter.acquire()
+    doomed = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.05)
+    doomed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+
+    assert 0.1 < await limiter.acquire() < 0.2
+    assert (await limiter.budget())["1/0.2s"] == 0
+
+
+async def test_no_limits_admit_at_once() -> None:
+    limiter = LocalRateLimiter("p", [])
+    assert await limiter.acquire() < 0.01
+    assert await limiter.budget() == {"paused_s": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("limits", "margin_s"),
+    [([RateLimit(requests=1, per_s=1)], -0.1), ([type("L", (), {"requests": 0, "per_s": 1})], 0)],
+)
+def test_bad_limits_are_refused(limits: list, margin_s: float) -> None:
+    with pytest.raises(ValueError):
+        LocalRateLimiter("p", limits, margin_s=margin_s)
