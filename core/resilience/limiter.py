@@ -80,7 +80,10 @@ class _Log:
     window: Window
     span_s: float  # per_s + margin_s
     # Admission times, oldest first; only the newest `requests` can ever block a new one.
-    times: deque[float] = field(default_factory=deque)
+    times: deque[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.times = deque(maxlen=self.window.requests)
 
     def free_at(self) -> float:
         """Monotonic time from which this window admits one more call."""
@@ -104,10 +107,7 @@ class LocalRateLimiter:
     ) -> None:
         self.provider = provider
         self.margin_s = margin_s
-        self._logs = [
-            _Log(w, w.per_s + margin_s, deque(maxlen=w.requests))
-            for w in to_windows(limits, margin_s)
-        ]
+        self._logs = [_Log(w, w.per_s + margin_s) for w in to_windows(limits, margin_s)]
         self._paused_until = -math.inf
         # One head-of-line waiter sleeps while the rest queue on the lock, so admissions are
         # stamped with the time they really happen, not the time a sleep was planned for.
