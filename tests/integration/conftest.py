@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import uuid
 import warnings
@@ -18,13 +17,15 @@ from tests.support import free_port
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
+def pg_server():
     """A real PostgreSQL server (pgserver) in a temp dir, deleted at the end."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    # Not pytest's tmp_path: pytest prunes old base temp dirs, which parallel runs share.
+    root = Path(tempfile.mkdtemp(prefix="srpg"))
+    server = pgserver.get_server(root / "data", cleanup_mode="delete")
     yield server
     server.cleanup()
 
@@ -59,7 +60,6 @@ def ray_cluster(pg_server) -> Iterator[str]:
     )
     env = {"STOCKRAY_DATABASE_URL": pg_server.get_uri(), "STOCKRAY_HOME": str(settings.home)}
     state = ray_head.start_head(settings, env, temp_dir / "ray-start.log")
-    os.environ["RAY_AUTH_MODE"] = "token"
     try:
         ray.init(address=state.gcs_address, namespace="stockray", log_to_driver=False)
         yield state.gcs_address
