@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster import postgres, ray_head, serve_deploy
+from cluster import postgres, ray_head, serve_deploy, sim_process
 from cluster.state import PostgresState, RayState, ServeState, StackError, StackState
 from configs.settings import Settings
 
@@ -60,15 +60,21 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _check_ports(settings: Settings) -> None:
-    wanted = [
-        ("STOCKRAY_API_PORT", settings.http_host, settings.http_port),
-        ("STOCKRAY_DASHBOARD_PORT", settings.dashboard_host, settings.dashboard_port),
-        ("STOCKRAY_RAY_PORT", ray_head.NODE_IP, settings.ray_port),
-        ("STOCKRAY_RAY_CLIENT_PORT", ray_head.NODE_IP, settings.ray_client_port),
-        ("STOCKRAY_RAY_METRICS_PORT", ray_head.NODE_IP, settings.ray_metrics_port),
-        ("STOCKRAY_RAY_AGENT_PORT", ray_head.NODE_IP, settings.ray_agent_port),
-    ]
+def _check_ports(settings: Settings, ray: bool, sim: bool) -> None:
+    wanted = []
+    if ray:
+        wanted += [
+            ("STOCKRAY_API_PORT", settings.http_host, settings.http_port),
+            ("STOCKRAY_DASHBOARD_PORT", settings.dashboard_host, settings.dashboard_port),
+            ("STOCKRAY_RAY_PORT", ray_head.NODE_IP, settings.ray_port),
+            ("STOCKRAY_RAY_CLIENT_PORT", ray_head.NODE_IP, settings.ray_client_port),
+            ("STOCKRAY_RAY_METRICS_PORT", ray_head.NODE_IP, settings.ray_metrics_port),
+            ("STOCKRAY_RAY_AGENT_PORT", ray_head.NODE_IP, settings.ray_agent_port),
+        ]
+    if sim:
+        wanted += [
+            ("STOCKRAY_SIM_PORT", "127.0.0.1", p) for p in sim_process.ports(settings).values()
+        ]
     for var, host, port in wanted:
         if not _port_free(host, port):
             raise StackError(
@@ -110,11 +116,25 @@ def _postgres_up(settings: Settings, state: StackState, undo: list, report: Repo
     return state.postgres.uri or ""
 
 
-def _stack_env(settings: Settings, dsn: str) -> dict[str, str]:
+def _sim_up(settings: Settings, state: StackState, undo: list, report: Report) -> None:
+    if not sim_process.wanted(settings):
+        state.sim = type(state.sim)()
+        return
+    if sim_process.alive(state.sim):
+        report.add("sim", True, f"already running, admin {state.sim.admin_url}")
+        return
+    state.sim = sim_process.start(settings)
+    started = state.sim
+    undo.append(("sim", lambda: sim_process.stop(started)))
+    report.add("sim", True, f"started (no provider keys set), admin {state.sim.admin_url}")
+
+
+def _stack_env(settings: Settings, state: StackState, dsn: str) -> dict[str, str]:
     return {
         "STOCKRAY_HOME": str(settings.home),
         "STOCKRAY_CONFIG_DIR": str(settings.config_dir),
         "STOCKRAY_DATABASE_URL": dsn,
+        **sim_process.provider_env(settings, state.sim),
     }
 
 
@@ -132,7 +152,7 @@ def _ray_up(settings: Settings, state: StackState, dsn: str, undo: list, report:
         report.add("ray", True, f"already running, dashboard {state.ray.dashboard_url}")
         return
     log = settings.home / "logs" / "ray-start.log"
-    state.ray = ray_head.start_head(settings, _stack_env(settings, dsn), log)
+    state.ray = ray_head.start_head(settings, _stack_env(settings, state, dsn), log)
     started = state.ray
     undo.append(("ray", lambda: ray_head.stop_head(started)))
     ray_head.wait_dashboard(settings.dashboard_url, timeout_s=60)
@@ -148,7 +168,7 @@ def _serve_up(settings: Settings, state: StackState, dsn: str, undo: list, repor
         report.add("serve", True, f"already running, API {settings.api_url}")
         return
     # A head we started passes the stack env to every worker; an external one needs it here.
-    env = _stack_env(settings, dsn) if settings.ray_address else None
+    env = _stack_env(settings, state, dsn) if settings.ray_address else None
     serve_deploy.deploy(settings.dashboard_url, serve_deploy.serve_config(settings, env))
     if settings.ray_address:
         undo.append(("serve", lambda: serve_deploy.undeploy(settings.dashboard_url, [name])))
@@ -163,9 +183,14 @@ def up(settings: Settings) -> Report:
     state = StackState.load(settings.home)
     report = Report()
     undo: list[tuple[str, Callable[[], object]]] = []
-    if not settings.ray_address and not _ray_running(settings, state.ray):
-        _check_ports(settings)  # before anything starts: a taken port leaves nothing behind
+    # Ports are checked before anything starts: a taken port leaves nothing behind.
+    _check_ports(
+        settings,
+        ray=not settings.ray_address and not _ray_running(settings, state.ray),
+        sim=sim_process.wanted(settings) and not sim_process.alive(state.sim),
+    )
     try:
+        _sim_up(settings, state, undo, report)
         dsn = _postgres_up(settings, state, undo, report)
         applied = postgres.prepare_database(dsn, settings)
         report.add("schema", True, f"applied {', '.join(applied)}" if applied else "up to date")
@@ -205,6 +230,9 @@ def down(settings: Settings) -> Report:
         report.add("serve", True, f"removed app {state.serve.app!r} from the external cluster")
     else:
         report.add("ray", True, "nothing started by `up`")
+    if state.sim.started_by_up:
+        sim_process.stop(state.sim)
+        report.add("sim", True, "stopped")
     if state.postgres.started_by_up and state.postgres.embedded and state.postgres.pgdata:
         postgres.stop_embedded(Path(state.postgres.pgdata))
         report.add("postgres", True, f"stopped (data kept in {state.postgres.pgdata})")
@@ -257,6 +285,9 @@ def status(settings: Settings) -> Report:
     else:
         detail = f"app {app_status}" if app_status else "down"
     report.add("serve", serve_ok, detail)
+    if sim_process.wanted(settings) or state.sim.started_by_up:
+        sim_ok = sim_process.alive(state.sim)
+        report.add("sim", sim_ok, f"admin {state.sim.admin_url}" if sim_ok else "down")
     return report
 
 

@@ -42,12 +42,23 @@ class ServeState:
 
 
 @dataclass
+class SimState:
+    """The provider simulator `up` started (a `python -m sim` process)."""
+
+    pid: int | None = None
+    admin_url: str | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+    started_by_up: bool = False
+
+
+@dataclass
 class StackState:
     """Everything `up` records."""
 
     postgres: PostgresState = field(default_factory=PostgresState)
     ray: RayState = field(default_factory=RayState)
     serve: ServeState = field(default_factory=ServeState)
+    sim: SimState = field(default_factory=SimState)
 
     @classmethod
     def load(cls, home: Path) -> StackState:
@@ -61,6 +72,7 @@ class StackState:
                 postgres=PostgresState(**raw.get("postgres", {})),
                 ray=RayState(**raw.get("ray", {})),
                 serve=ServeState(**raw.get("serve", {})),
+                sim=SimState(**raw.get("sim", {})),
             )
         except (ValueError, TypeError) as exc:
             raise StackError(

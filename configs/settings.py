@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Provider API keys: STOCKRAY_PROVIDER_KEYS__NEWSAPI=…"
     )
+    provider_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Base URL overrides: STOCKRAY_PROVIDER_URLS__YAHOO=http://… (the sim's).",
+    )
+    sim: Literal["auto", "on", "off"] = Field(
+        "auto", description="Start the simulator with `up`: auto = when no provider key is set."
+    )
+    sim_port: Port = Field(8300, description="Sim admin port; providers listen on the next ones.")
 
     watchlist: Watchlist | None = Field(None, exclude=True)
     providers: Providers | None = Field(None, exclude=True)
@@ -114,6 +122,22 @@ class Settings(BaseSettings):
     def dashboard_url(self) -> str:
         """Ray dashboard / Jobs API URL."""
         return f"http://{self.dashboard_host}:{self.dashboard_port}"
+
+    def provider_problem(self, name: str) -> str | None:
+        """Why provider `name` cannot be used (None when it can): disabled, or no key."""
+        config = self._section(self.providers).providers.get(name)
+        if config is None:
+            return "not configured in providers.yaml"
+        if not config.enabled:
+            return "disabled in providers.yaml"
+        if config.needs_key and name not in self.provider_keys:
+            return f"no API key (set STOCKRAY_PROVIDER_KEYS__{name.upper()})"
+        return None
+
+    def provider_key(self, name: str) -> str | None:
+        """The provider's API key, if one is configured."""
+        key = self.provider_keys.get(name)
+        return None if key is None else key.get_secret_value()
 
     @staticmethod
     def _section(value: Any) -> Any:

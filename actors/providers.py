@@ -1,0 +1,141 @@
+"""One named, detached async actor per provider, and the router that fails over between them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ray
+
+from actors import NAMESPACE
+from actors.metrics import RayMetricsHooks, record_failover
+from configs.settings import Settings, load_settings
+from core.models import Capability
+from core.provider_service import ProviderService
+from core.resilience.limiter import RateLimiter
+from core.routing import FailoverRouter, Routed
+
+log = logging.getLogger("stockray.providers")
+ROUTER_NAME = "provider-router"
+
+
+def provider_actor_name(provider: str) -> str:
+    """The Ray name of a provider's actor."""
+    return f"provider:{provider}"
+
+
+def _limiter(settings: Settings, name: str) -> RateLimiter | None:
+    if settings.redis_url is None:
+        return None  # the service's in-process limiter: this actor is the only caller
+    import redis.asyncio as redis
+
+    from core.resilience import RedisRateLimiter
+
+    client = redis.from_url(settings.redis_url.get_secret_value())
+    return RedisRateLimiter(client, name, settings.providers.providers[name].limits)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=3, max_concurrency=1000)
+class ProviderActor:
+    """Owns one provider's client, limiter, retries and circuit: the only caller of it."""
+
+    def __init__(self, name: str) -> None:
+        settings = load_settings()
+        config = settings.providers.providers[name]
+        self.service = ProviderService.build(
+            name,
+            config,
+            api_key=settings.provider_key(name),
+            base_url=settings.provider_urls.get(name),
+            limiter=_limiter(settings, name),
+            hooks=RayMetricsHooks(),
+        )
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """One provider call (`fetch_bars`, `fetch_news`, `fetch_disclosures`)."""
+        return await self.service.call(method, *args)
+
+    async def health(self) -> dict[str, Any]:
+        """Circuit, budget, last success and error, counts."""
+        return await self.service.health()
+
+    async def __ray_shutdown__(self) -> None:
+        await self.service.aclose()
+
+
+def provider_handle(name: str) -> ray.actor.ActorHandle:
+    """The provider's actor, created if missing."""
+    return ProviderActor.options(
+        name=provider_actor_name(name),
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+    ).remote(name)
+
+
+def _unwrap(err: BaseException) -> BaseException:
+    # A remote error arrives as RayTaskError; its `cause` is the typed error raised.
+    return getattr(err, "cause", None) or err
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=3, max_concurrency=1000)
+class ProviderRouter:
+    """Routes each capability to its providers in priority order, failing over on trouble."""
+
+    def __init__(self) -> None:
+        settings = load_settings()
+        order = {Capability(c): names for c, names in settings.providers.capabilities.items()}
+        self.disabled: dict[str, str] = {}
+        for name in settings.providers.providers:
+            problem = settings.provider_problem(name)
+            if problem:
+                self.disabled[name] = problem
+                log.warning("provider %s skipped: %s", name, problem)  # once, at start
+        enabled = set(settings.providers.providers) - set(self.disabled)
+        self.handles = {name: provider_handle(name) for name in sorted(enabled)}
+        self.router = FailoverRouter(
+            order,
+            enabled,
+            self._call,
+            on_failover=lambda c, a, b: record_failover(c.value, a, b),
+        )
+
+    async def _call(self, provider: str, method: str, args: tuple[Any, ...]) -> Any:
+        try:
+            return await self.handles[provider].call.remote(method, *args)
+        except ray.exceptions.RayTaskError as err:
+            raise _unwrap(err) from None
+
+    async def fetch_bars(self, instrument: Any, start: Any, end: Any, interval: str = "1d"):
+        """Bars from the first price provider that answers."""
+        return await self.router.route(
+            Capability.PRICES, instrument, start, end, interval, interval=interval
+        )
+
+    async def fetch_news(self, instrument: Any, start: Any, end: Any, limit: int = 100) -> Routed:
+        """Articles from the first news provider that answers."""
+        return await self.router.route(Capability.NEWS, instrument, start, end, limit)
+
+    async def fetch_disclosures(self, instrument: Any, start: Any, end: Any) -> Routed:
+        """Filings from the first disclosure provider that answers."""
+        return await self.router.route(Capability.DISCLOSURES, instrument, start, end)
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        """Per provider: circuit, budget, last success/error, counts; or why it is disabled."""
+        report: dict[str, dict[str, Any]] = {
+            name: {"provider": name, "enabled": False, "reason": reason}
+            for name, reason in self.disabled.items()
+        }
+        for name, handle in self.handles.items():
+            try:
+                report[name] = await handle.health.remote()
+            except ray.exceptions.RayError as err:
+                report[name] = {"provider": name, "enabled": True, "error": type(err).__name__}
+        return report
+
+
+def router_handle() -> ray.actor.ActorHandle:
+    """The provider router, created if missing."""
+    return ProviderRouter.options(
+        name=ROUTER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote()

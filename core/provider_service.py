@@ -1,0 +1,188 @@
+"""One provider's client behind its limiter, circuit breaker and retry policy (Ray-free).
+
+A provider actor holds exactly one `ProviderService`; because it is the only caller of that
+provider in the cluster, its limiter is cluster-wide. The service keeps the health figures
+the API shows (circuit, budget left, last success, last error, counts by outcome).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Timeout,
+    Unavailable,
+)
+from core.providers import CLIENTS, HttpProviderClient
+from core.resilience import CircuitBreaker, CircuitOpen, LocalRateLimiter, Retrier, Throttled
+from core.resilience.limiter import RateLimiter
+
+# Most specific first: CircuitOpen is an Unavailable, Throttled a RateLimited.
+_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
+    (CircuitOpen, "circuit_open"),
+    (Throttled, "throttled"),
+    (RateLimited, "rate_limited"),
+    (Timeout, "timeout"),
+    (Unavailable, "unavailable"),
+    (AuthError, "auth_error"),
+    (NotFound, "not_found"),
+    (BadPayload, "bad_payload"),
+)
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """The `outcome` label for a call that ended with `error` (None: success)."""
+    if error is None:
+        return "ok"
+    return next((label for cls, label in _OUTCOMES if isinstance(error, cls)), "error")
+
+
+class ProviderConfigLike(Protocol):
+    """What the service reads from `configs.sections.ProviderConfig`."""
+
+    base_url: str
+    timeout_s: float
+    limits: Any
+    retry: Any
+    circuit: Any
+
+
+class Hooks(Protocol):
+    """Where the service reports each request; the actor records them as metrics."""
+
+    def request(self, provider: str, outcome: str, seconds: float) -> None: ...
+    def ratelimit_wait(self, provider: str, seconds: float) -> None: ...
+    def circuit(self, provider: str, is_open: bool) -> None: ...
+
+
+class NoHooks:
+    """Hooks that record nothing (tests, benchmarks' peers)."""
+
+    def request(self, provider: str, outcome: str, seconds: float) -> None:
+        """Ignore."""
+
+    def ratelimit_wait(self, provider: str, seconds: float) -> None:
+        """Ignore."""
+
+    def circuit(self, provider: str, is_open: bool) -> None:
+        """Ignore."""
+
+
+@dataclass
+class _Health:
+    last_success_at: str | None = None
+    last_error: dict[str, str] | None = None
+    counts: Counter = field(default_factory=Counter)
+
+
+class ProviderService:
+    """Calls one provider: circuit guard → limiter slot → HTTP, retried under a deadline."""
+
+    def __init__(
+        self,
+        name: str,
+        client: HttpProviderClient,
+        limiter: RateLimiter,
+        breaker: CircuitBreaker,
+        retrier: Retrier,
+        *,
+        hooks: Hooks | None = None,
+        max_wait_s: float | None = None,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.limiter = limiter
+        self.breaker = breaker
+        self.retrier = retrier
+        self.hooks = hooks or NoHooks()
+        self.max_wait_s = max_wait_s
+        self._health = _Health()
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        config: ProviderConfigLike,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        limiter: RateLimiter | None = None,
+        hooks: Hooks | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> ProviderService:
+        """A service from a provider's config; `base_url` overrides the config's (the sim)."""
+        client = CLIENTS[name](
+            base_url or config.base_url, api_key=api_key, timeout_s=config.timeout_s
+        )
+        return cls(
+            name,
+            client,
+            limiter or LocalRateLimiter(name, config.limits),
+            CircuitBreaker.from_config(name, config.circuit, clock=clock),
+            Retrier.from_config(name, config.retry),
+            hooks=hooks,
+            max_wait_s=config.retry.deadline_s,
+        )
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """`client.<method>(*args)` with limits, circuit and retries; typed errors on failure."""
+        fetch = getattr(self.client, method)
+
+        async def attempt() -> Any:
+            with self.breaker.guard():
+                waited = await self.limiter.acquire(max_wait_s=self.max_wait_s)
+                self.hooks.ratelimit_wait(self.name, waited)
+                started = time.monotonic()
+                try:
+                    result = await fetch(*args)
+                except ProviderError as err:
+                    if isinstance(err, RateLimited):
+                        await self.limiter.penalize(err.retry_after or 1.0)
+                    self._record(err, time.monotonic() - started)
+                    raise
+                self._record(None, time.monotonic() - started)
+                return result
+
+        try:
+            return await self.retrier.call(attempt)
+        except (CircuitOpen, Throttled) as err:  # nothing was sent; count it all the same
+            self._record(err, 0.0)
+            raise
+        finally:
+            self.hooks.circuit(self.name, self.breaker.state != "closed")
+
+    def _record(self, error: ProviderError | None, seconds: float) -> None:
+        outcome = outcome_of(error)
+        self._health.counts[outcome] += 1
+        now = datetime.now(UTC).isoformat()
+        if error is None:
+            self._health.last_success_at = now
+        else:
+            self._health.last_error = {"at": now, "type": outcome, "message": str(error)[:300]}
+        self.hooks.request(self.name, outcome, seconds)
+
+    async def health(self) -> dict[str, Any]:
+        """Circuit state, limiter budget left, last success, last error, counts by outcome."""
+        return {
+            "provider": self.name,
+            "enabled": True,
+            "circuit": self.breaker.snapshot(),
+            "budget": await self.limiter.budget(),
+            "last_success_at": self._health.last_success_at,
+            "last_error": self._health.last_error,
+            "counts": dict(self._health.counts),
+        }
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.client.aclose()

@@ -1,0 +1,96 @@
+"""Failover between providers of one capability, in the priority order of providers.yaml.
+
+The router asks each enabled provider in turn. It moves on when a provider is rate limited,
+unavailable, timed out, behind an open circuit, answers garbage or rejects our key; it stops
+at `NotFound` (the symbol is unknown: another provider will not know it either). A provider
+that cannot serve the request at all (an interval it lacks) is skipped without a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import NotFound, ProviderError
+from core.models import Capability
+from core.provider_service import outcome_of
+from core.providers import CLIENTS
+
+METHODS = {
+    Capability.PRICES: "fetch_bars",
+    Capability.NEWS: "fetch_news",
+    Capability.DISCLOSURES: "fetch_disclosures",
+}
+Call = Callable[[str, str, tuple[Any, ...]], Awaitable[Any]]
+OnFailover = Callable[[Capability, str, str], None]
+
+
+class NoProviderAvailable(ProviderError):
+    """No enabled provider serves this capability (or this particular request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A result and which provider served it; `failovers` lists (provider, outcome) skipped."""
+
+    provider: str
+    result: Any
+    failovers: tuple[tuple[str, str], ...] = field(default=())
+
+
+def can_serve(provider: str, capability: Capability, interval: str | None) -> bool:
+    """Whether `provider`'s client serves this capability (and interval, for prices)."""
+    client = CLIENTS.get(provider)
+    if client is None or capability not in client.capabilities:
+        return False
+    return interval is None or not client.INTERVALS or interval in client.INTERVALS
+
+
+class FailoverRouter:
+    """Routes calls by capability; `call(provider, method, args)` does one provider's call."""
+
+    def __init__(
+        self,
+        order: dict[Capability, list[str]],
+        enabled: set[str],
+        call: Call,
+        on_failover: OnFailover | None = None,
+    ) -> None:
+        self.order = order
+        self.enabled = enabled
+        self._call = call
+        self._on_failover = on_failover
+
+    def candidates(self, capability: Capability, interval: str | None = None) -> list[str]:
+        """Enabled providers able to serve, in priority order."""
+        return [
+            p
+            for p in self.order.get(capability, [])
+            if p in self.enabled and can_serve(p, capability, interval)
+        ]
+
+    async def route(
+        self, capability: Capability, *args: Any, interval: str | None = None
+    ) -> Routed:
+        """Call the first provider that answers; raise the last error if none does."""
+        providers = self.candidates(capability, interval)
+        if not providers:
+            raise NoProviderAvailable(
+                capability.value, "no enabled provider serves this request (see providers.yaml)"
+            )
+        skipped: list[tuple[str, str]] = []
+        last: ProviderError | None = None
+        for i, provider in enumerate(providers):
+            try:
+                result = await self._call(provider, METHODS[capability], args)
+                return Routed(provider, result, tuple(skipped))
+            except ProviderError as err:
+                if isinstance(err, NotFound):
+                    raise
+                last = err
+                skipped.append((provider, outcome_of(err)))
+                if self._on_failover and i + 1 < len(providers):
+                    self._on_failover(capability, provider, providers[i + 1])
+        assert last is not None
+        raise last
