@@ -1,0 +1,133 @@
+"""The admin API on its own port: faults, counters, the universe and the news truth.
+
+GET    /_sim/health                    {"ok": true}
+GET    /_sim/urls                      base URL per provider and of the admin API
+GET    /_sim/universe                  instruments with symbols, splits, dividend policy
+GET    /_sim/faults[/{provider}]       current fault configuration(s)
+PUT    /_sim/faults/{provider}         replace a provider's faults (JSON body, see faults.py)
+DELETE /_sim/faults[/{provider}]       no faults (ends outages, reopens refused listeners)
+GET    /_sim/stats                     counters per provider; DELETE zeroes them
+GET    /_sim/truth/news?symbol=&from=&to=&provider=&language=   stories with true labels
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sim.faults import FaultConfig, FaultConfigError
+from sim.providers.base import json_response
+
+if TYPE_CHECKING:
+    from sim.runtime import SimRuntime
+
+
+def parse_time(text: str, end: bool = False) -> datetime:
+    """ISO date or datetime as UTC; a bare date means its start (or, with `end`, its end)."""
+    text = text.strip().replace("Z", "+00:00")
+    if len(text) == 10:
+        day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        return day + timedelta(days=1, microseconds=-1) if end else day
+    ts = datetime.fromisoformat(text)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def build_admin(runtime: SimRuntime) -> Starlette:
+    """The admin app bound to `runtime`."""
+
+    async def health(request: Request) -> Response:
+        return json_response({"ok": True, "seed": runtime.world.seed})
+
+    async def urls(request: Request) -> Response:
+        return json_response({"urls": runtime.urls, "admin_url": runtime.admin.url})
+
+    async def universe(request: Request) -> Response:
+        return json_response(
+            {"instruments": [_instrument(i) for i in runtime.world.universe.instruments]}
+        )
+
+    async def faults(request: Request) -> Response:
+        name = request.path_params.get("provider")
+        if name is not None and name not in runtime.states:
+            return json_response({"error": f"unknown provider {name!r}"}, 404)
+        if request.method == "PUT":
+            try:
+                config = FaultConfig.from_dict(json.loads(await request.body() or b"{}"))
+            except (FaultConfigError, json.JSONDecodeError) as exc:
+                return json_response({"error": str(exc)}, 400)
+            await runtime.set_faults(name, config)
+        elif request.method == "DELETE":
+            await runtime.clear_faults(name)
+        names = [name] if name else list(runtime.states)
+        configs = {n: runtime.states[n].config.to_dict() for n in names}
+        return json_response(configs[name] if name else configs)
+
+    async def stats(request: Request) -> Response:
+        if request.method == "DELETE":
+            runtime.reset_stats()
+        return json_response(runtime.stats())
+
+    async def truth_news(request: Request) -> Response:
+        params = request.query_params
+        world = runtime.world
+        try:
+            end = parse_time(params["to"], end=True) if "to" in params else datetime.now(UTC)
+            start = parse_time(params["from"]) if "from" in params else end - timedelta(days=7)
+        except ValueError as exc:
+            return json_response({"error": f"bad from/to: {exc}"}, 400)
+        if "symbol" in params:
+            insts = [world.universe.find(s) for s in params["symbol"].split(",")]
+            if None in insts:
+                return json_response({"error": f"unknown symbol in {params['symbol']!r}"}, 404)
+        else:
+            insts = [i for i in world.universe.instruments if not i.synthetic]
+        stories = world.news.window(insts, start, end)  # type: ignore[arg-type]
+        provider, language = params.get("provider"), params.get("language")
+        out = [
+            s.truth()
+            for s in stories
+            if (not provider or s.copies_for(provider)) and (not language or s.language == language)
+        ]
+        return json_response({"count": len(out), "stories": out})
+
+    return Starlette(
+        routes=[
+            Route("/_sim/health", health),
+            Route("/_sim/urls", urls),
+            Route("/_sim/universe", universe),
+            Route("/_sim/faults", faults, methods=["GET", "DELETE"]),
+            Route("/_sim/faults/{provider}", faults, methods=["GET", "PUT", "DELETE"]),
+            Route("/_sim/stats", stats, methods=["GET", "DELETE"]),
+            Route("/_sim/truth/news", truth_news),
+        ]
+    )
+
+
+def _instrument(inst) -> dict:
+    policy = inst.dividend
+    return {
+        "id": inst.id,
+        "name": inst.name,
+        "exchange": inst.exchange,
+        "currency": inst.currency,
+        "timezone": inst.timezone,
+        "symbols": dict(inst.symbols),
+        "synthetic": inst.synthetic,
+        "splits": [
+            {"date": s.day.isoformat(), "ratio": f"{s.numerator:g}:{s.denominator:g}"}
+            for s in inst.splits
+        ],
+        "dividends": None
+        if policy is None
+        else {
+            "since": policy.start.isoformat(),
+            "annual_yield": round(policy.annual_yield, 4),
+            "months": list(policy.months),
+        },
+    }

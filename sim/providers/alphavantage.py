@@ -1,0 +1,268 @@
+"""Alpha Vantage: `GET /query?function=...` (TIME_SERIES_DAILY[_ADJUSTED], NEWS_SENTIMENT).
+
+Every answer is HTTP 200, errors included: a bad key or call is `{"Error Message": ...}`, the
+rate limit `{"Information": ...}` (or the older `{"Note": ...}`). Daily prices are as traded
+(not split-adjusted), newest first, numbers as strings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sim import rng
+from sim.calendar import last_session_number
+from sim.faults import FaultState
+from sim.news import Story
+from sim.providers.base import ProviderSpec, html_error, json_response, key_state
+from sim.universe import SimInstrument
+from sim.world import SimWorld
+
+DOCS = "https://www.alphavantage.co/documentation/"
+KEY_ERROR = (
+    "the parameter apikey is invalid or missing. Please claim your free API key on "
+    "(https://www.alphavantage.co/support/#api-key). It should take less than 20 "
+    "seconds."
+)
+LIMIT_INFORMATION = (
+    "Thank you for using Alpha Vantage! Our standard API rate limit is 25 "
+    "requests per day. Please subscribe to any of the premium plans at "
+    "https://www.alphavantage.co/premium/ to instantly remove all daily rate "
+    "limits."
+)
+LIMIT_NOTE = (
+    "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls "
+    "per minute and 500 calls per day. Please visit https://www.alphavantage.co/premium/"
+    " if you would like to target a higher API call frequency."
+)
+INVALID_INPUTS = (
+    "Invalid inputs. Please refer to the API documentation "
+    "https://www.alphavantage.co/documentation#newsapi and try again."
+)
+SENTIMENT_DEFINITION = (
+    "x <= -0.35: Bearish; -0.35 < x <= -0.15: Somewhat-Bearish; "
+    "-0.15 < x < 0.15: Neutral; 0.15 <= x < 0.35: Somewhat_Bullish; "
+    "x >= 0.35: Bullish"
+)
+RELEVANCE_DEFINITION = "0 < x <= 1, with a higher score indicating higher relevance."
+_INFO = {
+    "TIME_SERIES_DAILY": "Daily Prices (open, high, low, close) and Volumes",
+    "TIME_SERIES_DAILY_ADJUSTED": "Daily Time Series with Splits and Dividend Events",
+}
+
+
+def invalid_call(function: str) -> Response:
+    """AV's answer to an unknown function or symbol (HTTP 200)."""
+    return json_response(
+        {
+            "Error Message": f"Invalid API call. Please retry or visit the "
+            f"documentation ({DOCS}) for {function}."
+        }
+    )
+
+
+def sentiment_label(score: float) -> str:
+    """AV's label for a sentiment score, per its published definition."""
+    if score <= -0.35:
+        return "Bearish"
+    if score <= -0.15:
+        return "Somewhat-Bearish"
+    if score < 0.15:
+        return "Neutral"
+    return "Somewhat-Bullish" if score < 0.35 else "Bullish"
+
+
+class QueryEndpoint:
+    """Answers /query from the world's generators."""
+
+    def __init__(self, world: SimWorld) -> None:
+        self.world = world
+
+    async def handle(self, request: Request) -> Response:
+        """GET /query."""
+        params = request.query_params
+        if key_state(params.get("apikey")) != "ok":
+            return json_response({"Error Message": KEY_ERROR})
+        function = params.get("function", "")
+        if function in _INFO:
+            inst = self.world.universe.by_symbol("alphavantage", params.get("symbol", ""))
+            if inst is None:
+                return invalid_call(function)
+            return self._daily(
+                inst,
+                function,
+                params.get("outputsize", "compact") == "full",
+                params.get("datatype", "json") == "csv",
+            )
+        if function == "NEWS_SENTIMENT":
+            return self._news(request)
+        return invalid_call(function)
+
+    def _daily(self, inst: SimInstrument, function: str, full: bool, csv: bool) -> Response:
+        prices = self.world.prices
+        last = last_session_number(self.world.clock(), inst.timezone, closed=True)
+        bars = prices.daily(inst, 0 if full else last - 99, last)
+        adjusted = function == "TIME_SERIES_DAILY_ADJUSTED"
+        rows = []
+        if adjusted:
+            mult = prices.adjclose_multipliers(inst, bars, last)
+            divs = {d.number: d.raw_amount for d in prices.dividends(inst, last)}
+            splits = {n: r for n, r in prices.split_days(inst)}
+        for i, bar in enumerate(reversed(bars)):
+            row = [
+                bar.day.isoformat(),
+                f"{bar.open:.4f}",
+                f"{bar.high:.4f}",
+                f"{bar.low:.4f}",
+                f"{bar.close:.4f}",
+            ]
+            if adjusted:
+                adj_close = bar.close / bar.factor * mult[len(bars) - 1 - i]
+                row += [
+                    f"{adj_close:.4f}",
+                    str(bar.volume),
+                    f"{divs.get(bar.number, 0.0):.4f}",
+                    f"{splits.get(bar.number, 1.0):.1f}",
+                ]
+            else:
+                row.append(str(bar.volume))
+            rows.append(row)
+        if csv:
+            head = (
+                [
+                    "timestamp",
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "adjusted_close",
+                    "volume",
+                    "dividend_amount",
+                    "split_coefficient",
+                ]
+                if adjusted
+                else ["timestamp", "open", "high", "low", "close", "volume"]
+            )
+            text = "\r\n".join(",".join(r) for r in [head, *rows]) + "\r\n"
+            disposition = f"attachment; filename=daily_{inst.symbol('alphavantage')}.csv"
+            return Response(
+                text,
+                media_type="application/x-download",
+                headers={"Content-Disposition": disposition},
+            )
+        names = (
+            [
+                "1. open",
+                "2. high",
+                "3. low",
+                "4. close",
+                "5. adjusted close",
+                "6. volume",
+                "7. dividend amount",
+                "8. split coefficient",
+            ]
+            if adjusted
+            else ["1. open", "2. high", "3. low", "4. close", "5. volume"]
+        )
+        zone = "US/Eastern" if inst.timezone == "America/New_York" else inst.timezone
+        meta = {
+            "1. Information": _INFO[function],
+            "2. Symbol": inst.symbol("alphavantage"),
+            "3. Last Refreshed": rows[0][0] if rows else "",
+            "4. Output Size": "Full size" if full else "Compact",
+            "5. Time Zone": zone,
+        }
+        series = {r[0]: dict(zip(names, r[1:], strict=True)) for r in rows}
+        return json_response({"Meta Data": meta, "Time Series (Daily)": series})
+
+    def _news(self, request: Request) -> Response:
+        params, universe = request.query_params, self.world.universe
+        tickers = [t.strip() for t in params.get("tickers", "").split(",") if t.strip()]
+        insts = [universe.by_symbol("alphavantage", t) for t in tickers]
+        try:
+            now = datetime.fromtimestamp(self.world.clock(), UTC)
+            end = _av_time(params["time_to"]) if "time_to" in params else now
+            start = (
+                _av_time(params["time_from"]) if "time_from" in params else end - timedelta(days=30)
+            )
+            limit = min(1000, max(1, int(params.get("limit", "50"))))
+        except ValueError:
+            return json_response({"Information": INVALID_INPUTS})
+        if None in insts:
+            return json_response({"Information": INVALID_INPUTS})
+        pool = insts or [i for i in universe.instruments if not i.synthetic]
+        wanted = {i.id for i in insts}  # type: ignore[union-attr]
+        feed = []
+        for story in self.world.news.window(pool, start, min(end, now)):  # type: ignore[arg-type]
+            copies = story.copies_for("alphavantage")
+            if copies and wanted <= set(story.tickers):
+                feed.append(self._item(story, copies[0].url))
+        if params.get("sort", "LATEST") == "EARLIEST":
+            feed.reverse()
+        feed = feed[:limit]
+        return json_response(
+            {
+                "items": str(len(feed)),
+                "sentiment_score_definition": SENTIMENT_DEFINITION,
+                "relevance_score_definition": RELEVANCE_DEFINITION,
+                "feed": feed,
+            }
+        )
+
+    def _item(self, story: Story, url: str) -> dict:
+        """A feed entry with AV's own (imperfect) estimate of the story's sentiment."""
+        h = rng.key(self.world.seed, "av-sentiment", story.id)
+        score = max(-1.0, min(1.0, 0.75 * story.score + 0.12 * rng.normal(h)))
+        tickers = []
+        for i, inst_id in enumerate(story.tickers):
+            inst = self.world.universe.get(inst_id)
+            g = rng.at(h, i + 1)
+            relevance = 0.55 + 0.45 * rng.unit(g) if i == 0 else 0.08 + 0.3 * rng.unit(g)
+            t_score = max(-1.0, min(1.0, score + 0.1 * rng.normal(rng.mix64(g))))
+            tickers.append(
+                {
+                    "ticker": inst.symbol("alphavantage") if inst else inst_id,
+                    "relevance_score": f"{relevance:.6f}",
+                    "ticker_sentiment_score": f"{t_score:.6f}",
+                    "ticker_sentiment_label": sentiment_label(t_score),
+                }
+            )
+        return {
+            "title": story.title,
+            "url": url,
+            "time_published": story.published_at.strftime("%Y%m%dT%H%M%S"),
+            "authors": [story.author] if story.author else [],
+            "summary": story.description,
+            "banner_image": f"https://{story.domain}/images/{story.id}.jpg",
+            "source": story.source,
+            "category_within_source": "n/a",
+            "source_domain": story.domain,
+            "topics": [{"topic": story.topic, "relevance_score": "0.999999"}],
+            "overall_sentiment_score": round(score, 6),
+            "overall_sentiment_label": sentiment_label(score),
+            "ticker_sentiment": tickers,
+        }
+
+
+def _av_time(text: str) -> datetime:
+    """AV's YYYYMMDDTHHMM (seconds optional), read as UTC."""
+    fmt = "%Y%m%dT%H%M%S" if len(text) == 15 else "%Y%m%dT%H%M"
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+
+
+def _limit_response(variant: str) -> Response:
+    if variant == "note":
+        return json_response({"Note": LIMIT_NOTE})
+    return json_response({"Information": LIMIT_INFORMATION})
+
+
+def build(world: SimWorld, state: FaultState) -> Starlette:
+    """The /query route."""
+    return Starlette(routes=[Route("/query", QueryEndpoint(world).handle)])
+
+
+SPEC = ProviderSpec("alphavantage", build, _limit_response, html_error)

@@ -1,0 +1,195 @@
+"""NewsAPI: `GET /v2/everything` (key in `X-Api-Key`, `Authorization` or `apiKey`).
+
+Errors are `{"status": "error", "code": ..., "message": ...}` with NewsAPI's HTTP codes.
+Articles never carry the true sentiment; the same story may appear twice (tracking params).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sim.admin import parse_time
+from sim.faults import FaultState
+from sim.news import Copy, Story
+from sim.providers.base import ProviderSpec, html_error, json_response, key_state
+from sim.world import SimWorld
+
+LANGUAGES = {
+    "ar",
+    "de",
+    "en",
+    "es",
+    "fr",
+    "he",
+    "it",
+    "nl",
+    "no",
+    "pt",
+    "ru",
+    "sv",
+    "ud",
+    "zh",
+    "ko",
+}
+SORTS = {"publishedAt", "relevancy", "popularity"}
+_MESSAGES = {
+    "apiKeyMissing": "Your API key is missing. Append this to the URL with the apiKey param, "
+    "or use the x-api-key HTTP header.",
+    "apiKeyInvalid": "Your API key is invalid or incorrect. Check your key, or go to "
+    "https://newsapi.org to create a free API key.",
+    "rateLimited": "You have been rate limited. Developer accounts are limited to 100 requests "
+    "over a 24 hour period (50 requests available every 12 hours). Please upgrade "
+    "to a paid plan if you need more requests.",
+    "parametersMissing": "Required parameters are missing, the scope of your search is too "
+    "broad. Please set any of the following required parameters and try "
+    "again: q, qInTitle, sources, domains.",
+    "unexpectedError": "An unexpected error occurred. Please try again later.",
+}
+_STATUS = {
+    "apiKeyMissing": 401,
+    "apiKeyInvalid": 401,
+    "rateLimited": 429,
+    "parametersMissing": 400,
+    "parameterInvalid": 400,
+    "maximumResultsReached": 426,
+    "unexpectedError": 500,
+}
+
+
+def error(code: str, message: str | None = None) -> Response:
+    """NewsAPI's error body with its HTTP status."""
+    return json_response(
+        {"status": "error", "code": code, "message": message or _MESSAGES.get(code, code)},
+        _STATUS[code],
+    )
+
+
+class EverythingEndpoint:
+    """Answers /v2/everything from the world's stories."""
+
+    def __init__(self, world: SimWorld, state: FaultState) -> None:
+        self.world = world
+        self.state = state
+
+    async def handle(self, request: Request) -> Response:
+        """GET /v2/everything."""
+        params = request.query_params
+        auth = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        state = key_state(request.headers.get("x-api-key") or params.get("apiKey") or auth)
+        if state != "ok":
+            return error("apiKeyMissing" if state == "missing" else "apiKeyInvalid")
+        query = params.get("q") or params.get("qInTitle")
+        if not query:
+            return error("parametersMissing")
+        problem, window = self._check(params)
+        if problem:
+            return error("parameterInvalid", problem)
+        page_size, page, start, end = window
+        cap = self.state.config.max_results
+        if cap is not None and page * page_size > cap:
+            asked = f"{(page - 1) * page_size} to {page * page_size}"
+            message = (
+                "You have requested too many results. Developer accounts are limited to a max "
+                f"of {cap} results. You are trying to request results {asked}. Please upgrade "
+                "to a paid plan if you need more results."
+            )
+            return error("maximumResultsReached", message)
+        articles = self._matches(query, params.get("language"), start, end)
+        chunk = articles[(page - 1) * page_size : page * page_size]
+        return json_response(
+            {
+                "status": "ok",
+                "totalResults": len(articles),
+                "articles": [_article(s, c) for s, c in chunk],
+            }
+        )
+
+    def _check(self, params) -> tuple[str, tuple]:
+        language = params.get("language")
+        if language and language not in LANGUAGES:
+            return f"The language param '{language}' is not supported.", ()
+        if params.get("sortBy", "publishedAt") not in SORTS:
+            return f"The sortBy param '{params['sortBy']}' is not supported.", ()
+        try:
+            page_size = min(100, int(params.get("pageSize", "100")))
+            page = int(params.get("page", "1"))
+        except ValueError:
+            return "The page and pageSize params must be whole numbers.", ()
+        if page < 1 or page_size < 1:
+            return "The page and pageSize params must be at least 1.", ()
+        now = datetime.fromtimestamp(self.world.clock(), UTC)
+        try:
+            end = parse_time(params["to"], end=True) if params.get("to") else now
+            start = parse_time(params["from"]) if params.get("from") else end - timedelta(days=30)
+        except ValueError:
+            return (
+                "The from and to params must be ISO 8601 dates or datetimes, e.g. "
+                "2024-01-01 or 2024-01-01T12:00:00."
+            ), ()
+        return "", (page_size, page, start, min(end, now))
+
+    def _matches(
+        self, query: str, language: str | None, start: datetime, end: datetime
+    ) -> list[tuple[Story, Copy]]:
+        """(story, copy) pairs whose instrument a query term names, newest copy first."""
+        terms = [
+            t.strip().strip('"()+').strip() for t in query.replace(" AND ", " OR ").split(" OR ")
+        ]
+        insts = {inst.id: inst for t in terms if t and (inst := self.world.universe.find(t))}
+        out = []
+        for story in self.world.news.window(list(insts.values()), start - timedelta(hours=2), end):
+            if language and story.language != language:
+                continue
+            out += [
+                (story, c) for c in story.copies_for("newsapi") if start <= c.published_at <= end
+            ]
+        out.sort(key=lambda sc: (sc[1].published_at, sc[0].id), reverse=True)
+        return out
+
+
+def _article(story: Story, copy: Copy) -> dict:
+    if copy.removed:  # NewsAPI's placeholder for a withdrawn article
+        return {
+            "source": {"id": None, "name": "[Removed]"},
+            "author": None,
+            "title": "[Removed]",
+            "description": "[Removed]",
+            "url": "https://removed.com",
+            "urlToImage": None,
+            "publishedAt": "1970-01-01T00:00:00Z",
+            "content": "[Removed]",
+        }
+    content = story.content
+    if len(content) > 200:
+        content = f"{content[:200]}… [+{len(content) - 200} chars]"
+    return {
+        "source": {"id": story.source_id, "name": story.source},
+        "author": story.author,
+        "title": story.title,
+        "description": story.description,
+        "url": copy.url,
+        "urlToImage": f"https://{story.domain}/resources/{story.id}.jpg",
+        "publishedAt": copy.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "content": content,
+    }
+
+
+def _limit_response(variant: str) -> Response:
+    return error("rateLimited")
+
+
+def _error_response(status: int) -> Response:
+    return error("unexpectedError") if status == 500 else html_error(status)
+
+
+def build(world: SimWorld, state: FaultState) -> Starlette:
+    """The /v2/everything route."""
+    return Starlette(routes=[Route("/v2/everything", EverythingEndpoint(world, state).handle)])
+
+
+SPEC = ProviderSpec("newsapi", build, _limit_response, _error_response)

@@ -1,0 +1,405 @@
+"""Yahoo Finance chart API: `GET /v8/finance/chart/{symbol}`.
+
+OHLC and volume are split-adjusted but not dividend-adjusted; `adjclose` (daily and longer
+intervals only) is adjusted for both, anchored at the latest session. Prices carry Yahoo's
+float32 noise (185.63999938964844). Intraday requests obey Yahoo's lookback limits (422).
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from datetime import UTC, date, datetime, timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sim.calendar import (
+    FIRST_DAY,
+    SESSION_MINUTES,
+    day_number,
+    day_of,
+    gmt_offset,
+    last_day_number,
+    last_session_number,
+    local_date,
+    session_open,
+)
+from sim.faults import FaultState
+from sim.intraday import intraday_bars
+from sim.providers.base import ProviderSpec, html_error, json_response
+from sim.universe import SimInstrument
+from sim.world import SimWorld
+
+INTERVALS = ["1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo"]
+_MINUTES = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30, "60m": 60, "90m": 90, "1h": 60}
+# Yahoo's lookback per intraday interval, in days (1m also: at most 8 days per request).
+_LOOKBACK = {1: 30, 2: 60, 5: 60, 15: 60, 30: 60, 90: 60, 60: 730}
+VALID_RANGES = ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"]
+_RANGE_DAYS = {
+    "1d": 1,
+    "5d": 5,
+    "1mo": 31,
+    "3mo": 92,
+    "6mo": 183,
+    "1y": 365,
+    "2y": 730,
+    "5y": 1826,
+    "10y": 3652,
+}
+_EXCHANGES = {
+    "NASDAQ": ("NMS", "NasdaqGS"),
+    "NYSE": ("NYQ", "NYSE"),
+    "KRX": ("KSC", "KSE"),
+    "KOSDAQ": ("KOE", "KOSDAQ"),
+}
+
+
+_NAN = float("nan")
+
+
+def _f32(x: float) -> float:
+    """Round-trip through float32, as Yahoo's numbers are."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _f32s(values: list[float]) -> list[float | None]:
+    """A column through float32 at once; NaN (a missing bar) becomes null."""
+    return [None if x != x else x for x in array("f", values).tolist()]
+
+
+def _error(status: int, code: str, description: str) -> Response:
+    return json_response(
+        {"chart": {"result": None, "error": {"code": code, "description": description}}}, status
+    )
+
+
+def not_found() -> Response:
+    """Yahoo's answer for an unknown or delisted symbol."""
+    return _error(404, "Not Found", "No data found, symbol may be delisted")
+
+
+def _bad_request(description: str) -> Response:
+    return _error(400, "Bad Request", f"Invalid input - {description}")
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    return int(float(value))
+
+
+class ChartEndpoint:
+    """Answers chart requests from the world's generators."""
+
+    def __init__(self, world: SimWorld) -> None:
+        self.world = world
+        self._quotes: dict[tuple[str, int], dict] = {}
+
+    async def handle(self, request: Request) -> Response:
+        """GET /v8/finance/chart/{symbol}."""
+        inst = self.world.universe.by_symbol("yahoo", request.path_params["symbol"])
+        if inst is None:
+            return not_found()
+        interval = request.query_params.get("interval", "1d")
+        if interval not in INTERVALS:
+            return _bad_request(
+                f"interval={interval} is not supported. Valid intervals: [{', '.join(INTERVALS)}]"
+            )
+        now = self.world.clock()
+        try:
+            window = self._window(request, now)
+        except ValueError as exc:
+            return _bad_request(str(exc))
+        start, end, range_name = window
+        if start > end:
+            return _bad_request(
+                f"start date cannot be after end date. startDate = {start}, endDate = {end}"
+            )
+        minutes = _MINUTES.get(interval)
+        if minutes is not None:
+            problem = _intraday_problem(interval, minutes, start, end, now)
+            if problem:
+                return _error(422, "Unprocessable Entity", problem)
+        events = {
+            t.strip().lower()
+            for t in request.query_params.get("events", "").replace("|", ",").split(",")
+        }
+        result = self._result(inst, interval, minutes, start, min(end, int(now)), now, events)
+        result["meta"]["range"] = range_name
+        return json_response({"chart": {"result": [result], "error": None}})
+
+    def _window(self, request: Request, now: float) -> tuple[int, int, str]:
+        try:
+            period1, period2 = _int_param(request, "period1"), _int_param(request, "period2")
+        except ValueError:
+            raise ValueError("period1 and period2 must be unix timestamps") from None
+        if period1 is not None or period2 is not None:
+            return period1 or 0, period2 if period2 is not None else int(now), ""
+        range_name = request.query_params.get("range", "1mo")
+        if range_name not in VALID_RANGES:
+            raise ValueError(
+                f"range={range_name} is not supported. Valid ranges: [{', '.join(VALID_RANGES)}]"
+            )
+        if range_name == "max":
+            return 0, int(now), range_name
+        if range_name == "ytd":
+            year = datetime.fromtimestamp(now, UTC).year
+            return int(datetime(year, 1, 1, tzinfo=UTC).timestamp()), int(now), range_name
+        return int(now) - _RANGE_DAYS[range_name] * 86400, int(now), range_name
+
+    def _result(
+        self,
+        inst: SimInstrument,
+        interval: str,
+        minutes: int | None,
+        start: int,
+        end: int,
+        now: float,
+        events: set[str],
+    ) -> dict:
+        tz = inst.timezone
+        latest = last_session_number(now, tz, closed=False)
+        first_n = day_number(max(local_date(max(start, 0), tz), FIRST_DAY))
+        last_n = min(last_day_number(local_date(end, tz)), latest)
+        result: dict = {"meta": self._meta(inst, interval, now, latest, first_n)}
+        if minutes is None:
+            series = self._daily_series(inst, interval, first_n, last_n, start, end, latest)
+        else:
+            series = self._intraday_series(inst, minutes, first_n, last_n, start, end, now)
+            result["meta"]["tradingPeriods"] = [
+                [_period(session_open(day_of(n), tz), tz)] for n in range(first_n, last_n + 1)
+            ]
+        if not series["timestamp"]:
+            result["indicators"] = {"quote": [{}]}
+            if minutes is None:
+                result["indicators"]["adjclose"] = [{}]
+            return result
+        result["timestamp"] = series.pop("timestamp")
+        if events & {"div", "divs", "dividends"} or any(e.startswith("split") for e in events):
+            result["events"] = self._events(inst, events, first_n, last_n, start, end, latest)
+        adjclose = series.pop("adjclose", None)
+        result["indicators"] = {"quote": [series]}
+        if adjclose is not None:
+            result["indicators"]["adjclose"] = [{"adjclose": adjclose}]
+        return result
+
+    def _daily_series(
+        self,
+        inst: SimInstrument,
+        interval: str,
+        first_n: int,
+        last_n: int,
+        start: int,
+        end: int,
+        latest: int,
+    ) -> dict:
+        prices, tz = self.world.prices, inst.timezone
+        bars = prices.daily(inst, first_n, last_n)
+        mult = prices.adjclose_multipliers(inst, bars, latest)
+        rows = []
+        for bar, m in zip(bars, mult, strict=True):
+            ts = session_open(bar.day, tz)
+            if start <= ts < end:
+                rows.append((ts, bar, m))
+        out: dict = {k: [] for k in ("timestamp", "open", "high", "low", "close", "volume")}
+        adjclose: list[float] = []
+        for group in _group(rows, interval):
+            live = [(ts, bar, m) for ts, bar, m in group if not bar.missing]
+            out["timestamp"].append(group[0][0])
+            if not live:
+                for column in (out["open"], out["high"], out["low"], out["close"], adjclose):
+                    column.append(_NAN)
+                out["volume"].append(None)
+                continue
+            adj = [bar.adjusted() for _, bar, _ in live]
+            out["open"].append(adj[0][0])
+            out["high"].append(max(a[1] for a in adj))
+            out["low"].append(min(a[2] for a in adj))
+            out["close"].append(adj[-1][3])
+            out["volume"].append(sum(a[4] for a in adj))
+            adjclose.append(adj[-1][3] * live[-1][2])
+        for k in ("open", "high", "low", "close"):
+            out[k] = _f32s(out[k])
+        out["adjclose"] = _f32s(adjclose)
+        return out
+
+    def _intraday_series(
+        self,
+        inst: SimInstrument,
+        minutes: int,
+        first_n: int,
+        last_n: int,
+        start: int,
+        end: int,
+        now: float,
+    ) -> dict:
+        out: dict = {k: [] for k in ("timestamp", "open", "high", "low", "close", "volume")}
+        for bar in intraday_bars(self.world.prices, inst, first_n, last_n, minutes):
+            if not (start <= bar.ts < end) or bar.ts > now:
+                continue
+            out["timestamp"].append(bar.ts)
+            gone = bar.missing
+            out["open"].append(_NAN if gone else bar.open)
+            out["high"].append(_NAN if gone else bar.high)
+            out["low"].append(_NAN if gone else bar.low)
+            out["close"].append(_NAN if gone else bar.close)
+            out["volume"].append(None if gone else bar.volume)
+        for k in ("open", "high", "low", "close"):
+            out[k] = _f32s(out[k])
+        return out
+
+    def _events(
+        self,
+        inst: SimInstrument,
+        events: set[str],
+        first_n: int,
+        last_n: int,
+        start: int,
+        end: int,
+        latest: int,
+    ) -> dict:
+        out: dict = {}
+        tz = inst.timezone
+        if events & {"div", "divs", "dividends"}:
+            divs = {}
+            for d in self.world.prices.dividends(inst, latest):
+                ts = session_open(d.day, tz)
+                if first_n <= d.number <= last_n and start <= ts < end:
+                    divs[str(ts)] = {"amount": _f32(d.amount), "date": ts}
+            out["dividends"] = divs
+        if any(e.startswith("split") for e in events):
+            splits = {}
+            for n, split in ((day_number(s.day), s) for s in inst.splits):
+                ts = session_open(day_of(n), tz)
+                if first_n <= n <= min(last_n, latest) and start <= ts < end:
+                    splits[str(ts)] = {
+                        "date": ts,
+                        "numerator": float(split.numerator),
+                        "denominator": float(split.denominator),
+                        "splitRatio": f"{split.numerator:g}:{split.denominator:g}",
+                    }
+            out["splits"] = splits
+        return out
+
+    def _meta(
+        self, inst: SimInstrument, interval: str, now: float, latest: int, first_n: int
+    ) -> dict:
+        tz = inst.timezone
+        offset, abbr = gmt_offset(now, tz)
+        exchange, full_name = _EXCHANGES.get(inst.exchange, (inst.exchange, inst.exchange))
+        prev = self.world.prices.daily(inst, first_n - 1, first_n - 1)
+        open_ts = session_open(day_of(latest), tz)
+        return {
+            "currency": inst.currency,
+            "symbol": inst.symbol("yahoo"),
+            "exchangeName": exchange,
+            "fullExchangeName": full_name,
+            "instrumentType": "EQUITY",
+            "firstTradeDate": session_open(FIRST_DAY, tz),
+            "regularMarketTime": min(int(now), open_ts + SESSION_MINUTES * 60),
+            "hasPrePostMarketData": inst.currency == "USD",
+            "gmtoffset": offset,
+            "timezone": abbr,
+            "exchangeTimezoneName": tz,
+            **self._quote(inst, latest),
+            "longName": inst.name,
+            "shortName": inst.name,
+            "chartPreviousClose": _f32(prev[0].adjusted()[3]) if prev else None,
+            "priceHint": 2,
+            "currentTradingPeriod": {
+                "pre": _period(open_ts - (19800 if inst.currency == "USD" else 0), tz, open_ts),
+                "regular": _period(open_ts, tz),
+                "post": _period(
+                    open_ts + SESSION_MINUTES * 60,
+                    tz,
+                    open_ts + SESSION_MINUTES * 60 + (14400 if inst.currency == "USD" else 0),
+                ),
+            },
+            "dataGranularity": interval,
+            "range": "",
+            "validRanges": VALID_RANGES,
+        }
+
+    def _quote(self, inst: SimInstrument, latest: int) -> dict:
+        """Latest price and 52-week range (cached per latest session)."""
+        quote = self._quotes.get((inst.id, latest))
+        if quote is None:
+            year = [b.adjusted() for b in self.world.prices.daily(inst, latest - 260, latest)]
+            if not year:
+                return {"regularMarketPrice": None}
+            quote = {
+                "regularMarketPrice": _f32(year[-1][3]),
+                "fiftyTwoWeekHigh": _f32(max(a[1] for a in year)),
+                "fiftyTwoWeekLow": _f32(min(a[2] for a in year)),
+                "regularMarketDayHigh": _f32(year[-1][1]),
+                "regularMarketDayLow": _f32(year[-1][2]),
+                "regularMarketVolume": year[-1][4],
+            }
+            if len(self._quotes) > 10_000:
+                self._quotes.clear()
+            self._quotes[(inst.id, latest)] = quote
+        return quote
+
+
+def _period(start: int, tz: str, end: int | None = None) -> dict:
+    end = start + SESSION_MINUTES * 60 if end is None else end
+    offset, abbr = gmt_offset(start, tz)
+    return {"timezone": abbr, "start": start, "end": end, "gmtoffset": offset}
+
+
+def _group(rows: list, interval: str) -> list[list]:
+    """Daily rows grouped into the interval's buckets (one row per bucket for 1d)."""
+    if interval == "1d":
+        return [[row] for row in rows]
+    if interval == "5d":
+        return [rows[i : i + 5] for i in range(0, len(rows), 5)]
+
+    def bucket(day: date) -> tuple:
+        if interval == "1wk":
+            return (day - timedelta(days=day.weekday()),)
+        if interval == "1mo":
+            return day.year, day.month
+        return day.year, (day.month - 1) // 3
+
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        groups.setdefault(bucket(row[1].day), []).append(row)
+    return list(groups.values())
+
+
+def _intraday_problem(interval: str, minutes: int, start: int, end: int, now: float) -> str:
+    """Yahoo's 422 description when an intraday request reaches too far back, else ""."""
+    lookback = _LOOKBACK[minutes]
+    if minutes == 1 and end - start > 8 * 86400:
+        return (
+            f"{interval} data not available for startTime={start} and endTime={end}. "
+            "Only 8 days worth of 1m granularity data are allowed to be fetched per request."
+        )
+    if start < now - lookback * 86400:
+        return (
+            f"{interval} data not available for startTime={start} and endTime={end}. "
+            f"The requested range must be within the last {lookback} days."
+        )
+    return ""
+
+
+def _limit_response(variant: str) -> Response:
+    return Response("Too Many Requests\r\n", status_code=429, media_type="text/plain")
+
+
+def _error_response(status: int) -> Response:
+    if status == 500:
+        return _error(500, "Internal Server Error", "Internal Server Error")
+    return html_error(status)
+
+
+def build(world: SimWorld, state: FaultState) -> Starlette:
+    """The chart API's routes."""
+    return Starlette(routes=[Route("/v8/finance/chart/{symbol}", ChartEndpoint(world).handle)])
+
+
+SPEC = ProviderSpec("yahoo", build, _limit_response, _error_response)
