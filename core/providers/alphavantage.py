@@ -19,7 +19,7 @@ from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimi
 from core.fingerprint import article_fingerprint
 from core.models import Article, Bar, Capability, Instrument
 from core.providers.base import HttpProviderClient, PriceSeries
-from core.providers.http import status_error
+from core.providers.http import retry_after, status_error
 from core.providers.payload import as_datetime, as_dict, as_float, as_int, as_list, as_str, member
 from core.providers.sessions import session_open
 
@@ -94,11 +94,11 @@ def av_error(response: httpx.Response, payload: Any) -> ProviderError | None:
         return NotFound(PROVIDER, error)  # "Invalid API call": AV's answer to an unknown symbol
     note = payload.get("Information") or payload.get("Note")
     if isinstance(note, str):
-        return _note_error(note)
+        return _note_error(note, retry_after(response))
     return status_error(PROVIDER, response)
 
 
-def _note_error(note: str) -> ProviderError:
+def _note_error(note: str, header_hint: float | None) -> ProviderError:
     lowered = note.lower()
     if "apikey" in lowered:
         return AuthError(PROVIDER, note)
@@ -108,9 +108,11 @@ def _note_error(note: str) -> ProviderError:
         return AuthError(PROVIDER, note)  # the key's plan does not cover this function
     if not throttled and "invalid inputs" in lowered:
         return NotFound(PROVIDER, note)  # NEWS_SENTIMENT's answer to an unknown ticker
-    # Everything else AV says in a bare note is throttling.
+    # Everything else AV says in a bare note is throttling; a Retry-After header (when a
+    # gateway adds one) beats the hint read from "per minute" in the text.
     per = _PER.search(note)
-    return RateLimited(PROVIDER, note, _PER_SECONDS.get(per.group(1).lower()) if per else None)
+    hint = _PER_SECONDS.get(per.group(1).lower()) if per else None
+    return RateLimited(PROVIDER, note, header_hint if header_hint is not None else hint)
 
 
 def parse_daily(

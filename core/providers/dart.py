@@ -19,7 +19,7 @@ import httpx
 from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimited, Unavailable
 from core.models import Capability, Disclosure, Instrument
 from core.providers.base import HttpProviderClient
-from core.providers.http import status_error
+from core.providers.http import retry_after, status_error
 from core.providers.payload import as_dict, as_int, as_list, as_str, member
 
 PROVIDER = "dart"
@@ -101,6 +101,8 @@ def dart_error(response: httpx.Response, payload: Any) -> ProviderError | None:
         return BadPayload(PROVIDER, f"unknown {message}", field="status")
     if kind is BadPayload:
         return BadPayload(PROVIDER, f"request rejected, {message}", field="request")
+    if kind is RateLimited:
+        return RateLimited(PROVIDER, message, retry_after(response))
     return kind(PROVIDER, message)
 
 

@@ -114,6 +114,11 @@ def error_for_status(
     return BadPayload(provider, f"request rejected (HTTP {status}): {message}", field="request")
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """The response's Retry-After hint in seconds (None when it gave none)."""
+    return parse_retry_after(response.headers.get("Retry-After"))
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent."""
     if value is None or not value.strip():

@@ -18,7 +18,7 @@ from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimi
 from core.fingerprint import article_fingerprint
 from core.models import Article, Capability, Instrument
 from core.providers.base import HttpProviderClient
-from core.providers.http import parse_retry_after, status_error
+from core.providers.http import retry_after, status_error
 from core.providers.payload import as_datetime, as_dict, as_int, as_list, as_str, member
 
 PROVIDER = "newsapi"
@@ -96,8 +96,7 @@ def newsapi_error(response: httpx.Response, payload: Any) -> ProviderError | Non
     code = str(payload.get("code") or "")
     message = f"{code}: {payload.get('message') or ''}".strip(": ")
     if code in ("rateLimited", "apiKeyExhausted"):
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return RateLimited(PROVIDER, message, retry_after)
+        return RateLimited(PROVIDER, message, retry_after(response))
     if code in ("apiKeyInvalid", "apiKeyMissing", "apiKeyDisabled", "corsNotAllowed"):
         return AuthError(PROVIDER, message)
     if code == "maximumResultsReached":

@@ -172,3 +172,9 @@ async def test_client_serves_daily_only() -> None:
     client = AlphaVantageClient("http://av.test", api_key="K", http=transport_client(Recorder()))
     with pytest.raises(ValueError, match="interval"):
         await client.fetch_bars(AAPL, FEB_5, FEB_14, interval="1h")
+
+
+def test_retry_after_header_beats_the_text_hint() -> None:
+    name = "av_error_rate_limit_note.json"
+    response = httpx.Response(429, content=raw(name), headers={"Retry-After": "12"})
+    assert av_error(response, payload(name)).retry_after == 12.0

@@ -158,3 +158,10 @@ async def test_instrument_without_corp_code_is_not_found_without_a_request() -> 
     with pytest.raises(NotFound, match="corp code"):
         await client.fetch_disclosures(AAPL, DEC_1, JAN_31)
     assert recorder.requests == []
+
+
+def test_rate_limit_reads_retry_after_when_given() -> None:
+    name = "dart_status_020.json"
+    response = httpx.Response(429, content=raw(name), headers={"Retry-After": "5"})
+    assert dart_error(response, payload(name)).retry_after == 5.0
+    assert dart_error(page(name), payload(name)).retry_after is None
