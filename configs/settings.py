@@ -130,7 +130,7 @@ class Settings(BaseSettings):
             return "not configured in providers.yaml"
         if not config.enabled:
             return "disabled in providers.yaml"
-        if config.needs_key and name not in self.provider_keys:
+        if config.needs_key and not self.provider_key(name):
             return f"no API key (set STOCKRAY_PROVIDER_KEYS__{name.upper()})"
         return None
 

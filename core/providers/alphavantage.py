@@ -45,7 +45,7 @@ class AlphaVantageClient(HttpProviderClient):
         self._check_window(start, end)
         self._check_interval(interval)
         params = daily_params(instrument.symbol_for(PROVIDER), self._key())
-        payload = await self._get_json("/query", av_error, params)
+        payload = await self._get_json("/query", av_error, params, instrument=instrument)
         return parse_daily(payload, instrument, start, end)
 
     async def fetch_news(
@@ -54,7 +54,7 @@ class AlphaVantageClient(HttpProviderClient):
         """At most `limit` articles tagged with the instrument's ticker, newest first."""
         self._check_window(start, end)
         params = news_params(instrument.symbol_for(PROVIDER), start, end, limit, self._key())
-        payload = await self._get_json("/query", av_error, params)
+        payload = await self._get_json("/query", av_error, params, instrument=instrument)
         return parse_news(payload, instrument, start, end)[:limit]
 
 

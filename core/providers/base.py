@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
-from core.errors import AuthError
+from core.errors import AuthError, NotFound
 from core.models import Article, Bar, Capability, CorporateAction, Disclosure, Instrument
 from core.providers.http import ErrorFor, fetch_json
 
@@ -139,16 +139,25 @@ class HttpProviderClient:
         error_for: ErrorFor,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        instrument: Instrument | None = None,
     ) -> Any:
-        return await fetch_json(
-            self._client(),
-            self.name,
-            f"{self.base_url}{path}",
-            error_for=error_for,
-            params=params,
-            headers=headers,
-            timeout=self._timeout,
-        )
+        try:
+            return await fetch_json(
+                self._client(),
+                self.name,
+                f"{self.base_url}{path}",
+                error_for=error_for,
+                params=params,
+                headers=headers,
+                timeout=self._timeout,
+            )
+        except NotFound as err:
+            if instrument is None:
+                raise
+            # Providers rarely echo the symbol back; the user needs to know which one it was.
+            symbol = instrument.symbol_for(self.name)
+            subject = instrument.id if symbol == instrument.id else f"{instrument.id} ({symbol})"
+            raise NotFound(self.name, f"unknown symbol {subject}: {err.message}") from None
 
     def _client(self) -> httpx.AsyncClient:
         # Created lazily, without awaiting, so concurrent first calls share one pool.

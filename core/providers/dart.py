@@ -64,7 +64,9 @@ class DartClient(HttpProviderClient):
         page = 1
         while True:
             params = list_params(key, corp_code, start, end, page)
-            payload = await self._get_json("/api/list.json", dart_error, params)
+            payload = await self._get_json(
+                "/api/list.json", dart_error, params, instrument=instrument
+            )
             result = parse_list(payload, instrument, start, end)
             for disclosure in result.disclosures:  # pages can overlap while filings arrive
                 found.setdefault(disclosure.provider_id, disclosure)

@@ -55,7 +55,9 @@ class NewsApiClient(HttpProviderClient):
         for page in range(1, math.ceil(limit / page_size) + 1):
             params = everything_params(instrument, start, end, page_size, page)
             try:
-                payload = await self._get_json("/v2/everything", newsapi_error, params, headers)
+                payload = await self._get_json(
+                    "/v2/everything", newsapi_error, params, headers, instrument=instrument
+                )
             except ResultCapReached:
                 if page == 1:
                     raise

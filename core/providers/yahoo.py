@@ -71,7 +71,10 @@ class YahooClient(HttpProviderClient):
         self._check_interval(interval)
         symbol = quote(instrument.symbol_for(PROVIDER), safe="")
         payload = await self._get_json(
-            f"/v8/finance/chart/{symbol}", chart_error, chart_params(start, end, interval)
+            f"/v8/finance/chart/{symbol}",
+            chart_error,
+            chart_params(start, end, interval),
+            instrument=instrument,
         )
         return parse_chart(payload, instrument, interval, start, end)
 

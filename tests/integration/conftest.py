@@ -1,19 +1,34 @@
-"""Integration fixtures: one embedded Postgres and one Ray cluster per test session."""
+"""Integration fixtures: one Postgres, one simulator and one Ray cluster per test session."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from cluster import ray_head
-from configs.settings import load_settings
+from configs.settings import PACKAGE_CONFIG_DIR, load_settings
 from core.storage.db import connect
+from sim.server import SimServer
 from tests.support import free_port
+
+TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """The session's Ray head."""
+
+    gcs_address: str
+    dashboard_url: str
+    metrics_port: int
+    config_dir: Path
 
 
 @pytest.fixture(scope="session")
@@ -44,11 +59,29 @@ async def fresh_dsn(pg_server) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(pg_server) -> Iterator[str]:
-    """A local Ray head for this session (own ports and temp dir); yields its GCS address."""
+def sim() -> Iterator[SimServer]:
+    """The provider simulator for the whole session (faults reset by `providers`)."""
+    with SimServer(seed=7, watchlist_path=PACKAGE_CONFIG_DIR / "watchlist.yaml") as server:
+        yield server
+
+
+def _config_dir(root: Path) -> Path:
+    target = root / "configs"
+    target.mkdir()
+    for path in PACKAGE_CONFIG_DIR.glob("*.yaml"):
+        shutil.copy(path, target / path.name)
+    for path in TEST_CONFIGS.glob("*.yaml"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(pg_server, sim: SimServer) -> Iterator[RayCluster]:
+    """A local Ray head for this session (own ports and temp dir), wired to Postgres and the sim."""
     import ray
 
     temp_dir = Path(tempfile.mkdtemp(prefix="srt", dir="/tmp"))  # short: unix socket paths
+    config_dir = _config_dir(temp_dir)
     settings = load_settings(
         ray_port=free_port(),
         dashboard_port=free_port(),
@@ -58,11 +91,21 @@ def ray_cluster(pg_server) -> Iterator[str]:
         ray_temp_dir=temp_dir,
         home=temp_dir / "home",
     )
-    env = {"STOCKRAY_DATABASE_URL": pg_server.get_uri(), "STOCKRAY_HOME": str(settings.home)}
+    env = {
+        "STOCKRAY_DATABASE_URL": pg_server.get_uri(),
+        "STOCKRAY_HOME": str(settings.home),
+        "STOCKRAY_CONFIG_DIR": str(config_dir),
+    }
+    for name, url in sim.urls.items():
+        env[f"STOCKRAY_PROVIDER_URLS__{name.upper()}"] = url
+        env[f"STOCKRAY_PROVIDER_KEYS__{name.upper()}"] = "test-key"
     state = ray_head.start_head(settings, env, temp_dir / "ray-start.log")
     try:
         ray.init(address=state.gcs_address, namespace="stockray", log_to_driver=False)
-        yield state.gcs_address
+        yield RayCluster(
+            state.gcs_address, settings.dashboard_url, settings.ray_metrics_port, config_dir
+        )
     finally:
         ray.shutdown()
         ray_head.stop_head(state)
+        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,0 +1,184 @@
+"""Provider actors and the router on a real Ray cluster, against the sim over real sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import ray
+
+from actors import NAMESPACE
+from actors.providers import (
+    ROUTER_NAME,
+    ProviderRouter,
+    provider_actor_name,
+    provider_handle,
+    router_handle,
+)
+from configs.settings import load_settings
+from core.errors import NotFound
+from core.models import Instrument
+from sim.server import SimServer
+
+START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart")
+
+
+def _kill(name: str) -> None:
+    try:
+        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+    except ValueError:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the name is released asynchronously
+        try:
+            ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def router(ray_cluster, sim: SimServer) -> Iterator[ray.actor.ActorHandle]:
+    """A fresh router and provider actors (closed circuits, empty counts), sim without faults."""
+    sim.clear_faults()
+    for name in (ROUTER_NAME, *(provider_actor_name(p) for p in PROVIDERS)):
+        _kill(name)
+    yield router_handle()
+    sim.clear_faults()
+
+
+@pytest.fixture(scope="module")
+def instruments(ray_cluster) -> dict[str, Instrument]:
+    settings = load_settings(config_dir=ray_cluster.config_dir)
+    return {i.id: i.to_instrument() for i in settings.watchlist.instruments}
+
+
+def _bars(router, instrument: Instrument):
+    return ray.get(router.fetch_bars.remote(instrument, START, END, "1d"), timeout=60)
+
+
+def test_primary_serves_when_healthy(router, instruments) -> None:
+    routed = _bars(router, instruments["AAPL"])
+    assert routed.provider == "yahoo"
+    assert routed.failovers == ()
+    assert len(routed.result.bars) > 30
+    assert all(b.provider == "yahoo" and START <= b.ts < END for b in routed.result.bars)
+
+
+@pytest.mark.parametrize(
+    ("faults", "outcome"),
+    [
+        ({"outage": {"mode": "refuse"}}, "unavailable"),
+        ({"outage": {"mode": "503"}}, "unavailable"),
+        ({"rate_limit": {"limit": 1, "window_s": 30, "style": "http429"}}, "rate_limited"),
+        ({"slow": {"rate": 1.0, "delay_s": 5}}, "timeout"),
+        ({"malformed_rate": 1.0}, "bad_payload"),
+        ({"truncated_rate": 1.0}, "bad_payload"),
+    ],
+    ids=["refused", "503", "429", "slow", "malformed", "truncated"],
+)
+def test_failover_to_secondary(router, instruments, sim: SimServer, faults, outcome) -> None:
+    if "rate_limit" in faults:
+        sim.set_faults("yahoo", faults)
+        _bars(router, instruments["MSFT"])  # uses the one request the window admits
+    else:
+        sim.set_faults("yahoo", faults)
+    routed = _bars(router, instruments["AAPL"])
+    assert routed.provider == "alphavantage"
+    assert routed.failovers == (("yahoo", outcome),)
+    assert len(routed.result.bars) > 30
+    health = ray.get(router.health.remote())
+    assert health["yahoo"]["last_error"]["type"] == outcome
+
+
+def test_unknown_symbol_is_not_found_without_failover(router) -> None:
+    ghost = Instrument("ZZZZ", "Nobody", "NASDAQ", "USD", "America/New_York", {})
+    with pytest.raises(NotFound, match="unknown symbol ZZZZ"):
+        _bars(router, ghost)
+    health = ray.get(router.health.remote())
+    assert health["alphavantage"]["counts"] == {}
+
+
+def test_circuit_opens_then_recovers(router, instruments, sim: SimServer) -> None:
+    sim.set_faults("yahoo", {"outage": {"mode": "503"}})
+    for _ in range(2):  # two calls x two attempts >= failure_threshold (3)
+        assert _bars(router, instruments["AAPL"]).provider == "alphavantage"
+    health = ray.get(router.health.remote())
+    assert health["yahoo"]["circuit"]["state"] == "open"
+    before = sim.stats()["yahoo"]["requests"]
+    routed = _bars(router, instruments["AAPL"])
+    assert routed.failovers == (("yahoo", "circuit_open"),)
+    assert sim.stats()["yahoo"]["requests"] == before  # an open circuit sends nothing
+
+    sim.clear_faults("yahoo")
+    time.sleep(2.2)  # cooldown_s in tests/integration/configs/providers.yaml
+    assert _bars(router, instruments["AAPL"]).provider == "yahoo"
+    assert ray.get(router.health.remote())["yahoo"]["circuit"]["state"] == "closed"
+
+
+def test_news_and_disclosures_route(router, instruments) -> None:
+    samsung = instruments["005930.KS"]
+    news = ray.get(router.fetch_news.remote(samsung, START, END), timeout=60)
+    assert news.provider == "newsapi"
+    assert news.result and all(a.language == "ko" for a in news.result)
+    filings = ray.get(router.fetch_disclosures.remote(samsung, START, END), timeout=60)
+    assert filings.provider == "dart"
+    assert filings.result and all(d.instrument_id == "005930.KS" for d in filings.result)
+
+
+def test_provider_without_key_is_disabled_and_skipped(ray_cluster, instruments, sim) -> None:
+    sim.clear_faults()
+    keyless = ProviderRouter.options(
+        name="router-without-newsapi-key",
+        runtime_env={"env_vars": {"STOCKRAY_PROVIDER_KEYS__NEWSAPI": ""}},
+    ).remote()
+    try:
+        health = ray.get(keyless.health.remote(), timeout=60)
+        assert health["newsapi"] == {
+            "provider": "newsapi",
+            "enabled": False,
+            "reason": "no API key (set STOCKRAY_PROVIDER_KEYS__NEWSAPI)",
+        }
+        news = ray.get(keyless.fetch_news.remote(instruments["AAPL"], START, END), timeout=60)
+        assert news.provider == "alphavantage"
+        assert news.failovers == ()  # skipped, not tried
+    finally:
+        ray.kill(keyless)
+
+
+def test_actor_restart_mid_run_loses_no_request(router, instruments, sim: SimServer) -> None:
+    _bars(router, instruments["AAPL"])  # router and provider actors are up
+    sim.set_faults("yahoo", {"latency": {"base_ms": 500}})  # under the 1 s client timeout
+    sent_before = sim.stats()["yahoo"]["requests"]
+    ids = list(instruments)
+    refs = [router.fetch_bars.remote(instruments[ids[i % len(ids)]], START, END) for i in range(30)]
+    time.sleep(0.2)
+    yahoo = ray.get_actor(provider_actor_name("yahoo"), namespace=NAMESPACE)
+    ray.kill(yahoo, no_restart=False)  # crash: Ray restarts it and retries in-flight calls
+    results = ray.get(refs, timeout=120)
+    assert len(results) == 30
+    assert all(len(r.result.bars) > 30 for r in results)
+    # In-flight calls were re-sent to the restarted actor (or, if slow, failed over).
+    assert sim.stats()["yahoo"]["requests"] - sent_before > 30
+    # The restarted actor serves again.
+    assert ray.get(provider_handle("yahoo").health.remote())["provider"] == "yahoo"
+
+
+def test_metrics_are_exported_by_the_node(router, instruments, ray_cluster) -> None:
+    _bars(router, instruments["AAPL"])
+    url = f"http://127.0.0.1:{ray_cluster.metrics_port}/metrics"
+    deadline = time.monotonic() + 60
+    text = ""
+    while time.monotonic() < deadline:
+        text = httpx.get(url, timeout=5).text
+        if "stockray_provider_requests_total" in text:
+            break
+        time.sleep(2)
+    assert "stockray_provider_requests_total{" in text
+    assert 'outcome="ok"' in text
+    assert "stockray_provider_request_seconds" in text
+    assert "stockray_provider_ratelimit_wait_seconds" in text
