@@ -23,7 +23,7 @@ from sim.world import SimWorld
 
 
 def parse_ports(text: str | None) -> dict[str, int]:
-    """ "yahoo=18001,dart=18004" -> {"yahoo": 18001, "dart": 18004}."""
+    """Parse `yahoo=18001,dart=18004` into {"yahoo": 18001, "dart": 18004}."""
     ports: dict[str, int] = {}
     for item in filter(None, (text or "").split(",")):
         name, _, port = item.partition("=")
@@ -77,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.admin_port:
         ports["admin"] = args.admin_port
-    world = SimWorld.build(args.seed, args.watchlist, args.extra_symbols)
-    asyncio.run(serve(world, faults, ports, args.host))
+    try:
+        world = SimWorld.build(args.seed, args.watchlist, args.extra_symbols)
+        asyncio.run(serve(world, faults, ports, args.host))
+    except (ValueError, OSError) as exc:  # unknown provider, port taken, unreadable watchlist
+        print(f"sim: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

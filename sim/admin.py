@@ -21,21 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sim.calendar import parse_iso
 from sim.faults import FaultConfig, FaultConfigError
 from sim.providers.base import json_response
 
 if TYPE_CHECKING:
     from sim.runtime import SimRuntime
-
-
-def parse_time(text: str, end: bool = False) -> datetime:
-    """ISO date or datetime as UTC; a bare date means its start (or, with `end`, its end)."""
-    text = text.strip().replace("Z", "+00:00")
-    if len(text) == 10:
-        day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-        return day + timedelta(days=1, microseconds=-1) if end else day
-    ts = datetime.fromisoformat(text)
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    from sim.universe import SimInstrument
 
 
 def build_admin(runtime: SimRuntime) -> Starlette:
@@ -77,8 +69,8 @@ def build_admin(runtime: SimRuntime) -> Starlette:
         params = request.query_params
         world = runtime.world
         try:
-            end = parse_time(params["to"], end=True) if "to" in params else datetime.now(UTC)
-            start = parse_time(params["from"]) if "from" in params else end - timedelta(days=7)
+            end = parse_iso(params["to"], end=True) if "to" in params else datetime.now(UTC)
+            start = parse_iso(params["from"]) if "from" in params else end - timedelta(days=7)
         except ValueError as exc:
             return json_response({"error": f"bad from/to: {exc}"}, 400)
         if "symbol" in params:
@@ -109,7 +101,7 @@ def build_admin(runtime: SimRuntime) -> Starlette:
     )
 
 
-def _instrument(inst) -> dict:
+def _instrument(inst: SimInstrument) -> dict:
     policy = inst.dividend
     return {
         "id": inst.id,

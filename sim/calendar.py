@@ -79,3 +79,13 @@ def last_session_number(epoch: float, tz: str, closed: bool) -> int:
     while number >= 0 and session_open(day_of(number), tz) + end > epoch:
         number -= 1
     return number
+
+
+def parse_iso(text: str, end: bool = False) -> datetime:
+    """ISO date or datetime as UTC; a bare date means its start (or, with `end`, its end)."""
+    text = text.strip().replace("Z", "+00:00")
+    if len(text) == 10:
+        day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        return day + timedelta(days=1, microseconds=-1) if end else day
+    ts = datetime.fromisoformat(text)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

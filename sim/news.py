@@ -8,6 +8,7 @@ truth endpoint reveals the true label; NewsAPI bodies never carry it.
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -137,7 +138,7 @@ class NewsModel:
             day += timedelta(days=1)
         return sorted(seen.values(), key=lambda s: (s.published_at, s.id), reverse=True)
 
-    def _story(self, inst: SimInstrument, day: date, index: int, r) -> Story:
+    def _story(self, inst: SimInstrument, day: date, index: int, r: random.Random) -> Story:
         korean = inst.korean_name is not None and inst.currency == "KRW"
         lang = "ko" if korean and r.random() < 0.7 else "en"
         label = r.choices(["positive", "negative", "neutral"], weights=[35, 30, 35])[0]
@@ -191,7 +192,7 @@ class NewsModel:
         return _with_copies(story, r)
 
 
-def _with_copies(story: Story, r) -> Story:
+def _with_copies(story: Story, r: random.Random) -> Story:
     """Decide which providers list the story, and which duplicates they carry."""
     channel = r.random()
     in_av = story.language == "en" and channel >= 0.6

@@ -280,9 +280,9 @@ class Universe:
         """The instrument `provider` calls `symbol` (its mapped symbol, else its id)."""
         found = self._by_provider.get((provider, symbol.upper()))
         if found is None:
-            found = self._by_id.get(symbol.upper())
-            if found is not None and provider in found.symbols:
-                found = None if found.symbols[provider].upper() != symbol.upper() else found
+            inst = self._by_id.get(symbol.upper())
+            if inst is not None and provider not in inst.symbols:
+                found = inst  # unmapped at this provider: it goes by the canonical id
         return found
 
     def find(self, term: str) -> SimInstrument | None:

@@ -49,7 +49,7 @@ def html_error(status: int) -> Response:
 
 
 def key_state(key: str | None) -> str:
-    """ "missing", "invalid" (keys starting with "bad") or "ok"."""
+    """Classify an API key: missing, invalid (it starts with "bad") or ok."""
     if not key:
         return "missing"
     return "invalid" if key.startswith("bad") else "ok"

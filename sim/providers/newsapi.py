@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sim.admin import parse_time
+from sim.calendar import parse_iso
 from sim.faults import FaultState
 from sim.news import Copy, Story
 from sim.providers.base import ProviderSpec, html_error, json_response, key_state
@@ -124,8 +124,8 @@ class EverythingEndpoint:
             return "The page and pageSize params must be at least 1.", ()
         now = datetime.fromtimestamp(self.world.clock(), UTC)
         try:
-            end = parse_time(params["to"], end=True) if params.get("to") else now
-            start = parse_time(params["from"]) if params.get("from") else end - timedelta(days=30)
+            end = parse_iso(params["to"], end=True) if params.get("to") else now
+            start = parse_iso(params["from"]) if params.get("from") else end - timedelta(days=30)
         except ValueError:
             return (
                 "The from and to params must be ISO 8601 dates or datetimes, e.g. "

@@ -7,9 +7,7 @@ float32 noise (185.63999938964844). Intraday requests obey Yahoo's lookback limi
 
 from __future__ import annotations
 
-import struct
-from array import array
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,8 +26,9 @@ from sim.calendar import (
     session_open,
 )
 from sim.faults import FaultState
-from sim.intraday import intraday_bars
+from sim.providers import yahoo_series
 from sim.providers.base import ProviderSpec, html_error, json_response
+from sim.providers.yahoo_series import f32
 from sim.universe import SimInstrument
 from sim.world import SimWorld
 
@@ -55,19 +54,6 @@ _EXCHANGES = {
     "KRX": ("KSC", "KSE"),
     "KOSDAQ": ("KOE", "KOSDAQ"),
 }
-
-
-_NAN = float("nan")
-
-
-def _f32(x: float) -> float:
-    """Round-trip through float32, as Yahoo's numbers are."""
-    return struct.unpack("f", struct.pack("f", x))[0]
-
-
-def _f32s(values: list[float]) -> list[float | None]:
-    """A column through float32 at once; NaN (a missing bar) becomes null."""
-    return [None if x != x else x for x in array("f", values).tolist()]
 
 
 def _error(status: int, code: str, description: str) -> Response:
@@ -111,7 +97,7 @@ class ChartEndpoint:
             )
         now = self.world.clock()
         try:
-            window = self._window(request, now)
+            window = self._window(request, inst, now)
         except ValueError as exc:
             return _bad_request(str(exc))
         start, end, range_name = window
@@ -132,7 +118,7 @@ class ChartEndpoint:
         result["meta"]["range"] = range_name
         return json_response({"chart": {"result": [result], "error": None}})
 
-    def _window(self, request: Request, now: float) -> tuple[int, int, str]:
+    def _window(self, request: Request, inst: SimInstrument, now: float) -> tuple[int, int, str]:
         try:
             period1, period2 = _int_param(request, "period1"), _int_param(request, "period2")
         except ValueError:
@@ -146,6 +132,10 @@ class ChartEndpoint:
             )
         if range_name == "max":
             return 0, int(now), range_name
+        if range_name in ("1d", "5d"):  # counted in sessions: "1d" on a Sunday is Friday
+            latest = last_session_number(now, inst.timezone, closed=False)
+            first = day_of(max(0, latest + 1 - _RANGE_DAYS[range_name]))
+            return session_open(first, inst.timezone), int(now), range_name
         if range_name == "ytd":
             year = datetime.fromtimestamp(now, UTC).year
             return int(datetime(year, 1, 1, tzinfo=UTC).timestamp()), int(now), range_name
@@ -166,10 +156,11 @@ class ChartEndpoint:
         first_n = day_number(max(local_date(max(start, 0), tz), FIRST_DAY))
         last_n = min(last_day_number(local_date(end, tz)), latest)
         result: dict = {"meta": self._meta(inst, interval, now, latest, first_n)}
+        prices, days, window = self.world.prices, (first_n, last_n), (start, end)
         if minutes is None:
-            series = self._daily_series(inst, interval, first_n, last_n, start, end, latest)
+            series = yahoo_series.daily_series(prices, inst, interval, days, window, latest)
         else:
-            series = self._intraday_series(inst, minutes, first_n, last_n, start, end, now)
+            series = yahoo_series.intraday_series(prices, inst, minutes, days, window)
             result["meta"]["tradingPeriods"] = [
                 [_period(session_open(day_of(n), tz), tz)] for n in range(first_n, last_n + 1)
             ]
@@ -180,110 +171,12 @@ class ChartEndpoint:
             return result
         result["timestamp"] = series.pop("timestamp")
         if events & {"div", "divs", "dividends"} or any(e.startswith("split") for e in events):
-            result["events"] = self._events(inst, events, first_n, last_n, start, end, latest)
+            result["events"] = yahoo_series.events(prices, inst, events, days, window, latest)
         adjclose = series.pop("adjclose", None)
         result["indicators"] = {"quote": [series]}
         if adjclose is not None:
             result["indicators"]["adjclose"] = [{"adjclose": adjclose}]
         return result
-
-    def _daily_series(
-        self,
-        inst: SimInstrument,
-        interval: str,
-        first_n: int,
-        last_n: int,
-        start: int,
-        end: int,
-        latest: int,
-    ) -> dict:
-        prices, tz = self.world.prices, inst.timezone
-        bars = prices.daily(inst, first_n, last_n)
-        mult = prices.adjclose_multipliers(inst, bars, latest)
-        rows = []
-        for bar, m in zip(bars, mult, strict=True):
-            ts = session_open(bar.day, tz)
-            if start <= ts < end:
-                rows.append((ts, bar, m))
-        out: dict = {k: [] for k in ("timestamp", "open", "high", "low", "close", "volume")}
-        adjclose: list[float] = []
-        for group in _group(rows, interval):
-            live = [(ts, bar, m) for ts, bar, m in group if not bar.missing]
-            out["timestamp"].append(group[0][0])
-            if not live:
-                for column in (out["open"], out["high"], out["low"], out["close"], adjclose):
-                    column.append(_NAN)
-                out["volume"].append(None)
-                continue
-            adj = [bar.adjusted() for _, bar, _ in live]
-            out["open"].append(adj[0][0])
-            out["high"].append(max(a[1] for a in adj))
-            out["low"].append(min(a[2] for a in adj))
-            out["close"].append(adj[-1][3])
-            out["volume"].append(sum(a[4] for a in adj))
-            adjclose.append(adj[-1][3] * live[-1][2])
-        for k in ("open", "high", "low", "close"):
-            out[k] = _f32s(out[k])
-        out["adjclose"] = _f32s(adjclose)
-        return out
-
-    def _intraday_series(
-        self,
-        inst: SimInstrument,
-        minutes: int,
-        first_n: int,
-        last_n: int,
-        start: int,
-        end: int,
-        now: float,
-    ) -> dict:
-        out: dict = {k: [] for k in ("timestamp", "open", "high", "low", "close", "volume")}
-        for bar in intraday_bars(self.world.prices, inst, first_n, last_n, minutes):
-            if not (start <= bar.ts < end) or bar.ts > now:
-                continue
-            out["timestamp"].append(bar.ts)
-            gone = bar.missing
-            out["open"].append(_NAN if gone else bar.open)
-            out["high"].append(_NAN if gone else bar.high)
-            out["low"].append(_NAN if gone else bar.low)
-            out["close"].append(_NAN if gone else bar.close)
-            out["volume"].append(None if gone else bar.volume)
-        for k in ("open", "high", "low", "close"):
-            out[k] = _f32s(out[k])
-        return out
-
-    def _events(
-        self,
-        inst: SimInstrument,
-        events: set[str],
-        first_n: int,
-        last_n: int,
-        start: int,
-        end: int,
-        latest: int,
-    ) -> dict:
-        out: dict = {}
-        tz = inst.timezone
-        if events & {"div", "divs", "dividends"}:
-            divs = {}
-            for d in self.world.prices.dividends(inst, latest):
-                ts = session_open(d.day, tz)
-                if first_n <= d.number <= last_n and start <= ts < end:
-                    divs[str(ts)] = {"amount": _f32(d.amount), "date": ts}
-            out["dividends"] = divs
-        if any(e.startswith("split") for e in events):
-            splits = {}
-            for n, split in ((day_number(s.day), s) for s in inst.splits):
-                ts = session_open(day_of(n), tz)
-                if first_n <= n <= min(last_n, latest) and start <= ts < end:
-                    splits[str(ts)] = {
-                        "date": ts,
-                        "numerator": float(split.numerator),
-                        "denominator": float(split.denominator),
-                        "splitRatio": f"{split.numerator:g}:{split.denominator:g}",
-                    }
-            out["splits"] = splits
-        return out
 
     def _meta(
         self, inst: SimInstrument, interval: str, now: float, latest: int, first_n: int
@@ -308,7 +201,7 @@ class ChartEndpoint:
             **self._quote(inst, latest),
             "longName": inst.name,
             "shortName": inst.name,
-            "chartPreviousClose": _f32(prev[0].adjusted()[3]) if prev else None,
+            "chartPreviousClose": f32(prev[0].adjusted()[3]) if prev else None,
             "priceHint": 2,
             "currentTradingPeriod": {
                 "pre": _period(open_ts - (19800 if inst.currency == "USD" else 0), tz, open_ts),
@@ -332,11 +225,11 @@ class ChartEndpoint:
             if not year:
                 return {"regularMarketPrice": None}
             quote = {
-                "regularMarketPrice": _f32(year[-1][3]),
-                "fiftyTwoWeekHigh": _f32(max(a[1] for a in year)),
-                "fiftyTwoWeekLow": _f32(min(a[2] for a in year)),
-                "regularMarketDayHigh": _f32(year[-1][1]),
-                "regularMarketDayLow": _f32(year[-1][2]),
+                "regularMarketPrice": f32(year[-1][3]),
+                "fiftyTwoWeekHigh": f32(max(a[1] for a in year)),
+                "fiftyTwoWeekLow": f32(min(a[2] for a in year)),
+                "regularMarketDayHigh": f32(year[-1][1]),
+                "regularMarketDayLow": f32(year[-1][2]),
                 "regularMarketVolume": year[-1][4],
             }
             if len(self._quotes) > 10_000:
@@ -349,26 +242,6 @@ def _period(start: int, tz: str, end: int | None = None) -> dict:
     end = start + SESSION_MINUTES * 60 if end is None else end
     offset, abbr = gmt_offset(start, tz)
     return {"timezone": abbr, "start": start, "end": end, "gmtoffset": offset}
-
-
-def _group(rows: list, interval: str) -> list[list]:
-    """Daily rows grouped into the interval's buckets (one row per bucket for 1d)."""
-    if interval == "1d":
-        return [[row] for row in rows]
-    if interval == "5d":
-        return [rows[i : i + 5] for i in range(0, len(rows), 5)]
-
-    def bucket(day: date) -> tuple:
-        if interval == "1wk":
-            return (day - timedelta(days=day.weekday()),)
-        if interval == "1mo":
-            return day.year, day.month
-        return day.year, (day.month - 1) // 3
-
-    groups: dict[tuple, list] = {}
-    for row in rows:
-        groups.setdefault(bucket(row[1].day), []).append(row)
-    return list(groups.values())
 
 
 def _intraday_problem(interval: str, minutes: int, start: int, end: int, now: float) -> str:
