@@ -156,7 +156,9 @@ def test_actor_restart_mid_run_loses_no_request(router, instruments, sim: SimSer
     sent_before = sim.stats()["yahoo"]["requests"]
     ids = list(instruments)
     refs = [router.fetch_bars.remote(instruments[ids[i % len(ids)]], START, END) for i in range(30)]
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while sim.stats()["yahoo"]["requests"] - sent_before < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)  # kill while the sim is still holding these requests
     yahoo = ray.get_actor(provider_actor_name("yahoo"), namespace=NAMESPACE)
     ray.kill(yahoo, no_restart=False)  # crash: Ray restarts it and retries in-flight calls
     results = ray.get(refs, timeout=120)
