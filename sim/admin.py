@@ -8,6 +8,7 @@ PUT    /_sim/faults/{provider}         replace a provider's faults (JSON body, s
 DELETE /_sim/faults[/{provider}]       no faults (ends outages, reopens refused listeners)
 GET    /_sim/stats                     counters per provider; DELETE zeroes them
 GET    /_sim/truth/news?symbol=&from=&to=&provider=&language=   stories with true labels
+GET    /metrics                        the counters in Prometheus text format
 """
 
 from __future__ import annotations
@@ -28,6 +29,40 @@ from sim.providers.base import json_response
 if TYPE_CHECKING:
     from sim.runtime import SimRuntime
     from sim.universe import SimInstrument
+
+
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_COUNTERS = {
+    "requests": "Requests that reached a simulated provider.",
+    "admitted": "Requests admitted by the simulated rate limit.",
+    "limited": "Requests answered with the rate-limit response.",
+    "outage_503": "Requests answered 503 during an outage window.",
+    "errors_injected": "Requests answered with an injected 5xx.",
+    "slow": "Requests held for the slow delay.",
+    "malformed": "Bodies made invalid JSON.",
+    "truncated": "Bodies cut short.",
+    "refusals": "Times a listener was closed for a refuse outage.",
+}
+
+
+def stats_exposition(stats: dict[str, dict]) -> str:
+    """Per-provider counters as Prometheus text (no global registry: several sims may share a
+    process)."""
+    lines = []
+    for key, help_text in _COUNTERS.items():
+        name = f"stockray_sim_{key}_total"
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        lines += [f'{name}{{provider="{p}"}} {s[key]}' for p, s in stats.items()]
+    name = "stockray_sim_responses_total"
+    lines += [f"# HELP {name} Responses sent, by HTTP status.", f"# TYPE {name} counter"]
+    for provider, s in stats.items():
+        lines += [f'{name}{{provider="{provider}",status="{status}"}} {n}'
+                  for status, n in s["by_status"].items()]  # fmt: skip
+    lines += ["# HELP stockray_sim_listening Whether the provider's port accepts connections.",
+              "# TYPE stockray_sim_listening gauge"]  # fmt: skip
+    lines += [f'stockray_sim_listening{{provider="{p}"}} {int(s["listening"])}'
+              for p, s in stats.items()]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def build_admin(runtime: SimRuntime) -> Starlette:
@@ -65,6 +100,9 @@ def build_admin(runtime: SimRuntime) -> Starlette:
             runtime.reset_stats()
         return json_response(runtime.stats())
 
+    async def metrics(request: Request) -> Response:
+        return Response(stats_exposition(runtime.stats()), media_type=PROMETHEUS_TYPE)
+
     async def truth_news(request: Request) -> Response:
         params = request.query_params
         world = runtime.world
@@ -97,6 +135,7 @@ def build_admin(runtime: SimRuntime) -> Starlette:
             Route("/_sim/faults/{provider}", faults, methods=["GET", "PUT", "DELETE"]),
             Route("/_sim/stats", stats, methods=["GET", "DELETE"]),
             Route("/_sim/truth/news", truth_news),
+            Route("/metrics", metrics),
         ]
     )
 

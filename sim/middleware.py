@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sim.faults import Decision, FaultState
@@ -71,7 +72,7 @@ class FaultMiddleware:
             task.cancel()
         return watcher not in done
 
-    def _fault_response(self, decision: Decision):
+    def _fault_response(self, decision: Decision) -> Response:
         if decision.action == "limited":
             limit = self.state.config.rate_limit
             assert limit is not None

@@ -11,6 +11,7 @@ from sim.faults import FaultConfig, FaultState, Outage
 from sim.listeners import Listener
 from sim.middleware import FaultMiddleware
 from sim.providers import PROVIDERS
+from sim.stats import ProviderStats
 from sim.world import SimWorld
 
 
@@ -75,8 +76,11 @@ class SimRuntime:
                 await timer
         self.states[name].configure(config)
         await self.listeners[name].open()  # a "refuse" outage in progress ends with its config
-        if config.outages:
-            self._timers[name] = asyncio.create_task(self._run_outages(name, config.outages))
+        outages = sorted(config.outages, key=lambda o: o.start_s)
+        if outages and outages[0].start_s <= 0:
+            self._begin(name, outages[0])  # before answering: the caller's next request sees it
+        if outages:
+            self._timers[name] = asyncio.create_task(self._run_outages(name, outages))
 
     async def clear_faults(self, name: str | None = None) -> None:
         """No faults for `name` (every provider when None)."""
@@ -98,14 +102,16 @@ class SimRuntime:
     def reset_stats(self) -> None:
         """Zero every counter."""
         for state in self.states.values():
-            state.stats = type(state.stats)()
+            state.stats = ProviderStats()
 
-    async def _run_outages(self, name: str, outages: tuple[Outage, ...]) -> None:
+    async def _run_outages(self, name: str, outages: list[Outage]) -> None:
+        """Open and close the windows in order (the first is already open if it starts at 0)."""
         loop = asyncio.get_running_loop()
         origin = loop.time()
-        for outage in sorted(outages, key=lambda o: o.start_s):
-            await asyncio.sleep(max(0.0, origin + outage.start_s - loop.time()))
-            self._begin(name, outage)
+        for outage in outages:
+            if outage.start_s > 0 or self.states[name].outage is not outage:
+                await asyncio.sleep(max(0.0, origin + outage.start_s - loop.time()))
+                self._begin(name, outage)
             if outage.duration_s is None:
                 return  # until the faults are cleared or replaced
             await asyncio.sleep(max(0.0, origin + outage.start_s + outage.duration_s - loop.time()))

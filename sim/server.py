@@ -19,6 +19,7 @@ import queue
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -79,12 +80,7 @@ class SimServer:
             self._client.close()
             self._client = None
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+            _terminate(self._proc)
             self._proc = None
         if self._loop is not None and self._runtime is not None:
             future = asyncio.run_coroutine_threadsafe(self._runtime.stop(), self._loop)
@@ -204,7 +200,21 @@ class SimServer:
                 f"sim subprocess did not start (exit code {proc.returncode})"
             ) from exc
         self._proc = proc
+        weakref.finalize(self, _terminate, proc)  # no orphaned sim if stop() is never called
         self._urls, self._admin_url = info["urls"], info["admin_url"]
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM (a clean shutdown), SIGKILL if it lingers; close our end of its stdout."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:

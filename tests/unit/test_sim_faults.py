@@ -189,6 +189,14 @@ def test_stats_add_up_and_reset(sim: SimServer) -> None:
     stats = sim.stats()["yahoo"]
     assert stats["requests"] == stats["admitted"] + stats["limited"] + stats["outage_503"] == 5
     assert stats["by_status"] == {"200": 2, "429": 2, "503": 1} and stats["http_5xx"] == 1
+    parser = pytest.importorskip("prometheus_client.parser")
+    text = httpx.get(f"{sim.admin_url}/metrics").text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in parser.text_string_to_metric_families(text)
+               for s in family.samples}  # fmt: skip
+    assert samples[("stockray_sim_limited_total", (("provider", "yahoo"),))] == 2
+    key = ("stockray_sim_responses_total", (("provider", "yahoo"), ("status", "503")))
+    assert samples[key] == 1
     assert sim.reset_stats()["yahoo"]["requests"] == 0
 
 

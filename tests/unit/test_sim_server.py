@@ -119,6 +119,7 @@ def test_cli_prints_urls_and_stops_on_signal(tmp_path: Path, sig: int) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
 
 
 def test_cli_rejects_bad_faults() -> None:
