@@ -56,12 +56,17 @@ def stats_exposition(stats: dict[str, dict]) -> str:
     name = "stockray_sim_responses_total"
     lines += [f"# HELP {name} Responses sent, by HTTP status.", f"# TYPE {name} counter"]
     for provider, s in stats.items():
-        lines += [f'{name}{{provider="{provider}",status="{status}"}} {n}'
-                  for status, n in s["by_status"].items()]  # fmt: skip
-    lines += ["# HELP stockray_sim_listening Whether the provider's port accepts connections.",
-              "# TYPE stockray_sim_listening gauge"]  # fmt: skip
-    lines += [f'stockray_sim_listening{{provider="{p}"}} {int(s["listening"])}'
-              for p, s in stats.items()]  # fmt: skip
+        lines += [
+            f'{name}{{provider="{provider}",status="{status}"}} {n}'
+            for status, n in s["by_status"].items()
+        ]
+    lines += [
+        "# HELP stockray_sim_listening Whether the provider's port accepts connections.",
+        "# TYPE stockray_sim_listening gauge",
+    ]
+    lines += [
+        f'stockray_sim_listening{{provider="{p}"}} {int(s["listening"])}' for p, s in stats.items()
+    ]
     return "\n".join(lines) + "\n"
 
 

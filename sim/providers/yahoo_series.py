@@ -30,9 +30,13 @@ def _f32s(values: list[float]) -> list[float | None]:
 
 
 def daily_series(
-    prices: PriceModel, inst: SimInstrument, interval: str, days: tuple[int, int],
-    window: tuple[int, int], latest: int,
-) -> dict:  # fmt: skip
+    prices: PriceModel,
+    inst: SimInstrument,
+    interval: str,
+    days: tuple[int, int],
+    window: tuple[int, int],
+    latest: int,
+) -> dict:
     """Columns for bars of 1d or longer over trading `days` with timestamps in `window`."""
     bars = prices.daily(inst, *days)
     mult = prices.adjclose_multipliers(inst, bars, latest)
@@ -66,9 +70,12 @@ def daily_series(
 
 
 def intraday_series(
-    prices: PriceModel, inst: SimInstrument, minutes: int, days: tuple[int, int],
+    prices: PriceModel,
+    inst: SimInstrument,
+    minutes: int,
+    days: tuple[int, int],
     window: tuple[int, int],
-) -> dict:  # fmt: skip
+) -> dict:
     """Columns for `minutes` bars over trading `days` that start within `window`."""
     start, end = window
     out: dict = {k: [] for k in _COLUMNS}
@@ -88,9 +95,13 @@ def intraday_series(
 
 
 def events(
-    prices: PriceModel, inst: SimInstrument, wanted: set[str], days: tuple[int, int],
-    window: tuple[int, int], latest: int,
-) -> dict:  # fmt: skip
+    prices: PriceModel,
+    inst: SimInstrument,
+    wanted: set[str],
+    days: tuple[int, int],
+    window: tuple[int, int],
+    latest: int,
+) -> dict:
     """`events.dividends` / `events.splits` keyed by the ex-day's timestamp string."""
     out: dict = {}
     tz, (first, last), (start, end) = inst.timezone, days, window

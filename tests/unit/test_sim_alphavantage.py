@@ -40,8 +40,7 @@ def test_daily_compact_json(av: httpx.Client) -> None:
 
 
 def test_full_adjusted_shows_raw_prices_splits_and_dividends(av: httpx.Client) -> None:
-    body = query(av, function="TIME_SERIES_DAILY_ADJUSTED", symbol="NVDA",
-                 outputsize="full").json()  # fmt: skip
+    body = query(av, function="TIME_SERIES_DAILY_ADJUSTED", symbol="NVDA", outputsize="full").json()
     series = body["Time Series (Daily)"]
     assert body["Meta Data"]["4. Output Size"] == "Full size"
     assert min(series) == "2000-01-03"
@@ -64,22 +63,32 @@ def test_csv(av: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("params", "start"),
     [
-        ({"function": "TIME_SERIES_DAILY", "symbol": "AAPL", "apikey": ""},
-         "the parameter apikey is invalid or missing"),
-        ({"function": "TIME_SERIES_DAILY", "symbol": "AAPL", "apikey": "bad-key"},
-         "the parameter apikey is invalid or missing"),
+        (
+            {"function": "TIME_SERIES_DAILY", "symbol": "AAPL", "apikey": ""},
+            "the parameter apikey is invalid or missing",
+        ),
+        (
+            {"function": "TIME_SERIES_DAILY", "symbol": "AAPL", "apikey": "bad-key"},
+            "the parameter apikey is invalid or missing",
+        ),
         ({"function": "TIME_SERIES_DAILY", "symbol": "ZZZZ"}, "Invalid API call."),
         ({"function": "NOT_A_FUNCTION", "symbol": "AAPL"}, "Invalid API call."),
     ],
-)  # fmt: skip
+)
 def test_errors_are_http_200_error_messages(av: httpx.Client, params, start) -> None:
     body = query(av, **params).json()
     assert list(body) == ["Error Message"] and body["Error Message"].startswith(start)
 
 
 def test_news_sentiment_feed(av: httpx.Client) -> None:
-    body = query(av, function="NEWS_SENTIMENT", tickers="AAPL", time_from="20240101T0000",
-                 time_to="20240301T0000", limit="20").json()  # fmt: skip
+    body = query(
+        av,
+        function="NEWS_SENTIMENT",
+        tickers="AAPL",
+        time_from="20240101T0000",
+        time_to="20240301T0000",
+        limit="20",
+    ).json()
     assert body["items"] == str(len(body["feed"])) == "20"
     assert "Bearish" in body["sentiment_score_definition"]
     item = body["feed"][0]
@@ -94,7 +103,7 @@ def test_news_sentiment_feed(av: httpx.Client) -> None:
         "overall_sentiment_label",
         "ticker_sentiment",
     ):
-        assert key in item  # fmt: skip
+        assert key in item
     assert len(item["time_published"]) == 15 and item["time_published"][8] == "T"
     published = [i["time_published"] for i in body["feed"]]
     assert published == sorted(published, reverse=True)

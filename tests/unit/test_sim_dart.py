@@ -25,14 +25,24 @@ def listing(client: httpx.Client, **params) -> dict:
 
 
 def test_list_shape_and_paging(dart: httpx.Client) -> None:
-    body = listing(dart, corp_code=SAMSUNG, bgn_de="20240101", end_de="20240630",
-                   page_no=1, page_count=10)  # fmt: skip
+    body = listing(
+        dart, corp_code=SAMSUNG, bgn_de="20240101", end_de="20240630", page_no=1, page_count=10
+    )
     assert body["status"] == "000" and body["message"] == "정상"
     assert body["page_no"] == 1 and body["page_count"] == 10
     assert body["total_page"] == -(-body["total_count"] // 10) and len(body["list"]) == 10
     item = body["list"][0]
-    assert set(item) == {"corp_code", "corp_name", "stock_code", "corp_cls", "report_nm",
-                         "rcept_no", "flr_nm", "rcept_dt", "rm"}  # fmt: skip
+    assert set(item) == {
+        "corp_code",
+        "corp_name",
+        "stock_code",
+        "corp_cls",
+        "report_nm",
+        "rcept_no",
+        "flr_nm",
+        "rcept_dt",
+        "rm",
+    }
     assert item["corp_name"] == "삼성전자" and item["stock_code"] == "005930"
     assert item["corp_cls"] == "Y" and len(item["rcept_no"]) == 14
     dates = [i["rcept_dt"] for i in body["list"]]
@@ -44,12 +54,11 @@ def test_list_shape_and_paging(dart: httpx.Client) -> None:
             dart, corp_code=SAMSUNG, bgn_de="20240101", end_de="20240630", page_no=p, page_count=10
         )["list"]
     ]
-    assert len(everything) == len(set(everything)) == body["total_count"]  # fmt: skip
+    assert len(everything) == len(set(everything)) == body["total_count"]
 
 
 def test_periodic_report_and_type_filter(dart: httpx.Client) -> None:
-    body = listing(dart, corp_code=SAMSUNG, bgn_de="20240301", end_de="20240331",
-                   pblntf_ty="A")  # fmt: skip
+    body = listing(dart, corp_code=SAMSUNG, bgn_de="20240301", end_de="20240331", pblntf_ty="A")
     assert [i["report_nm"] for i in body["list"]] == ["사업보고서 (2023.12)"]
 
 

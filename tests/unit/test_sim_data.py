@@ -55,8 +55,9 @@ def test_prices_are_a_pure_function_of_seed_symbol_and_day(universe: Universe) -
     narrow = b.daily(inst, n, n + 10)  # generated on its own, in a fresh model
     assert wide[500:511] == narrow
     assert PriceModel(8).daily(inst, n, n + 10) != narrow
-    assert all(bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
-               for bar in wide)  # fmt: skip
+    assert all(
+        bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high for bar in wide
+    )
 
 
 def test_ten_years_of_daily_bars_is_fast(universe: Universe) -> None:
@@ -128,11 +129,16 @@ def test_news_has_true_labels_korean_text_and_duplicates(universe: Universe) -> 
 
 def test_filings_have_unique_receipt_numbers(universe: Universe) -> None:
     filings = FilingModel(7)
-    year = [f for inst in universe.instruments[3:5]
-            for f in filings.between(inst, date(2024, 1, 1), date(2024, 12, 31))]  # fmt: skip
+    year = [
+        f
+        for inst in universe.instruments[3:5]
+        for f in filings.between(inst, date(2024, 1, 1), date(2024, 12, 31))
+    ]
     assert len(year) > 200
     assert len({f.rcept_no for f in year}) == len(year)
     assert all(f.rcept_no.startswith(f.rcept_dt.strftime("%Y%m%d")) for f in year)
     assert [f.report_nm for f in year if f.kind == "A"][:2] == [
-        "사업보고서 (2023.12)", "분기보고서 (2024.03)"]  # fmt: skip
+        "사업보고서 (2023.12)",
+        "분기보고서 (2024.03)",
+    ]
     assert filings.between(universe.get("AAPL"), date(2024, 1, 1), date(2024, 12, 31)) == []

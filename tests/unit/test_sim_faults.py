@@ -54,8 +54,9 @@ async def test_sliding_window_admits_exactly_the_limit(sim: SimServer) -> None:
 
 
 def test_fixed_window_admits_again_in_the_next_window(sim: SimServer) -> None:
-    sim.set_faults("dart", {"rate_limit": {"limit": 2, "window_s": 0.4, "window": "fixed",
-                                           "style": "http429"}})  # fmt: skip
+    sim.set_faults(
+        "dart", {"rate_limit": {"limit": 2, "window_s": 0.4, "window": "fixed", "style": "http429"}}
+    )
     first = [get(sim, "dart").status_code for _ in range(3)]
     assert first == [200, 200, 429]
     time.sleep(0.45)
@@ -82,8 +83,7 @@ def test_provider_style_limit_bodies(sim: SimServer, provider, status, marker) -
 def test_alphavantage_note_variant_and_http429_style(sim: SimServer) -> None:
     sim.set_faults("alphavantage", {"rate_limit": {"limit": 0, "variant": "note"}})
     assert "call frequency" in get(sim, "alphavantage").json()["Note"]
-    sim.set_faults("alphavantage", {"rate_limit": {"limit": 0, "style": "http429",
-                                                   "window_s": 60}})  # fmt: skip
+    sim.set_faults("alphavantage", {"rate_limit": {"limit": 0, "style": "http429", "window_s": 60}})
     response = get(sim, "alphavantage")
     assert response.status_code == 429 and response.headers["Retry-After"] == "60"
     assert "rate limit" in response.json()["Information"]
@@ -191,9 +191,11 @@ def test_stats_add_up_and_reset(sim: SimServer) -> None:
     assert stats["by_status"] == {"200": 2, "429": 2, "503": 1} and stats["http_5xx"] == 1
     parser = pytest.importorskip("prometheus_client.parser")
     text = httpx.get(f"{sim.admin_url}/metrics").text
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in parser.text_string_to_metric_families(text)
-               for s in family.samples}  # fmt: skip
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in parser.text_string_to_metric_families(text)
+        for s in family.samples
+    }
     assert samples[("stockray_sim_limited_total", (("provider", "yahoo"),))] == 2
     key = ("stockray_sim_responses_total", (("provider", "yahoo"), ("status", "503")))
     assert samples[key] == 1

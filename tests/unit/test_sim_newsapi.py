@@ -34,12 +34,19 @@ def everything(client: httpx.Client, **params) -> dict:
 
 
 def test_articles_have_newsapi_shape_and_no_sentiment(news: httpx.Client) -> None:
-    body = everything(news, q="Apple", language="en", sortBy="publishedAt", pageSize=10,
-                      **WINDOW)  # fmt: skip
+    body = everything(news, q="Apple", language="en", sortBy="publishedAt", pageSize=10, **WINDOW)
     assert body["totalResults"] > 50 and len(body["articles"]) == 10
     article = body["articles"][0]
-    assert set(article) == {"source", "author", "title", "description", "url", "urlToImage",
-                            "publishedAt", "content"}  # fmt: skip
+    assert set(article) == {
+        "source",
+        "author",
+        "title",
+        "description",
+        "url",
+        "urlToImage",
+        "publishedAt",
+        "content",
+    }
     assert set(article["source"]) == {"id", "name"}
     assert article["publishedAt"].endswith("Z") and len(article["publishedAt"]) == 20
     published = [a["publishedAt"] for a in body["articles"] if a["title"] != "[Removed]"]
@@ -76,8 +83,12 @@ def test_truth_matches_what_newsapi_lists(sim: SimServer, news: httpx.Client) ->
     stories = sim.truth_news(symbol="AAPL", provider="newsapi", **window)
     assert stories and all(s["label"] in ("positive", "negative", "neutral") for s in stories)
     listed = {a["url"] for a in everything(news, q="Apple", **window)["articles"]}
-    truth_urls = {c["url"] for s in stories for c in s["copies"]
-                  if c["provider"] == "newsapi" and not c["removed"]}  # fmt: skip
+    truth_urls = {
+        c["url"]
+        for s in stories
+        for c in s["copies"]
+        if c["provider"] == "newsapi" and not c["removed"]
+    }
     assert listed - {"https://removed.com"} <= truth_urls
 
 
@@ -99,8 +110,9 @@ def test_errors(sim: SimServer, headers, params, status, code) -> None:
 
 
 def test_key_in_query_param(sim: SimServer) -> None:
-    response = httpx.get(f"{sim.urls['newsapi']}/v2/everything",
-                         params={"q": "Apple", "apiKey": "k", **WINDOW})  # fmt: skip
+    response = httpx.get(
+        f"{sim.urls['newsapi']}/v2/everything", params={"q": "Apple", "apiKey": "k", **WINDOW}
+    )
     assert response.status_code == 200
 
 

@@ -50,18 +50,23 @@ def test_same_seed_same_data_across_instances() -> None:
 
 
 def test_watchlist_and_synthetic_symbols() -> None:
-    with SimServer(seed=7, watchlist_path=ROOT / "configs/watchlist.yaml",
-                   extra_symbols=300) as sim:  # fmt: skip
+    with SimServer(
+        seed=7, watchlist_path=ROOT / "configs/watchlist.yaml", extra_symbols=300
+    ) as sim:
         universe = httpx.get(f"{sim.admin_url}/_sim/universe").json()["instruments"]
         assert len(universe) == 305 and universe[-1]["id"] == "SIM0300"
         split = next(i for i in universe if i["synthetic"] and i["splits"])
-        chart = httpx.get(f"{sim.urls['yahoo']}/v8/finance/chart/{split['id']}",
-                          params={"range": "max", "events": "splits"}).json()  # fmt: skip
+        chart = httpx.get(
+            f"{sim.urls['yahoo']}/v8/finance/chart/{split['id']}",
+            params={"range": "max", "events": "splits"},
+        ).json()
         (event,) = chart["chart"]["result"][0]["events"]["splits"].values()
         assert event["splitRatio"] == split["splits"][0]["ratio"]
-        news = httpx.get(f"{sim.urls['newsapi']}/v2/everything",
-                         params={"q": "SIM0042", "from": "2024-01-01", "to": "2024-06-30"},
-                         headers={"X-Api-Key": "k"}).json()  # fmt: skip
+        news = httpx.get(
+            f"{sim.urls['newsapi']}/v2/everything",
+            params={"q": "SIM0042", "from": "2024-01-01", "to": "2024-06-30"},
+            headers={"X-Api-Key": "k"},
+        ).json()
         assert news["totalResults"] > 0
 
 
@@ -87,7 +92,9 @@ def test_subprocess_mode_has_the_same_api() -> None:
     with SimServer(seed=11, in_process=False, faults={"dart": {"rate_limit": {"limit": 1}}}) as sim:
         assert httpx.get(sim.urls["yahoo"] + CHART).status_code == 200
         assert [httpx.get(sim.urls["dart"] + DART).json()["status"] for _ in range(2)] == [
-            "000", "020"]  # fmt: skip
+            "000",
+            "020",
+        ]
         sim.set_faults("yahoo", {"outage": {"mode": "503"}})
         assert httpx.get(sim.urls["yahoo"] + CHART).status_code == 503
         stats = sim.stats()
@@ -102,9 +109,23 @@ def test_cli_prints_urls_and_stops_on_signal(tmp_path: Path, sig: int) -> None:
     faults = tmp_path / "faults.json"
     faults.write_text(json.dumps({"newsapi": {"error_rate": 1.0}}))
     port_arg = ",".join(f"{k}={v}" for k, v in ports.items() if k != "admin")
-    cmd = [sys.executable, "-m", "sim", "--seed", "7", "--watchlist", "configs/watchlist.yaml",
-           "--extra-symbols", "3", "--ports", port_arg, "--admin-port", str(ports["admin"]),
-           "--faults", str(faults)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "sim",
+        "--seed",
+        "7",
+        "--watchlist",
+        "configs/watchlist.yaml",
+        "--extra-symbols",
+        "3",
+        "--ports",
+        port_arg,
+        "--admin-port",
+        str(ports["admin"]),
+        "--faults",
+        str(faults),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -123,6 +144,11 @@ def test_cli_prints_urls_and_stops_on_signal(tmp_path: Path, sig: int) -> None:
 
 
 def test_cli_rejects_bad_faults() -> None:
-    result = subprocess.run([sys.executable, "-m", "sim", "--faults", '{"yahoo": {"x": 1}}'],
-                            cwd=ROOT, capture_output=True, text=True, timeout=30)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "sim", "--faults", '{"yahoo": {"x": 1}}'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2 and "unknown fault keys" in result.stderr

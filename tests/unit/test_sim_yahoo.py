@@ -31,8 +31,9 @@ def chart(client: httpx.Client, symbol: str, **params) -> dict:
 
 
 def test_daily_shape_meta_and_timestamps(yahoo: httpx.Client) -> None:
-    result = chart(yahoo, "AAPL", period1=epoch(2024, 1, 2), period2=epoch(2024, 2, 1),
-                   interval="1d")  # fmt: skip
+    result = chart(
+        yahoo, "AAPL", period1=epoch(2024, 1, 2), period2=epoch(2024, 2, 1), interval="1d"
+    )
     meta = result["meta"]
     assert meta["currency"] == "USD" and meta["symbol"] == "AAPL"
     assert meta["exchangeName"] == "NMS" and meta["instrumentType"] == "EQUITY"
@@ -67,8 +68,9 @@ def test_some_bars_are_null_like_yahoo(yahoo: httpx.Client) -> None:
 
 
 def test_split_event_and_split_adjusted_prices(yahoo: httpx.Client) -> None:
-    result = chart(yahoo, "NVDA", period1=epoch(2024, 6, 3), period2=epoch(2024, 6, 15),
-                   events="div,splits")  # fmt: skip
+    result = chart(
+        yahoo, "NVDA", period1=epoch(2024, 6, 3), period2=epoch(2024, 6, 15), events="div,splits"
+    )
     split_ts = str(epoch(2024, 6, 10, 13, 30))
     assert result["events"]["splits"] == {
         split_ts: {
@@ -83,8 +85,9 @@ def test_split_event_and_split_adjusted_prices(yahoo: httpx.Client) -> None:
 
 
 def test_dividends_and_adjclose_agree(yahoo: httpx.Client) -> None:
-    result = chart(yahoo, "MSFT", period1=epoch(2023, 1, 1), period2=epoch(2024, 1, 1),
-                   events="div|split")  # fmt: skip
+    result = chart(
+        yahoo, "MSFT", period1=epoch(2023, 1, 1), period2=epoch(2024, 1, 1), events="div|split"
+    )
     dividends = result["events"]["dividends"]
     assert len(dividends) == 4
     ts = result["timestamp"]
@@ -100,11 +103,13 @@ def test_dividends_and_adjclose_agree(yahoo: httpx.Client) -> None:
 
 
 def test_weekly_and_monthly_bars(yahoo: httpx.Client) -> None:
-    weekly = chart(yahoo, "AAPL", period1=epoch(2024, 1, 1), period2=epoch(2024, 4, 1),
-                   interval="1wk")  # fmt: skip
+    weekly = chart(
+        yahoo, "AAPL", period1=epoch(2024, 1, 1), period2=epoch(2024, 4, 1), interval="1wk"
+    )
     assert 12 <= len(weekly["timestamp"]) <= 14
-    monthly = chart(yahoo, "AAPL", period1=epoch(2023, 1, 1), period2=epoch(2024, 1, 1),
-                    interval="1mo")  # fmt: skip
+    monthly = chart(
+        yahoo, "AAPL", period1=epoch(2023, 1, 1), period2=epoch(2024, 1, 1), interval="1mo"
+    )
     assert len(monthly["timestamp"]) == 12 and "adjclose" in monthly["indicators"]
 
 
@@ -129,10 +134,14 @@ def test_empty_window_has_meta_but_no_timestamps(yahoo: httpx.Client) -> None:
         ("ZZZZ", {}, 404, "Not Found"),
         ("AAPL", {"interval": "7m"}, 400, "Bad Request"),
         ("AAPL", {"period1": 1704067200, "period2": 1700000000}, 400, "Bad Request"),
-        ("AAPL", {"period1": 1577836800, "period2": 1578441600, "interval": "5m"}, 422,
-         "Unprocessable Entity"),
+        (
+            "AAPL",
+            {"period1": 1577836800, "period2": 1578441600, "interval": "5m"},
+            422,
+            "Unprocessable Entity",
+        ),
     ],
-)  # fmt: skip
+)
 def test_errors_have_yahoo_bodies(yahoo: httpx.Client, path, params, status, code) -> None:
     response = yahoo.get(f"/v8/finance/chart/{path}", params=params)
     assert response.status_code == status
@@ -143,8 +152,12 @@ def test_errors_have_yahoo_bodies(yahoo: httpx.Client, path, params, status, cod
 
 
 def test_ten_years_daily_answers_well_under_100ms(yahoo: httpx.Client) -> None:
-    params = {"period1": epoch(2014, 1, 1), "period2": epoch(2024, 1, 1), "interval": "1d",
-              "events": "div,splits"}  # fmt: skip
+    params = {
+        "period1": epoch(2014, 1, 1),
+        "period2": epoch(2024, 1, 1),
+        "interval": "1d",
+        "events": "div,splits",
+    }
     timings = []
     for _ in range(3):  # best of three: the first request also warms the block sums
         start = time.perf_counter()
