@@ -51,9 +51,9 @@ class ProviderActor:
             hooks=RayMetricsHooks(),
         )
 
-    async def call(self, method: str, *args: Any) -> Any:
+    async def call(self, method: str, *args: Any, failover: bool = False) -> Any:
         """One provider call (`fetch_bars`, `fetch_news`, `fetch_disclosures`)."""
-        return await self.service.call(method, *args)
+        return await self.service.call(method, *args, failover=failover)
 
     async def health(self) -> dict[str, Any]:
         """Circuit, budget, last success and error, counts."""
@@ -100,9 +100,9 @@ class ProviderRouter:
             on_failover=lambda c, a, b: record_failover(c.value, a, b),
         )
 
-    async def _call(self, provider: str, method: str, args: tuple[Any, ...]) -> Any:
+    async def _call(self, provider: str, method: str, args: tuple[Any, ...], failover: bool) -> Any:
         try:
-            return await self.handles[provider].call.remote(method, *args)
+            return await self.handles[provider].call.remote(method, *args, failover=failover)
         except ray.exceptions.RayTaskError as err:
             raise _unwrap(err) from None
 

@@ -104,6 +104,8 @@ class ProviderService:
         self.limiter = limiter
         self.breaker = breaker
         self.retrier = retrier
+        # With another provider to fail over to, one attempt here beats retrying a sick one.
+        self.fail_fast = retrier.with_attempts(1)
         self.hooks = hooks or NoHooks()
         self.max_wait_s = max_wait_s
         self._health = _Health()
@@ -134,14 +136,19 @@ class ProviderService:
             max_wait_s=config.retry.deadline_s,
         )
 
-    async def call(self, method: str, *args: Any) -> Any:
-        """`client.<method>(*args)` with limits, circuit and retries; typed errors on failure."""
+    async def call(self, method: str, *args: Any, failover: bool = False) -> Any:
+        """`client.<method>(*args)` with limits, circuit and retries; typed errors on failure.
+
+        `failover=True` (the caller has another provider): a single attempt, no retries.
+        """
         fetch = getattr(self.client, method)
 
         async def attempt() -> Any:
             with self.breaker.guard():
                 waited = await self.limiter.acquire(max_wait_s=self.max_wait_s)
                 self.hooks.ratelimit_wait(self.name, waited)
+                if self.breaker.state == "open":  # opened while we queued: send nothing
+                    raise CircuitOpen(self.name, self.breaker.retry_in_s)
                 started = time.monotonic()
                 try:
                     result = await fetch(*args)
@@ -154,7 +161,7 @@ class ProviderService:
                 return result
 
         try:
-            return await self.retrier.call(attempt)
+            return await (self.fail_fast if failover else self.retrier).call(attempt)
         except (CircuitOpen, Throttled) as err:  # nothing was sent; count it all the same
             self._record(err, 0.0)
             raise

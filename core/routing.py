@@ -22,7 +22,8 @@ METHODS = {
     Capability.NEWS: "fetch_news",
     Capability.DISCLOSURES: "fetch_disclosures",
 }
-Call = Callable[[str, str, tuple[Any, ...]], Awaitable[Any]]
+# (provider, method, args, failover): `failover` is True when another provider comes next.
+Call = Callable[[str, str, tuple[Any, ...], bool], Awaitable[Any]]
 OnFailover = Callable[[Capability, str, str], None]
 
 
@@ -48,7 +49,7 @@ def can_serve(provider: str, capability: Capability, interval: str | None) -> bo
 
 
 class FailoverRouter:
-    """Routes calls by capability; `call(provider, method, args)` does one provider's call."""
+    """Routes calls by capability; `call(provider, method, args, failover)` does one call."""
 
     def __init__(
         self,
@@ -83,7 +84,8 @@ class FailoverRouter:
         last: ProviderError | None = None
         for i, provider in enumerate(providers):
             try:
-                result = await self._call(provider, METHODS[capability], args)
+                has_next = i + 1 < len(providers)
+                result = await self._call(provider, METHODS[capability], args, has_next)
                 return Routed(provider, result, tuple(skipped))
             except ProviderError as err:
                 if isinstance(err, NotFound):

@@ -104,10 +104,21 @@ class LocalRateLimiter:
         provider: str,
         limits: Iterable[RateLimitLike],
         margin_s: float = DEFAULT_MARGIN_S,
+        pace: bool = True,
     ) -> None:
         self.provider = provider
         self.margin_s = margin_s
-        self._logs = [_Log(w, w.per_s + margin_s) for w in to_windows(limits, margin_s)]
+        windows = to_windows(limits, margin_s)
+        self._logs = [_Log(w, w.per_s + margin_s) for w in windows]
+        if pace and windows:
+            # Spread the shortest window's budget evenly instead of admitting it as one burst:
+            # a burst leaves through a bounded connection pool and reaches the provider
+            # unevenly, and uneven arrivals are what a provider's own sliding log answers 429.
+            # Same long-run rate; no margin here (the windows above carry it).
+            shortest = min(windows, key=lambda w: w.per_s)
+            gap = shortest.per_s / shortest.requests
+            self._logs.append(_Log(Window(1, gap), gap))
+        self._labelled = len(windows)
         self._paused_until = -math.inf
         # One head-of-line waiter sleeps while the rest queue on the lock, so admissions are
         # stamped with the time they really happen, not the time a sleep was planned for.
@@ -149,7 +160,8 @@ class LocalRateLimiter:
         """Admissions left per window right now, by label, plus `paused_s`."""
         now = time.monotonic()
         left: dict[str, float] = {
-            log.window.label: log.window.requests - log.used(now) for log in self._logs
+            log.window.label: log.window.requests - log.used(now)
+            for log in self._logs[: self._labelled]
         }
         left["paused_s"] = max(self._paused_until - now, 0.0)
         return left

@@ -93,6 +93,18 @@ class Retrier:
             on_retry=on_retry,
         )
 
+    def with_attempts(self, max_attempts: int) -> Retrier:
+        """The same policy with another attempt budget (1: fail fast, e.g. to fail over)."""
+        return Retrier(
+            self.provider,
+            max_attempts=max_attempts,
+            base_delay_s=self.base_delay_s,
+            max_delay_s=self.max_delay_s,
+            deadline_s=self.deadline_s,
+            on_retry=self.on_retry,
+            sleep=self._sleep,
+        )
+
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await `fn(*args, **kwargs)` until it succeeds, fails for good, or time runs out.
 

@@ -25,8 +25,20 @@ async def _hammer(limiter: LocalRateLimiter, tasks: int, each: int) -> list[floa
     return admitted
 
 
-async def test_concurrent_acquirers_never_exceed_and_saturate_the_window() -> None:
+async def test_paced_admissions_are_evenly_spread_at_the_limit_rate() -> None:
     limiter = LocalRateLimiter("p", [RateLimit(requests=20, per_s=0.5)], margin_s=0.001)
+    times = sorted(await _hammer(limiter, tasks=50, each=2))
+
+    assert len(times) == 100
+    assert_sliding(times, 20, 0.5)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.5 / 20 - 1e-6  # no bursts
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    assert achieved / (20 / 0.5) >= 0.95
+
+
+async def test_concurrent_acquirers_never_exceed_and_saturate_the_window() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=20, per_s=0.5)], margin_s=0.001, pace=False)
     times = await _hammer(limiter, tasks=50, each=2)
 
     assert len(times) == 100
@@ -79,7 +91,7 @@ async def test_budget_reports_each_window() -> None:
 
 
 async def test_max_wait_refuses_at_once_when_the_window_is_spent() -> None:
-    limiter = LocalRateLimiter("p", [RateLimit(requests=2, per_s=10)])
+    limiter = LocalRateLimiter("p", [RateLimit(requests=2, per_s=10)], pace=False)
     await limiter.acquire()
     await limiter.acquire()
 
