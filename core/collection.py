@@ -1,0 +1,134 @@
+"""Storing what a provider returned: lake, Postgres rows and watermark, in a safe order.
+
+Order per batch: the Parquet lake first (idempotent, rewritten by key), then one Postgres
+transaction holding the rows and the watermark. A crash anywhere leaves the watermark
+behind the rows it covers, so a re-run fetches them again and the writes change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from core.models import Article, Capability, Disclosure
+from core.providers import PriceSeries
+from core.storage import watermarks
+from core.storage.dedupe import Dedupe
+from core.storage.lake import Lake
+from core.storage.writers import (
+    write_articles,
+    write_bars,
+    write_corporate_actions,
+    write_disclosures,
+)
+
+# How far back the first collection of an instrument reaches, per capability.
+FIRST_LOOKBACK = {
+    Capability.PRICES: timedelta(days=365),
+    Capability.NEWS: timedelta(days=7),
+    Capability.DISCLOSURES: timedelta(days=90),
+}
+INTRADAY_FIRST_LOOKBACK = timedelta(days=5)
+
+
+@dataclass
+class Counts:
+    """`fetched` from providers, `unique` after dedupe, `saved` rows inserted or changed."""
+
+    fetched: int = 0
+    unique: int = 0
+    saved: int = 0
+
+    def __iadd__(self, other: Counts) -> Counts:
+        self.fetched += other.fetched
+        self.unique += other.unique
+        self.saved += other.saved
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        """JSON-ready counts."""
+        return asdict(self)
+
+
+def watermark_key(capability: Capability, interval: str | None = None) -> str:
+    """Watermark capability name; prices are tracked per interval."""
+    return f"prices:{interval}" if capability is Capability.PRICES else capability.value
+
+
+def collect_window(
+    capability: Capability, covered_until: datetime | None, now: datetime, interval: str = "1d"
+) -> tuple[datetime, datetime]:
+    """[start, end) to fetch: from the watermark (inclusive, so a corrected last row is
+    fetched again) or the first-run lookback, up to now."""
+    if covered_until is not None:
+        return covered_until, now
+    lookback = FIRST_LOOKBACK[capability]
+    if capability is Capability.PRICES and interval != "1d":
+        lookback = INTRADAY_FIRST_LOOKBACK
+    return now - lookback, now
+
+
+async def save_prices(
+    conn: asyncpg.Connection, lake: Lake | None, series: PriceSeries, covered_until: datetime
+) -> Counts:
+    """Bars and corporate actions of one fetch; the watermark moves to `covered_until`."""
+    bars = list(series.bars)
+    if lake is not None and bars:
+        lake.write_bars(bars)
+    async with conn.transaction():
+        result = await write_bars(conn, bars)
+        await write_corporate_actions(conn, list(series.actions))
+        if bars:
+            await watermarks.advance(
+                conn,
+                series.instrument_id,
+                watermark_key(Capability.PRICES, series.interval),
+                series.provider,
+                min(covered_until, max(b.ts for b in bars)),
+            )
+    return Counts(len(bars), len(bars), result.inserted + result.updated)
+
+
+async def save_news(
+    conn: asyncpg.Connection,
+    lake: Lake | None,
+    instrument_id: str,
+    provider: str,
+    articles: list[Article],
+    dedupe: Dedupe,
+) -> Counts:
+    """Articles not seen recently for this instrument; claims are released if the write fails.
+
+    Dedupe keys are fingerprint + instrument: the same story found for a second instrument
+    must still link to it.
+    """
+    keys = [f"{a.fingerprint}:{instrument_id}" for a in articles]
+    fresh_flags = await dedupe.first_seen(keys)
+    fresh = [a for a, new in zip(articles, fresh_flags, strict=True) if new]
+    claimed = [k for k, new in zip(keys, fresh_flags, strict=True) if new]
+    try:
+        if lake is not None and fresh:
+            lake.write_articles(fresh)
+        async with conn.transaction():
+            result = await write_articles(conn, fresh)
+            if articles:
+                newest = max(a.published_at for a in articles)
+                await watermarks.advance(conn, instrument_id, Capability.NEWS, provider, newest)
+    except BaseException:
+        await dedupe.forget(claimed)
+        raise
+    return Counts(len(articles), len(fresh), result.inserted)
+
+
+async def save_disclosures(
+    conn: asyncpg.Connection, instrument_id: str, provider: str, disclosures: list[Disclosure]
+) -> Counts:
+    """Filings of one fetch, keyed by the provider's receipt number."""
+    async with conn.transaction():
+        result = await write_disclosures(conn, disclosures)
+        if disclosures:
+            newest = max(d.filed_at for d in disclosures)
+            await watermarks.advance(conn, instrument_id, Capability.DISCLOSURES, provider, newest)
+    return Counts(len(disclosures), len(disclosures), result.inserted + result.updated)

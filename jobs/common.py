@@ -1,0 +1,179 @@
+"""What every job entrypoint shares: settings, the cluster, the database, arguments, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NoReturn
+
+import ray
+
+from actors import NAMESPACE
+from configs.settings import ConfigError, Settings, load_settings
+from core.models import Capability, Instrument
+
+# Little's law: keeping a provider at r requests/s when a request takes ~L seconds needs
+# r*L calls in flight. L is taken as 1 s (a fetch plus its Ray hops); the provider actors'
+# limiters, not this number, decide the actual rate.
+NOMINAL_LATENCY_S = 1.0
+MIN_IN_FLIGHT, MAX_IN_FLIGHT = 2, 32
+
+
+class UsageError(Exception):
+    """A bad argument: reported with exit code 2 before any work is scheduled."""
+
+
+def usage_error(prog: str, message: str) -> NoReturn:
+    """Print `prog: error: message` and exit 2 (argparse's convention)."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def load_job_settings(prog: str) -> Settings:
+    """Settings, or exit 2 naming the bad file or variable."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        usage_error(prog, str(exc))
+
+
+def csv_arg(text: str | None) -> list[str]:
+    """`a,b, c` → ["a", "b", "c"]."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def capabilities_arg(text: str, allowed: Iterable[Capability]) -> list[Capability]:
+    """Parse `--capabilities`; raise UsageError naming a value that is not allowed."""
+    allowed = list(allowed)
+    out = []
+    for name in csv_arg(text):
+        try:
+            capability = Capability(name)
+        except ValueError:
+            capability = None
+        if capability not in allowed:
+            choices = ", ".join(c.value for c in allowed)
+            raise UsageError(f"--capabilities: unknown capability {name!r} (choose from {choices})")
+        out.append(capability)
+    if not out:
+        raise UsageError("--capabilities: give at least one")
+    return out
+
+
+def instruments_arg(settings: Settings, tickers: str | None) -> list[Instrument]:
+    """The watchlist instruments named by `--tickers` (a group name works too); all if None."""
+    watchlist = settings.watchlist
+    if not tickers:
+        return [i.to_instrument() for i in watchlist.instruments]
+    ids: list[str] = []
+    for name in csv_arg(tickers):
+        ids.extend(watchlist.groups.get(name, [name]))
+    unknown = [t for t in ids if watchlist.get(t) is None]
+    if unknown:
+        raise UsageError(
+            f"--tickers: unknown ticker {', '.join(unknown)} (not in watchlist.yaml; known: "
+            f"{', '.join(i.id for i in watchlist.instruments)})"
+        )
+    return [watchlist.get(t).to_instrument() for t in dict.fromkeys(ids)]
+
+
+def in_flight_for(settings: Settings, capabilities: Iterable[Capability]) -> int:
+    """How many tasks to keep running so the primary providers can be kept busy."""
+    rate = 0.0
+    providers = settings.providers
+    for capability in capabilities:
+        names = [
+            n
+            for n in providers.capabilities.get(capability, [])
+            if not settings.provider_problem(n)
+        ]
+        if names and providers.providers[names[0]].limits:
+            shortest = min(providers.providers[names[0]].limits, key=lambda w: w.per_s)
+            rate += shortest.requests / shortest.per_s
+        elif names:
+            rate += MAX_IN_FLIGHT
+    return max(MIN_IN_FLIGHT, min(MAX_IN_FLIGHT, math.ceil(rate * NOMINAL_LATENCY_S)))
+
+
+def connect_cluster() -> None:
+    """Join the running cluster (the job's own under `ray job submit`) in our namespace."""
+    if not ray.is_initialized():
+        ray.init(address="auto", namespace=NAMESPACE, log_to_driver=True)
+
+
+def new_trace_id() -> str:
+    """A short random id that follows one run through every log line and row."""
+    return uuid.uuid4().hex[:16]
+
+
+def run_bounded(
+    submit: Callable[[Any], ray.ObjectRef], items: list[Any], max_in_flight: int
+) -> Iterator[tuple[Any, Any]]:
+    """Submit `submit(item)` with at most `max_in_flight` outstanding; yield (item, result)
+    as each finishes. A task's exception is yielded as the result."""
+    pending: dict[ray.ObjectRef, Any] = {}
+    queue = list(items)
+    while queue or pending:
+        while queue and len(pending) < max_in_flight:
+            item = queue.pop(0)
+            pending[submit(item)] = item
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        item = pending.pop(ready[0])
+        try:
+            yield item, ray.get(ready[0])
+        except Exception as exc:  # a task's failure is data for the summary
+            yield item, exc
+
+
+class Progress:
+    """Progress lines for the job log: done/total, rows, rows/s, ETA."""
+
+    def __init__(self, prog: str, total: int, every_s: float = 2.0) -> None:
+        self.prog, self.total, self.every_s = prog, total, every_s
+        self.done = self.rows = 0
+        self.started = self._last = time.monotonic()
+
+    def step(self, rows: int) -> None:
+        """One unit finished with `rows` rows; print at most every `every_s` seconds."""
+        self.done += 1
+        self.rows += rows
+        now = time.monotonic()
+        if now - self._last >= self.every_s or self.done == self.total:
+            self._last = now
+            print(self.line(), flush=True)
+
+    def line(self) -> str:
+        """The current progress line."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate else float("inf")
+        return (
+            f"{self.prog}: {self.done}/{self.total} chunks, {self.rows} rows, "
+            f"{self.rows / elapsed:.0f} rows/s, ETA {eta:.0f}s"
+        )
+
+    @property
+    def rows_per_s(self) -> float:
+        """Rows per second since the start."""
+        return self.rows / max(time.monotonic() - self.started, 1e-9)
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for a task's failure: the typed error inside Ray's wrapper, not its traceback."""
+    cause = getattr(err, "cause", None) or err
+    return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:300]}"
+
+
+def summary_line(summary: dict[str, Any]) -> None:
+    """The last line of every job's output: one JSON object."""
+    print(json.dumps(summary, default=str), flush=True)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments every job takes."""
+    parser.add_argument("--trace-id", help="trace id to record (default: a new one)")
