@@ -7,6 +7,7 @@ behind the rows it covers, so a re-run fetches them again and the writes change 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,8 @@ FIRST_LOOKBACK = {
     Capability.DISCLOSURES: timedelta(days=90),
 }
 INTRADAY_FIRST_LOOKBACK = timedelta(days=5)
+# Extra work committed in the same transaction as the rows (a backfill's checkpoint).
+Also = Callable[[asyncpg.Connection], Awaitable[None]] | None
 
 
 @dataclass
@@ -71,7 +74,11 @@ def collect_window(
 
 
 async def save_prices(
-    conn: asyncpg.Connection, lake: Lake | None, series: PriceSeries, covered_until: datetime
+    conn: asyncpg.Connection,
+    lake: Lake | None,
+    series: PriceSeries,
+    covered_until: datetime,
+    also: Also = None,
 ) -> Counts:
     """Bars and corporate actions of one fetch; the watermark moves to `covered_until`."""
     bars = list(series.bars)
@@ -88,6 +95,8 @@ async def save_prices(
                 series.provider,
                 min(covered_until, max(b.ts for b in bars)),
             )
+        if also is not None:
+            await also(conn)
     return Counts(len(bars), len(bars), result.inserted + result.updated)
 
 
@@ -98,6 +107,7 @@ async def save_news(
     provider: str,
     articles: list[Article],
     dedupe: Dedupe,
+    also: Also = None,
 ) -> Counts:
     """Articles not seen recently for this instrument; claims are released if the write fails.
 
@@ -116,6 +126,8 @@ async def save_news(
             if articles:
                 newest = max(a.published_at for a in articles)
                 await watermarks.advance(conn, instrument_id, Capability.NEWS, provider, newest)
+            if also is not None:
+                await also(conn)
     except BaseException:
         await dedupe.forget(claimed)
         raise
@@ -123,7 +135,11 @@ async def save_news(
 
 
 async def save_disclosures(
-    conn: asyncpg.Connection, instrument_id: str, provider: str, disclosures: list[Disclosure]
+    conn: asyncpg.Connection,
+    instrument_id: str,
+    provider: str,
+    disclosures: list[Disclosure],
+    also: Also = None,
 ) -> Counts:
     """Filings of one fetch, keyed by the provider's receipt number."""
     async with conn.transaction():
@@ -131,4 +147,6 @@ async def save_disclosures(
         if disclosures:
             newest = max(d.filed_at for d in disclosures)
             await watermarks.advance(conn, instrument_id, Capability.DISCLOSURES, provider, newest)
+        if also is not None:
+            await also(conn)
     return Counts(len(disclosures), len(disclosures), result.inserted + result.updated)

@@ -1,0 +1,325 @@
+"""`python -m jobs.backfill`: fill history for instruments over a date range, resumably.
+
+    python -m jobs.backfill --tickers AAPL,005930.KS --start 2015-01-01 --end 2024-12-31 \\
+        [--interval 1d] [--capabilities prices,news,disclosures] [--chunk-days N]
+
+The range is split into chunks (instrument x capability x period) run as Ray tasks. Each
+finished chunk is checkpointed in Postgres in the same transaction as its rows, so a
+re-submitted backfill (same arguments → same backfill id) skips what is done. Progress
+lines go to the job log; the last line is a JSON summary. Exit 1 names the chunks that
+failed for good (the others still complete); exit 2 is a bad argument, before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import ray
+
+from configs.settings import Settings, load_settings
+from core.collection import Counts, save_disclosures, save_news, save_prices
+from core.errors import ProviderError
+from core.models import Capability, Instrument
+from core.providers import CLIENTS
+from core.storage import checkpoints, job_runs
+from core.storage.db import connect
+from core.storage.lake import Lake
+from jobs.collect import serves
+from jobs.common import (
+    Progress,
+    UsageError,
+    add_common_args,
+    capabilities_arg,
+    connect_cluster,
+    describe_error,
+    in_flight_for,
+    instruments_arg,
+    load_job_settings,
+    new_trace_id,
+    run_bounded,
+    summary_line,
+    usage_error,
+)
+
+PROG = "jobs.backfill"
+CAPABILITIES = (Capability.PRICES, Capability.NEWS, Capability.DISCLOSURES)
+DEFAULT_CHUNK_DAYS = {"prices": 366, "prices_intraday": 7, "news": 30, "disclosures": 366}
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One unit of work: an instrument's capability over [start, end)."""
+
+    instrument: Instrument
+    capability: Capability
+    start: datetime
+    end: datetime
+
+    @property
+    def key(self) -> tuple[str, str, datetime]:
+        """The checkpoint key."""
+        return (self.instrument.id, self.capability.value, self.start)
+
+    @property
+    def name(self) -> str:
+        """How the summary names the chunk."""
+        return f"{self.instrument.id}/{self.capability.value}/{self.start.date()}"
+
+
+def _day(text: str, arg: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    except ValueError:
+        raise UsageError(f"{arg}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def enabled_providers() -> set[str]:
+    """Providers the cluster's router can use (it holds the keys, not this shell)."""
+    from actors.providers import router_handle
+
+    health = ray.get(router_handle().health.remote(), timeout=60)
+    return {name for name, h in health.items() if h.get("enabled")}
+
+
+def validate(
+    settings: Settings, args: argparse.Namespace, now: datetime, enabled: set[str]
+) -> dict[str, Any]:
+    """Check every argument against the config and the providers; raise UsageError."""
+    instruments = instruments_arg(settings, args.tickers)
+    capabilities = capabilities_arg(args.capabilities, CAPABILITIES)
+    start, end = _day(args.start, "--start"), _day(args.end, "--end") + timedelta(days=1)
+    if start >= end:
+        raise UsageError(f"--start {args.start} is after --end {args.end}")
+    end = min(end, now)
+    if start >= end:
+        raise UsageError(f"--start {args.start} is in the future")
+    for capability in capabilities:
+        names = settings.providers.capabilities.get(capability, [])
+        providers = [n for n in names if n in enabled and n in CLIENTS]
+        if not providers:
+            raise UsageError(f"--capabilities: no enabled provider serves {capability.value}")
+        interval = args.interval if capability is Capability.PRICES else None
+        if interval is not None:
+            serving = [p for p in providers if args.interval in CLIENTS[p].INTERVALS]
+            if not serving:
+                offered = sorted({i for p in providers for i in CLIENTS[p].INTERVALS})
+                raise UsageError(
+                    f"--interval {args.interval!r} is not served by any price provider "
+                    f"(served: {', '.join(offered)})"
+                )
+            providers = serving
+        reach = [CLIENTS[p].max_history(interval or "1d") for p in providers]
+        if all(r is not None for r in reach) and now - start > max(reach):
+            raise UsageError(
+                f"--start {args.start}: {capability.value} reach back only {max(reach).days} "
+                f"days{f' at interval {interval}' if interval else ''} "
+                f"({', '.join(providers)}); start later or drop {capability.value}"
+            )
+    return {
+        "instruments": instruments,
+        "capabilities": capabilities,
+        "start": start,
+        "end": end,
+    }
+
+
+def chunk_days(capability: Capability, interval: str, override: int | None) -> int:
+    """Days per chunk: the override, else a size that keeps each fetch one modest request."""
+    if override:
+        return override
+    if capability is Capability.PRICES:
+        return DEFAULT_CHUNK_DAYS["prices" if interval == "1d" else "prices_intraday"]
+    return DEFAULT_CHUNK_DAYS[capability.value]
+
+
+def plan(
+    settings: Settings, plan_args: dict[str, Any], interval: str, days: int | None
+) -> list[Chunk]:
+    """Every chunk of the backfill, in instrument, capability, time order."""
+    chunks = []
+    for instrument in plan_args["instruments"]:
+        for capability in plan_args["capabilities"]:
+            if not serves(settings, capability, instrument):
+                continue
+            step = timedelta(days=chunk_days(capability, interval, days))
+            at = plan_args["start"]
+            while at < plan_args["end"]:
+                chunks.append(Chunk(instrument, capability, at, min(at + step, plan_args["end"])))
+                at += step
+    return chunks
+
+
+def backfill_id(params: dict[str, Any]) -> str:
+    """Same arguments, same id: that is what makes a re-submission resume."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+    return f"bf-{digest[:16]}"
+
+
+async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
+    from actors.dedupe import make_dedupe
+    from actors.providers import router_handle
+
+    settings = load_settings()
+    router = router_handle()
+    lake = Lake(settings.home / "lake")
+    cap = chunk.capability
+    conn = await connect(settings.database_url.get_secret_value())
+    try:
+        if cap is Capability.PRICES:
+            routed = await router.fetch_bars.remote(
+                chunk.instrument, chunk.start, chunk.end, interval
+            )
+        elif cap is Capability.NEWS:
+            routed = await router.fetch_news.remote(chunk.instrument, chunk.start, chunk.end, 1000)
+        else:
+            routed = await router.fetch_disclosures.remote(chunk.instrument, chunk.start, chunk.end)
+        rows = len(routed.result.bars) if cap is Capability.PRICES else len(routed.result)
+
+        async def checkpoint(tx: Any) -> None:
+            await checkpoints.mark_chunk(
+                tx, bf_id, chunk.instrument.id, cap.value, interval, chunk.start, chunk.end,
+                "done", rows, routed.provider, None,
+            )  # fmt: skip
+
+        if cap is Capability.PRICES:
+            counts = await save_prices(conn, lake, routed.result, chunk.end, checkpoint)
+        elif cap is Capability.NEWS:
+            dedupe = await make_dedupe(settings)
+            counts = await save_news(
+                conn, lake, chunk.instrument.id, routed.provider, routed.result, dedupe, checkpoint
+            )
+        else:
+            counts = await save_disclosures(
+                conn, chunk.instrument.id, routed.provider, routed.result, checkpoint
+            )
+        return {"counts": counts.as_dict(), "provider": routed.provider}
+    except ProviderError as err:
+        await checkpoints.mark_chunk(
+            conn, bf_id, chunk.instrument.id, cap.value, interval, chunk.start, chunk.end,
+            "failed", 0, getattr(err, "provider", None), describe_error(err),
+        )  # fmt: skip
+        return {"error": describe_error(err)}
+    finally:
+        await conn.close()
+
+
+@ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False)
+def run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
+    """One chunk (a Ray task; retried by Ray if its worker dies — writes are idempotent)."""
+    return asyncio.run(_run_chunk(bf_id, chunk, interval))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments."""
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.split("\n")[0])
+    parser.add_argument("--tickers", required=True, help="comma-separated ids or groups")
+    parser.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
+    parser.add_argument("--interval", default="1d", help="bar interval for prices")
+    parser.add_argument("--capabilities", default="prices")
+    parser.add_argument("--chunk-days", type=int, help="days per chunk (default per capability)")
+    add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: 0 all chunks done, 1 some failed (named), 2 bad arguments."""
+    args = parse_args(argv)
+    settings = load_job_settings(PROG)
+    now = datetime.now(UTC)
+    connect_cluster()
+    try:
+        checked = validate(settings, args, now, enabled_providers())
+    except UsageError as exc:
+        usage_error(PROG, str(exc))
+    if settings.database_url is None:
+        usage_error(PROG, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
+    params = {
+        "tickers": [i.id for i in checked["instruments"]],
+        "capabilities": [c.value for c in checked["capabilities"]],
+        "start": args.start,
+        "end": args.end,
+        "interval": args.interval,
+        "chunk_days": args.chunk_days,
+    }
+    bf_id = backfill_id(params)
+    trace_id = args.trace_id or new_trace_id()
+    chunks = plan(settings, checked, args.interval, args.chunk_days)
+    summary = asyncio.run(
+        _execute(settings, bf_id, trace_id, params, chunks, args.interval, checked)
+    )
+    summary_line(summary)
+    return 1 if summary["chunks_failed"] else 0
+
+
+async def _execute(
+    settings: Settings,
+    bf_id: str,
+    trace_id: str,
+    params: dict[str, Any],
+    chunks: list[Chunk],
+    interval: str,
+    checked: dict[str, Any],
+) -> dict[str, Any]:
+    conn = await connect(settings.database_url.get_secret_value())
+    try:
+        done = await checkpoints.done_chunks(conn, bf_id)
+        todo = [c for c in chunks if c.key not in done]
+        run_id = await job_runs.start_run(conn, "backfill", trace_id, {**params, "id": bf_id})
+        print(f"{PROG}: {bf_id}: {len(chunks)} chunks, {len(chunks) - len(todo)} already done")
+        progress = Progress(PROG, len(todo))
+        totals, failed = Counts(), {}
+        in_flight = in_flight_for(settings, checked["capabilities"])
+        for chunk, result in run_bounded(
+            lambda c: run_chunk.remote(bf_id, c, interval), todo, in_flight
+        ):
+            if isinstance(result, Exception) or "error" in result:
+                failed[chunk.name] = (
+                    result["error"] if isinstance(result, dict) else (describe_error(result))
+                )
+                progress.step(0)
+            else:
+                totals += Counts(**result["counts"])
+                progress.step(result["counts"]["fetched"])
+            if progress.done % 10 == 0:
+                await job_runs.update_counts(conn, run_id, _counts(progress, totals, len(failed)))
+        summary = {
+            "kind": "backfill",
+            "backfill_id": bf_id,
+            "run_id": str(run_id),
+            "trace_id": trace_id,
+            "chunks_total": len(chunks),
+            "chunks_skipped": len(chunks) - len(todo),
+            "chunks_done": len(todo) - len(failed),
+            "chunks_failed": failed,
+            "rows": progress.rows,
+            "rows_per_s": round(progress.rows_per_s, 1),
+            "counts": totals.as_dict(),
+        }
+        status = "failed" if failed else "succeeded"
+        error = f"{len(failed)} chunks failed: {', '.join(sorted(failed))}" if failed else None
+        await job_runs.finish_run(
+            conn, run_id, status, _counts(progress, totals, len(failed)), error
+        )
+        return summary
+    finally:
+        await conn.close()
+
+
+def _counts(progress: Progress, totals: Counts, failed: int) -> dict[str, Any]:
+    return {
+        **totals.as_dict(),
+        "chunks_done": progress.done - failed,
+        "chunks_failed": failed,
+        "chunks_total": progress.total,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
