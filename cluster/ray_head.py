@@ -70,6 +70,12 @@ def start_head(settings: Settings, env: dict[str, str], log_path: Path) -> RaySt
     ]  # fmt: skip
     if settings.ray_num_cpus:
         args += ["--num-cpus", str(settings.ray_num_cpus)]
+    # Workers (the scheduler submitting jobs, jobs calling back) find the dashboard here.
+    env = {
+        **env,
+        "STOCKRAY_DASHBOARD_HOST": settings.dashboard_host,
+        "STOCKRAY_DASHBOARD_PORT": str(settings.dashboard_port),
+    }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         done = subprocess.run(args, env=ray_env(env), stdout=log, stderr=subprocess.STDOUT)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster import postgres, ray_head, serve_deploy, sim_process
+from cluster import postgres, ray_head, scheduler, serve_deploy, sim_process
 from cluster.state import PostgresState, RayState, ServeState, StackError, StackState
 from configs.settings import Settings
 
@@ -176,6 +176,15 @@ def _serve_up(settings: Settings, state: StackState, dsn: str, undo: list, repor
     report.add("serve", True, f"deployed app {name!r}, API {settings.api_url}")
 
 
+def _scheduler_up(settings: Settings, state: StackState, dsn: str, report: Report) -> None:
+    alive, _ = scheduler.state(dsn)
+    if alive:
+        report.add("scheduler", True, "already running")
+        return
+    scheduler.ensure_started(settings.ray_address or state.ray.gcs_address or "auto")
+    report.add("scheduler", True, f"started ({len(settings.schedules.schedules)} schedules)")
+
+
 def up(settings: Settings) -> Report:
     """Start whatever is not running; on failure stop what this call started and raise."""
     started_at = time.monotonic()
@@ -196,6 +205,7 @@ def up(settings: Settings) -> Report:
         report.add("schema", True, f"applied {', '.join(applied)}" if applied else "up to date")
         _ray_up(settings, state, dsn, undo, report)
         _serve_up(settings, state, dsn, undo, report)
+        _scheduler_up(settings, state, dsn, report)
         state.save(settings.home)
         serve_deploy.wait_ready(settings.api_url, settings.up_timeout_s)
     except BaseException:
@@ -285,6 +295,12 @@ def status(settings: Settings) -> Report:
     else:
         detail = f"app {app_status}" if app_status else "down"
     report.add("serve", serve_ok, detail)
+    dsn = settings.database_url.get_secret_value() if settings.database_url else state.postgres.uri
+    if dsn and ray_ok:
+        alive, lines = scheduler.state(dsn)
+        report.add("scheduler", alive, "heartbeat fresh" if alive else "no fresh heartbeat")
+        for line in lines:
+            report.add("schedule", alive, line)
     if sim_process.wanted(settings) or state.sim.started_by_up:
         sim_ok = sim_process.alive(state.sim)
         report.add("sim", sim_ok, f"admin {state.sim.admin_url}" if sim_ok else "down")

@@ -155,7 +155,24 @@ def load_settings(**overrides: Any) -> Settings:
     sections = {
         name: _load_section(base.config_dir, name, model) for name, model in SECTIONS.items()
     }
+    _check_schedules(base.config_dir, sections["watchlist"], sections["schedules"])
     return base.model_copy(update=sections)
+
+
+def _check_schedules(config_dir: Path, watchlist: Watchlist, schedules: Schedules) -> None:
+    # Across files: a schedule may only name watchlist groups and instruments.
+    shown = _shown_path(config_dir / "schedules.yaml")
+    for i, schedule in enumerate(schedules.schedules):
+        if schedule.group is not None and schedule.group not in watchlist.groups:
+            known = ", ".join(watchlist.groups) or "none"
+            raise ConfigError(
+                shown, f"schedules.{i}.group", f"unknown group {schedule.group!r} (known: {known})"
+            )
+        unknown = [t for t in schedule.tickers or [] if watchlist.get(t) is None]
+        if unknown:
+            raise ConfigError(
+                shown, f"schedules.{i}.tickers", f"not in watchlist.yaml: {', '.join(unknown)}"
+            )
 
 
 def _load_section(config_dir: Path, name: str, model: type[BaseModel]) -> BaseModel:

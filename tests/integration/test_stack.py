@@ -127,7 +127,7 @@ def test_up_status_down_up_keeps_data(stack: Stack) -> None:
 
     again = stack.run("up")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("already running") == 4, again.stdout
+    assert again.stdout.count("already running") == 5, again.stdout
 
     _kill_postgres(stack.home)
     down_pg = stack.run("status")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -31,7 +32,7 @@ async def test_paced_admissions_are_evenly_spread_at_the_limit_rate() -> None:
 
     assert len(times) == 100
     assert_sliding(times, 20, 0.5)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.5 / 20 - 1e-6  # no bursts
     achieved = (len(times) - 1) / (times[-1] - times[0])
     assert achieved / (20 / 0.5) >= 0.95
