@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ HEARTBEAT_STALE_S = 30.0
 
 def ensure_started(address: str) -> None:
     """Create the detached scheduler actor if missing (connects to the cluster briefly)."""
+    os.environ["RAY_AUTH_MODE"] = "token"  # read by Ray at import: set before it
     import ray
 
     from actors import NAMESPACE
