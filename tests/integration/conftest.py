@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -29,6 +30,16 @@ class RayCluster:
     dashboard_url: str
     metrics_port: int
     config_dir: Path
+    dsn: str
+
+    def job_env(self) -> dict[str, str]:
+        """Environment for a job driver run by hand against this cluster."""
+        return {
+            **os.environ,
+            "RAY_ADDRESS": self.gcs_address,
+            "STOCKRAY_CONFIG_DIR": str(self.config_dir),
+            "STOCKRAY_DATABASE_URL": self.dsn,
+        }
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +86,12 @@ def _config_dir(root: Path) -> Path:
     return target
 
 
+def _prepare_database(dsn: str, settings) -> None:
+    from cluster.postgres import prepare_database
+
+    prepare_database(dsn, settings)  # the stack's own step: migrations + watchlist sync
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(pg_server, sim: SimServer) -> Iterator[RayCluster]:
     """A local Ray head for this session (own ports and temp dir), wired to Postgres and the sim."""
@@ -99,11 +116,16 @@ def ray_cluster(pg_server, sim: SimServer) -> Iterator[RayCluster]:
     for name, url in sim.urls.items():
         env[f"STOCKRAY_PROVIDER_URLS__{name.upper()}"] = url
         env[f"STOCKRAY_PROVIDER_KEYS__{name.upper()}"] = "test-key"
+    _prepare_database(pg_server.get_uri(), load_settings(config_dir=config_dir))
     state = ray_head.start_head(settings, env, temp_dir / "ray-start.log")
     try:
         ray.init(address=state.gcs_address, namespace="stockray", log_to_driver=False)
         yield RayCluster(
-            state.gcs_address, settings.dashboard_url, settings.ray_metrics_port, config_dir
+            state.gcs_address,
+            settings.dashboard_url,
+            settings.ray_metrics_port,
+            config_dir,
+            pg_server.get_uri(),
         )
     finally:
         ray.shutdown()

@@ -54,7 +54,7 @@ def router(ray_cluster, sim: SimServer) -> Iterator[ray.actor.ActorHandle]:
 @pytest.fixture(scope="module")
 def instruments(ray_cluster) -> dict[str, Instrument]:
     settings = load_settings(config_dir=ray_cluster.config_dir)
-    return {i.id: i.to_instrument() for i in settings.watchlist.instruments}
+    return {i.id: i.to_instrument() for i in settings.watchlist.instruments if i.id != "GHOST"}
 
 
 def _bars(router, instrument: Instrument):

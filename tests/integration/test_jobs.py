@@ -1,0 +1,180 @@
+"""The collect and backfill jobs, run as a user runs them, against the session's cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+import ray
+
+from actors.events import events_handle
+from core.models import Instrument
+from core.providers import YahooClient
+from core.storage.db import connect
+from sim.server import SimServer
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _run(cluster, module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=cluster.job_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _summary(done: subprocess.CompletedProcess) -> dict:
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, done.stdout + done.stderr
+    return json.loads(lines[-1])
+
+
+def _sql(dsn: str, query: str, *args: object) -> object:
+    async def go() -> object:
+        conn = await connect(dsn)
+        try:
+            return await conn.fetchval(query, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(sim: SimServer):
+    sim.clear_faults()
+    yield
+    sim.clear_faults()
+
+
+def test_collect_stores_then_rerun_saves_nothing(ray_cluster) -> None:
+    first = _run(ray_cluster, "jobs.collect", "--tickers", "AAPL,005930.KS")
+    assert first.returncode == 0, first.stderr[-2000:]
+    summary = _summary(first)
+    assert summary["failed"] == {}
+    assert summary["counts"]["saved"] > 250  # a year of bars, news, filings
+    status, trace = _sql(
+        ray_cluster.dsn,
+        "SELECT ARRAY[status, trace_id] FROM job_runs WHERE id = $1::uuid",
+        summary["run_id"],
+    )
+    assert (status, trace) == ("succeeded", summary["trace_id"])
+    events = ray.get(events_handle().since.remote(0, ["collected"]))
+    assert {e["payload"]["instrument"] for e in events} >= {"AAPL", "005930.KS"}
+
+    again = _summary(_run(ray_cluster, "jobs.collect", "--tickers", "AAPL,005930.KS"))
+    assert again["counts"]["saved"] == 0
+    assert again["counts"]["fetched"] < summary["counts"]["fetched"]  # from the watermarks
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tickers", "TSLA", "--start", "2020-01-01", "--end", "2020-02-01"],
+         "--tickers: unknown ticker TSLA"),
+        (["--tickers", "AAPL", "--start", "2021-01-01", "--end", "2020-02-01"],
+         "--start 2021-01-01 is after --end 2020-02-01"),
+        (["--tickers", "AAPL", "--start", "2020-01-01", "--end", "2020-02-01", "--interval", "2h"],
+         "--interval '2h' is not served"),
+        (["--tickers", "AAPL", "--start", "2020-01-01", "--end", "2020-02-01", "--interval", "1m"],
+         "--start 2020-01-01: prices reach back only 30 days"),
+        (["--tickers", "AAPL", "--start", "2020-13-01", "--end", "2021-02-01"],
+         "--start: '2020-13-01' is not a date"),
+    ],
+)  # fmt: skip
+def test_backfill_rejects_bad_arguments_before_any_work(ray_cluster, args, message) -> None:
+    before = _sql(ray_cluster.dsn, "SELECT count(*) FROM job_runs WHERE kind = 'backfill'")
+    done = _run(ray_cluster, "jobs.backfill", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    after = _sql(ray_cluster.dsn, "SELECT count(*) FROM job_runs WHERE kind = 'backfill'")
+    assert after == before
+
+
+async def _expected_bars(sim: SimServer, symbol: str, start: datetime, end: datetime) -> int:
+    client = YahooClient(sim.urls["yahoo"])
+    try:
+        instrument = Instrument(symbol, symbol, "NASDAQ", "USD", "America/New_York", {})
+        return len((await client.fetch_bars(instrument, start, end)).bars)
+    finally:
+        await client.aclose()
+
+
+def test_killed_backfill_resumes_to_exactly_the_expected_rows(ray_cluster, sim) -> None:
+    args = [
+        "--tickers",
+        "MSFT",
+        "--start",
+        "2005-01-01",
+        "--end",
+        "2012-12-31",
+        "--chunk-days",
+        "120",
+    ]
+    sim.set_faults("yahoo", {"latency": {"base_ms": 400}})  # slow enough to kill mid-run
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobs.backfill", *args],
+        env=ray_cluster.job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    done_sql = (
+        "SELECT count(*) FROM backfill_chunks WHERE status = 'done' AND instrument_id = 'MSFT'"
+    )
+    while _sql(ray_cluster.dsn, done_sql) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    partial = _sql(ray_cluster.dsn, done_sql)
+    assert partial >= 4
+
+    sim.clear_faults()
+    resumed = _run(ray_cluster, "jobs.backfill", *args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = _summary(resumed)
+    assert summary["chunks_skipped"] >= partial
+    assert summary["chunks_done"] + summary["chunks_skipped"] == summary["chunks_total"]
+
+    start, end = datetime(2005, 1, 1, tzinfo=UTC), datetime(2013, 1, 1, tzinfo=UTC)
+    stored = _sql(
+        ray_cluster.dsn,
+        "SELECT count(*) FROM bars WHERE instrument_id = 'MSFT' AND interval = '1d' "
+        "AND ts >= $1 AND ts < $2",
+        start,
+        end,
+    )
+    assert stored == asyncio.run(_expected_bars(sim, "MSFT", start, end))
+
+    third = _summary(_run(ray_cluster, "jobs.backfill", *args))
+    assert third["chunks_skipped"] == third["chunks_total"]
+    assert third["rows"] == 0
+
+
+def test_permanent_failure_fails_only_its_chunks(ray_cluster) -> None:
+    done = _run(
+        ray_cluster, "jobs.backfill",
+        "--tickers", "GHOST,NVDA", "--start", "2019-01-01", "--end", "2020-12-31",
+    )  # fmt: skip
+    assert done.returncode == 1
+    summary = _summary(done)
+    assert sorted(summary["chunks_failed"]) == [
+        "GHOST/prices/2019-01-01",
+        "GHOST/prices/2020-01-02",
+    ]
+    assert all("NotFound" in v for v in summary["chunks_failed"].values())
+    assert summary["chunks_done"] == 2  # NVDA's two years
+    assert "GHOST/prices/2019-01-01" in _sql(
+        ray_cluster.dsn, "SELECT error FROM job_runs WHERE id = $1::uuid", summary["run_id"]
+    )
