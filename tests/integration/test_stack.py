@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from core.storage.db import connect
 from tests.support import free_port
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Stack:
@@ -153,6 +155,25 @@ def test_up_status_down_up_keeps_data(stack: Stack) -> None:
     assert _query(stack.dsn(), "SELECT count(*) FROM job_runs WHERE trace_id = 'keep'") == 1
 
 
+def test_readme_backfill_command_runs_on_the_stack(stack: Stack) -> None:
+    up = stack.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- backfill-command -->")[1].split("```bash")[1].split("```")[0]
+    command = " ".join(line.rstrip("\\").strip() for line in block.strip().splitlines()).replace(
+        "http://127.0.0.1:8265", f"http://127.0.0.1:{stack.env['STOCKRAY_DASHBOARD_PORT']}"
+    )
+    done = subprocess.run(
+        command, shell=True, cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads([ln for ln in done.stdout.splitlines() if ln.startswith('{"kind"')][-1])
+    assert summary["chunks_failed"] == {}
+    assert summary["rows"] > 0
+    stored = _query(stack.dsn(), "SELECT count(*) FROM backfill_chunks WHERE status = 'done'")
+    assert stored == summary["chunks_total"]
+
+
 def test_taken_port_fails_cleanly(stack: Stack) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", stack.api_port))
@@ -175,7 +196,7 @@ def test_unreachable_database_url_fails_cleanly(stack: Stack) -> None:
 
 
 def test_broken_yaml_fails_before_anything_starts(stack: Stack, tmp_path: Path) -> None:
-    configs = Path(__file__).resolve().parents[2] / "configs"
+    configs = ROOT / "configs"
     for path in configs.glob("*.yaml"):
         shutil.copy(path, tmp_path / path.name)
     (tmp_path / "serve.yaml").write_text("applications: [\n")
