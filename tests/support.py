@@ -16,6 +16,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1."""
+    for _ in range(100):
+        base = free_port()
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
 def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     """Block until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout_s

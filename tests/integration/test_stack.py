@@ -19,7 +19,7 @@ import pytest
 
 from cluster.state import StackState
 from core.storage.db import connect
-from tests.support import free_port
+from tests.support import free_port, free_port_block
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +42,7 @@ class Stack:
             "STOCKRAY_RAY_CLIENT_PORT": str(free_port()),
             "STOCKRAY_RAY_METRICS_PORT": str(free_port()),
             "STOCKRAY_RAY_AGENT_PORT": str(free_port()),
+            "STOCKRAY_SIM_PORT": str(free_port_block(5)),
         }
         self.env.pop("RAY_ADDRESS", None)
 
@@ -70,7 +71,9 @@ class Stack:
 
     def ports(self) -> set[int]:
         """Every port this stack's settings name."""
-        return {int(v) for k, v in self.env.items() if k.endswith("_PORT") and "STOCKRAY" in k}
+        ports = {int(v) for k, v in self.env.items() if k.endswith("_PORT") and "STOCKRAY" in k}
+        sim = int(self.env["STOCKRAY_SIM_PORT"])
+        return ports | set(range(sim, sim + 5))  # admin + one per provider
 
     def processes(self) -> list[str]:
         """Processes naming this stack's dirs, or listening on one of its ports."""
