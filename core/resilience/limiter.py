@@ -23,6 +23,9 @@ from core.resilience.errors import Throttled
 
 DEFAULT_MARGIN_S = 0.02
 """Extra seconds added to every window, to absorb latency jitter between us and the provider."""
+PACE_FRACTION = 0.9
+"""Pacing gap as a share of the even spacing: wake-up and round-trip delays then do not eat
+into the rate, while the sliding log (not the pacing) stays the hard limit."""
 
 
 class RateLimitLike(Protocol):
@@ -116,7 +119,7 @@ class LocalRateLimiter:
             # unevenly, and uneven arrivals are what a provider's own sliding log answers 429.
             # Same long-run rate; no margin here (the windows above carry it).
             shortest = min(windows, key=lambda w: w.per_s)
-            gap = shortest.per_s / shortest.requests
+            gap = PACE_FRACTION * shortest.per_s / shortest.requests
             self._logs.append(_Log(Window(1, gap), gap))
         self._labelled = len(windows)
         self._paused_until = -math.inf

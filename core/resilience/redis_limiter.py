@@ -17,20 +17,25 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 
 from core.resilience.errors import Throttled
-from core.resilience.limiter import DEFAULT_MARGIN_S, RateLimitLike, to_windows
+from core.resilience.limiter import DEFAULT_MARGIN_S, PACE_FRACTION, RateLimitLike, to_windows
 
-# KEYS: log zset, pause key. ARGV: member, margin_us, then (requests, per_us) per window.
-# Returns {admitted 0/1, wait_us, now_us}. The window admits when its `requests`-th newest
-# admission is at least `per_us + margin_us` old.
+# KEYS: log zset, pause key. ARGV: member, margin_us, pace_us, then (requests, per_us) per
+# window. Returns {admitted 0/1, wait_us, now_us}. The window admits when its `requests`-th
+# newest admission is at least `per_us + margin_us` old, and the newest is `pace_us` old.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local margin = tonumber(ARGV[2])
+local pace = tonumber(ARGV[3])
 local wait = 0
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
 if pause > now then wait = pause - now end
+local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) + pace - now > wait then
+  wait = tonumber(newest[2]) + pace - now
+end
 local longest = 0
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local limit = tonumber(ARGV[i])
   local span = tonumber(ARGV[i + 1]) + margin
   if span > longest then longest = span end
@@ -91,6 +96,7 @@ class RedisRateLimiter:
         limits: Iterable[RateLimitLike],
         margin_s: float = DEFAULT_MARGIN_S,
         key_prefix: str = "stockray:ratelimit:",
+        pace: bool = True,
     ) -> None:
         self.provider = provider
         self.margin_s = margin_s
@@ -98,6 +104,13 @@ class RedisRateLimiter:
         base = f"{key_prefix}{{{provider}}}"
         self.log_key, self.pause_key = f"{base}:log", f"{base}:pause"
         self._margin_us = math.ceil(margin_s * _US)
+        # As in LocalRateLimiter: spread the shortest window's budget instead of bursting it.
+        shortest = min(self._windows, key=lambda w: w.per_s, default=None)
+        self._pace_us = (
+            math.floor(PACE_FRACTION * shortest.per_s / shortest.requests * _US)
+            if pace and shortest
+            else 0
+        )
         self._window_args: list[int] = []
         for w in self._windows:
             self._window_args += [w.requests, math.ceil(w.per_s * _US)]
@@ -123,7 +136,7 @@ class RedisRateLimiter:
             while True:
                 admitted, wait_us, _ = await self._acquire(
                     keys=[self.log_key, self.pause_key],
-                    args=[uuid.uuid4().hex, self._margin_us, *self._window_args],
+                    args=[uuid.uuid4().hex, self._margin_us, self._pace_us, *self._window_args],
                 )
                 now = time.monotonic()
                 if admitted:

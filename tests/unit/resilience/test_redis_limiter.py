@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import time
 import uuid
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 
 from configs.sections import RateLimit
 from core.resilience import RedisRateLimiter, Throttled
+from core.resilience.limiter import PACE_FRACTION
 from tests.unit.resilience.windows import assert_sliding
 
 SHORT = RateLimit(requests=20, per_s=0.5)
@@ -40,7 +42,9 @@ async def _admission_times(redis: Redis, limiter: RedisRateLimiter) -> list[floa
 async def test_concurrent_acquirers_never_exceed_the_shared_window(redis: Redis) -> None:
     provider = _provider()
     # Two limiters on one key stand in for two actors; margin 0 tests the exact edge.
-    limiters = [RedisRateLimiter(redis, provider, [SHORT, LONG], margin_s=0) for _ in range(2)]
+    limiters = [
+        RedisRateLimiter(redis, provider, [SHORT, LONG], margin_s=0, pace=False) for _ in range(2)
+    ]
 
     async def worker(limiter: RedisRateLimiter) -> None:
         for _ in range(2):
@@ -52,6 +56,26 @@ async def test_concurrent_acquirers_never_exceed_the_shared_window(redis: Redis)
     assert len(times) == 100
     assert_sliding(times, 20, 0.5)
     achieved = (len(times) - 20) / (max(times) - min(times))
+    assert achieved / (20 / 0.5) >= 0.95
+
+
+async def test_paced_limiters_share_one_even_schedule(redis: Redis) -> None:
+    provider = _provider()
+    limiters = [RedisRateLimiter(redis, provider, [SHORT, LONG], margin_s=0) for _ in range(2)]
+
+    async def worker(limiter: RedisRateLimiter) -> None:
+        for _ in range(2):
+            await limiter.acquire()
+
+    await asyncio.gather(*(worker(limiters[i % 2]) for i in range(50)))
+
+    times = sorted(await _admission_times(redis, limiters[0]))
+    assert len(times) == 100
+    assert_sliding(times, 20, 0.5)
+    assert (
+        min(b - a for a, b in itertools.pairwise(times)) >= PACE_FRACTION * 0.5 / 20 - 1e-6
+    )  # no bursts
+    achieved = (len(times) - 1) / (times[-1] - times[0])
     assert achieved / (20 / 0.5) >= 0.95
 
 
@@ -75,7 +99,7 @@ async def test_budget_reports_each_window(redis: Redis) -> None:
 
 
 async def test_max_wait_refuses_when_the_window_is_spent(redis: Redis) -> None:
-    limiter = RedisRateLimiter(redis, _provider(), [RateLimit(requests=2, per_s=10)])
+    limiter = RedisRateLimiter(redis, _provider(), [RateLimit(requests=2, per_s=10)], pace=False)
     await limiter.acquire()
     await limiter.acquire()
 
