@@ -156,9 +156,9 @@ class Lake:
             return _empty(BAR_SCHEMA, {"interval": pa.string()}).select(_BAR_COLUMNS)
         where = ds.field("interval") == interval
         if start is not None:
-            where &= (ds.field("year") >= start.year) & (ds.field("ts") >= _ts(start))
+            where &= (ds.field("year") >= _utc(start).year) & (ds.field("ts") >= _ts(start))
         if end is not None:
-            where &= (ds.field("year") <= end.year) & (ds.field("ts") < _ts(end))
+            where &= (ds.field("year") <= _utc(end).year) & (ds.field("ts") < _ts(end))
         if instrument_ids is not None:
             where &= ds.field("instrument_id").isin(list(instrument_ids))
         dataset = ds.dataset(root, format="parquet", partitioning=BAR_PARTITIONING)
