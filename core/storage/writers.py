@@ -82,8 +82,9 @@ class _Target:
     @cached_property
     def stage_sql(self) -> str:
         # One staging table per connection, emptied by every commit; TRUNCATE also empties
-        # it between two batches of one transaction. Measured no slower than a fresh
-        # `ON COMMIT DROP` table per batch, and it spares the catalog the churn.
+        # it between two batches of one transaction. Measured against a fresh `ON COMMIT
+        # DROP` table per batch: equal at 10k-row batches, faster at 50-row ones (collect
+        # runs), where creating and dropping catalog rows per batch shows.
         return (
             f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} "
             f"(LIKE {self.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; "
@@ -99,8 +100,9 @@ class _Target:
             sets.append(f"{self.stamp} = now()")
         old = ", ".join(f"t.{c}" for c in self.values)
         new = ", ".join(f"EXCLUDED.{c}" for c in self.values)
-        # `xmax = 0` holds only for a freshly inserted row version: it splits the RETURNING
-        # rows into inserted and updated without a second look at the table.
+        # Key order: concurrent writers of overlapping keys lock rows in one order, so they
+        # queue instead of deadlocking. `xmax = 0` holds only for a freshly inserted row
+        # version: it splits the RETURNING rows into inserted and updated.
         return f"""
             WITH merged AS (
                 INSERT INTO {self.table} AS t ({cols})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import date
 
@@ -9,6 +10,7 @@ import asyncpg
 import pytest
 
 from core.models import CorporateAction, Disclosure
+from core.storage.db import connect
 from core.storage.writers import (
     UnknownInstrument,
     WriteResult,
@@ -135,3 +137,26 @@ async def test_corporate_actions(conn: asyncpg.Connection) -> None:
     assert (await write_corporate_actions(conn, actions)).unchanged == 2
     raised = replace(actions[1], amount=0.25)
     assert await write_corporate_actions(conn, [raised]) == WriteResult(1, 0, 1)
+
+
+async def test_concurrent_overlapping_writers_queue_instead_of_deadlocking(
+    conn: asyncpg.Connection, fresh_dsn: str
+) -> None:
+    other = await connect(fresh_dsn)
+    bars = daily_bars("AAPL", n=4000) + daily_bars("MSFT", n=4000)
+    changed = [replace(b, close=b.close + 1) for b in bars]
+
+    async def write(c: asyncpg.Connection, batch: list) -> WriteResult:
+        async with c.transaction():
+            result = await write_bars(c, batch)
+            await asyncio.sleep(0.05)  # hold the row locks while the other writer runs
+            return result
+
+    try:
+        # Opposite input orders: without key-ordered merging these two would deadlock.
+        first, second = await asyncio.gather(write(conn, bars), write(other, changed[::-1]))
+    finally:
+        await other.close()
+    assert first.inserted + second.inserted == 8000
+    assert first.updated + second.updated == 8000  # whoever came second changed every row
+    assert await conn.fetchval("SELECT count(*) FROM bars") == 8000
