@@ -7,6 +7,7 @@ import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,19 @@ def config_dir(root: Path, overrides: Mapping[str, Mapping[str, Any]]) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class BenchCluster:
+    """The benchmark's Ray head: its GCS address and the config dir its workers read."""
+
+    gcs_address: str
+    config_dir: Path
+
+
 @contextmanager
 def ray_cluster(
     env: Mapping[str, str], overrides: Mapping[str, Mapping[str, Any]] | None = None
-) -> Iterator[Path]:
-    """Start a Ray head whose workers see `env` (plus the config dir); yield the config dir."""
+) -> Iterator[BenchCluster]:
+    """Start a Ray head whose workers see `env` (plus the config dir), connected to it."""
     import ray
 
     root = Path(tempfile.mkdtemp(prefix="srb", dir="/tmp"))  # short: unix socket paths
@@ -57,7 +66,7 @@ def ray_cluster(
     state = ray_head.start_head(settings, head_env, root / "ray-start.log")
     try:
         ray.init(address=state.gcs_address, namespace="stockray", log_to_driver=False)
-        yield configs
+        yield BenchCluster(state.gcs_address, configs)
     finally:
         ray.shutdown()
         ray_head.stop_head(state)

@@ -2,7 +2,9 @@
 
 `python -m bench.ingest` starts an embedded Postgres in a temp dir, writes the same
 synthetic daily bars in the same batches (one transaction each) with both writers, each
-into an empty database of the same schema, and prints one JSON object as its last line.
+into an empty database of the same schema; then backfills 50 instruments x 10 years of
+daily bars through the simulator under a provider rate limit (`bench/_backfill.py`), and
+prints one JSON object with all figures as its last line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from bench._backfill import measure_backfill
 from bench._stack import EmbeddedPostgres, embedded_postgres
 from core.models import Bar, Instrument
 from core.storage.db import connect
@@ -174,6 +177,9 @@ def main() -> None:
     figures: dict = {}
     with embedded_postgres() as pg:
         figures.update(measure_writer(pg))
+        print(json.dumps(figures), flush=True)
+        print("backfill: 50 instruments x 10 years through the rate-limited sim ...", flush=True)
+        figures.update(measure_backfill(pg))
     print(json.dumps(figures), flush=True)
 
 
