@@ -55,8 +55,9 @@ class ActorDedupe:
         await self._handle.forget.remote(list(fingerprints))
 
 
-async def make_dedupe(settings: Settings, ttl_s: float = DEFAULT_TTL_S) -> Dedupe:
+async def make_dedupe(settings: Settings, ttl_s: float | None = None) -> Dedupe:
     """Redis-backed when `settings.redis_url` is set, else the dedupe actor."""
+    ttl_s = settings.dedupe_ttl_s if ttl_s is None else ttl_s
     if settings.redis_url is not None:
         import redis.asyncio as redis
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Base URL overrides: STOCKRAY_PROVIDER_URLS__YAHOO=http://… (the sim's).",
     )
+    dedupe_ttl_s: Annotated[float, Field(gt=0)] = Field(
+        7 * 24 * 3600, description="How long an article fingerprint counts as seen (seconds)."
+    )
     sim: Literal["auto", "on", "off"] = Field(
         "auto", description="Start the simulator with `up`: auto = when no provider key is set."
     )
