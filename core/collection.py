@@ -19,6 +19,7 @@ from core.storage import watermarks
 from core.storage.dedupe import Dedupe
 from core.storage.lake import Lake
 from core.storage.writers import (
+    WriteResult,
     write_articles,
     write_bars,
     write_corporate_actions,
@@ -73,6 +74,23 @@ def collect_window(
     return now - lookback, now
 
 
+async def _commit(
+    conn: asyncpg.Connection,
+    write: Callable[[], Awaitable[WriteResult]],
+    mark: tuple[str, str, str, datetime] | None,
+    also: Also,
+) -> WriteResult:
+    """One transaction: the rows, then the watermark `mark` (instrument, capability,
+    provider, covered until) when rows came, then `also`."""
+    async with conn.transaction():
+        result = await write()
+        if mark is not None:
+            await watermarks.advance(conn, *mark)
+        if also is not None:
+            await also(conn)
+    return result
+
+
 async def save_prices(
     conn: asyncpg.Connection,
     lake: Lake | None,
@@ -84,19 +102,15 @@ async def save_prices(
     bars = list(series.bars)
     if lake is not None and bars:
         lake.write_bars(bars)
-    async with conn.transaction():
-        result = await write_bars(conn, bars)
+
+    async def write() -> WriteResult:
         await write_corporate_actions(conn, list(series.actions))
-        if bars:
-            await watermarks.advance(
-                conn,
-                series.instrument_id,
-                watermark_key(Capability.PRICES, series.interval),
-                series.provider,
-                min(covered_until, max(b.ts for b in bars)),
-            )
-        if also is not None:
-            await also(conn)
+        return await write_bars(conn, bars)
+
+    key = watermark_key(Capability.PRICES, series.interval)
+    until = min(covered_until, max(b.ts for b in bars)) if bars else None
+    mark = (series.instrument_id, key, series.provider, until) if bars else None
+    result = await _commit(conn, write, mark, also)
     return Counts(len(bars), len(bars), result.inserted + result.updated)
 
 
@@ -118,16 +132,12 @@ async def save_news(
     fresh_flags = await dedupe.first_seen(keys)
     fresh = [a for a, new in zip(articles, fresh_flags, strict=True) if new]
     claimed = [k for k, new in zip(keys, fresh_flags, strict=True) if new]
+    newest = max((a.published_at for a in articles), default=None)
+    mark = (instrument_id, Capability.NEWS.value, provider, newest) if articles else None
     try:
         if lake is not None and fresh:
             lake.write_articles(fresh)
-        async with conn.transaction():
-            result = await write_articles(conn, fresh)
-            if articles:
-                newest = max(a.published_at for a in articles)
-                await watermarks.advance(conn, instrument_id, Capability.NEWS, provider, newest)
-            if also is not None:
-                await also(conn)
+        result = await _commit(conn, lambda: write_articles(conn, fresh), mark, also)
     except BaseException:
         await dedupe.forget(claimed)
         raise
@@ -142,11 +152,8 @@ async def save_disclosures(
     also: Also = None,
 ) -> Counts:
     """Filings of one fetch, keyed by the provider's receipt number."""
-    async with conn.transaction():
-        result = await write_disclosures(conn, disclosures)
-        if disclosures:
-            newest = max(d.filed_at for d in disclosures)
-            await watermarks.advance(conn, instrument_id, Capability.DISCLOSURES, provider, newest)
-        if also is not None:
-            await also(conn)
+    newest = max((d.filed_at for d in disclosures), default=None)
+    capability = Capability.DISCLOSURES.value
+    mark = (instrument_id, capability, provider, newest) if disclosures else None
+    result = await _commit(conn, lambda: write_disclosures(conn, disclosures), mark, also)
     return Counts(len(disclosures), len(disclosures), result.inserted + result.updated)
