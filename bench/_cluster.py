@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,13 +14,6 @@ import yaml
 
 from cluster import ray_head
 from configs.settings import PACKAGE_CONFIG_DIR, load_settings
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def config_dir(root: Path, overrides: Mapping[str, Mapping[str, Any]]) -> Path:
@@ -52,16 +44,7 @@ def ray_cluster(
 
     root = Path(tempfile.mkdtemp(prefix="srb", dir="/tmp"))  # short: unix socket paths
     configs = config_dir(root, overrides or {})
-    settings = load_settings(
-        ray_port=free_port(),
-        dashboard_port=free_port(),
-        ray_client_port=free_port(),
-        ray_metrics_port=free_port(),
-        ray_agent_port=free_port(),
-        ray_temp_dir=root,
-        home=root / "home",
-        config_dir=configs,
-    )
+    settings = load_settings(**ray_head.isolated(root), config_dir=configs)
     head_env = {**env, "STOCKRAY_CONFIG_DIR": str(configs), "STOCKRAY_HOME": str(settings.home)}
     state = ray_head.start_head(settings, head_env, root / "ray-start.log")
     try:

@@ -11,10 +11,12 @@ import contextlib
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -50,6 +52,20 @@ def auth_headers() -> dict[str, str]:
 def ray_env(extra: dict[str, str]) -> dict[str, str]:
     """Environment for `ray` commands and the head: token auth on, plus `extra`."""
     return {**os.environ, "RAY_AUTH_MODE": "token", **extra}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((NODE_IP, 0))
+        return sock.getsockname()[1]
+
+
+def isolated(root: Path) -> dict[str, Any]:
+    """Settings overrides for a head sharing nothing with others on this machine (tests,
+    benchmarks): free ports, its own temp dir `root` (keep it short: Unix socket paths)."""
+    ports = ("ray_port", "dashboard_port", "ray_client_port", "ray_metrics_port", "ray_agent_port")
+    return {**{p: free_port() for p in ports}, "ray_temp_dir": root, "home": root / "home"}
 
 
 def start_head(settings: Settings, env: dict[str, str], log_path: Path) -> RayState:

@@ -17,7 +17,6 @@ from cluster import ray_head
 from configs.settings import PACKAGE_CONFIG_DIR, load_settings
 from core.storage.db import connect
 from sim.server import SimServer
-from tests.support import free_port
 
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -99,15 +98,7 @@ def ray_cluster(pg_server, sim: SimServer) -> Iterator[RayCluster]:
 
     temp_dir = Path(tempfile.mkdtemp(prefix="srt", dir="/tmp"))  # short: unix socket paths
     config_dir = _config_dir(temp_dir)
-    settings = load_settings(
-        ray_port=free_port(),
-        dashboard_port=free_port(),
-        ray_client_port=free_port(),
-        ray_metrics_port=free_port(),
-        ray_agent_port=free_port(),
-        ray_temp_dir=temp_dir,
-        home=temp_dir / "home",
-    )
+    settings = load_settings(**ray_head.isolated(temp_dir))
     env = {
         "STOCKRAY_DATABASE_URL": pg_server.get_uri(),
         "STOCKRAY_HOME": str(settings.home),
