@@ -13,7 +13,7 @@ import psutil
 from cluster.state import SimState, StackError
 from configs.settings import Settings
 
-SIM_PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart")
+SIM_PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart", "llm")
 SIM_KEY = "sim-demo-key"  # the sim accepts any key not starting with "bad"
 
 

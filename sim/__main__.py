@@ -1,7 +1,8 @@
 """`python -m sim`: run the simulator until SIGTERM/SIGINT.
 
     python -m sim --seed 7 --watchlist configs/watchlist.yaml --extra-symbols 300 \\
-        --ports yahoo=18001,alphavantage=18002,newsapi=18003,dart=18004 --admin-port 18000 \\
+        --ports yahoo=18001,alphavantage=18002,newsapi=18003,dart=18004,llm=18005 \\
+        --admin-port 18000 \\
         --faults faults.json
 
 Prints one JSON line once every listener accepts connections:

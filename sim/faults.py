@@ -15,7 +15,11 @@ Schema (JSON object per provider; every key optional, an empty object means no f
       "slow":       {"rate": 1.0, "delay_s": 30},   # answer only after delay_s
       "malformed_rate": 0.05,             # body made invalid JSON
       "truncated_rate": 0.05,             # body cut to a prefix (Content-Length matches)
-      "max_results": 100                  # newsapi: developer-plan cap (426 maximumResultsReached)
+      "max_results": 100,                 # newsapi: developer-plan cap (426 maximumResultsReached)
+      "ttft_ms": 20, "tokens_per_s": 2000,  # llm: time to first token, then generation speed
+      "rpm": 60, "tpm": 40000,            # llm: OpenAI-style 429 + Retry-After per minute
+      "bad_citation_rate": 0.0,           # llm: reports cite an id that was not given
+      "models": {"sim-llm": 8192}         # llm: known models and their context windows
     }
 
 Draws come from RNGs seeded by (seed, provider, fault kind), reseeded whenever the provider's
@@ -92,6 +96,12 @@ class FaultConfig:
     malformed_rate: float = 0.0
     truncated_rate: float = 0.0
     max_results: int | None = None
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    bad_citation_rate: float = 0.0
+    models: tuple[tuple[str, int], ...] | None = None  # (name, context window) pairs
 
     @classmethod
     def from_dict(cls, data: Mapping | None) -> FaultConfig:
@@ -124,7 +134,13 @@ class FaultConfig:
             slow=_sub(Slow, data.get("slow")),
             malformed_rate=_rate(data.get("malformed_rate", 0.0), "malformed_rate"),
             truncated_rate=_rate(data.get("truncated_rate", 0.0), "truncated_rate"),
-            max_results=None if data.get("max_results") is None else int(data["max_results"]),
+            max_results=_opt(data.get("max_results"), int),
+            ttft_ms=_opt(data.get("ttft_ms"), float),
+            tokens_per_s=_opt(data.get("tokens_per_s"), float),
+            rpm=_opt(data.get("rpm"), int),
+            tpm=_opt(data.get("tpm"), int),
+            bad_citation_rate=_rate(data.get("bad_citation_rate", 0.0), "bad_citation_rate"),
+            models=_models(data.get("models")),
         )
         config._check()
         return config
@@ -146,12 +162,17 @@ class FaultConfig:
                 raise FaultConfigError("rate_limit.style must be 'provider' or 'http429'")
             if limit.variant not in ("information", "note"):
                 raise FaultConfigError("rate_limit.variant must be 'information' or 'note'")
+        if (self.tokens_per_s is not None and self.tokens_per_s <= 0) or (self.ttft_ms or 0) < 0:
+            raise FaultConfigError("tokens_per_s must be > 0 and ttft_ms >= 0")
+        if any(v is not None and v < 1 for v in (self.rpm, self.tpm)):
+            raise FaultConfigError("rpm and tpm must be >= 1")
 
     def to_dict(self) -> dict:
         """The configuration as JSON-ready data (the same schema, defaults filled in)."""
         out = asdict(self)
         out["error_status"] = list(self.error_status)
         out["outages"] = list(out["outages"])
+        out["models"] = dict(self.models) if self.models is not None else None
         return out
 
 
@@ -160,6 +181,21 @@ def _rate(value: object, name: str) -> float:
     if not 0.0 <= rate <= 1.0:
         raise FaultConfigError(f"{name} must be within [0, 1]")
     return rate
+
+
+def _opt(value: object, kind: type):
+    return None if value is None else kind(value)
+
+
+def _models(value: object) -> tuple[tuple[str, int], ...] | None:
+    """{"name": context_window} or a list of names (8192-token windows)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = {str(name): 8192 for name in value}
+    if not isinstance(value, Mapping) or not value:
+        raise FaultConfigError("models must be a non-empty object or list")
+    return tuple((str(k), int(v)) for k, v in value.items())
 
 
 def _sub(kind: type, value: object):

@@ -94,6 +94,11 @@ def label_of(score: float) -> str:
     return "negative" if score <= -LABEL_THRESHOLD else "neutral"
 
 
+def normalise_title(title: str) -> str:
+    """Lower-case words only, so quoting, punctuation and spacing changes still match."""
+    return " ".join(re.findall(r"\w+", title.lower()))
+
+
 def _slug(text: str) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", text.lower()))[:80].strip("-")
 
@@ -105,6 +110,7 @@ class NewsModel:
         self.seed = seed
         self.universe = universe
         self._cache: dict[tuple[str, date], list[Story]] = {}
+        self._by_title: dict[str, Story] = {}  # every story generated so far (the LLM's lookup)
         self._peers = {
             cur: [i for i in universe.instruments if i.currency == cur and not i.synthetic]
             for cur in {i.currency for i in universe.instruments}
@@ -124,7 +130,14 @@ class NewsModel:
                 count = r.choice([0, 1, 1, 2, 2, 2, 3, 3, 4]) if weekday else r.choice([0, 0, 1])
             cached = [self._story(inst, day, i, r) for i in range(count)]
             self._cache[(inst.id, day)] = cached
+            if len(self._by_title) > 200_000:
+                self._by_title.clear()
+            self._by_title.update((normalise_title(s.title), s) for s in cached)
         return cached
+
+    def find_title(self, title: str) -> Story | None:
+        """A story generated so far (served or shown by the truth endpoint) with this title."""
+        return self._by_title.get(normalise_title(title))
 
     def window(self, insts: list[SimInstrument], start: datetime, end: datetime) -> list[Story]:
         """Stories about `insts` published in [start, end] (UTC), newest first, no repeats."""

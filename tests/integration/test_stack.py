@@ -42,7 +42,7 @@ class Stack:
             "STOCKRAY_RAY_CLIENT_PORT": str(free_port()),
             "STOCKRAY_RAY_METRICS_PORT": str(free_port()),
             "STOCKRAY_RAY_AGENT_PORT": str(free_port()),
-            "STOCKRAY_SIM_PORT": str(free_port_block(5)),
+            "STOCKRAY_SIM_PORT": str(free_port_block(6)),
         }
         self.env.pop("RAY_ADDRESS", None)
 
@@ -73,7 +73,7 @@ class Stack:
         """Every port this stack's settings name."""
         ports = {int(v) for k, v in self.env.items() if k.endswith("_PORT") and "STOCKRAY" in k}
         sim = int(self.env["STOCKRAY_SIM_PORT"])
-        return ports | set(range(sim, sim + 5))  # admin + one per provider
+        return ports | set(range(sim, sim + 6))  # admin + one per provider
 
     def processes(self) -> list[str]:
         """Processes naming this stack's dirs, or listening on one of its ports."""
