@@ -207,6 +207,40 @@ class Pricing(_Strict):
     budget: Budget
 
 
+# --- llm.yaml -------------------------------------------------------------------------------
+
+
+class LlmEndpoint(_Strict):
+    """One OpenAI-compatible endpoint (OpenAI, Azure OpenAI, vLLM, Ollama, the sim)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    model: str
+    context_window: PositiveInt = 8192
+    rpm: PositiveInt = 60
+    tpm: PositiveInt | None = None
+    max_concurrency: PositiveInt = 4
+    json_schema: bool = True
+    timeout_s: PositiveFloat = 60
+
+
+class LlmConfig(_Strict):
+    """`llm.yaml`: endpoints in priority order (keys: STOCKRAY_LLM_KEYS__<NAME>)."""
+
+    endpoints: list[LlmEndpoint] = []
+    retry: RetryPolicy = RetryPolicy()
+    cooldown_s: PositiveFloat = 30
+
+    @field_validator("endpoints")
+    @classmethod
+    def _unique_names(cls, value: list[LlmEndpoint]) -> list[LlmEndpoint]:
+        names = [e.name for e in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"endpoint names must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+
 # --- serve.yaml -----------------------------------------------------------------------------
 
 

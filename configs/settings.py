@@ -10,7 +10,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from configs.sections import Pricing, Providers, Schedules, ServeConfig, Watchlist
+from configs.sections import LlmConfig, Pricing, Providers, Schedules, ServeConfig, Watchlist
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -19,6 +19,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "schedules": Schedules,
     "pricing": Pricing,
     "serve": ServeConfig,
+    "llm": LlmConfig,
 }
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Base URL overrides: STOCKRAY_PROVIDER_URLS__YAHOO=http://… (the sim's).",
     )
+    llm_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="LLM endpoint keys: STOCKRAY_LLM_KEYS__OPENAI=…"
+    )
+    llm_urls: dict[str, str] = Field(
+        default_factory=dict, description="LLM base URL overrides: STOCKRAY_LLM_URLS__OPENAI=…"
+    )
     dedupe_ttl_s: Annotated[float, Field(gt=0)] = Field(
         7 * 24 * 3600, description="How long an article fingerprint counts as seen (seconds)."
     )
@@ -99,6 +106,7 @@ class Settings(BaseSettings):
     schedules: Schedules | None = Field(None, exclude=True)
     pricing: Pricing | None = Field(None, exclude=True)
     serve: ServeConfig | None = Field(None, exclude=True)
+    llm: LlmConfig | None = Field(None, exclude=True)
 
     @field_validator("home", "config_dir", "ray_temp_dir")
     @classmethod
@@ -159,6 +167,7 @@ def load_settings(**overrides: Any) -> Settings:
         name: _load_section(base.config_dir, name, model) for name, model in SECTIONS.items()
     }
     _check_schedules(base.config_dir, sections["watchlist"], sections["schedules"])
+    _check_prices(base.config_dir, sections["llm"], sections["pricing"])
     return base.model_copy(update=sections)
 
 
@@ -175,6 +184,17 @@ def _check_schedules(config_dir: Path, watchlist: Watchlist, schedules: Schedule
         if unknown:
             raise ConfigError(
                 shown, f"schedules.{i}.tickers", f"not in watchlist.yaml: {', '.join(unknown)}"
+            )
+
+
+def _check_prices(config_dir: Path, llm: LlmConfig, pricing: Pricing) -> None:
+    # Across files: a model without a price could not be budgeted.
+    for i, endpoint in enumerate(llm.endpoints):
+        if endpoint.model not in pricing.models:
+            raise ConfigError(
+                _shown_path(config_dir / "llm.yaml"),
+                f"endpoints.{i}.model",
+                f"no price for model {endpoint.model!r} in pricing.yaml",
             )
 
 
@@ -209,7 +229,7 @@ def _env_error(exc: ValidationError) -> ConfigError:
     var = "RAY_ADDRESS" if name == "ray_address" else f"STOCKRAY_{name.upper()}"
     if len(loc) > 1:
         var += "__" + "__".join(p.upper() for p in loc[1:])
-    secret = name in {"database_url", "redis_url", "provider_keys"}
+    secret = name in {"database_url", "redis_url", "provider_keys", "llm_keys"}
     return ConfigError(f"environment variable {var}", None, _expected(err, show_input=not secret))
 
 

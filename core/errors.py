@@ -12,7 +12,9 @@ The hierarchy decides retry, failover and what a user sees::
     │   └── BadPayload           malformed or truncated answer (never retried)
     └── LLMError                 an LLM call failed
         ├── LLMTransient         429, 5xx, timeouts: retry, then fail over
-        ├── LLMPermanent         400, 401/403, unknown model, policy, context too long
+        ├── LLMPermanent         400, 401/403, unknown model, policy
+        │   ├── ContextTooLong   the prompt exceeds the window: try a larger endpoint
+        │   └── InvalidAnswer    the answer failed validation after one repair
         └── BudgetExceeded       the call would exceed a per-call or daily budget
 """
 
@@ -87,15 +89,43 @@ class BadPayload(ProviderError):
 
 
 class LLMError(StockrayError):
-    """An LLM call failed."""
+    """An LLM call failed; `endpoint` names where (None: before any endpoint was tried)."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        endpoint: str | None = None,
+        retry_after: float | None = None,
+        raw: str | None = None,
+    ) -> None:
+        super().__init__(f"{endpoint}: {message}" if endpoint else message)
+        self.message = message
+        self.endpoint = endpoint
+        self.retry_after = retry_after
+        self.raw = raw  # the model's text, when its answer was the problem
+
+    def __reduce__(self):  # keep fields across Ray's pickling
+        return (self.__class__, (self.message, self.endpoint, self.retry_after, self.raw))
 
 
 class LLMTransient(LLMError):
     """A retryable LLM failure (429, 5xx, timeout, connection)."""
 
+    retryable = True
+
 
 class LLMPermanent(LLMError):
     """An LLM failure that retrying the same endpoint cannot fix."""
+
+
+class ContextTooLong(LLMPermanent):
+    """The prompt does not fit this endpoint's context window; a larger one may take it."""
+
+
+class InvalidAnswer(LLMPermanent):
+    """The model's answer failed validation even after one repair attempt; `raw` holds it."""
 
 
 class BudgetExceeded(LLMError):

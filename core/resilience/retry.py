@@ -21,7 +21,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from core.errors import ProviderError, Timeout
+from core.errors import LLMError, ProviderError, Timeout
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,7 +47,8 @@ class RetryPolicyLike(Protocol):
 
 
 def _retryable(error: BaseException) -> bool:
-    return isinstance(error, ProviderError) and error.retryable
+    # Typed errors say so themselves (ProviderError and LLMError both carry `retryable`).
+    return isinstance(error, ProviderError | LLMError) and error.retryable
 
 
 class Retrier:

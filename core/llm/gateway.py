@@ -1,0 +1,277 @@
+"""The LLM gateway: OpenAI-compatible endpoints in priority order, budgets, one error map.
+
+Per call: for each endpoint not cooling down — refuse if the call's cost bound exceeds the
+per-call ceiling (nothing sent), reserve the bound from the daily budget, send through the
+`openai` SDK (its own retries off: ours honour `Retry-After` under a deadline), settle the
+real cost from `usage`, record the call. Transient failures retry, then fail over and cool
+the endpoint down; a context-length error moves on to a larger window; other permanent
+errors stop. Structured answers are validated by pydantic, with one repair attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+import openai
+from pydantic import BaseModel, ValidationError
+
+from core.errors import (
+    BudgetExceeded,
+    ContextTooLong,
+    InvalidAnswer,
+    LLMError,
+    LLMPermanent,
+    LLMTransient,
+    Timeout,
+)
+from core.llm.budget import DailyBudget
+from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro
+from core.resilience import LocalRateLimiter, Retrier
+
+Messages = Sequence[Mapping[str, str]]
+REPAIR_PROMPT = (
+    "Your previous answer was not valid for the requested JSON schema ({problem}). "
+    "Reply again with only the corrected JSON."
+)
+
+
+class EndpointLike(Protocol):
+    """What the gateway reads of one endpoint's config (`configs.sections.LlmEndpoint`)."""
+
+    name: str
+    base_url: str
+    model: str
+    context_window: int
+    rpm: int
+    max_concurrency: int
+    json_schema: bool
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished call: the text, the validated object (if a schema was given), the cost."""
+
+    text: str
+    parsed: BaseModel | None
+    endpoint: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+def classify(err: Exception, endpoint: str) -> LLMError:
+    """Map an `openai` SDK error to our typed tree, in this one place."""
+    if isinstance(err, LLMError):
+        return err
+    message = str(getattr(err, "message", None) or err)[:300]
+    if isinstance(err, openai.APITimeoutError):  # before APIConnectionError: it is one
+        return LLMTransient(f"timeout: {message}", endpoint)
+    if isinstance(err, openai.APIConnectionError):
+        return LLMTransient(f"connection: {message}", endpoint)
+    if isinstance(err, openai.APIStatusError):
+        status, code = err.status_code, getattr(err, "code", None)
+        if status == 429 or status >= 500:
+            return LLMTransient(f"{status}: {message}", endpoint, _retry_after(err))
+        if code == "context_length_exceeded":
+            return ContextTooLong(message, endpoint)
+        return LLMPermanent(f"{status} {code or ''}: {message}".replace("  ", " "), endpoint)
+    return LLMPermanent(f"{type(err).__name__}: {message}", endpoint)
+
+
+def _retry_after(err: openai.APIStatusError) -> float | None:
+    try:
+        return float(err.response.headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
+class _Endpoint:
+    """One endpoint's client, concurrency bound, request-rate limiter and cooldown."""
+
+    def __init__(self, config: EndpointLike, api_key: str, retry: Any) -> None:
+        self.config = config
+        self.client = openai.AsyncOpenAI(
+            base_url=config.base_url, api_key=api_key, max_retries=0, timeout=config.timeout_s
+        )
+        self.slots = asyncio.Semaphore(config.max_concurrency)
+        limit = type("Rpm", (), {"requests": config.rpm, "per_s": 60.0})
+        self.limiter = LocalRateLimiter(config.name, [limit])
+        self.retrier = Retrier.from_config(config.name, retry)
+        self.cool_until = 0.0
+
+
+class LLMGateway:
+    """Calls endpoints in priority order under the per-call and daily budgets."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[tuple[EndpointLike, str]],
+        prices: Mapping[str, PriceLike],
+        pool: asyncpg.Pool,
+        *,
+        daily_usd: float,
+        per_call_usd: float,
+        retry: Any,
+        cooldown_s: float = 30.0,
+    ) -> None:
+        missing = [c.model for c, _ in endpoints if c.model not in prices]
+        if missing:
+            raise ValueError(f"pricing.yaml has no price for model(s): {', '.join(missing)}")
+        self.endpoints = [_Endpoint(c, key, retry) for c, key in endpoints]
+        self.prices = prices
+        self.pool = pool
+        self.budget = DailyBudget(pool, daily_usd)
+        self.per_call_micro = round(per_call_usd * MICRO)
+        self.cooldown_s = cooldown_s
+
+    async def complete(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 512,
+        schema: type[BaseModel] | None = None,
+        purpose: str = "analysis",
+        trace_id: str | None = None,
+    ) -> Completion:
+        """One answer; with `schema`, validated (one repair attempt) or `InvalidAnswer`."""
+        done = await self._route(messages, max_tokens, schema, purpose, trace_id)
+        if schema is None:
+            return done
+        try:
+            return _parsed(done, schema)
+        except InvalidAnswer as first:
+            repair = [
+                *messages,
+                {"role": "assistant", "content": done.text},
+                {"role": "user", "content": REPAIR_PROMPT.format(problem=first.message)},
+            ]
+            again = await self._route(repair, max_tokens, schema, f"{purpose}:repair", trace_id)
+            try:
+                return _parsed(again, schema)
+            except InvalidAnswer as final:
+                await self._record(again, purpose, trace_id, "invalid", final.raw)
+                raise
+
+    async def _route(
+        self,
+        messages: Messages,
+        max_tokens: int,
+        schema: type[BaseModel] | None,
+        purpose: str,
+        trace_id: str | None,
+    ) -> Completion:
+        last: LLMError | None = None
+        min_window = 0
+        now = time.monotonic()
+        for ep in self.endpoints:
+            cfg = ep.config
+            if ep.cool_until > now or cfg.context_window <= min_window:
+                continue
+            bound = bound_micro(self.prices[cfg.model], messages, max_tokens)
+            if bound > self.per_call_micro:
+                last = BudgetExceeded(
+                    f"a call could cost ${bound / MICRO:.6f}, over the per-call ceiling of "
+                    f"${self.per_call_micro / MICRO:.6f}",
+                    cfg.name,
+                )
+                continue
+            reservation = await self.budget.reserve(bound)  # daily budget spent: raise at once
+            spent = 0
+            try:
+                done = await ep.retrier.call(self._send, ep, messages, max_tokens, schema)
+                spent = cost_micro(self.prices[cfg.model], done.tokens_in, done.tokens_out)
+            except (LLMError, Timeout) as err:
+                last = err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
+                await self._record_error(cfg, purpose, trace_id, last)
+                if isinstance(last, ContextTooLong):
+                    min_window = cfg.context_window
+                    continue
+                if isinstance(last, LLMTransient):
+                    ep.cool_until = time.monotonic() + self.cooldown_s
+                    continue
+                raise last from None
+            finally:
+                await self.budget.settle(reservation, spent)
+            done = Completion(**{**_fields(done), "cost_usd": spent / MICRO})
+            await self._record(done, purpose, trace_id, "ok")
+            return done
+        if last is None:
+            raise LLMTransient("every endpoint is cooling down after failures")
+        raise last
+
+    async def _send(
+        self, ep: _Endpoint, messages: Messages, max_tokens: int, schema: type[BaseModel] | None
+    ) -> Completion:
+        cfg = ep.config
+        kwargs: dict[str, Any] = {}
+        if schema is not None:
+            kwargs["response_format"] = (
+                {
+                    "type": "json_schema",
+                    "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
+                }
+                if cfg.json_schema
+                else {"type": "json_object"}
+            )
+        async with ep.slots:
+            await ep.limiter.acquire()
+            try:
+                answer = await ep.client.chat.completions.create(
+                    model=cfg.model, messages=list(messages), max_tokens=max_tokens, **kwargs
+                )
+            except openai.OpenAIError as err:
+                raise classify(err, cfg.name) from None
+        usage = answer.usage
+        text = (answer.choices[0].message.content or "") if answer.choices else ""
+        return Completion(
+            text, None, cfg.name, cfg.model, usage.prompt_tokens, usage.completion_tokens, 0.0
+        )
+
+    async def _record(
+        self, done: Completion, purpose: str, trace_id: str | None, status: str, detail=None
+    ) -> None:
+        await self.pool.execute(
+            """INSERT INTO llm_usage (endpoint, model, tokens_in, tokens_out, cost_micro,
+                                      trace_id, purpose, status, detail)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            done.endpoint, done.model, done.tokens_in, done.tokens_out,
+            round(done.cost_usd * MICRO), trace_id, purpose, status, detail,
+        )  # fmt: skip
+
+    async def _record_error(
+        self, cfg: EndpointLike, purpose: str, trace_id: str | None, err: LLMError
+    ) -> None:
+        await self.pool.execute(
+            """INSERT INTO llm_usage (endpoint, model, tokens_in, tokens_out, cost_micro,
+                                      trace_id, purpose, status, detail)
+               VALUES ($1, $2, 0, 0, 0, $3, $4, 'error', $5)""",
+            cfg.name, cfg.model, trace_id, purpose, f"{type(err).__name__}: {err.message}"[:500],
+        )  # fmt: skip
+
+    async def aclose(self) -> None:
+        """Close every endpoint's HTTP client."""
+        for ep in self.endpoints:
+            await ep.client.close()
+
+
+def _fields(done: Completion) -> dict[str, Any]:
+    return {f: getattr(done, f) for f in Completion.__dataclass_fields__}
+
+
+def _parsed(done: Completion, schema: type[BaseModel]) -> Completion:
+    try:
+        parsed = schema.model_validate(json.loads(done.text))
+    except (ValueError, ValidationError) as err:
+        problem = str(err).splitlines()[0][:200]
+        raise InvalidAnswer(
+            f"answer failed validation: {problem}", done.endpoint, raw=done.text
+        ) from None
+    return Completion(**{**_fields(done), "parsed": parsed})
