@@ -30,11 +30,19 @@ def ports(settings: Settings) -> dict[str, int]:
 
 
 def provider_env(settings: Settings, state: SimState) -> dict[str, str]:
-    """Environment pointing every provider at the sim (keys only where none is configured)."""
-    env = {f"STOCKRAY_PROVIDER_URLS__{n.upper()}": url for n, url in state.urls.items()}
-    for name in state.urls:
-        if name not in settings.provider_keys:
-            env[f"STOCKRAY_PROVIDER_KEYS__{name.upper()}"] = SIM_KEY
+    """Environment pointing every data provider, and the LLM endpoints without a key of
+    their own, at the sim (keys only where none is configured)."""
+    env: dict[str, str] = {}
+    for name, url in state.urls.items():
+        if name in settings.providers.providers:
+            env[f"STOCKRAY_PROVIDER_URLS__{name.upper()}"] = url
+            if name not in settings.provider_keys:
+                env[f"STOCKRAY_PROVIDER_KEYS__{name.upper()}"] = SIM_KEY
+    if "llm" in state.urls:
+        for endpoint in settings.llm.endpoints:
+            if endpoint.name not in settings.llm_keys:
+                env[f"STOCKRAY_LLM_URLS__{endpoint.name.upper()}"] = state.urls["llm"] + "/v1"
+                env[f"STOCKRAY_LLM_KEYS__{endpoint.name.upper()}"] = SIM_KEY
     return env
 
 
@@ -59,6 +67,10 @@ def start(settings: Settings, timeout_s: float = 30.0) -> SimState:
         "--watchlist", str(settings.config_dir / "watchlist.yaml"),
         "--admin-port", str(p.pop("admin")),
         "--ports", ",".join(f"{n}={port}" for n, port in p.items()),
+        # The sim answers for the models llm.yaml names, with their context windows.
+        "--faults", json.dumps({"llm": {"models": {
+            e.model: e.context_window for e in settings.llm.endpoints
+        }}}),
     ]  # fmt: skip
     with log_path.open("w") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
