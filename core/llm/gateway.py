@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro
 from core.resilience import LocalRateLimiter, Retrier
 
 Messages = Sequence[Mapping[str, str]]
+Check = Callable[[BaseModel], None]
 REPAIR_PROMPT = (
     "Your previous answer was not valid for the requested JSON schema ({problem}). "
     "Reply again with only the corrected JSON."
@@ -138,15 +139,20 @@ class LLMGateway:
         *,
         max_tokens: int = 512,
         schema: type[BaseModel] | None = None,
+        check: Check | None = None,
         purpose: str = "analysis",
         trace_id: str | None = None,
     ) -> Completion:
-        """One answer; with `schema`, validated (one repair attempt) or `InvalidAnswer`."""
+        """One answer; with `schema`, validated (one repair attempt) or `InvalidAnswer`.
+
+        `check(parsed)` adds rules the schema cannot say (e.g. citations must name input
+        ids); it raises ValueError to reject the answer.
+        """
         done = await self._route(messages, max_tokens, schema, purpose, trace_id)
         if schema is None:
             return done
         try:
-            return _parsed(done, schema)
+            return _parsed(done, schema, check)
         except InvalidAnswer as first:
             repair = [
                 *messages,
@@ -155,7 +161,7 @@ class LLMGateway:
             ]
             again = await self._route(repair, max_tokens, schema, f"{purpose}:repair", trace_id)
             try:
-                return _parsed(again, schema)
+                return _parsed(again, schema, check)
             except InvalidAnswer as final:
                 await self._record(again, purpose, trace_id, "invalid", final.raw)
                 raise
@@ -266,9 +272,11 @@ def _fields(done: Completion) -> dict[str, Any]:
     return {f: getattr(done, f) for f in Completion.__dataclass_fields__}
 
 
-def _parsed(done: Completion, schema: type[BaseModel]) -> Completion:
+def _parsed(done: Completion, schema: type[BaseModel], check: Check | None) -> Completion:
     try:
         parsed = schema.model_validate(json.loads(done.text))
+        if check is not None:
+            check(parsed)
     except (ValueError, ValidationError) as err:
         problem = str(err).splitlines()[0][:200]
         raise InvalidAnswer(

@@ -1,0 +1,156 @@
+"""Versioned prompts and the answer schemas they ask for.
+
+Articles go to the model under short ids (a1, a2, …) rather than their 64-character
+fingerprints: fewer tokens, and citations that are easy to check against the input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from core.llm.cost import prompt_token_bound
+from core.models import Article, Instrument
+
+PROMPT_VERSION = "v1"
+Label = Literal["positive", "negative", "neutral"]
+Rating = Literal["strong_sell", "sell", "hold", "buy", "strong_buy"]
+LANGUAGE = {"en": "English", "ko": "Korean"}
+SYSTEM = (
+    "You are a careful equity research analyst. You answer only in JSON matching the "
+    "schema you are given, and you use only the articles you are given."
+)
+
+
+class ArticleVerdict(BaseModel):
+    """The model's reading of one article."""
+
+    id: str
+    sentiment: float = Field(ge=-1, le=1)
+    label: Label
+    relevance: float = Field(1.0, ge=0, le=1)
+    gist: str = ""
+
+
+class ArticleVerdicts(BaseModel):
+    """Answer to an article batch."""
+
+    articles: list[ArticleVerdict]
+
+
+class Claim(BaseModel):
+    """One statement of a report and the article ids it rests on."""
+
+    text: str
+    citations: list[str] = Field(min_length=1)
+
+
+class ReportAnswer(BaseModel):
+    """Answer to a report prompt."""
+
+    summary: str
+    positives: list[Claim] = []
+    concerns: list[Claim] = []
+    outlook: str = ""
+    rating: Rating
+    sentiment: float = Field(ge=-1, le=1)
+    citations: list[str] = []
+
+
+def article_payload(short_id: str, article: Article) -> dict[str, str]:
+    """What the model sees of one article."""
+    return {"id": short_id, "title": article.title, "text": article.summary or ""}
+
+
+def batches(articles: Sequence[Article], max_prompt_tokens: int) -> list[list[Article]]:
+    """Greedy batches whose article payloads stay under `max_prompt_tokens` (bound)."""
+    out: list[list[Article]] = []
+    current: list[Article] = []
+    used = 0
+    for article in articles:
+        cost = prompt_token_bound([{"content": json.dumps(article_payload("a00", article))}])
+        if current and used + cost > max_prompt_tokens:
+            out.append(current)
+            current, used = [], 0
+        current.append(article)
+        used += cost
+    if current:
+        out.append(current)
+    return out
+
+
+def article_messages(
+    instrument: Instrument, batch: Sequence[Article], locale: str
+) -> tuple[list[dict[str, str]], dict[str, Article]]:
+    """Messages for one batch and the short id of each article."""
+    ids = {f"a{i + 1}": article for i, article in enumerate(batch)}
+    items = [article_payload(short, article) for short, article in ids.items()]
+    user = (
+        f"Instrument: {instrument.name} ({instrument.id}, {instrument.exchange}).\n"
+        "For every article give its sentiment for this instrument's shareholders in [-1, 1], "
+        "a label (positive, negative or neutral), its relevance to the instrument in [0, 1] "
+        f"and a one-line gist in {LANGUAGE.get(locale, 'English')}. Answer in JSON as "
+        '{"articles": [{"id", "sentiment", "label", "relevance", "gist"}]}.\n'
+        f"ARTICLES:\n{json.dumps(items, ensure_ascii=False)}"
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], ids
+
+
+def report_messages(
+    instrument: Instrument, rows: Sequence[tuple[str, str, float]], window: str, locale: str
+) -> list[dict[str, str]]:
+    """Messages for a report over `rows` of (short id, title, sentiment)."""
+    payload = {
+        "instrument": instrument.id,
+        "articles": [{"id": i, "title": t, "sentiment": round(s, 3)} for i, t, s in rows],
+    }
+    user = (
+        f"Write a research note on {instrument.name} ({instrument.id}) over the last {window}, "
+        f"in {LANGUAGE.get(locale, 'English')}: summary, positives and concerns (each claim "
+        "citing the ids of the articles it rests on, and only those ids), outlook, a rating "
+        "(strong_sell, sell, hold, buy, strong_buy) and the aggregate sentiment in [-1, 1]. "
+        "Answer in JSON.\n"
+        f"REPORT:\n{json.dumps(payload, ensure_ascii=False)}"
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def check_verdicts(ids: set[str]):
+    """A check that the answer covers exactly the batch's ids."""
+
+    def check(answer: BaseModel) -> None:
+        got = [v.id for v in answer.articles]
+        if sorted(got) != sorted(ids):
+            raise ValueError(f"answer ids {sorted(got)} do not match the input ids {sorted(ids)}")
+
+    return check
+
+
+def check_citations(ids: set[str]):
+    """A check that every citation names an input article."""
+
+    def check(answer: BaseModel) -> None:
+        cited = set(answer.citations)
+        for claim in [*answer.positives, *answer.concerns]:
+            cited.update(claim.citations)
+        unknown = sorted(cited - ids)
+        if unknown:
+            raise ValueError(f"citations to ids that were not in the input: {unknown}")
+
+    return check
+
+
+def rating_of(sentiment: float) -> Rating:
+    """The five-step rating of an aggregate sentiment."""
+    if sentiment >= 0.5:
+        return "strong_buy"
+    if sentiment >= 0.15:
+        return "buy"
+    if sentiment > -0.15:
+        return "hold"
+    if sentiment > -0.5:
+        return "sell"
+    return "strong_sell"
