@@ -69,7 +69,7 @@ async def _collect(
     lake = Lake(settings.home / "lake")
     dedupe = await make_dedupe(settings)
     conn = await connect(settings.database_url.get_secret_value())
-    counts, errors, served_by = Counts(), {}, {}
+    counts, errors, served_by, new_articles = Counts(), {}, {}, 0
     try:
         for capability in capabilities:
             if not serves(settings, capability, instrument):
@@ -84,9 +84,11 @@ async def _collect(
                     counts += await save_prices(conn, lake, routed.result, end)
                 elif capability is Capability.NEWS:
                     routed = await router.fetch_news.remote(instrument, start, end)
-                    counts += await save_news(
+                    news = await save_news(
                         conn, lake, instrument.id, routed.provider, routed.result, dedupe
                     )
+                    counts += news
+                    new_articles = news.saved
                 else:
                     routed = await router.fetch_disclosures.remote(instrument, start, end)
                     counts += await save_disclosures(
@@ -102,6 +104,7 @@ async def _collect(
         "counts": counts.as_dict(),
         "providers": served_by,
         "errors": errors,
+        "new_articles": new_articles,
     }
     await events_handle().publish.remote("collected", result)
     return result
@@ -121,8 +124,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tickers", help="comma-separated ids or watchlist groups (default: all)")
     parser.add_argument("--capabilities", default="prices,news,disclosures")
     parser.add_argument("--interval", default="1d", help="bar interval for prices")
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="do not start jobs.analyze for new articles"
+    )
     add_common_args(parser)
     return parser.parse_args(argv)
+
+
+def trigger_analysis(settings: Any, tickers: list[str], trace_id: str) -> str | None:
+    """Submit `jobs.analyze` for the instruments that received new articles; its job id."""
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(settings.dashboard_url).submit_job(
+            entrypoint=f"python -m jobs.analyze --tickers {','.join(tickers)} --window 7d "
+            f"--trace-id {trace_id}",
+            metadata={"trigger": "collect", "trace_id": trace_id},
+        )
+    except Exception as exc:  # collection succeeded; a failed trigger is reported, not fatal
+        print(f"{PROG}: could not start jobs.analyze: {type(exc).__name__}: {exc}", flush=True)
+        return None
 
 
 async def _record(dsn: str, kind: str, trace_id: str, params: dict, outcome) -> None:
@@ -149,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.database_url is None:
         usage_error(PROG, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
     trace_id = args.trace_id or new_trace_id()
+    analyze = not args.no_analyze
     params = {
         "tickers": [i.id for i in instruments],
         "capabilities": [c.value for c in capabilities],
@@ -174,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             if result["errors"]:
                 failed[instrument.id] = result["errors"]
             print(f"{PROG}: {instrument.id} {result['counts']} via {result['providers']}")
+        fresh = [i for i, r in per_instrument.items() if r["new_articles"]]
+        analyze_job = trigger_analysis(settings, fresh, trace_id) if fresh and analyze else None
         summary.update(
+            analyze_job=analyze_job,
             kind="collect",
             run_id=str(run_id),
             trace_id=trace_id,

@@ -107,6 +107,8 @@ def ray_cluster(pg_server, sim: SimServer) -> Iterator[RayCluster]:
     for name, url in sim.urls.items():
         env[f"STOCKRAY_PROVIDER_URLS__{name.upper()}"] = url
         env[f"STOCKRAY_PROVIDER_KEYS__{name.upper()}"] = "test-key"
+    env["STOCKRAY_LLM_URLS__SIM"] = sim.urls["llm"] + "/v1"  # tests/integration/configs/llm.yaml
+    env["STOCKRAY_LLM_KEYS__SIM"] = "test-key"
     _prepare_database(pg_server.get_uri(), load_settings(config_dir=config_dir))
     state = ray_head.start_head(settings, env, temp_dir / "ray-start.log")
     try:

@@ -1,0 +1,169 @@
+"""`python -m jobs.analyze`: analyse new articles and publish a report per instrument.
+
+    python -m jobs.analyze [--tickers AAPL,us] [--window 24h|7d] [--trace-id ID]
+
+One Ray task per instrument; the LLM gateway actor's limits and budget are the only
+throttle. Articles already analysed with this prompt version cost nothing; with no usable
+endpoint, or once the daily budget is spent, the lexicon takes over and the counts say so.
+Each new report is published with a `report.published` event; one `job_runs` row holds
+the counts and the cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ray
+
+from configs.settings import load_settings
+from core.analysis.pipeline import analyze_articles, write_report
+from core.errors import LLMError
+from core.models import Instrument
+from core.storage import job_runs
+from core.storage.db import connect
+from jobs.common import (
+    MAX_IN_FLIGHT,
+    UsageError,
+    add_common_args,
+    connect_cluster,
+    describe_error,
+    instruments_arg,
+    load_job_settings,
+    new_trace_id,
+    run_bounded,
+    summary_line,
+    usage_error,
+)
+
+PROG = "jobs.analyze"
+_WINDOW = re.compile(r"^(\d+)([mhd])$")
+
+
+def window_arg(text: str) -> timedelta:
+    """`24h`, `7d`, `90m` → timedelta; UsageError otherwise."""
+    match = _WINDOW.match(text.strip())
+    if not match or int(match[1]) == 0:
+        raise UsageError(f"--window: {text!r} is not a window like 24h, 7d or 90m")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
+
+
+async def _analyze(
+    instrument: Instrument, start: datetime, end: datetime, window: str, trace_id: str
+) -> dict[str, Any]:
+    from actors.events import events_handle
+    from actors.llm import gateway_handle, remote_complete
+
+    settings = load_settings()
+    gateway = gateway_handle()
+    complete = remote_complete(gateway) if await gateway.enabled.remote() else None
+    conn = await connect(settings.database_url.get_secret_value())
+    try:
+        counts = await analyze_articles(
+            conn, instrument, start, end, complete, settings.locale, trace_id
+        )
+        if counts["degraded"]:
+            complete = None  # the budget is spent: the report comes from the lexicon too
+        try:
+            report = await write_report(
+                conn, instrument, start, end, window, complete, settings.locale, trace_id
+            )
+        except LLMError as err:
+            report = {"report_id": None, "error": describe_error(err)}
+    finally:
+        await conn.close()
+    if report.get("report_id") and not report.get("cached"):
+        await events_handle().publish.remote(
+            "report.published",
+            {"instrument": instrument.id, "report_id": report["report_id"], "trace_id": trace_id},
+        )
+    return {"instrument": instrument.id, "counts": counts, "report": report}
+
+
+@ray.remote(num_cpus=0)
+def analyze_instrument(
+    instrument: Instrument, start: datetime, end: datetime, window: str, trace_id: str
+) -> dict[str, Any]:
+    """Analyse one instrument (a Ray task)."""
+    return asyncio.run(_analyze(instrument, start, end, window, trace_id))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments."""
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.split("\n")[0])
+    parser.add_argument("--tickers", help="comma-separated ids or watchlist groups (default: all)")
+    parser.add_argument("--window", default="24h", help="how far back: 24h, 7d, 90m, ...")
+    add_common_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: 0 all instruments done, 1 some failed, 2 bad arguments."""
+    args = parse_args(argv)
+    settings = load_job_settings(PROG)
+    try:
+        instruments = instruments_arg(settings, args.tickers)
+        span = window_arg(args.window)
+    except UsageError as exc:
+        usage_error(PROG, str(exc))
+    if settings.database_url is None:
+        usage_error(PROG, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
+    trace_id = args.trace_id or new_trace_id()
+    end = datetime.now(UTC)
+    start = end - span
+    connect_cluster()
+    summary = asyncio.run(_run(settings, instruments, start, end, args.window, trace_id))
+    summary_line(summary)
+    return 1 if summary["failed"] else 0
+
+
+async def _run(settings, instruments, start, end, window, trace_id) -> dict[str, Any]:
+    totals: dict[str, Any] = {
+        "articles": 0, "analysed": 0, "skipped": 0, "failed": 0, "llm_calls": 0,
+        "cost_usd": 0.0, "reports": 0,
+    }  # fmt: skip
+    failed, degraded = {}, {}
+    conn = await connect(settings.database_url.get_secret_value())
+    try:
+        params = {"tickers": [i.id for i in instruments], "window": window}
+        run_id = await job_runs.start_run(conn, "analyze", trace_id, params)
+        for instrument, result in run_bounded(
+            lambda i: analyze_instrument.remote(i, start, end, window, trace_id),
+            instruments,
+            MAX_IN_FLIGHT,
+        ):
+            if isinstance(result, Exception):
+                failed[instrument.id] = describe_error(result)
+                continue
+            counts, report = result["counts"], result["report"]
+            for key in ("articles", "analysed", "skipped", "failed", "llm_calls", "cost_usd"):
+                totals[key] += counts[key]
+            totals["cost_usd"] += report.get("cost_usd") or 0.0
+            totals["reports"] += bool(report.get("report_id") and not report.get("cached"))
+            if counts.get("degraded") or report.get("note"):
+                degraded[instrument.id] = counts.get("degraded") or report.get("note")
+            if report.get("error") or counts["failed"]:
+                failed[instrument.id] = report.get("error") or counts.get("errors")
+            print(f"{PROG}: {instrument.id} {counts} report={report}", flush=True)
+        totals["cost_usd"] = round(totals["cost_usd"], 6)
+        status = "failed" if failed else "succeeded"
+        error = "; ".join(f"{k}: {v}" for k, v in failed.items()) or None
+        await job_runs.finish_run(conn, run_id, status, totals, error)
+    finally:
+        await conn.close()
+    return {
+        "kind": "analyze",
+        "run_id": str(run_id),
+        "trace_id": trace_id,
+        "counts": totals,
+        "degraded": degraded,
+        "failed": failed,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
