@@ -31,9 +31,14 @@ ACTIVE = {"PENDING", "RUNNING"}
 
 def entrypoint(settings: Settings, schedule: Schedule, trace_id: str) -> str:
     """The `python -m jobs.collect ...` command of one run of `schedule`."""
-    tickers = schedule.tickers or settings.watchlist.groups[schedule.group]
+    tickers = ",".join(schedule.tickers or settings.watchlist.groups[schedule.group])
+    if schedule.job == "analyze":
+        return (
+            f"python -m jobs.analyze --tickers {tickers} --window {schedule.window} "
+            f"--trace-id {trace_id}"
+        )
     return (
-        f"python -m jobs.collect --tickers {','.join(tickers)} "
+        f"python -m jobs.collect --tickers {tickers} "
         f"--capabilities {','.join(c.value for c in schedule.capabilities)} "
         f"--trace-id {trace_id}"
     )

@@ -147,9 +147,11 @@ class Schedule(_Strict):
     """One scheduled collection: what, for whom, and how often."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+    job: Literal["collect", "analyze"] = "collect"
     tickers: list[str] | None = None
     group: str | None = None
-    capabilities: Annotated[list[Capability], Field(min_length=1)]
+    capabilities: Annotated[list[Capability], Field(min_length=1)] = list(Capability)
+    window: Annotated[str, Field(pattern=r"^[1-9]\d*[mhd]$")] = "24h"  # for job: analyze
     interval_s: PositiveFloat | None = None
     cron: str | None = None
     jitter_s: Annotated[float, Field(ge=0)] = 0

@@ -54,6 +54,7 @@ def test_shipped_configs_load() -> None:
         ("schedules.yaml", 'cron: "30 9 * * 1-5"', 'cron: "every day"', "schedules.2",
          "five-field cron"),
         ("schedules.yaml", "group: kr", "group: eu", "schedules.2.group", "unknown group 'eu'"),
+        ("schedules.yaml", "window: 24h", "window: a day", "schedules.3.window", "pattern"),
         ("llm.yaml", "model: gpt-4o-mini", "model: gpt-9", "endpoints.0.model",
          "no price for model 'gpt-9' in pricing.yaml"),
         ("llm.yaml", "max_concurrency: 8", "max_concurrency: 0", "endpoints.0.max_concurrency",
