@@ -23,6 +23,19 @@ SYSTEM = (
     "You are a careful equity research analyst. You answer only in JSON matching the "
     "schema you are given, and you use only the articles you are given."
 )
+# The scoring rubric: shared by every article of a batch, which is why batching pays.
+RUBRIC = (
+    "Scoring rules. sentiment is the article's likely effect on the instrument's share "
+    "price as its shareholders would read it: +1 clearly and materially positive (earnings "
+    "beat with raised guidance, major contract, approval), +0.5 positive, 0 neutral or "
+    "mixed or merely factual, -0.5 negative, -1 clearly and materially negative (profit "
+    "warning, fraud, recall, lost lawsuit, downgrade to sell). Judge the news, not the tone "
+    'of the writing; a negated event ("no recall", "did not miss") is not that event. '
+    "label is positive when sentiment >= 0.15, negative when <= -0.15, else neutral. "
+    "relevance is 1 when the article is mainly about the instrument, 0.5 when it is one of "
+    "several subjects, 0.1 when it is only mentioned. gist is one line of at most twelve "
+    "words, in the requested language, stating the fact that drives the sentiment."
+)
 
 
 class ArticleVerdict(BaseModel):
@@ -92,8 +105,9 @@ def article_messages(
         f"Instrument: {instrument.name} ({instrument.id}, {instrument.exchange}).\n"
         "For every article give its sentiment for this instrument's shareholders in [-1, 1], "
         "a label (positive, negative or neutral), its relevance to the instrument in [0, 1] "
-        f"and a one-line gist in {LANGUAGE.get(locale, 'English')}. Answer in JSON as "
-        '{"articles": [{"id", "sentiment", "label", "relevance", "gist"}]}.\n'
+        f"and a one-line gist in {LANGUAGE.get(locale, 'English')}. {RUBRIC} Answer in JSON "
+        'as {"articles": [{"id", "sentiment", "label", "relevance", "gist"}]}, one entry per '
+        "article id, nothing else.\n"
         f"ARTICLES:\n{json.dumps(items, ensure_ascii=False)}"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], ids

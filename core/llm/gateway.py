@@ -189,13 +189,20 @@ class LLMGateway:
                     cfg.name,
                 )
                 continue
-            reservation = await self.budget.reserve(bound)  # daily budget spent: raise at once
-            spent = 0
-            try:
-                done = await ep.retrier.call(self._send, ep, messages, max_tokens, schema)
-                spent = cost_micro(self.prices[cfg.model], done.tokens_in, done.tokens_out)
-            except (LLMError, Timeout) as err:
-                last = err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
+            # The endpoint's slot first, then the reservation: calls queue in arrival order
+            # and a reservation is held only while its call can actually be in flight.
+            async with ep.slots:
+                reservation = await self.budget.reserve(bound)  # spent: raise at once
+                spent, failed = 0, None
+                try:
+                    done = await ep.retrier.call(self._send, ep, messages, max_tokens, schema)
+                    spent = cost_micro(self.prices[cfg.model], done.tokens_in, done.tokens_out)
+                except (LLMError, Timeout) as err:
+                    failed = err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
+                finally:
+                    await self.budget.settle(reservation, spent)
+            if failed is not None:
+                last = failed
                 await self._record_error(cfg, purpose, trace_id, last)
                 if isinstance(last, ContextTooLong):
                     min_window = cfg.context_window
@@ -204,8 +211,6 @@ class LLMGateway:
                     ep.cool_until = time.monotonic() + self.cooldown_s
                     continue
                 raise last from None
-            finally:
-                await self.budget.settle(reservation, spent)
             done = Completion(**{**_fields(done), "cost_usd": spent / MICRO})
             await self._record(done, purpose, trace_id, "ok")
             return done
@@ -227,14 +232,13 @@ class LLMGateway:
                 if cfg.json_schema
                 else {"type": "json_object"}
             )
-        async with ep.slots:
-            await ep.limiter.acquire()
-            try:
-                answer = await ep.client.chat.completions.create(
-                    model=cfg.model, messages=list(messages), max_tokens=max_tokens, **kwargs
-                )
-            except openai.OpenAIError as err:
-                raise classify(err, cfg.name) from None
+        await ep.limiter.acquire()  # the caller holds the endpoint's concurrency slot
+        try:
+            answer = await ep.client.chat.completions.create(
+                model=cfg.model, messages=list(messages), max_tokens=max_tokens, **kwargs
+            )
+        except openai.OpenAIError as err:
+            raise classify(err, cfg.name) from None
         usage = answer.usage
         text = (answer.choices[0].message.content or "") if answer.choices else ""
         return Completion(

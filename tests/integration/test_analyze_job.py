@@ -48,7 +48,7 @@ def test_collect_then_analyze_publishes_a_cited_report(ray_cluster, sim) -> None
     assert any(e["payload"]["report_id"] == report["id"] for e in events)
     cost = _sql(
         ray_cluster.dsn,
-        "SELECT sum(cost_micro) FROM llm_usage WHERE trace_id = $1",
+        "SELECT sum(cost_micro)::bigint FROM llm_usage WHERE trace_id = $1",
         first["trace_id"],
     )
     assert abs(cost / 1e6 - counts["cost_usd"]) < 1e-5  # every call recorded, same total
