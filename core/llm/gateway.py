@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +52,7 @@ class EndpointLike(Protocol):
     model: str
     context_window: int
     rpm: int
+    tpm: int | None
     max_concurrency: int
     json_schema: bool
     timeout_s: float
@@ -94,8 +97,40 @@ def _retry_after(err: openai.APIStatusError) -> float | None:
         return None
 
 
+class TokenWindow:
+    """At most `per_minute` tokens in any 60 s (an endpoint's TPM), callers first come first
+    served. A call's weight is an estimate (prompt bytes / 3 + max_tokens), as providers
+    count `max_tokens` against TPM before the answer exists."""
+
+    SPAN_S = 60.0
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._log: deque[tuple[float, int]] = deque()
+        self._turn = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        """Wait until `tokens` fit in the window (alone, they always fit)."""
+        async with self._turn:
+            while True:
+                now = time.monotonic()
+                while self._log and self._log[0][0] <= now - self.SPAN_S:
+                    self._log.popleft()
+                used = sum(n for _, n in self._log)
+                if not self._log or used + tokens <= self.per_minute:
+                    self._log.append((now, tokens))
+                    return
+                await asyncio.sleep(self._log[0][0] + self.SPAN_S - now)
+
+
+def token_estimate(messages: Messages, max_tokens: int) -> int:
+    """A realistic (not worst-case) token count for TPM: about 3 UTF-8 bytes per token."""
+    body = sum(len(str(m.get("content", "")).encode()) for m in messages)
+    return math.ceil(body / 3) + 4 * len(messages) + max_tokens
+
+
 class _Endpoint:
-    """One endpoint's client, concurrency bound, request-rate limiter and cooldown."""
+    """One endpoint's client, concurrency bound, request and token rate limits, cooldown."""
 
     def __init__(self, config: EndpointLike, api_key: str, retry: Any) -> None:
         self.config = config
@@ -105,6 +140,7 @@ class _Endpoint:
         self.slots = asyncio.Semaphore(config.max_concurrency)
         limit = type("Rpm", (), {"requests": config.rpm, "per_s": 60.0})
         self.limiter = LocalRateLimiter(config.name, [limit])
+        self.tokens = TokenWindow(config.tpm) if getattr(config, "tpm", None) else None
         self.retrier = Retrier.from_config(config.name, retry)
         self.cool_until = 0.0
 
@@ -233,6 +269,8 @@ class LLMGateway:
                 else {"type": "json_object"}
             )
         await ep.limiter.acquire()  # the caller holds the endpoint's concurrency slot
+        if ep.tokens is not None:
+            await ep.tokens.acquire(token_estimate(messages, max_tokens))
         try:
             answer = await ep.client.chat.completions.create(
                 model=cfg.model, messages=list(messages), max_tokens=max_tokens, **kwargs
