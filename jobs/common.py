@@ -83,15 +83,15 @@ def instruments_arg(settings: Settings, tickers: str | None) -> list[Instrument]
 
 
 def in_flight_for(settings: Settings, capabilities: Iterable[Capability]) -> int:
-    """How many tasks to keep running so the primary providers can be kept busy."""
+    """How many tasks to keep running so the primary providers can be kept busy.
+
+    From the configured limits alone: which providers hold keys is the cluster's business
+    (this may run in a shell without them), and the router skips those without.
+    """
     rate = 0.0
     providers = settings.providers
     for capability in capabilities:
-        names = [
-            n
-            for n in providers.capabilities.get(capability, [])
-            if not settings.provider_problem(n)
-        ]
+        names = providers.capabilities.get(capability, [])
         if names and providers.providers[names[0]].limits:
             shortest = min(providers.providers[names[0]].limits, key=lambda w: w.per_s)
             rate += shortest.requests / shortest.per_s
