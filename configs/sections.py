@@ -24,6 +24,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _unique(value: Any, keys: list[str], what: str) -> Any:
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(dupes)}")
+    return value
+
+
 # --- watchlist.yaml -------------------------------------------------------------------------
 
 
@@ -60,11 +67,7 @@ class Watchlist(_Strict):
     @field_validator("instruments")
     @classmethod
     def _unique_ids(cls, value: list[InstrumentConfig]) -> list[InstrumentConfig]:
-        ids = [i.id for i in value]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"instrument ids must be unique; repeated: {', '.join(dupes)}")
-        return value
+        return _unique(value, [i.id for i in value], "instrument ids")
 
     @field_validator("groups")
     @classmethod
@@ -178,11 +181,7 @@ class Schedules(_Strict):
     @field_validator("schedules")
     @classmethod
     def _unique_names(cls, value: list[Schedule]) -> list[Schedule]:
-        names = [s.name for s in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"schedule names must be unique; repeated: {', '.join(dupes)}")
-        return value
+        return _unique(value, [s.name for s in value], "schedule names")
 
 
 # --- pricing.yaml ---------------------------------------------------------------------------
@@ -236,11 +235,7 @@ class LlmConfig(_Strict):
     @field_validator("endpoints")
     @classmethod
     def _unique_names(cls, value: list[LlmEndpoint]) -> list[LlmEndpoint]:
-        names = [e.name for e in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"endpoint names must be unique; repeated: {', '.join(dupes)}")
-        return value
+        return _unique(value, [e.name for e in value], "endpoint names")
 
 
 # --- serve.yaml -----------------------------------------------------------------------------

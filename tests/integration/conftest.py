@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from cluster import ray_head
 from configs.settings import PACKAGE_CONFIG_DIR, load_settings
-from core.storage.db import connect
+from core.storage.db import connect, create_pool
+from core.storage.migrations import migrate
 from sim.server import SimServer
 
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -66,6 +68,17 @@ async def fresh_dsn(pg_server) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def migrated_pool(fresh_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on a new database with every migration applied."""
+    conn = await connect(fresh_dsn)
+    await migrate(conn)
+    await conn.close()
+    pool = await create_pool(fresh_dsn, max_size=20)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="session")

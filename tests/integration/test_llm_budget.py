@@ -11,8 +11,6 @@ import pytest
 from core.errors import BudgetExceeded
 from core.llm.budget import DailyBudget
 from core.llm.cost import bound_micro, cost_micro, prompt_token_bound
-from core.storage.db import connect, create_pool
-from core.storage.migrations import migrate
 
 DAY = date(2026, 1, 2)
 
@@ -23,13 +21,8 @@ class Price:
 
 
 @pytest.fixture
-async def pool(fresh_dsn: str):
-    conn = await connect(fresh_dsn)
-    await migrate(conn)
-    await conn.close()
-    pool = await create_pool(fresh_dsn, max_size=20)
-    yield pool
-    await pool.close()
+def pool(migrated_pool):
+    return migrated_pool
 
 
 async def test_sixteen_racing_callers_never_overspend(pool) -> None:

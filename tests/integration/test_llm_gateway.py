@@ -10,8 +10,6 @@ from pydantic import BaseModel
 from configs.sections import LlmEndpoint, ModelPrice, RetryPolicy
 from core.errors import BudgetExceeded, InvalidAnswer, LLMPermanent, LLMTransient
 from core.llm.gateway import LLMGateway
-from core.storage.db import connect, create_pool
-from core.storage.migrations import migrate
 from sim.server import SimServer
 
 PRICES = {
@@ -43,13 +41,8 @@ def _endpoint(sim: SimServer, name: str, model: str = "sim-llm", window: int = 8
 
 
 @pytest.fixture
-async def pool(fresh_dsn: str):
-    conn = await connect(fresh_dsn)
-    await migrate(conn)
-    await conn.close()
-    pool = await create_pool(fresh_dsn, max_size=20)
-    yield pool
-    await pool.close()
+def pool(migrated_pool):
+    return migrated_pool
 
 
 @pytest.fixture
