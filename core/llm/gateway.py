@@ -199,7 +199,12 @@ class LLMGateway:
             try:
                 return _parsed(again, schema, check)
             except InvalidAnswer as final:
-                await self._record(again, purpose, trace_id, "invalid", final.raw)
+                # The call itself is already recorded with its cost; this row marks the
+                # failure and keeps the raw text, at no extra cost.
+                marker = Completion(
+                    **{**_fields(again), "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+                )
+                await self._record(marker, purpose, trace_id, "invalid", final.raw)
                 raise
 
     async def _route(

@@ -158,6 +158,9 @@ async def test_truncated_answer_gets_one_repair_then_fails_with_raw_text(pool, s
     assert len(await _usage(pool, "ok")) == 2  # the answer and its one repair
     invalid = await _usage(pool, "invalid")
     assert len(invalid) == 1 and invalid[0]["detail"] == caught.value.raw
+    assert invalid[0]["cost_micro"] == 0  # the marker adds no cost: the calls carry it
+    recorded = sum(r["cost_micro"] for r in await _usage(pool))
+    assert recorded / 1e6 == pytest.approx((await gateway.budget.state())["spent_usd"])
     await gateway.aclose()
 
 
