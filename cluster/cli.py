@@ -1,4 +1,4 @@
-"""`stockray` command line: up, down, status, migrate, config."""
+"""`stockray` command line: up, down, status, migrate, config, keys."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from cluster import keys
 from cluster.state import StackError
 from configs.settings import ConfigError, Settings, describe_settings, load_settings
 
@@ -50,9 +51,8 @@ def cmd_status(settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-def cmd_migrate(settings: Settings) -> int:
-    """Apply pending migrations to STOCKRAY_DATABASE_URL (or the running embedded Postgres)."""
-    from cluster.postgres import prepare_database
+def _database_dsn(settings: Settings) -> str:
+    """STOCKRAY_DATABASE_URL, else the running embedded Postgres; StackError if neither."""
     from cluster.state import StackState
 
     dsn = (
@@ -62,7 +62,14 @@ def cmd_migrate(settings: Settings) -> int:
     )
     if not dsn:
         raise StackError("no database: set STOCKRAY_DATABASE_URL or run `stockray up` first")
-    applied = prepare_database(dsn, settings)
+    return dsn
+
+
+def cmd_migrate(settings: Settings) -> int:
+    """Apply pending migrations to STOCKRAY_DATABASE_URL (or the running embedded Postgres)."""
+    from cluster.postgres import prepare_database
+
+    applied = prepare_database(_database_dsn(settings), settings)
     print(f"applied: {', '.join(applied)}" if applied else "schema up to date")
     return 0
 
@@ -90,12 +97,27 @@ COMMANDS = {
 }
 
 
+def _add_keys_parser(sub: argparse._SubParsersAction) -> None:
+    keys_parser = sub.add_parser("keys", help="create, list or revoke API keys")
+    actions = keys_parser.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help=(keys.cmd_create.__doc__ or "").splitlines()[0])
+    create.add_argument("--name", required=True, help="who or what the key is for")
+    create.add_argument("--scope", required=True, choices=keys.api_keys.SCOPES)
+    create.set_defaults(keys_handler=keys.cmd_create)
+    listing = actions.add_parser("list", help=(keys.cmd_list.__doc__ or "").splitlines()[0])
+    listing.set_defaults(keys_handler=keys.cmd_list)
+    revoke = actions.add_parser("revoke", help=(keys.cmd_revoke.__doc__ or "").splitlines()[0])
+    revoke.add_argument("key", metavar="PREFIX_OR_ID")
+    revoke.set_defaults(keys_handler=keys.cmd_revoke)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (one subcommand per entry in COMMANDS)."""
+    """The argument parser (one subcommand per entry in COMMANDS, plus `keys` with its own)."""
     parser = argparse.ArgumentParser(prog="stockray", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn in COMMANDS.items():
         sub.add_parser(name, help=(fn.__doc__ or "").splitlines()[0])
+    _add_keys_parser(sub)
     return parser
 
 
@@ -104,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+        if args.command == "keys":
+            return args.keys_handler(_database_dsn(settings), args)
         return COMMANDS[args.command](settings)
     except ConfigError as exc:
         print(f"stockray: {exc}", file=sys.stderr)

@@ -1,0 +1,75 @@
+"""`stockray keys create|list|revoke`: manage API keys in the stack's database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+import asyncpg
+
+from cluster.state import StackError
+from core.storage import api_keys
+from core.storage.db import connect
+
+T = TypeVar("T")
+
+
+def _run(dsn: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def session() -> T:
+        conn = await connect(dsn)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(session())
+    except asyncpg.UndefinedTableError:
+        raise StackError("no api_keys table: run `stockray migrate` first") from None
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise StackError(f"database unreachable ({why})") from None
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+def cmd_create(dsn: str, args: argparse.Namespace) -> int:
+    """Create a key and print it once (the notice goes to stderr, so stdout is just the key)."""
+    info, plaintext = _run(dsn, lambda conn: api_keys.create_key(conn, args.name, args.scope))
+    print(plaintext)
+    print(
+        f"created key {info.prefix} ({info.name}, scope {info.scope}); "
+        "store it now: it cannot be shown again",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_list(dsn: str, args: argparse.Namespace) -> int:
+    """Print every key as a table (prefixes only, never secrets or hashes)."""
+    keys = _run(dsn, api_keys.list_keys)
+    header = ("PREFIX", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")
+    rows = [
+        (k.prefix, k.name, k.scope, _when(k.created_at), _when(k.last_used_at), _when(k.revoked_at))
+        for k in keys
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no API keys; create one with `stockray keys create`)")
+    return 0
+
+
+def cmd_revoke(dsn: str, args: argparse.Namespace) -> int:
+    """Revoke a key by prefix or id; unknown is an error."""
+    if not _run(dsn, lambda conn: api_keys.revoke_key(conn, args.key)):
+        raise StackError(f"no API key with prefix or id {args.key!r}")
+    print(f"revoked {args.key} (replicas stop accepting it within {api_keys.CACHE_TTL_S:g}s)")
+    return 0
