@@ -18,8 +18,23 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class ApiError(Exception):
+    """An error a route answers with: status, machine code, message, optional details."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.headers = details, headers
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Route FastAPI's own errors (404, 405, validation) through the one shape."""
+    """Route our errors and FastAPI's own (404, 405, validation) through the one shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

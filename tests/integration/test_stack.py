@@ -124,6 +124,15 @@ def test_up_status_down_up_keeps_data(stack: Stack) -> None:
     assert stack.readyz() == 200
     assert stack.run("status").returncode == 0
 
+    # The REST API through the real Serve proxy: a key from the CLI opens it.
+    created = stack.run("keys", "create", "--name", "stack-test", "--scope", "read")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    api = f"http://127.0.0.1:{stack.api_port}/api/v1/instruments"
+    assert httpx.get(api, timeout=10).status_code == 401
+    listed = httpx.get(api, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert listed.status_code == 200 and "AAPL" in listed.text
+
     stack_dsn = stack.dsn()
     _query(
         stack_dsn,

@@ -1,0 +1,47 @@
+"""API-key authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+
+Missing or bad key → 401; a key whose scope is too small → 403. Keys are never logged.
+"""
+
+# No `from __future__ import annotations` here: Serve ships the app to replicas with
+# cloudpickle, which keeps only the globals a function's code names, so FastAPI could not
+# resolve this dependency's string annotations there and would take them for query fields.
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+
+from core.storage.api_keys import KeyInfo, verify_key
+from serve_app.context import Ctx
+from serve_app.errors import ApiError
+
+
+def _presented(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def require(scope: str) -> Callable[..., Awaitable[KeyInfo]]:
+    """Dependency: the caller's key, which must allow `scope` (read < write < admin)."""
+
+    async def dependency(request: Request, ctx: Ctx) -> KeyInfo:
+        presented = _presented(request)
+        if presented is None:
+            raise ApiError(
+                401, "unauthorized", "an API key is required (Authorization: Bearer <key>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+        pool = await ctx.pool()
+        async with pool.acquire() as conn:
+            key = await verify_key(conn, presented)
+        if key is None:
+            raise ApiError(
+                401, "unauthorized", "the API key is invalid or revoked",
+                headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+        if not key.allows(scope):
+            raise ApiError(403, "forbidden", f"this key's scope {key.scope!r} cannot {scope}")
+        return key
+
+    return dependency

@@ -1,0 +1,61 @@
+"""What every route needs: the settings and the replica's Postgres pool."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from configs.settings import Settings
+from core.storage.db import create_pool
+
+
+class AppContext:
+    """Settings plus a lazily created connection pool (one per replica)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        """The pool, created on first use."""
+        async with self._lock:
+            if self._pool is None:
+                if self.settings.database_url is None:
+                    raise RuntimeError("STOCKRAY_DATABASE_URL is not set in this replica")
+                dsn = self.settings.database_url.get_secret_value()
+                self._pool = await create_pool(dsn, min_size=1, max_size=8)
+            return self._pool
+
+    async def close(self) -> None:
+        """Close the pool, if one was made."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+_replica_context: AppContext | None = None
+
+
+def set_replica_context(ctx: AppContext) -> None:
+    """Make `ctx` the context of this process's app (the Serve replica sets its own).
+
+    Serve hosts a copy of the FastAPI app, so state set on the module's app object would
+    not reach the requests; a process-wide default does.
+    """
+    global _replica_context
+    _replica_context = ctx
+
+
+def context(request: Request) -> AppContext:
+    """FastAPI dependency: the app's own context if it has one (tests), else the replica's."""
+    ctx = getattr(request.app.state, "context", None) or _replica_context
+    if ctx is None:
+        raise RuntimeError("no AppContext: the Serve replica has not started")
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(context)]

@@ -1,0 +1,264 @@
+"""REST API `/api/v1`: instruments, bars, news, disclosures, analysis, reports, jobs, costs."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from serve_app.auth import require
+from serve_app.context import Ctx
+from serve_app.errors import ApiError
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
+MAX_LIMIT = 100
+PARQUET = "application/vnd.apache.parquet"
+BAR_COLUMNS = ["ts", "open", "high", "low", "close", "adj_close", "volume", "provider"]
+
+
+async def _instrument(ctx: Ctx, instrument_id: str) -> dict[str, Any]:
+    pool = await ctx.pool()
+    row = await pool.fetchrow("SELECT * FROM instruments WHERE id = $1", instrument_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"unknown instrument {instrument_id!r}")
+    return dict(row)
+
+
+def _cursor_encode(at: datetime, key: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode()
+
+
+def _cursor_decode(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    try:
+        at, key = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(at), key
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.get("/instruments")
+async def instruments(ctx: Ctx) -> dict[str, Any]:
+    """Every instrument of the watchlist."""
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        "SELECT id, name, exchange, currency, timezone, symbols FROM instruments ORDER BY id"
+    )
+    return {"instruments": [dict(r) for r in rows]}
+
+
+@router.get("/instruments/{instrument_id}/bars")
+async def bars(
+    request: Request,
+    ctx: Ctx,
+    instrument_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    interval: str = "1d",
+    adjusted: bool = False,
+) -> Response:
+    """Bars in [start, end) as JSON, CSV (`Accept: text/csv`) or Parquet."""
+    await _instrument(ctx, instrument_id)
+    end = end or datetime.now(UTC)
+    start = start or end - timedelta(days=365)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ApiError(400, "invalid_request", "start and end need a time zone (e.g. Z)")
+    if start >= end:
+        raise ApiError(400, "invalid_request", "start must be before end")
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        f"SELECT {', '.join(BAR_COLUMNS)} FROM bars WHERE instrument_id = $1 AND interval = $2 "
+        "AND ts >= $3 AND ts < $4 ORDER BY ts",
+        instrument_id, interval, start, end,
+    )  # fmt: skip
+    records = [_adjust(dict(r)) if adjusted else dict(r) for r in rows]
+    accept = request.headers.get("accept", "")
+    if "text/csv" in accept:
+        return Response(_csv(records), media_type="text/csv")
+    if PARQUET in accept:
+        return Response(_parquet(records), media_type=PARQUET)
+    return JSONResponse(
+        {
+            "instrument": instrument_id,
+            "interval": interval,
+            "adjusted": adjusted,
+            "bars": [{**r, "ts": r["ts"].isoformat()} for r in records],
+        }
+    )
+
+
+def _adjust(bar: dict[str, Any]) -> dict[str, Any]:
+    # Adjusted prices come from the provider's adjusted close, scaled onto O/H/L, labelled.
+    close, adj = bar["close"], bar["adj_close"]
+    if not close or adj is None:
+        return bar
+    factor = adj / close
+    return {**bar, **{k: bar[k] * factor for k in ("open", "high", "low", "close") if bar[k]}}
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=BAR_COLUMNS)
+    writer.writeheader()
+    for r in records:
+        writer.writerow({**r, "ts": r["ts"].isoformat()})
+    return out.getvalue()
+
+
+def _parquet(records: list[dict[str, Any]]) -> bytes:
+    table = pa.Table.from_pylist(
+        records,
+        schema=pa.schema(
+            [
+                ("ts", pa.timestamp("us", tz="UTC")),
+                *[(c, pa.float64()) for c in ("open", "high", "low", "close", "adj_close")],
+                ("volume", pa.int64()),
+                ("provider", pa.string()),
+            ]
+        ),
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+@router.get("/instruments/{instrument_id}/news")
+async def news(
+    ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
+) -> dict[str, Any]:
+    """Articles linked to the instrument, newest first; `next_cursor` pages on."""
+    await _instrument(ctx, instrument_id)
+    after = _cursor_decode(cursor)
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        """SELECT a.fingerprint AS id, a.url, a.title, a.summary, a.published_at, a.provider,
+                  a.language, a.source
+           FROM articles a JOIN article_instruments ai ON ai.fingerprint = a.fingerprint
+           WHERE ai.instrument_id = $1
+             AND ($2::timestamptz IS NULL OR (a.published_at, a.fingerprint) < ($2, $3))
+           ORDER BY a.published_at DESC, a.fingerprint DESC LIMIT $4""",
+        instrument_id, after[0] if after else None, after[1] if after else "", limit + 1,
+    )  # fmt: skip
+    return _page([dict(r) for r in rows], limit, "published_at", "id", "articles")
+
+
+@router.get("/instruments/{instrument_id}/disclosures")
+async def disclosures(
+    ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
+) -> dict[str, Any]:
+    """Filings of the instrument, newest first; `next_cursor` pages on."""
+    await _instrument(ctx, instrument_id)
+    after = _cursor_decode(cursor)
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        """SELECT provider_id AS id, provider, title, filed_at, filer, url FROM disclosures
+           WHERE instrument_id = $1
+             AND ($2::timestamptz IS NULL OR (filed_at, provider_id) < ($2, $3))
+           ORDER BY filed_at DESC, provider_id DESC LIMIT $4""",
+        instrument_id, after[0] if after else None, after[1] if after else "", limit + 1,
+    )  # fmt: skip
+    return _page([dict(r) for r in rows], limit, "filed_at", "id", "disclosures")
+
+
+def _page(rows: list[dict], limit: int, at: str, key: str, name: str) -> dict[str, Any]:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = _cursor_encode(rows[-1][at], rows[-1][key]) if more and rows else None
+    return {name: [{**r, at: r[at].isoformat()} for r in rows], "next_cursor": cursor}
+
+
+@router.get("/instruments/{instrument_id}/analysis")
+async def analysis(ctx: Ctx, instrument_id: str, days: Annotated[int, Query(ge=1, le=3650)] = 30):
+    """The latest published report and the daily sentiment timeline."""
+    await _instrument(ctx, instrument_id)
+    pool = await ctx.pool()
+    latest = await pool.fetchval(
+        "SELECT id FROM reports WHERE instrument_id = $1 AND status = 'published' "
+        "ORDER BY published_at DESC LIMIT 1",
+        instrument_id,
+    )
+    timeline = await pool.fetch(
+        """SELECT date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS sentiment,
+                  count(*) AS articles
+           FROM analyses x JOIN articles a ON a.fingerprint = x.fingerprint
+           WHERE x.instrument_id = $1 AND a.published_at >= now() - make_interval(days => $2)
+           GROUP BY 1 ORDER BY 1""",
+        instrument_id, days,
+    )  # fmt: skip
+    return {
+        "instrument": instrument_id,
+        "report": await _report(pool, latest) if latest else None,
+        "timeline": [
+            {
+                "day": r["day"].date().isoformat(),
+                "sentiment": r["sentiment"],
+                "articles": r["articles"],
+            }
+            for r in timeline
+        ],
+    }
+
+
+async def _report(pool: Any, report_id: Any) -> dict[str, Any] | None:
+    row = await pool.fetchrow("SELECT * FROM reports WHERE id = $1", report_id)
+    if row is None:
+        return None
+    report = dict(row)
+    cited = await pool.fetch(
+        "SELECT fingerprint, title, url, published_at FROM articles WHERE fingerprint = ANY($1)",
+        list(report["citations"]),
+    )
+    sources = {r["fingerprint"]: {"id": r["fingerprint"], "title": r["title"], "url": r["url"]}
+               for r in cited}  # fmt: skip
+    for part in ("positives", "concerns"):
+        report[part] = [
+            {**claim, "sources": [sources[c] for c in claim["citations"] if c in sources]}
+            for claim in report[part]
+        ]
+    report["citations"] = [sources[c] for c in report["citations"] if c in sources]
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in report.items()} | {
+        "id": str(report["id"])
+    }
+
+
+@router.get("/reports")
+async def reports(ctx: Ctx, instrument: str | None = None, limit: Limit = 20) -> dict[str, Any]:
+    """Published reports, newest first (optionally of one instrument)."""
+    pool = await ctx.pool()
+    rows = await pool.fetch(
+        """SELECT id, instrument_id, method, rating, sentiment, summary, published_at
+           FROM reports WHERE status = 'published' AND ($1::text IS NULL OR instrument_id = $1)
+           ORDER BY published_at DESC LIMIT $2""",
+        instrument, limit,
+    )  # fmt: skip
+    return {
+        "reports": [
+            {**dict(r), "id": str(r["id"]), "published_at": r["published_at"].isoformat()}
+            for r in rows
+        ]
+    }
+
+
+@router.get("/reports/{report_id}")
+async def report(ctx: Ctx, report_id: str) -> dict[str, Any]:
+    """One report, its citations resolved to article titles and URLs."""
+    try:
+        key = uuid.UUID(report_id)
+    except ValueError:
+        raise ApiError(404, "not_found", f"no report {report_id!r}") from None
+    found = await _report(await ctx.pool(), key)
+    if found is None:
+        raise ApiError(404, "not_found", f"no report {report_id!r}")
+    return found
