@@ -134,24 +134,25 @@ def _parquet(records: list[dict[str, Any]]) -> bytes:
     return sink.getvalue()
 
 
+_NEWS = """
+    SELECT a.fingerprint AS id, a.url, a.title, a.summary, a.published_at AS at, a.provider,
+           a.language, a.source
+    FROM articles a JOIN article_instruments ai ON ai.fingerprint = a.fingerprint
+    WHERE ai.instrument_id = $1
+      AND ($2::timestamptz IS NULL OR (a.published_at, a.fingerprint) < ($2, $3))
+    ORDER BY a.published_at DESC, a.fingerprint DESC LIMIT $4"""
+_DISCLOSURES = """
+    SELECT provider_id AS id, provider, title, filed_at AS at, filer, url FROM disclosures
+    WHERE instrument_id = $1 AND ($2::timestamptz IS NULL OR (filed_at, provider_id) < ($2, $3))
+    ORDER BY filed_at DESC, provider_id DESC LIMIT $4"""
+
+
 @router.get("/instruments/{instrument_id}/news")
 async def news(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
     """Articles linked to the instrument, newest first; `next_cursor` pages on."""
-    await _instrument(ctx, instrument_id)
-    after = _cursor_decode(cursor)
-    pool = await ctx.pool()
-    rows = await pool.fetch(
-        """SELECT a.fingerprint AS id, a.url, a.title, a.summary, a.published_at, a.provider,
-                  a.language, a.source
-           FROM articles a JOIN article_instruments ai ON ai.fingerprint = a.fingerprint
-           WHERE ai.instrument_id = $1
-             AND ($2::timestamptz IS NULL OR (a.published_at, a.fingerprint) < ($2, $3))
-           ORDER BY a.published_at DESC, a.fingerprint DESC LIMIT $4""",
-        instrument_id, after[0] if after else None, after[1] if after else "", limit + 1,
-    )  # fmt: skip
-    return _page([dict(r) for r in rows], limit, "published_at", "id", "articles")
+    return await _keyset_page(ctx, instrument_id, _NEWS, cursor, limit, "articles", "published_at")
 
 
 @router.get("/instruments/{instrument_id}/disclosures")
@@ -159,24 +160,25 @@ async def disclosures(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
     """Filings of the instrument, newest first; `next_cursor` pages on."""
+    return await _keyset_page(
+        ctx, instrument_id, _DISCLOSURES, cursor, limit, "disclosures", "filed_at"
+    )
+
+
+async def _keyset_page(
+    ctx: Ctx, instrument_id: str, sql: str, cursor: str | None, limit: int, name: str, at: str
+) -> dict[str, Any]:
+    # Keyset pagination on (time, id): stable while rows arrive, no OFFSET scans.
     await _instrument(ctx, instrument_id)
     after = _cursor_decode(cursor)
     pool = await ctx.pool()
     rows = await pool.fetch(
-        """SELECT provider_id AS id, provider, title, filed_at, filer, url FROM disclosures
-           WHERE instrument_id = $1
-             AND ($2::timestamptz IS NULL OR (filed_at, provider_id) < ($2, $3))
-           ORDER BY filed_at DESC, provider_id DESC LIMIT $4""",
-        instrument_id, after[0] if after else None, after[1] if after else "", limit + 1,
-    )  # fmt: skip
-    return _page([dict(r) for r in rows], limit, "filed_at", "id", "disclosures")
-
-
-def _page(rows: list[dict], limit: int, at: str, key: str, name: str) -> dict[str, Any]:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = _cursor_encode(rows[-1][at], rows[-1][key]) if more and rows else None
-    return {name: [{**r, at: r[at].isoformat()} for r in rows], "next_cursor": cursor}
+        sql, instrument_id, after[0] if after else None, after[1] if after else "", limit + 1
+    )
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = _cursor_encode(rows[-1]["at"], rows[-1]["id"]) if more and rows else None
+    items = [{**{k: v for k, v in r.items() if k != "at"}, at: r["at"].isoformat()} for r in rows]
+    return {name: items, "next_cursor": next_cursor}
 
 
 @router.get("/instruments/{instrument_id}/analysis")
