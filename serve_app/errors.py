@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,14 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details, self.headers = details, headers
+
+
+def uuid_or_404(text: str, what: str) -> uuid.UUID:
+    """`text` as a UUID; an id that cannot be one names nothing here, so 404."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ApiError(404, "not_found", f"no {what} {text!r}") from None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import ApiError
+from serve_app.errors import ApiError, uuid_or_404
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
 
@@ -41,10 +40,7 @@ async def jobs(
 @router.get("/jobs/{run_id}")
 async def job(ctx: Ctx, run_id: str) -> dict[str, Any]:
     """One job run: status, progress counts, error."""
-    try:
-        key = uuid.UUID(run_id)
-    except ValueError:
-        raise ApiError(404, "not_found", f"no job run {run_id!r}") from None
+    key = uuid_or_404(run_id, "job run")
     row = await (await ctx.pool()).fetchrow("SELECT * FROM job_runs WHERE id = $1", key)
     if row is None:
         raise ApiError(404, "not_found", f"no job run {run_id!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import ApiError
+from serve_app.errors import ApiError, uuid_or_404
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
 MAX_LIMIT = 100
@@ -256,11 +255,7 @@ async def reports(ctx: Ctx, instrument: str | None = None, limit: Limit = 20) ->
 @router.get("/reports/{report_id}")
 async def report(ctx: Ctx, report_id: str) -> dict[str, Any]:
     """One report, its citations resolved to article titles and URLs."""
-    try:
-        key = uuid.UUID(report_id)
-    except ValueError:
-        raise ApiError(404, "not_found", f"no report {report_id!r}") from None
-    found = await _report(await ctx.pool(), key)
+    found = await _report(await ctx.pool(), uuid_or_404(report_id, "report"))
     if found is None:
         raise ApiError(404, "not_found", f"no report {report_id!r}")
     return found
