@@ -28,7 +28,7 @@ import ray
 from core.errors import RateLimited
 from core.models import Instrument
 from core.providers import YahooClient
-from core.resilience import LocalRateLimiter
+from core.resilience import LocalRateLimiter, Window
 from sim.server import SimServer
 
 START = datetime(2023, 1, 1, tzinfo=UTC)
@@ -122,7 +122,7 @@ def peer_worker(offset: int, symbols: list[str], until: float, url: str, limit: 
 
     async def run() -> int:
         client = YahooClient(url, timeout_s=5)
-        limiter = LocalRateLimiter("yahoo", [type("L", (), {"requests": limit, "per_s": 1.0})])
+        limiter = LocalRateLimiter("yahoo", [Window(limit, 1.0)])
         ok = 0
 
         async def one(i: int) -> None:

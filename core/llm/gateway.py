@@ -34,7 +34,7 @@ from core.errors import (
 )
 from core.llm.budget import DailyBudget
 from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro
-from core.resilience import LocalRateLimiter, Retrier
+from core.resilience import LocalRateLimiter, Retrier, Window
 
 Messages = Sequence[Mapping[str, str]]
 Check = Callable[[BaseModel], None]
@@ -138,8 +138,7 @@ class _Endpoint:
             base_url=config.base_url, api_key=api_key, max_retries=0, timeout=config.timeout_s
         )
         self.slots = asyncio.Semaphore(config.max_concurrency)
-        limit = type("Rpm", (), {"requests": config.rpm, "per_s": 60.0})
-        self.limiter = LocalRateLimiter(config.name, [limit])
+        self.limiter = LocalRateLimiter(config.name, [Window(config.rpm, 60.0)])
         self.tokens = TokenWindow(config.tpm) if getattr(config, "tpm", None) else None
         self.retrier = Retrier.from_config(config.name, retry)
         self.cool_until = 0.0
