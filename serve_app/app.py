@@ -8,9 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 from configs.settings import load_settings
-from serve_app import ops_routes, routes
+from serve_app import chat, live, ops_routes, routes
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import error_response, install_error_handlers
 
@@ -24,6 +25,8 @@ def build_api() -> FastAPI:
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(chat.router)
+    app.include_router(live.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -73,14 +76,29 @@ api = build_api()
 @serve.deployment
 @serve.ingress(api)
 class Api:
-    """HTTP ingress: the REST API on each replica, with the replica's own Postgres pool."""
+    """HTTP + WebSocket ingress on each replica, with the replica's own Postgres pool.
 
-    def __init__(self) -> None:
+    Chat answers come from the separate `Chat` deployment through its handle.
+    """
+
+    def __init__(self, chat_handle: DeploymentHandle) -> None:
         self.context = AppContext(load_settings())
+        self.context.chat = chat_handle
         set_replica_context(self.context)
+        self._started = False
+
+    async def _ensure_started(self) -> None:
+        if not self._started:
+            self._started = True
+            await live.on_replica_start(self.context)
+
+    async def check_health(self) -> None:
+        """Serve's health check; also starts the replica's event listener on first call."""
+        await self._ensure_started()
 
     async def __del__(self) -> None:  # Serve awaits an async __del__ on graceful shutdown
+        await live.on_replica_stop(self.context)
         await self.context.close()
 
 
-app = Api.bind()
+app = Api.bind(chat.Chat.bind())

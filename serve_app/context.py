@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
@@ -19,6 +19,8 @@ class AppContext:
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
+        self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
 
     async def pool(self) -> asyncpg.Pool:
         """The pool, created on first use."""
