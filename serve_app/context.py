@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import asyncpg
@@ -21,6 +22,7 @@ class AppContext:
         self._lock = asyncio.Lock()
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
         self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
+        self.event_hooks: list[Callable[[dict[str, Any]], None]] = []
 
     async def pool(self) -> asyncpg.Pool:
         """The pool, created on first use."""
@@ -31,6 +33,11 @@ class AppContext:
                 dsn = self.settings.database_url.get_secret_value()
                 self._pool = await create_pool(dsn, min_size=1, max_size=8)
             return self._pool
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """Called by the replica's event listener for every live event (cache invalidation)."""
+        for hook in self.event_hooks:
+            hook(event)
 
     async def close(self) -> None:
         """Close the pool, if one was made."""
