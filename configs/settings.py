@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     dashboard_port: Port = Field(8265, description="Ray dashboard and Jobs API port.")
     api_host: str | None = Field(None, description="Serve HTTP host; unset = serve.yaml's.")
     api_port: Port | None = Field(None, description="Serve HTTP port; unset = serve.yaml's.")
+    api_rate_limit: Annotated[int, Field(ge=0)] = Field(
+        600, description="Requests per minute per API key (per replica without Redis); 0 = off."
+    )
+    api_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(
+        30, description="Longest a cached hot read lives (events invalidate sooner); 0 = off."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins allowed by CORS, as JSON: ["https://app.example"]; empty = none.',
+    )
+    metrics_loopback_only: bool = Field(
+        False, description="Answer /metrics only to loopback clients."
+    )
     locale: Literal["en", "ko"] = Field("en", description="Language of reports and messages.")
     log_json: bool = Field(False, description="JSON log lines instead of plain text.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from configs.settings import load_settings
-from serve_app import chat, live, ops_routes, routes
+from serve_app import chat, live, metrics, ops_routes, routes
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import error_response, install_error_handlers
 
@@ -23,6 +26,16 @@ def build_api() -> FastAPI:
     """The FastAPI app with every route; `app.state.context` is set by whoever hosts it."""
     app = FastAPI(title="stockray", version="0.1.0", docs_url="/docs")
     install_error_handlers(app)
+    settings = load_settings()
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Retry-After"],
+        )
+    app.add_middleware(metrics.RequestMetrics)
     app.include_router(routes.router)
     app.include_router(ops_routes.router)
     app.include_router(chat.router)
@@ -32,6 +45,19 @@ def build_api() -> FastAPI:
     async def healthz() -> dict[str, str]:
         """Liveness: the replica answers."""
         return {"status": "ok"}
+
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={403: {"description": "not from loopback"}},
+    )
+    async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
+        """Prometheus text: the API's, providers', jobs' and LLM's `stockray_*` metrics."""
+        client = request.client.host if request.client else ""
+        if ctx.settings.metrics_loopback_only and not _loopback(client):
+            return error_response(403, "forbidden", "/metrics answers loopback clients only")
+        return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(ctx: Ctx) -> Any:
@@ -44,6 +70,13 @@ def build_api() -> FastAPI:
         return error_response(503, "not_ready", "a dependency is not ready", checks)
 
     return app
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 async def _check(probe: Any) -> str:
@@ -82,6 +115,7 @@ class Api:
     """
 
     def __init__(self, chat_handle: DeploymentHandle) -> None:
+        metrics.use_ray_metrics()
         self.context = AppContext(load_settings())
         self.context.chat = chat_handle
         set_replica_context(self.context)

@@ -1,17 +1,19 @@
 """API-key authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 
-Missing or bad key → 401; a key whose scope is too small → 403. Keys are never logged.
+Missing or bad key → 401; a key whose scope is too small → 403; a key over its request
+rate → 429 with `Retry-After`. Keys are never logged.
 """
 
 # No `from __future__ import annotations` here: Serve ships the app to replicas with
 # cloudpickle, which keeps only the globals a function's code names, so FastAPI could not
 # resolve this dependency's string annotations there and would take them for query fields.
+import math
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
 from core.storage.api_keys import KeyInfo, verify_key
-from serve_app.context import Ctx
+from serve_app.context import AppContext, Ctx
 from serve_app.errors import ApiError
 
 
@@ -26,22 +28,41 @@ def require(scope: str) -> Callable[..., Awaitable[KeyInfo]]:
     """Dependency: the caller's key, which must allow `scope` (read < write < admin)."""
 
     async def dependency(request: Request, ctx: Ctx) -> KeyInfo:
-        presented = _presented(request)
-        if presented is None:
-            raise ApiError(
-                401, "unauthorized", "an API key is required (Authorization: Bearer <key>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
-        pool = await ctx.pool()
-        async with pool.acquire() as conn:
-            key = await verify_key(conn, presented)
+        key = getattr(request.state, "api_key", None)  # a router and its route both ask
         if key is None:
-            raise ApiError(
-                401, "unauthorized", "the API key is invalid or revoked",
-                headers={"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
+            key = await _authenticate(request, ctx)
+            request.state.api_key = key
         if not key.allows(scope):
             raise ApiError(403, "forbidden", f"this key's scope {key.scope!r} cannot {scope}")
         return key
 
     return dependency
+
+
+async def authenticate(presented: str | None, ctx: AppContext) -> KeyInfo:
+    """The key `presented` stands for, counted against its rate limit; else ApiError 401/429."""
+    if presented is None:
+        raise ApiError(
+            401, "unauthorized", "an API key is required (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+    pool = await ctx.pool()
+    async with pool.acquire() as conn:
+        key = await verify_key(conn, presented)
+    if key is None:
+        raise ApiError(
+            401, "unauthorized", "the API key is invalid or revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+    wait = await ctx.limits.check(str(key.id))
+    if wait > 0:
+        retry_after = max(1, math.ceil(wait))
+        raise ApiError(
+            429, "rate_limited", f"this key is over {ctx.limits.per_minute} requests per minute",
+            {"retry_after_s": retry_after}, headers={"Retry-After": str(retry_after)},
+        )  # fmt: skip
+    return key
+
+
+async def _authenticate(request: Request, ctx: Ctx) -> KeyInfo:
+    return await authenticate(_presented(request), ctx)

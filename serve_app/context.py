@@ -1,4 +1,4 @@
-"""What every route needs: the settings and the replica's Postgres pool."""
+"""What every route needs: settings, the replica's Postgres pool, Redis, cache and limits."""
 
 from __future__ import annotations
 
@@ -11,21 +11,36 @@ from fastapi import Depends, Request
 
 from configs.settings import Settings
 from core.storage.db import create_pool
+from serve_app.cache import ReadCache
+from serve_app.ratelimit import KeyRateLimits
 
 
 class AppContext:
-    """Settings plus a lazily created connection pool (one per replica)."""
+    """Settings plus a lazily created connection pool (one per replica).
+
+    With `STOCKRAY_REDIS_URL` set, the read cache and the per-key limits live in Redis and
+    are shared by every replica; otherwise each replica keeps its own.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self.redis: Any = None
+        if settings.redis_url is not None:
+            import redis.asyncio as redis
+
+            self.redis = redis.from_url(settings.redis_url.get_secret_value())
+        self.cache = ReadCache(settings.api_cache_ttl_s, self.redis)
+        self.limits = KeyRateLimits(settings.api_rate_limit, self.redis)
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
         self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
-        self.event_hooks: list[Callable[[dict[str, Any]], None]] = []
+        self.event_hooks: list[Callable[[dict[str, Any]], None]] = [self.cache.on_event]
 
     async def pool(self) -> asyncpg.Pool:
         """The pool, created on first use."""
+        if self._pool is not None:
+            return self._pool
         async with self._lock:
             if self._pool is None:
                 if self.settings.database_url is None:
@@ -40,10 +55,12 @@ class AppContext:
             hook(event)
 
     async def close(self) -> None:
-        """Close the pool, if one was made."""
+        """Close the pool and the Redis client, if they were made."""
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 _replica_context: AppContext | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from serve_app.auth import require
+from serve_app.cache import Cached
 from serve_app.context import Ctx
 from serve_app.errors import ApiError, uuid_or_404
 
@@ -48,14 +50,43 @@ def _cursor_decode(cursor: str | None) -> tuple[datetime, str] | None:
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-@router.get("/instruments")
-async def instruments(ctx: Ctx) -> dict[str, Any]:
+async def _cached(
+    request: Request, ctx: Ctx, tags: list[str], produce: Callable[[], Awaitable[Response]]
+) -> Response:
+    """`produce()`'s response, or the cached copy of an earlier one for the same request.
+
+    The key is the path, the sorted query and the Accept header (bars differ by format);
+    only 200s are kept. Entries are tagged with what they were read from and dropped by
+    the live events that change it (see `serve_app.cache`).
+    """
+    if not ctx.cache.enabled:
+        return await produce()
+    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
+    key = f"{request.url.path}?{query}|{request.headers.get('accept', '')}"
+    hit = await ctx.cache.get(key)
+    if hit is not None:
+        return Response(hit.body, media_type=hit.media_type, headers={"X-Cache": "hit"})
+    gens = await ctx.cache.generations(tags)
+    response = await produce()
+    if response.status_code == 200:
+        value = Cached(bytes(response.body), response.media_type or "application/json")
+        await ctx.cache.put(key, tags, gens, value)
+    response.headers["X-Cache"] = "miss"
+    return response
+
+
+@router.get("/instruments", response_model=None)
+async def instruments(request: Request, ctx: Ctx) -> Response:
     """Every instrument of the watchlist."""
-    pool = await ctx.pool()
-    rows = await pool.fetch(
-        "SELECT id, name, exchange, currency, timezone, symbols FROM instruments ORDER BY id"
-    )
-    return {"instruments": [dict(r) for r in rows]}
+
+    async def produce() -> Response:
+        pool = await ctx.pool()
+        rows = await pool.fetch(
+            "SELECT id, name, exchange, currency, timezone, symbols FROM instruments ORDER BY id"
+        )
+        return JSONResponse({"instruments": [dict(r) for r in rows]})
+
+    return await _cached(request, ctx, ["instruments"], produce)
 
 
 @router.get("/instruments/{instrument_id}/bars")
@@ -69,6 +100,22 @@ async def bars(
     adjusted: bool = False,
 ) -> Response:
     """Bars in [start, end) as JSON, CSV (`Accept: text/csv`) or Parquet."""
+
+    async def produce() -> Response:
+        return await _bars(request, ctx, instrument_id, start, end, interval, adjusted)
+
+    return await _cached(request, ctx, [f"instrument:{instrument_id}"], produce)
+
+
+async def _bars(
+    request: Request,
+    ctx: Ctx,
+    instrument_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    interval: str,
+    adjusted: bool,
+) -> Response:
     await _instrument(ctx, instrument_id)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=365)
@@ -180,9 +227,22 @@ async def _keyset_page(
     return {name: items, "next_cursor": next_cursor}
 
 
-@router.get("/instruments/{instrument_id}/analysis")
-async def analysis(ctx: Ctx, instrument_id: str, days: Annotated[int, Query(ge=1, le=3650)] = 30):
+@router.get("/instruments/{instrument_id}/analysis", response_model=None)
+async def analysis(
+    request: Request,
+    ctx: Ctx,
+    instrument_id: str,
+    days: Annotated[int, Query(ge=1, le=3650)] = 30,
+) -> Response:
     """The latest published report and the daily sentiment timeline."""
+
+    async def produce() -> Response:
+        return JSONResponse(await _analysis(ctx, instrument_id, days))
+
+    return await _cached(request, ctx, [f"instrument:{instrument_id}"], produce)
+
+
+async def _analysis(ctx: Ctx, instrument_id: str, days: int) -> dict[str, Any]:
     await _instrument(ctx, instrument_id)
     pool = await ctx.pool()
     latest = await pool.fetchval(

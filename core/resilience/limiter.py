@@ -45,6 +45,10 @@ class RateLimiter(Protocol):
         """Wait until every window admits one call; return the seconds waited."""
         ...
 
+    async def try_acquire(self) -> float:
+        """Admit one call now (0.0) or return the seconds until one would be admitted."""
+        ...
+
     async def penalize(self, retry_after_s: float) -> None:
         """Admit nothing for `retry_after_s` seconds (a provider's `Retry-After`)."""
         ...
@@ -154,6 +158,17 @@ class LocalRateLimiter:
                 await asyncio.sleep(free_at - now)
         finally:
             self._turn.release()
+
+    async def try_acquire(self) -> float:
+        """Admit one call now if every window allows it (return 0.0), else return the
+        seconds until one would be admitted, without waiting or queueing."""
+        now = time.monotonic()
+        free_at = self._free_at()
+        if free_at > now:
+            return free_at - now
+        for log in self._logs:
+            log.times.append(now)
+        return 0.0
 
     async def penalize(self, retry_after_s: float) -> None:
         """Admit nothing for `retry_after_s` seconds; a shorter penalty never shortens a pause."""

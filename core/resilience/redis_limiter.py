@@ -148,6 +148,15 @@ class RedisRateLimiter:
         finally:
             self._turn.release()
 
+    async def try_acquire(self) -> float:
+        """Admit one call now if every window allows it (return 0.0), else return the
+        seconds until one would be admitted; one script call, no queueing in this process."""
+        admitted, wait_us, _ = await self._acquire(
+            keys=[self.log_key, self.pause_key],
+            args=[uuid.uuid4().hex, self._margin_us, self._pace_us, *self._window_args],
+        )
+        return 0.0 if admitted else int(wait_us) / _US
+
     async def penalize(self, retry_after_s: float) -> None:
         """Admit nothing, in any process sharing the key, for `retry_after_s` seconds."""
         pause_us = math.ceil(max(retry_after_s, 0.0) * _US)

@@ -1,0 +1,48 @@
+"""Per-key request limits for the API: a sliding minute per key, answered with 429.
+
+With Redis configured, one budget per key is shared by every replica (the provider limiters'
+Lua sliding log); otherwise each replica keeps its own, so N replicas admit up to N times
+the limit. Either way a refused request waits for nothing: it gets `Retry-After` at once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from core.resilience.limiter import LocalRateLimiter, RateLimiter, Window
+from core.resilience.redis_limiter import RedisRateLimiter
+
+MAX_LOCAL_KEYS = 10_000  # least recently used keys beyond this lose their (short) history
+
+
+class KeyRateLimits:
+    """`per_minute` requests per API key in any 60 s; 0 turns the limit off."""
+
+    def __init__(self, per_minute: int, redis: Any = None) -> None:
+        self.per_minute = per_minute
+        self._redis = redis
+        self._limiters: OrderedDict[str, RateLimiter] = OrderedDict()
+
+    async def check(self, key_id: str) -> float:
+        """Admit one request of this key (0.0) or return the seconds until one would be."""
+        if self.per_minute <= 0:
+            return 0.0
+        return await self._limiter(key_id).try_acquire()
+
+    def _limiter(self, key_id: str) -> RateLimiter:
+        limiter = self._limiters.get(key_id)
+        if limiter is None:
+            windows = [Window(self.per_minute, 60.0)]
+            if self._redis is not None:
+                limiter = RedisRateLimiter(
+                    self._redis, key_id, windows, key_prefix="stockray:api-limit:", pace=False
+                )
+            else:
+                limiter = LocalRateLimiter(key_id, windows, pace=False)
+            self._limiters[key_id] = limiter
+            while len(self._limiters) > MAX_LOCAL_KEYS:
+                self._limiters.popitem(last=False)
+        else:
+            self._limiters.move_to_end(key_id)
+        return limiter
