@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import ray
@@ -64,6 +65,14 @@ class LLMGatewayActor:
             raise RuntimeError("no LLM endpoint has a key (STOCKRAY_LLM_KEYS__<NAME>)")
         return await gateway.complete(messages, **kwargs)
 
+    async def stream(self, messages: list[dict[str, str]], **kwargs: Any) -> AsyncIterator[Any]:
+        """`LLMGateway.stream` (see there): deltas, then the `Completion`."""
+        gateway = await self._get()
+        if gateway is None:
+            raise RuntimeError("no LLM endpoint has a key (STOCKRAY_LLM_KEYS__<NAME>)")
+        async for item in gateway.stream(messages, **kwargs):
+            yield item
+
     async def budget(self) -> dict[str, float]:
         """Today's limit, reserved, spent and left (USD)."""
         gateway = await self._get()
@@ -87,3 +96,26 @@ def remote_complete(handle: ray.actor.ActorHandle):
             raise (getattr(err, "cause", None) or err) from None
 
     return complete
+
+
+class GatewayClient:
+    """`complete` and `stream` of the gateway actor, its typed errors re-raised as such."""
+
+    def __init__(self, handle: ray.actor.ActorHandle) -> None:
+        self.handle = handle
+        self.complete = remote_complete(handle)
+
+    async def stream(self, messages: list[dict[str, str]], **kwargs: Any) -> AsyncIterator[Any]:
+        """Deltas, then the `Completion`; an abandoned stream cancels the actor's call."""
+        refs = self.handle.stream.options(num_returns="streaming").remote(messages, **kwargs)
+        finished = False
+        try:
+            async for ref in refs:
+                yield await ref
+            finished = True
+        except ray.exceptions.RayTaskError as err:
+            finished = True
+            raise (getattr(err, "cause", None) or err) from None
+        finally:
+            if not finished:
+                ray.cancel(refs)

@@ -15,11 +15,12 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
+import httpx
 import openai
 from pydantic import BaseModel, ValidationError
 
@@ -33,7 +34,7 @@ from core.errors import (
     Timeout,
 )
 from core.llm.budget import DailyBudget
-from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro
+from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro, prompt_token_bound
 from core.resilience import LocalRateLimiter, Retrier, Window
 
 Messages = Sequence[Mapping[str, str]]
@@ -78,7 +79,7 @@ def classify(err: Exception, endpoint: str) -> LLMError:
     message = str(getattr(err, "message", None) or err)[:300]
     if isinstance(err, openai.APITimeoutError):  # before APIConnectionError: it is one
         return LLMTransient(f"timeout: {message}", endpoint)
-    if isinstance(err, openai.APIConnectionError):
+    if isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
         return LLMTransient(f"connection: {message}", endpoint)
     if isinstance(err, openai.APIStatusError):
         status, code = err.status_code, getattr(err, "code", None)
@@ -223,11 +224,7 @@ class LLMGateway:
                 continue
             bound = bound_micro(self.prices[cfg.model], messages, max_tokens)
             if bound > self.per_call_micro:
-                last = BudgetExceeded(
-                    f"a call could cost ${bound / MICRO:.6f}, over the per-call ceiling of "
-                    f"${self.per_call_micro / MICRO:.6f}",
-                    cfg.name,
-                )
+                last = self._over_ceiling(bound, cfg.name)
                 continue
             # The endpoint's slot first, then the reservation: calls queue in arrival order
             # and a reservation is held only while its call can actually be in flight.
@@ -257,6 +254,95 @@ class LLMGateway:
         if last is None:
             raise LLMTransient("every endpoint is cooling down after failures")
         raise last
+
+    def _over_ceiling(self, bound: int, endpoint: str) -> BudgetExceeded:
+        return BudgetExceeded(
+            f"a call could cost ${bound / MICRO:.6f}, over the per-call ceiling of "
+            f"${self.per_call_micro / MICRO:.6f}",
+            endpoint,
+        )
+
+    async def stream(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 512,
+        purpose: str = "chat",
+        trace_id: str | None = None,
+    ) -> AsyncIterator[str | Completion]:
+        """Text deltas as they arrive, then the finished `Completion` (settled, recorded).
+
+        Same budgets and failover as `complete`, but only until the first delta: a failure
+        after it is raised. A stream that fails or is abandoned mid-way is charged its bound.
+        """
+        last: LLMError | None = None
+        min_window = 0
+        now = time.monotonic()
+        for ep in self.endpoints:
+            cfg = ep.config
+            if ep.cool_until > now or cfg.context_window <= min_window:
+                continue
+            bound = bound_micro(self.prices[cfg.model], messages, max_tokens)
+            if bound > self.per_call_micro:
+                last = self._over_ceiling(bound, cfg.name)
+                continue
+            async with ep.slots:
+                reservation = await self.budget.reserve(bound)  # spent: raise at once
+                parts: list[str] = []
+                spent, usage, failed, ended = bound, None, None, False
+                try:
+                    chunks = await ep.retrier.call(self._open_stream, ep, messages, max_tokens)
+                    async for chunk in chunks:
+                        usage = chunk.usage or usage
+                        delta = chunk.choices[0].delta.content if chunk.choices else None
+                        if delta:
+                            parts.append(delta)
+                            yield delta
+                    tokens_in, tokens_out = _stream_usage(usage, messages, parts, max_tokens)
+                    spent = cost_micro(self.prices[cfg.model], tokens_in, tokens_out)
+                except Timeout as err:
+                    failed = LLMTransient(str(err), cfg.name)
+                except Exception as err:  # the SDK's and httpx's errors, mapped in one place
+                    failed = classify(err, cfg.name)
+                else:
+                    ended = True
+                finally:
+                    if failed is not None and not parts:
+                        spent = 0  # nothing was produced: like `complete`, nothing charged
+                    await self.budget.settle(reservation, spent)
+                    if not ended and failed is None:  # the caller walked away mid-stream
+                        failed = LLMTransient("stream abandoned by the caller", cfg.name)
+                        await self._record_error(cfg, purpose, trace_id, failed, spent)
+            if failed is not None:
+                await self._record_error(cfg, purpose, trace_id, failed, spent)
+                if parts or not isinstance(failed, (LLMTransient, ContextTooLong)):
+                    raise failed from None
+                if isinstance(failed, ContextTooLong):
+                    min_window = cfg.context_window
+                else:
+                    ep.cool_until = time.monotonic() + self.cooldown_s
+                last = failed
+                continue
+            done = Completion(
+                "".join(parts), None, cfg.name, cfg.model, tokens_in, tokens_out, spent / MICRO
+            )
+            await self._record(done, purpose, trace_id, "ok")
+            yield done
+            return
+        raise last or LLMTransient("every endpoint is cooling down after failures")
+
+    async def _open_stream(self, ep: _Endpoint, messages: Messages, max_tokens: int) -> Any:
+        cfg = ep.config
+        await ep.limiter.acquire()  # the caller holds the endpoint's concurrency slot
+        if ep.tokens is not None:
+            await ep.tokens.acquire(token_estimate(messages, max_tokens))
+        try:
+            return await ep.client.chat.completions.create(
+                model=cfg.model, messages=list(messages), max_tokens=max_tokens, stream=True,
+                stream_options={"include_usage": True},
+            )  # fmt: skip
+        except openai.OpenAIError as err:
+            raise classify(err, cfg.name) from None
 
     async def _send(
         self, ep: _Endpoint, messages: Messages, max_tokens: int, schema: type[BaseModel] | None
@@ -299,19 +385,29 @@ class LLMGateway:
         )  # fmt: skip
 
     async def _record_error(
-        self, cfg: EndpointLike, purpose: str, trace_id: str | None, err: LLMError
+        self, cfg: EndpointLike, purpose: str, trace_id: str | None, err: LLMError, micro: int = 0
     ) -> None:
         await self.pool.execute(
             """INSERT INTO llm_usage (endpoint, model, tokens_in, tokens_out, cost_micro,
                                       trace_id, purpose, status, detail)
-               VALUES ($1, $2, 0, 0, 0, $3, $4, 'error', $5)""",
-            cfg.name, cfg.model, trace_id, purpose, f"{type(err).__name__}: {err.message}"[:500],
+               VALUES ($1, $2, 0, 0, $3, $4, $5, 'error', $6)""",
+            cfg.name, cfg.model, micro, trace_id, purpose,
+            f"{type(err).__name__}: {err.message}"[:500],
         )  # fmt: skip
 
     async def aclose(self) -> None:
         """Close every endpoint's HTTP client."""
         for ep in self.endpoints:
             await ep.client.close()
+
+
+def _stream_usage(
+    usage: Any, messages: Messages, parts: Sequence[str], max_tokens: int
+) -> tuple[int, int]:
+    """Tokens of a finished stream: its `usage` chunk, else bounds (never under-charged)."""
+    if usage is not None:
+        return usage.prompt_tokens, usage.completion_tokens
+    return prompt_token_bound(messages), min(max_tokens, len("".join(parts).encode()))
 
 
 def _fields(done: Completion) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """What the simulated LLM answers: token counting, and a deterministic reply to the prompt
-contract in sim/README.md (`ARTICLES:` → per-article sentiment, `REPORT:` → a cited report).
+contract in sim/README.md (`ARTICLES:` → per-article sentiment, `REPORT:` → a cited report,
+`SOURCES:` + `QUESTION:` → a plain-text answer citing source ids as `[a1]`).
 
 Every number is a pure function of (seed, request text), so the same request gets the same answer.
 """
@@ -118,6 +119,10 @@ def answer(
     if isinstance(report, Mapping):
         bad = rng.unit(rng.at(digest, 1)) < bad_citation_rate
         return _dump(_report(report, bad, digest))
+    sources = _payload(text, "SOURCES")
+    if isinstance(sources, Mapping) and kind == "text":
+        bad = rng.unit(rng.at(digest, 1)) < bad_citation_rate
+        return _chat(sources, _question(text), bad)
     plain = _plain(text, digest)
     if kind == "json_schema":
         schema = (response_format or {}).get("json_schema", {}).get("schema") or {}
@@ -245,6 +250,38 @@ def _float(value: object) -> float:
 
 def _point(article: Mapping) -> dict:
     return {"text": _gist(str(article.get("title") or ""), ""), "citations": [article["id"]]}
+
+
+def _question(text: str) -> str:
+    found = re.search(r"^[ \t]*QUESTION:[ \t]*", text, re.MULTILINE)
+    return text[found.end() :].strip() if found else ""
+
+
+def _chat(payload: Mapping, question: str, bad_citation: bool) -> str:
+    """A chat answer from the sources sharing most words with the question, cited `[id]`."""
+    instrument = payload.get("instrument")
+    if isinstance(instrument, Mapping):
+        instrument = instrument.get("name") or instrument.get("id")
+    items = [s for s in payload.get("sources") or [] if _is_obj(s) and s.get("id")]
+    if not items:
+        return f"The sources say nothing about {instrument or 'this instrument'} yet."
+    asked = set(re.findall(r"\w{3,}", question.lower()))
+    ranked = sorted(
+        enumerate(items),
+        key=lambda p: (-len(asked & set(re.findall(r"\w{3,}", _source_text(p[1]).lower()))), p[0]),
+    )
+    lines = [f"On {instrument or 'the instrument'}, the sources say:"]
+    for _, item in ranked[:3]:
+        lines.append(
+            f"{_gist(str(item.get('title') or ''), str(item.get('text') or ''))} [{item['id']}]."
+        )
+    if bad_citation:
+        lines.append(f"See also [a{len(items) + 1000}].")  # an id that was not in the input
+    return " ".join(lines)
+
+
+def _source_text(item: Mapping) -> str:
+    return f"{item.get('title') or ''} {item.get('text') or ''}"
 
 
 def _plain(text: str, digest: int) -> str:

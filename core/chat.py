@@ -1,0 +1,389 @@
+"""Chat about one instrument, grounded in its stored report and articles (Ray-free).
+
+A turn: claim the user's message (idempotent by key), load the grounding (the latest
+published report as `r1`, recent articles as `a1…`), ask the LLM with the sources in the
+prompt, keep only citations that name a source, store the answer. Without an LLM, or when
+its budget is spent, an extractive answer from the same sources is marked `lexicon`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from core.analysis.lexicon import UnsupportedText, label_of, score_text
+from core.errors import StockrayError
+
+MAX_MESSAGE_CHARS = 4000
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+RECENT_ARTICLES = 12  # newest articles given to the model, besides those the report cites
+REPORT_CITED_ARTICLES = 8
+ARTICLE_TEXT_CHARS = 400
+HISTORY_TURNS = 4  # earlier (question, answer) pairs of the session in the prompt
+HISTORY_CHARS = 1500
+ANSWER_MAX_TOKENS = 600
+CLAIM_S = 120  # a pending turn whose answerer vanished may be taken over after this
+EXTRACT_ARTICLES = 3
+CHAT_SYSTEM = (
+    "You are a careful equity research assistant. Answer the question about the instrument "
+    "using only the SOURCES given (a research report r1 and news articles a1, a2, …). Cite "
+    "the sources of every statement with their ids in square brackets, like [a2] or [r1]. "
+    "If the sources do not answer the question, say so plainly. No investment advice beyond "
+    "what the sources state. Answer in plain text in the language of the question, in at "
+    "most 150 words."
+)
+_CITATION = re.compile(r"\[\s*([ar]\d+(?:\s*,\s*[ar]\d+)*)\s*\]")
+_WORD = re.compile(r"\w{3,}", re.UNICODE)
+
+
+class ChatRefused(StockrayError):
+    """A chat request that cannot be served: `status`, machine `code`, message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def __reduce__(self):  # keep fields across Ray's pickling
+        return (self.__class__, (self.status, self.code, self.message))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One thing the model may cite: `id` is its short id (r1, a3)."""
+
+    id: str
+    kind: str  # "report" | "article"
+    ref: str  # report uuid or article fingerprint
+    title: str
+    text: str
+    at: datetime | None
+    url: str | None = None
+    sentiment: float | None = None
+
+    def citation(self) -> dict[str, Any]:
+        """What an answer stores about a cited source."""
+        at = self.at.isoformat() if self.at else None
+        return {"id": self.id, "kind": self.kind, "ref": self.ref, "title": self.title,
+                "url": self.url, "at": at}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """The instrument and the sources an answer may rest on."""
+
+    instrument_id: str
+    name: str
+    sources: dict[str, Source] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Answer:
+    """An answer ready to store: text, resolved citations, how it was made."""
+
+    content: str
+    citations: list[dict[str, Any]]
+    method: str  # "llm" | "lexicon"
+    model: str | None = None
+    cost_usd: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# --- sessions and messages ---------------------------------------------------------------
+
+
+def session_view(row: asyncpg.Record) -> dict[str, Any]:
+    """A session as the API shows it."""
+    return {"id": str(row["id"]), "instrument": row["instrument_id"],
+            "created_at": row["created_at"].isoformat()}  # fmt: skip
+
+
+def message_view(row: asyncpg.Record) -> dict[str, Any]:
+    """A message as the API shows it (answers with method, citations and cost)."""
+    out = {"id": str(row["id"]), "role": row["role"], "content": row["content"],
+           "created_at": row["created_at"].isoformat()}  # fmt: skip
+    if row["role"] == "assistant":
+        out |= {
+            "reply_to": str(row["reply_to"]),
+            "method": row["method"],
+            "model": row["model"],
+            "citations": row["citations"],
+            "cost_usd": row["cost_micro"] / 1e6,
+            **({"detail": row["detail"]} if row["detail"] else {}),
+        }
+    return out
+
+
+async def create_session(
+    conn: asyncpg.Connection, key_id: uuid.UUID, instrument_id: str, idempotency_key: str | None
+) -> tuple[dict[str, Any], bool]:
+    """(the session, created?); a repeated idempotency key returns the session it made."""
+    if await conn.fetchval("SELECT 1 FROM instruments WHERE id = $1", instrument_id) is None:
+        raise ChatRefused(404, "not_found", f"unknown instrument {instrument_id!r}")
+    row = await conn.fetchrow(
+        """INSERT INTO chat_sessions (key_id, instrument_id, idempotency_key) VALUES ($1, $2, $3)
+           ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *""",
+        key_id, instrument_id, idempotency_key,
+    )  # fmt: skip
+    if row is not None:
+        return session_view(row), True
+    row = await conn.fetchrow(
+        "SELECT * FROM chat_sessions WHERE key_id = $1 AND idempotency_key = $2",
+        key_id, idempotency_key,
+    )  # fmt: skip
+    if row["instrument_id"] != instrument_id:
+        message = "this Idempotency-Key was used for a session on another instrument"
+        raise ChatRefused(409, "idempotency_conflict", message)
+    return session_view(row), False
+
+
+async def owned_session(
+    conn: asyncpg.Connection, key_id: uuid.UUID, session_id: uuid.UUID
+) -> asyncpg.Record:
+    """The session if this key owns it; anyone else's (or none) is 404."""
+    row = await conn.fetchrow(
+        "SELECT * FROM chat_sessions WHERE id = $1 AND key_id = $2", session_id, key_id
+    )
+    if row is None:
+        raise ChatRefused(404, "not_found", f"no chat session {str(session_id)!r}")
+    return row
+
+
+async def list_messages(
+    conn: asyncpg.Connection, session_id: uuid.UUID, limit: int
+) -> list[dict[str, Any]]:
+    """The session's last `limit` messages, oldest first."""
+    rows = await conn.fetch(
+        """SELECT * FROM (SELECT * FROM chat_messages WHERE session_id = $1
+                          ORDER BY seq DESC LIMIT $2) m ORDER BY seq""",
+        session_id, limit,
+    )  # fmt: skip
+    return [message_view(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A claimed user message to answer, or (`answer` set) one answered before."""
+
+    user_message: asyncpg.Record
+    answer: asyncpg.Record | None = None
+
+
+async def begin_turn(
+    conn: asyncpg.Connection, session_id: uuid.UUID, content: str, idempotency_key: str | None
+) -> Turn:
+    """Store and claim the user's message; a retried key returns its answer or retakes it."""
+    claim = f"now() + interval '{CLAIM_S} seconds'"
+    row = await conn.fetchrow(
+        f"""INSERT INTO chat_messages (session_id, role, content, idempotency_key, state,
+                                       claimed_until)
+            VALUES ($1, 'user', $2, $3, 'pending', {claim})
+            ON CONFLICT (session_id, idempotency_key) DO NOTHING RETURNING *""",
+        session_id, content, idempotency_key,
+    )  # fmt: skip
+    if row is not None:
+        return Turn(row)
+    row = await conn.fetchrow(
+        "SELECT * FROM chat_messages WHERE session_id = $1 AND idempotency_key = $2",
+        session_id, idempotency_key,
+    )  # fmt: skip
+    if row["content"] != content:
+        message = "this Idempotency-Key was used for a different message"
+        raise ChatRefused(409, "idempotency_conflict", message)
+    if row["state"] == "answered":
+        answer = await conn.fetchrow("SELECT * FROM chat_messages WHERE reply_to = $1", row["id"])
+        return Turn(row, answer)
+    retaken = await conn.fetchrow(
+        f"""UPDATE chat_messages SET state = 'pending', claimed_until = {claim}
+            WHERE id = $1 AND (state = 'failed' OR claimed_until < now()) RETURNING *""",
+        row["id"],
+    )  # fmt: skip
+    if retaken is None:
+        raise ChatRefused(409, "in_progress", "this message is still being answered; retry soon")
+    return Turn(retaken)
+
+
+async def finish_turn(conn: asyncpg.Connection, turn: Turn, answer: Answer) -> asyncpg.Record:
+    """Store the answer and mark the turn answered (once, whoever finishes first)."""
+    user = turn.user_message
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            """INSERT INTO chat_messages (session_id, role, content, reply_to, method, model,
+                                          cost_micro, citations, detail)
+               VALUES ($1, 'assistant', $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (reply_to) DO NOTHING RETURNING *""",
+            user["session_id"], answer.content, user["id"], answer.method, answer.model,
+            round(answer.cost_usd * 1e6), answer.citations, answer.detail,
+        )  # fmt: skip
+        await conn.execute(
+            "UPDATE chat_messages SET state = 'answered', claimed_until = NULL WHERE id = $1",
+            user["id"],
+        )
+    if row is None:
+        row = await conn.fetchrow("SELECT * FROM chat_messages WHERE reply_to = $1", user["id"])
+    return row
+
+
+async def fail_turn(conn: asyncpg.Connection, turn: Turn) -> None:
+    """Release a turn that could not be answered; a retry with its key may take it again."""
+    await conn.execute(
+        "UPDATE chat_messages SET state = 'failed', claimed_until = NULL "
+        "WHERE id = $1 AND state = 'pending'",
+        turn.user_message["id"],
+    )
+
+
+async def history(
+    conn: asyncpg.Connection, session_id: uuid.UUID, before_seq: int
+) -> list[dict[str, str]]:
+    """Earlier answered turns as chat messages, oldest first (last HISTORY_TURNS)."""
+    rows = await conn.fetch(
+        """SELECT u.content AS question, a.content AS answer
+           FROM chat_messages u JOIN chat_messages a ON a.reply_to = u.id
+           WHERE u.session_id = $1 AND u.seq < $2 ORDER BY u.seq DESC LIMIT $3""",
+        session_id, before_seq, HISTORY_TURNS,
+    )  # fmt: skip
+    out: list[dict[str, str]] = []
+    for r in reversed(rows):
+        out += [{"role": "user", "content": r["question"][:HISTORY_CHARS]},
+                {"role": "assistant", "content": r["answer"][:HISTORY_CHARS]}]  # fmt: skip
+    return out
+
+
+# --- grounding and prompt ----------------------------------------------------------------
+
+_REPORT = """
+    SELECT id, summary, positives, concerns, outlook, rating, sentiment, citations,
+           published_at
+    FROM reports WHERE instrument_id = $1 AND status = 'published'
+    ORDER BY published_at DESC LIMIT 1"""
+_ARTICLES = """
+    SELECT a.fingerprint, a.title, a.summary, a.url, a.published_at, a.source, a.provider,
+           (SELECT x.sentiment FROM analyses x
+            WHERE x.fingerprint = a.fingerprint AND x.instrument_id = $1
+            ORDER BY (x.method = 'llm') DESC, x.created_at DESC LIMIT 1) AS sentiment
+    FROM articles a JOIN article_instruments ai ON ai.fingerprint = a.fingerprint
+    WHERE ai.instrument_id = $1 AND (a.fingerprint = ANY($2::text[]) OR a.fingerprint IN (
+        SELECT fingerprint FROM article_instruments ai2 JOIN articles a2 USING (fingerprint)
+        WHERE ai2.instrument_id = $1 ORDER BY a2.published_at DESC LIMIT $3))
+    ORDER BY a.published_at DESC, a.fingerprint"""
+
+
+async def load_grounding(conn: asyncpg.Connection, instrument_id: str) -> Grounding:
+    """The latest published report (`r1`) and recent articles plus the ones it cites."""
+    name = await conn.fetchval("SELECT name FROM instruments WHERE id = $1", instrument_id)
+    report = await conn.fetchrow(_REPORT, instrument_id)
+    cited = list(report["citations"])[:REPORT_CITED_ARTICLES] if report else []
+    rows = await conn.fetch(_ARTICLES, instrument_id, cited, RECENT_ARTICLES)
+    sources: dict[str, Source] = {}
+    if report is not None:
+        claims = [c["text"] for c in [*report["positives"], *report["concerns"]]]
+        text = " ".join([report["summary"], *claims, report["outlook"] or ""]).strip()
+        sources["r1"] = Source(
+            "r1", "report", str(report["id"]), f"Research note (rating {report['rating']})",
+            text, report["published_at"], None, report["sentiment"],
+        )  # fmt: skip
+    for i, r in enumerate(rows, start=1):
+        summary = (r["summary"] or "")[:ARTICLE_TEXT_CHARS]
+        sources[f"a{i}"] = Source(
+            f"a{i}", "article", r["fingerprint"], r["title"] or "", summary, r["published_at"],
+            r["url"], r["sentiment"],
+        )  # fmt: skip
+    return Grounding(instrument_id, name or instrument_id, sources)
+
+
+def sources_payload(grounding: Grounding) -> dict[str, Any]:
+    """What the model sees of the grounding."""
+    items = []
+    for s in grounding.sources.values():
+        item = {"id": s.id, "kind": s.kind, "title": s.title, "text": s.text}
+        if s.at is not None:
+            item["date"] = s.at.date().isoformat()
+        if s.sentiment is not None:
+            item["sentiment"] = round(s.sentiment, 2)
+        items.append(item)
+    return {"instrument": {"id": grounding.instrument_id, "name": grounding.name},
+            "sources": items}  # fmt: skip
+
+
+def prompt(
+    grounding: Grounding, earlier: list[dict[str, str]], question: str
+) -> list[dict[str, str]]:
+    """Messages for one turn: rules, earlier turns, then sources and the question."""
+    sources = json.dumps(sources_payload(grounding), ensure_ascii=False)
+    user = f"SOURCES:\n{sources}\nQUESTION: {question}"
+    return [{"role": "system", "content": CHAT_SYSTEM}, *earlier, {"role": "user", "content": user}]
+
+
+def resolve_citations(text: str, grounding: Grounding) -> tuple[str, list[dict], list[str]]:
+    """(text without citations to unknown ids, cited sources in order, the unknown ids)."""
+    cited: list[str] = []
+    unknown: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        ids = [i.strip() for i in match.group(1).split(",")]
+        known = [i for i in ids if i in grounding.sources]
+        unknown.extend(i for i in ids if i not in grounding.sources)
+        cited.extend(i for i in known if i not in cited)
+        return f"[{', '.join(known)}]" if known else ""
+
+    cleaned = _CITATION.sub(keep, text)
+    if unknown:
+        cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned))
+    return cleaned.strip(), [grounding.sources[i].citation() for i in cited], unknown
+
+
+def llm_answer(text: str, grounding: Grounding, model: str, cost_usd: float) -> Answer:
+    """An LLM's text as an answer, its citations checked against the grounding."""
+    content, citations, unknown = resolve_citations(text, grounding)
+    detail = {"dropped_citations": unknown} if unknown else {}
+    return Answer(content, citations, "llm", model, cost_usd, detail)
+
+
+# --- the extractive fallback -------------------------------------------------------------
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def _sentiment(source: Source) -> float | None:
+    if source.sentiment is not None:
+        return source.sentiment
+    try:
+        return score_text(f"{source.title}. {source.text}").score
+    except UnsupportedText:
+        return None
+
+
+def extractive_answer(grounding: Grounding, question: str, reason: str) -> Answer:
+    """An answer quoted from the sources most related to the question (no LLM)."""
+    if not grounding.sources:
+        text = (
+            f"There are no stored reports or articles on {grounding.name} "
+            f"({grounding.instrument_id}) yet, so there is nothing to answer from."
+        )
+        return Answer(text, [], "lexicon", detail={"reason": reason})
+    asked = _words(question)
+    articles = [s for s in grounding.sources.values() if s.kind == "article"]
+    ranked = sorted(
+        articles, key=lambda s: (-len(asked & _words(f"{s.title} {s.text}")), s.id.zfill(4))
+    )[:EXTRACT_ARTICLES]
+    lines = [f"{grounding.name} ({grounding.instrument_id}), from stored coverage "
+             f"(extractive summary, no LLM: {reason}):"]  # fmt: skip
+    report = grounding.sources.get("r1")
+    if report is not None:
+        lines.append(f"Latest research note: {report.text[:600]} [r1]")
+    for s in ranked:
+        score = _sentiment(s)
+        tone = f"{label_of(score)}, " if score is not None else ""
+        when = s.at.date().isoformat() if s.at else "undated"
+        lines.append(f"- {s.title} ({tone}{when}) [{s.id}]")
+    cited = [*(["r1"] if report else []), *(s.id for s in ranked)]
+    citations = [grounding.sources[i].citation() for i in cited]
+    return Answer("\n".join(lines), citations, "lexicon", detail={"reason": reason})
