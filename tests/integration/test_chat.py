@@ -1,0 +1,289 @@
+"""Chat on real Postgres data from the sim and the sim's LLM: in-process ASGI and through Serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+
+from configs.sections import LlmEndpoint, ModelPrice, RetryPolicy
+from configs.settings import load_settings
+from core.analysis.pipeline import analyze_articles, write_report
+from core.collection import save_news
+from core.llm.gateway import LLMGateway
+from core.providers import NewsApiClient
+from core.storage.api_keys import create_key
+from core.storage.db import connect, sync_instruments
+from core.storage.dedupe import MemoryDedupe
+from core.storage.migrations import migrate
+from serve_app.app import build_api
+from serve_app.chat import ChatService
+from serve_app.context import AppContext
+from sim.server import SimServer
+
+START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+PRICES = {"sim-llm": ModelPrice(input_per_mtok=0.10, output_per_mtok=0.40)}
+RETRY = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.05, deadline_s=10)
+SSE = {"Accept": "text/event-stream"}
+
+
+async def _seed(conn: asyncpg.Connection, sim: SimServer, settings) -> None:
+    """AAPL's news from the sim, scored by the lexicon, and a published report."""
+    instruments = {i.id: i.to_instrument() for i in settings.watchlist.instruments}
+    await sync_instruments(conn, instruments.values())
+    aapl = instruments["AAPL"]
+    newsapi = NewsApiClient(sim.urls["newsapi"], api_key="k")
+    articles = await newsapi.fetch_news(aapl, START, END, limit=60)
+    await save_news(conn, None, "AAPL", "newsapi", articles, MemoryDedupe(60))
+    await newsapi.aclose()
+    await analyze_articles(conn, aapl, START, END, None, "en")
+    await write_report(conn, aapl, START, END, "60d", None, "en")
+
+
+def _gateway(pool, sim: SimServer, per_call_usd: float = 0.05) -> LLMGateway:
+    endpoint = LlmEndpoint(
+        name="sim", base_url=sim.urls["llm"] + "/v1", model="sim-llm", context_window=8192,
+        rpm=6000, max_concurrency=8, timeout_s=5,
+    )  # fmt: skip
+    return LLMGateway(
+        [(endpoint, "test-key")], PRICES, pool, daily_usd=1.0, per_call_usd=per_call_usd,
+        retry=RETRY, cooldown_s=1,
+    )  # fmt: skip
+
+
+class Api:
+    """An in-process API whose chat service is a local `ChatService`."""
+
+    def __init__(self, http: httpx.AsyncClient, conn, keys: dict[str, str], ctx) -> None:
+        self.http, self.conn, self.keys, self.ctx = http, conn, keys, ctx
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    async def session(self, who: str = "alice", instrument: str = "AAPL") -> str:
+        made = await self.http.post(
+            "/api/v1/chat/sessions", json={"instrument": instrument}, headers=self.auth(who)
+        )
+        assert made.status_code == 201, made.text
+        return made.json()["id"]
+
+    async def ask(self, sid: str, content: str, who: str = "alice", **headers: str):
+        return await self.http.post(
+            f"/api/v1/chat/sessions/{sid}/messages", json={"content": content},
+            headers={**self.auth(who), **headers},
+        )  # fmt: skip
+
+    async def use_llm(self, llm) -> None:
+        self.ctx.chat.llm = llm
+
+
+@pytest.fixture
+async def api(fresh_dsn: str, sim: SimServer):
+    """Alice and Bob (write keys), Reader (read key); AAPL seeded; chat with the sim's LLM."""
+    sim.clear_faults()
+    settings = load_settings(database_url=fresh_dsn)
+    conn = await connect(fresh_dsn)
+    await migrate(conn)
+    await _seed(conn, sim, settings)
+    keys = {}
+    for name, scope in (("alice", "write"), ("bob", "write"), ("reader", "read")):
+        _, keys[name] = await create_key(conn, name, scope)
+    ctx = AppContext(settings)
+    gateway = _gateway(await ctx.pool(), sim)
+    ctx.chat = ChatService(ctx.pool, gateway)
+    app = build_api()
+    app.state.context = ctx
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
+    ) as http:
+        yield Api(http, conn, keys, ctx)
+    await gateway.aclose()
+    await ctx.close()
+    await conn.close()
+    sim.clear_faults()
+
+
+def parse_sse(text: str) -> list[tuple[str, dict]]:
+    """(event, data) pairs of an SSE body."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+async def _chat_usage(conn) -> list:
+    return await conn.fetch("SELECT status, cost_micro FROM llm_usage WHERE purpose = 'chat'")
+
+
+async def test_sessions_are_owned_scoped_and_validated(api: Api) -> None:
+    sid = await api.session()
+    unknown = await api.http.post(
+        "/api/v1/chat/sessions", json={"instrument": "TSLA"}, headers=api.auth("alice")
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    read_only = await api.http.post(
+        "/api/v1/chat/sessions", json={"instrument": "AAPL"}, headers=api.auth("reader")
+    )
+    assert read_only.status_code == 403
+    assert (await api.ask(sid, "hi", who="reader")).status_code == 403
+    # Bob cannot read, nor write to, Alice's session; nor can a made-up or malformed id.
+    for path_id in (sid, str(uuid.uuid4()), "nope"):
+        seen = await api.http.get(
+            f"/api/v1/chat/sessions/{path_id}/messages", headers=api.auth("bob")
+        )
+        assert seen.status_code == 404 and seen.json()["error"]["code"] == "not_found"
+        assert (await api.ask(path_id, "What happened?", who="bob")).status_code == 404
+    for bad in ("", "   ", "x" * 4001):
+        refused = await api.ask(sid, bad)
+        assert refused.status_code == 422
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_request" and error["details"][0]["field"] == "body.content"
+    missing = await api.http.post(
+        f"/api/v1/chat/sessions/{sid}/messages", json={}, headers=api.auth("alice")
+    )
+    assert missing.status_code == 422 and "error" in missing.json()
+    # Idempotent session creation: the same key makes the same session once.
+    again = [
+        await api.http.post(
+            "/api/v1/chat/sessions",
+            json={"instrument": "AAPL"},
+            headers={**api.auth("alice"), "Idempotency-Key": "s-1"},
+        )
+        for _ in range(2)
+    ]
+    assert again[0].json()["id"] == again[1].json()["id"]
+    assert again[1].headers["idempotent-replayed"] == "true"
+    other = await api.http.post(
+        "/api/v1/chat/sessions", json={"instrument": "MSFT"},
+        headers={**api.auth("alice"), "Idempotency-Key": "s-1"},
+    )  # fmt: skip
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    listed = await api.http.get(f"/api/v1/chat/sessions/{sid}/messages", headers=api.auth("alice"))
+    assert listed.status_code == 200 and listed.json()["session"]["instrument"] == "AAPL"
+
+
+async def test_answer_is_grounded_cited_costed_and_stored(api: Api) -> None:
+    sid = await api.session()
+    answered = await api.ask(sid, "What did Apple report about earnings?")
+    assert answered.status_code == 201, answered.text
+    message = answered.json()
+    assert message["method"] == "llm" and message["model"] == "sim-llm"
+    assert message["citations"], message
+    stored = {
+        r["fingerprint"]: r["title"]
+        for r in await api.conn.fetch(
+            "SELECT a.fingerprint, a.title FROM articles a JOIN article_instruments ai "
+            "USING (fingerprint) WHERE ai.instrument_id = 'AAPL'"
+        )
+    }
+    report_ids = {str(r["id"]) for r in await api.conn.fetch("SELECT id FROM reports")}
+    for cite in message["citations"]:
+        assert cite["id"] in message["content"]
+        if cite["kind"] == "article":
+            assert stored[cite["ref"]] == cite["title"] and cite["url"]
+        else:
+            assert cite["ref"] in report_ids
+    usage = await _chat_usage(api.conn)
+    assert [u["status"] for u in usage] == ["ok"]
+    assert usage[0]["cost_micro"] == round(message["cost_usd"] * 1e6) > 0
+    # A follow-up carries the earlier turn; the history lists both turns in order.
+    await api.ask(sid, "And the risks?")
+    listed = await api.http.get(f"/api/v1/chat/sessions/{sid}/messages", headers=api.auth("alice"))
+    roles = [m["role"] for m in listed.json()["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    assert listed.json()["messages"][1]["id"] == message["id"]
+
+
+async def test_streamed_answer_is_sse_tokens_then_done(api: Api) -> None:
+    sid = await api.session()
+    async with api.http.stream(
+        "POST", f"/api/v1/chat/sessions/{sid}/messages", json={"content": "Any news on iPhone?"},
+        headers={**api.auth("alice"), **SSE},
+    ) as streamed:  # fmt: skip
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        body = "".join([chunk async for chunk in streamed.aiter_text()])
+    events = parse_sse(body)
+    kinds = [e for e, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("token") > 1
+    done = events[-1][1]
+    assert "".join(d["text"] for e, d in events if e == "token") == done["content"]
+    assert (
+        done["method"] == "llm"
+        and done["citations"]
+        and done["reply_to"] == events[0][1]["message_id"]
+    )
+    listed = await api.http.get(f"/api/v1/chat/sessions/{sid}/messages", headers=api.auth("alice"))
+    assert listed.json()["messages"][-1]["id"] == done["id"]
+    refused = await api.http.post(
+        f"/api/v1/chat/sessions/{uuid.uuid4()}/messages", json={"content": "x"},
+        headers={**api.auth("alice"), **SSE},
+    )  # fmt: skip
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+
+
+async def test_citations_to_unknown_sources_are_dropped(api: Api, sim: SimServer) -> None:
+    sim.set_faults("llm", {"bad_citation_rate": 1.0})
+    sid = await api.session()
+    message = (await api.ask(sid, "What is new?")).json()
+    assert message["detail"]["dropped_citations"]
+    assert not re.search(r"\[a10\d\d\]", message["content"])
+    ids = {c["id"] for c in message["citations"]}
+    assert ids and all(re.fullmatch(r"[ar]\d{1,2}", i) for i in ids)
+
+
+async def test_lexicon_answer_without_llm_or_budget(api: Api, sim: SimServer) -> None:
+    sid = await api.session()
+    await api.use_llm(None)
+    plain = (await api.ask(sid, "What about the buyback?")).json()
+    assert plain["method"] == "lexicon" and plain["cost_usd"] == 0 and plain["citations"]
+    assert "no LLM endpoint" in plain["detail"]["reason"]
+    # A per-call ceiling no chat call fits under: refused before sending, lexicon instead.
+    tight = _gateway(await api.ctx.pool(), sim, per_call_usd=0.000001)
+    await api.use_llm(tight)
+    async with api.http.stream(
+        "POST", f"/api/v1/chat/sessions/{sid}/messages", json={"content": "Any risks?"},
+        headers={**api.auth("alice"), **SSE},
+    ) as streamed:  # fmt: skip
+        events = parse_sse("".join([c async for c in streamed.aiter_text()]))
+    done = events[-1][1]
+    assert events[-1][0] == "done" and done["method"] == "lexicon"
+    assert "budget" in done["detail"]["reason"].lower() and done["citations"]
+    assert await _chat_usage(api.conn) == []
+    no_data = (await api.ask(await api.session(instrument="MSFT"), "Anything?")).json()
+    assert no_data["method"] == "lexicon" and no_data["citations"] == []
+    await tight.aclose()
+
+
+async def test_retried_post_with_idempotency_key_answers_once(api: Api) -> None:
+    sid = await api.session()
+    key = {"Idempotency-Key": "turn-1"}
+    first, second = await asyncio.gather(
+        api.ask(sid, "What moved the stock?", **key), api.ask(sid, "What moved the stock?", **key)
+    )
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses in ([201, 201], [201, 409]), (first.text, second.text)
+    again = await api.ask(sid, "What moved the stock?", **key)
+    assert again.status_code == 201
+    winner = first if first.status_code == 201 else second
+    assert again.json()["id"] == winner.json()["id"]
+    async with api.http.stream(
+        "POST", f"/api/v1/chat/sessions/{sid}/messages", json={"content": "What moved the stock?"},
+        headers={**api.auth("alice"), **SSE, **key},
+    ) as streamed:  # fmt: skip
+        events = parse_sse("".join([c async for c in streamed.aiter_text()]))
+    assert events[0][1]["replayed"] is True and events[-1][1]["id"] == winner.json()["id"]
+    assert len(await _chat_usage(api.conn)) == 1  # one LLM call, however many retries
+    count = await api.conn.fetchval(
+        "SELECT count(*) FROM chat_messages WHERE session_id = $1", uuid.UUID(sid)
+    )
+    assert count == 2
+    changed = await api.ask(sid, "Something else", **key)
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_conflict"
