@@ -287,3 +287,56 @@ async def test_retried_post_with_idempotency_key_answers_once(api: Api) -> None:
     assert count == 2
     changed = await api.ask(sid, "Something else", **key)
     assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_conflict"
+
+
+async def _seed_cluster(dsn: str, sim: SimServer) -> str:
+    """AAPL's news and report in the cluster's own database; a write key for it."""
+    conn = await connect(dsn)
+    try:
+        await _seed(conn, sim, load_settings(database_url=dsn))
+        _, key = await create_key(conn, f"chat-serve-{uuid.uuid4().hex[:6]}", "write")
+    finally:
+        await conn.close()
+    return key
+
+
+def test_chat_through_serve_composes_the_chat_deployment(ray_cluster, sim: SimServer) -> None:
+    from ray import serve
+
+    from cluster.ray_head import free_port
+    from serve_app.app import Api
+    from serve_app.chat import Chat
+
+    sim.clear_faults()
+    key = asyncio.run(_seed_cluster(ray_cluster.dsn, sim))
+    name = f"chat-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    no_cpu = {"num_cpus": 0}  # 2 cores shared: I/O-bound replicas reserve none
+    app = Api.options(ray_actor_options=no_cpu).bind(Chat.options(ray_actor_options=no_cpu).bind())
+    serve.run(app, name=name, route_prefix=f"/{name}")
+    try:
+        base = f"http://127.0.0.1:{port}/{name}/api/v1"
+        auth = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base, headers=auth, timeout=60) as http:
+            sid = http.post("/chat/sessions", json={"instrument": "AAPL"}).json()["id"]
+            plain = http.post(f"/chat/sessions/{sid}/messages", json={"content": "Earnings?"})
+            assert plain.status_code == 201, plain.text
+            assert plain.json()["method"] == "llm" and plain.json()["citations"]
+            with http.stream(
+                "POST", f"/chat/sessions/{sid}/messages", json={"content": "Any risks?"},
+                headers=SSE,
+            ) as streamed:  # fmt: skip
+                assert streamed.headers["content-type"].startswith("text/event-stream")
+                events = parse_sse("".join(streamed.iter_text()))
+            kinds = [e for e, _ in events]
+            assert kinds[0] == "start" and kinds[-1] == "done" and "token" in kinds
+            assert events[-1][1]["method"] == "llm" and events[-1][1]["citations"]
+            missing = http.post(
+                f"/chat/sessions/{uuid.uuid4()}/messages", json={"content": "x"}, headers=SSE
+            )
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+            listed = http.get(f"/chat/sessions/{sid}/messages").json()["messages"]
+            assert [m["role"] for m in listed] == ["user", "assistant"] * 2
+    finally:
+        serve.delete(name)
