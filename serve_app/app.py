@@ -13,8 +13,8 @@ from fastapi.responses import PlainTextResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from configs.settings import load_settings
-from serve_app import chat, live, metrics, ops_routes, routes
+from configs.settings import Settings, load_settings
+from serve_app import chat, live, metrics, ops_routes, routes, subscriptions
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import error_response, install_error_handlers
 
@@ -22,11 +22,14 @@ log = logging.getLogger("stockray.serve")
 CHECK_TIMEOUT_S = 3.0
 
 
-def build_api() -> FastAPI:
-    """The FastAPI app with every route; `app.state.context` is set by whoever hosts it."""
+def build_api(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app with every route; `app.state.context` is set by whoever hosts it.
+
+    `settings` (default: loaded from the environment) decide the CORS allowlist.
+    """
     app = FastAPI(title="stockray", version="0.1.0", docs_url="/docs")
     install_error_handlers(app)
-    settings = load_settings()
+    settings = settings or load_settings()
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -38,6 +41,7 @@ def build_api() -> FastAPI:
     app.add_middleware(metrics.RequestMetrics)
     app.include_router(routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(subscriptions.router)
     app.include_router(chat.router)
     app.include_router(live.router)
 

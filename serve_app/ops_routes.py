@@ -1,17 +1,25 @@
-"""REST API `/api/v1` for operators: job runs and LLM costs."""
+"""REST API `/api/v1` for operators: job runs, backfills, providers and LLM costs."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
+import asyncio
+import hashlib
+import shlex
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from core.models import Capability
+from core.providers import CLIENTS
+from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import ApiError, uuid_or_404
+from serve_app.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
+PROVIDERS_TIMEOUT_S = 5.0
 
 
 def _run(row: Any) -> dict[str, Any]:
@@ -37,14 +45,39 @@ async def jobs(
     return {"jobs": [_run(r) for r in rows]}
 
 
-@router.get("/jobs/{run_id}")
-async def job(ctx: Ctx, run_id: str) -> dict[str, Any]:
-    """One job run: status, progress counts, error."""
-    key = uuid_or_404(run_id, "job run")
-    row = await (await ctx.pool()).fetchrow("SELECT * FROM job_runs WHERE id = $1", key)
-    if row is None:
-        raise ApiError(404, "not_found", f"no job run {run_id!r}")
-    return _run(row)
+@router.get("/jobs/{job_id}")
+async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
+    """One job: a `job_runs` id, or a Ray job id (e.g. from `POST /jobs/backfill`).
+
+    A Ray job id answers with Ray's status and the run it recorded (progress, counts) once
+    it has started one.
+    """
+    pool = await ctx.pool()
+    try:
+        run_id = uuid.UUID(job_id)
+    except ValueError:
+        run_id = None
+    if run_id is not None:
+        row = await pool.fetchrow("SELECT * FROM job_runs WHERE id = $1", run_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"no job run {job_id!r}")
+        return _run(row)
+    try:
+        info = await asyncio.to_thread(_jobs_client(ctx).get_job_info, job_id)
+    except RuntimeError:  # Ray answers 404 for an unknown submission id
+        raise ApiError(404, "not_found", f"no job {job_id!r}") from None
+    trace_id = (info.metadata or {}).get("trace_id")
+    row = await pool.fetchrow(
+        "SELECT * FROM job_runs WHERE trace_id = $1 ORDER BY started_at DESC LIMIT 1", trace_id
+    )
+    return {
+        "job_id": job_id,
+        "status": str(info.status.value if hasattr(info.status, "value") else info.status),
+        "message": info.message,
+        "entrypoint": info.entrypoint,
+        "trace_id": trace_id,
+        "run": _run(row) if row else None,
+    }
 
 
 @router.get("/costs")
@@ -83,3 +116,101 @@ async def costs(
         ],
         "budget": {"daily_usd": limit / 1e6, "left_usd": (limit - spent) / 1e6},
     }
+
+
+class BackfillRequest(BaseModel):
+    """What `python -m jobs.backfill` takes: tickers (or watchlist groups), days, what to fetch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tickers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    start: date
+    end: date
+    interval: str = "1d"
+    capabilities: Annotated[list[Capability], Field(min_length=1)] = [Capability.PRICES]
+
+
+@router.post(
+    "/jobs/backfill", status_code=202, responses={200: {"description": "already submitted"}}
+)
+async def submit_backfill(
+    body: BackfillRequest,
+    ctx: Ctx,
+    response: Response,
+    key: Annotated[KeyInfo, Depends(require("admin"))],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Submit a backfill as a Ray Job (admin); poll `GET /jobs/{job_id}` for its progress.
+
+    With an `Idempotency-Key` header, a retried request returns the job it submitted first.
+    """
+    _check_backfill(ctx, body)
+    trace_id = uuid.uuid4().hex[:16]
+    entrypoint = shlex.join(
+        [
+            "python", "-m", "jobs.backfill", "--tickers", ",".join(body.tickers),
+            "--start", body.start.isoformat(), "--end", body.end.isoformat(),
+            "--interval", body.interval,
+            "--capabilities", ",".join(c.value for c in body.capabilities),
+            "--trace-id", trace_id,
+        ]
+    )  # fmt: skip
+    submission_id = None
+    if idempotency_key:
+        digest = hashlib.sha256(f"{key.id}|{idempotency_key}".encode()).hexdigest()[:20]
+        submission_id = f"api-backfill-{digest}"
+    client = _jobs_client(ctx)
+    try:
+        job_id = await asyncio.to_thread(
+            client.submit_job,
+            entrypoint=entrypoint,
+            submission_id=submission_id,
+            metadata={"trigger": "api", "trace_id": trace_id, "key": key.name},
+        )
+    except RuntimeError as exc:
+        if submission_id is None or "already exists" not in str(exc):
+            raise ApiError(503, "jobs_unavailable", "the Ray Jobs API refused the job") from exc
+        response.status_code = 200
+        info = await asyncio.to_thread(client.get_job_info, submission_id)
+        return {"job_id": submission_id, "trace_id": (info.metadata or {}).get("trace_id")}
+    return {"job_id": job_id, "trace_id": trace_id}
+
+
+def _check_backfill(ctx: Ctx, body: BackfillRequest) -> None:
+    # The job checks everything again (and provider reach); these are the API's 422s.
+    problems = []
+    watchlist = ctx.settings.watchlist
+    for name in body.tickers:
+        if watchlist.get(name) is None and name not in watchlist.groups:
+            problems.append({"field": "tickers", "problem": f"{name!r} is not on the watchlist"})
+    if body.start > body.end:
+        problems.append({"field": "start", "problem": "start is after end"})
+    if body.start > datetime.now(UTC).date():
+        problems.append({"field": "start", "problem": "start is in the future"})
+    intervals = {i for client in CLIENTS.values() for i in client.INTERVALS}
+    if Capability.PRICES in body.capabilities and body.interval not in intervals:
+        problems.append(
+            {"field": "interval", "problem": f"not one of {sorted(intervals)}"}
+        )  # fmt: skip
+    if problems:
+        raise ApiError(422, "invalid_request", "backfill request is not valid", problems)
+
+
+def _jobs_client(ctx: Ctx) -> Any:
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(ctx.settings.dashboard_url)
+
+
+@router.get("/providers")
+async def providers(ctx: Ctx) -> dict[str, Any]:
+    """Per provider: circuit state, rate-limit budget left, last error, or why it is off."""
+    from actors.providers import router_handle
+
+    try:
+        health = await asyncio.wait_for(router_handle().health.remote(), PROVIDERS_TIMEOUT_S)
+    except Exception as exc:  # the router is down or slow: say so in the one error shape
+        raise ApiError(
+            503, "providers_unavailable", f"provider router did not answer: {type(exc).__name__}"
+        ) from None
+    return {"providers": health}

@@ -36,10 +36,10 @@ class KeyRateLimits:
             windows = [Window(self.per_minute, 60.0)]
             if self._redis is not None:
                 limiter = RedisRateLimiter(
-                    self._redis, key_id, windows, key_prefix="stockray:api-limit:", pace=False
+                    self._redis, key_id, windows, 0.0, "stockray:api-limit:", pace=False
                 )
-            else:
-                limiter = LocalRateLimiter(key_id, windows, pace=False)
+            else:  # no margin: it absorbs a provider's clock jitter, there is none here
+                limiter = LocalRateLimiter(key_id, windows, 0.0, pace=False)
             self._limiters[key_id] = limiter
             while len(self._limiters) > MAX_LOCAL_KEYS:
                 self._limiters.popitem(last=False)

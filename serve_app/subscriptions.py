@@ -1,0 +1,126 @@
+"""REST API `/api/v1/subscriptions`: which instruments and events a key wants live.
+
+A subscription belongs to the key that made it: another key neither sees nor deletes it
+(404, the same answer as for an id that does not exist). The WebSocket starts each of the
+key's connections with the union of its subscriptions. Instruments and events are stored
+sorted and without repeats, so POSTing the same subscription twice returns the first one.
+"""
+
+# No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.storage.api_keys import KeyInfo
+from serve_app.auth import require
+from serve_app.context import Ctx
+from serve_app.errors import ApiError, uuid_or_404
+
+EVENT_TYPES = ("bar", "article", "report.published", "job.progress", "provider.circuit")
+MAX_ITEMS = 200
+
+router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
+Caller = Annotated[KeyInfo, Depends(require("read"))]
+
+
+class NewSubscription(BaseModel):
+    """Instruments (watchlist ids) and event types; an empty list means all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruments: Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=MAX_ITEMS)]
+    events: Annotated[list[str], Field(max_length=len(EVENT_TYPES))] = []
+
+
+class Subscription(BaseModel):
+    """A stored subscription."""
+
+    id: str
+    instruments: list[str]
+    events: list[str]
+    created_at: str
+
+
+def _out(row: Any) -> Subscription:
+    return Subscription(
+        id=str(row["id"]),
+        instruments=list(row["instruments"]),
+        events=list(row["events"]),
+        created_at=row["created_at"].isoformat(),
+    )
+
+
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    responses={200: {"model": Subscription, "description": "the same subscription existed"}},
+)
+async def create_subscription(
+    body: NewSubscription, ctx: Ctx, key: Caller, response: Response
+) -> Subscription:
+    """Subscribe this key to events of instruments (201, or 200 if it already was)."""
+    unknown_events = sorted(set(body.events) - set(EVENT_TYPES))
+    if unknown_events:
+        raise ApiError(
+            422, "invalid_request", "unknown event types",
+            [{"field": "events", "problem": f"{e!r} is not one of {list(EVENT_TYPES)}"}
+             for e in unknown_events],
+        )  # fmt: skip
+    instruments, events = sorted(set(body.instruments)), sorted(set(body.events))
+    pool = await ctx.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        known = await conn.fetch("SELECT id FROM instruments WHERE id = ANY($1)", instruments)
+        missing = sorted(set(instruments) - {r["id"] for r in known})
+        if missing:
+            raise ApiError(
+                422, "invalid_request", "unknown instruments",
+                [{"field": "instruments", "problem": f"{i!r} is not on the watchlist"}
+                 for i in missing],
+            )  # fmt: skip
+        row = await conn.fetchrow(
+            "INSERT INTO subscriptions (key_id, instruments, events) VALUES ($1, $2, $3) "
+            "ON CONFLICT (key_id, instruments, events) DO NOTHING RETURNING *",
+            key.id, instruments, events,
+        )  # fmt: skip
+        if row is None:  # a retry, or the same subscription made before
+            response.status_code = 200
+            row = await conn.fetchrow(
+                "SELECT * FROM subscriptions WHERE key_id = $1 AND instruments = $2 "
+                "AND events = $3",
+                key.id, instruments, events,
+            )  # fmt: skip
+    return _out(row)
+
+
+@router.get("/subscriptions")
+async def list_subscriptions(ctx: Ctx, key: Caller) -> dict[str, list[Subscription]]:
+    """This key's subscriptions, oldest first."""
+    rows = await (await ctx.pool()).fetch(
+        "SELECT * FROM subscriptions WHERE key_id = $1 ORDER BY created_at, id", key.id
+    )
+    return {"subscriptions": [_out(r) for r in rows]}
+
+
+@router.get("/subscriptions/{subscription_id}")
+async def get_subscription(subscription_id: str, ctx: Ctx, key: Caller) -> Subscription:
+    """One of this key's subscriptions."""
+    row = await (await ctx.pool()).fetchrow(
+        "SELECT * FROM subscriptions WHERE id = $1 AND key_id = $2",
+        uuid_or_404(subscription_id, "subscription"), key.id,
+    )  # fmt: skip
+    if row is None:
+        raise ApiError(404, "not_found", f"no subscription {subscription_id!r}")
+    return _out(row)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204)
+async def delete_subscription(subscription_id: str, ctx: Ctx, key: Caller) -> Response:
+    """Remove one of this key's subscriptions."""
+    deleted = await (await ctx.pool()).fetchval(
+        "DELETE FROM subscriptions WHERE id = $1 AND key_id = $2 RETURNING id",
+        uuid_or_404(subscription_id, "subscription"), key.id,
+    )  # fmt: skip
+    if deleted is None:
+        raise ApiError(404, "not_found", f"no subscription {subscription_id!r}")
+    return Response(status_code=204)
