@@ -289,15 +289,18 @@ class LLMGateway:
             async with ep.slots:
                 reservation = await self.budget.reserve(bound)  # spent: raise at once
                 parts: list[str] = []
-                spent, usage, failed, ended = bound, None, None, False
+                spent, usage, failed, ended, finish = bound, None, None, False, None
                 try:
                     chunks = await ep.retrier.call(self._open_stream, ep, messages, max_tokens)
                     async for chunk in chunks:
                         usage = chunk.usage or usage
-                        delta = chunk.choices[0].delta.content if chunk.choices else None
-                        if delta:
-                            parts.append(delta)
-                            yield delta
+                        choice = chunk.choices[0] if chunk.choices else None
+                        finish = (choice and choice.finish_reason) or finish
+                        if choice and choice.delta.content:
+                            parts.append(choice.delta.content)
+                            yield choice.delta.content
+                    if finish is None:
+                        raise LLMTransient("the stream ended before its finish_reason", cfg.name)
                     tokens_in, tokens_out = _stream_usage(usage, messages, parts, max_tokens)
                     spent = cost_micro(self.prices[cfg.model], tokens_in, tokens_out)
                 except Timeout as err:

@@ -289,6 +289,33 @@ async def test_retried_post_with_idempotency_key_answers_once(api: Api) -> None:
     assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_conflict"
 
 
+async def test_failure_mid_stream_is_an_error_event_and_the_turn_retryable(
+    api: Api, sim: SimServer
+) -> None:
+    sid = await api.session()
+    key = {"Idempotency-Key": "turn-broken"}
+    sim.set_faults("llm", {"malformed_rate": 1.0})  # the SSE body breaks half-way
+    async with api.http.stream(
+        "POST", f"/api/v1/chat/sessions/{sid}/messages", json={"content": "Any risks?"},
+        headers={**api.auth("alice"), **SSE, **key},
+    ) as streamed:  # fmt: skip
+        events = parse_sse("".join([c async for c in streamed.aiter_text()]))
+    assert events[0][0] == "start" and events[-1][0] == "error"
+    assert events[-1][1]["error"]["details"]["retryable"] is True
+    assert "token" in [e for e, _ in events]  # it did fail mid-answer
+    sim.clear_faults()
+    retried = await api.ask(sid, "Any risks?", **key)
+    assert retried.status_code == 201 and retried.json()["method"] == "llm"
+    assert retried.json()["reply_to"] == events[0][1]["message_id"]
+    # The broken stream is charged its bound; usage rows sum to the day's spend exactly.
+    usage = await _chat_usage(api.conn)
+    assert sorted(u["status"] for u in usage) == ["error", "ok"] and all(
+        u["cost_micro"] for u in usage
+    )
+    spent = await api.conn.fetchval("SELECT spent_micro + reserved_micro FROM llm_budget")
+    assert spent == sum(u["cost_micro"] for u in usage)
+
+
 async def _seed_cluster(dsn: str, sim: SimServer) -> str:
     """AAPL's news and report in the cluster's own database; a write key for it."""
     conn = await connect(dsn)
