@@ -16,7 +16,7 @@ from ray.serve.handle import DeploymentHandle
 from configs.settings import Settings, load_settings
 from serve_app import chat, live, metrics, ops_routes, routes, subscriptions
 from serve_app.context import AppContext, Ctx, set_replica_context
-from serve_app.errors import error_response, install_error_handlers
+from serve_app.errors import ERROR_RESPONSES, error_response, install_error_handlers
 
 log = logging.getLogger("stockray.serve")
 CHECK_TIMEOUT_S = 3.0
@@ -27,7 +27,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
 
     `settings` (default: loaded from the environment) decide the CORS allowlist.
     """
-    app = FastAPI(title="stockray", version="0.1.0", docs_url="/docs")
+    app = FastAPI(title="stockray", version="0.1.0", docs_url="/docs", responses=ERROR_RESPONSES)
     install_error_handlers(app)
     settings = settings or load_settings()
     if settings.cors_origins:

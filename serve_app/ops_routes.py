@@ -5,7 +5,7 @@ import asyncio
 import hashlib
 import shlex
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -17,9 +17,10 @@ from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
 from serve_app.errors import ApiError
+from serve_app.params import Day
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
-PROVIDERS_TIMEOUT_S = 5.0
+PROVIDERS_TIMEOUT_S = 30.0  # the first call may create the router and its actors
 
 
 def _run(row: Any) -> dict[str, Any]:
@@ -83,8 +84,8 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
 @router.get("/costs")
 async def costs(
     ctx: Ctx,
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: date | None = None,
+    from_: Annotated[Day | None, Query(alias="from")] = None,
+    to: Day | None = None,
 ) -> dict[str, Any]:
     """LLM spend per day, model and endpoint over [from, to], and today's budget."""
     to = to or datetime.now(UTC).date()
@@ -124,8 +125,8 @@ class BackfillRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tickers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
-    start: date
-    end: date
+    start: Day
+    end: Day
     interval: str = "1d"
     capabilities: Annotated[list[Capability], Field(min_length=1)] = [Capability.PRICES]
 

@@ -18,6 +18,7 @@ from serve_app.auth import require
 from serve_app.cache import Cached
 from serve_app.context import Ctx
 from serve_app.errors import ApiError, uuid_or_404
+from serve_app.params import Instant
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
 MAX_LIMIT = 100
@@ -89,13 +90,16 @@ async def instruments(request: Request, ctx: Ctx) -> Response:
     return await _cached(request, ctx, ["instruments"], produce)
 
 
-@router.get("/instruments/{instrument_id}/bars")
+@router.get(
+    "/instruments/{instrument_id}/bars",
+    responses={200: {"content": {"text/csv": {}, PARQUET: {}}}},
+)
 async def bars(
     request: Request,
     ctx: Ctx,
     instrument_id: str,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Instant | None = None,
+    end: Instant | None = None,
     interval: str = "1d",
     adjusted: bool = False,
 ) -> Response:
