@@ -260,7 +260,15 @@ async def create_session(
     return JSONResponse(session, status_code=201, headers=headers)
 
 
-@router.post("/chat/sessions/{session_id}/messages", status_code=201)
+SSE_RESPONSE = {
+    200: {
+        "description": "SSE (`Accept: text/event-stream`): start, token…, then done or error",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post("/chat/sessions/{session_id}/messages", status_code=201, responses=SSE_RESPONSE)
 async def post_message(
     request: Request,
     ctx: Ctx,
