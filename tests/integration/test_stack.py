@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,3 +219,42 @@ def test_broken_yaml_fails_before_anything_starts(stack: Stack, tmp_path: Path) 
     assert "Traceback" not in done.stderr
     assert stack.processes() == []
     assert not stack.home.exists()
+
+
+def test_metrics_and_logs_on_the_stack(stack: Stack) -> None:
+    up = stack.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    created = stack.run("keys", "create", "--name", "metrics-test", "--scope", "admin")
+    key = created.stdout.strip()
+    base = f"http://127.0.0.1:{stack.api_port}"
+    auth = {"Authorization": f"Bearer {key}"}
+    for _ in range(3):
+        assert httpx.get(f"{base}/api/v1/instruments", headers=auth, timeout=10).status_code == 200
+    assert httpx.get(f"{base}/api/v1/providers", headers=auth, timeout=60).status_code == 200
+    httpx.get(f"{base}/api/v1/instruments", headers={"X-API-Key": key + "x"}, timeout=10)
+
+    # Replicas record through Ray's metrics; /metrics gathers them from the node's agent.
+    line = "stockray_http_requests_total{"
+    deadline, text = time.monotonic() + 60, ""
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        if line in text and 'route="/api/v1/instruments"' in text:
+            break
+        time.sleep(2)
+    assert line in text and 'route="/api/v1/instruments"' in text, text[:2000]
+    assert "stockray_http_request_seconds_bucket{" in text
+    assert "ray_stockray" not in text  # renamed to the names the API documents
+
+    # No log line anywhere (Serve replicas, proxy, actors, jobs, the CLI) holds the key.
+    secret = key.split("_", 2)[2]
+    token = (Path.home() / ".ray" / "auth_token").read_text().strip()
+    leaks = []
+    for path in [
+        *stack.root.rglob("*.log"),
+        *stack.root.rglob("*.out"),
+        *stack.root.rglob("*.err"),
+    ]:
+        text = path.read_text(errors="replace")
+        if secret in text or token in text:
+            leaks.append(str(path))
+    assert leaks == []
