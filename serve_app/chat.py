@@ -330,3 +330,18 @@ async def get_messages(
             raise _refused(err) from None
         messages = await core.list_messages(conn, sid, limit)
     return {"session": core.session_view(session), "messages": messages}
+
+
+@router.get("/chat/sessions")
+async def list_sessions(
+    ctx: Ctx,
+    key: Annotated[KeyInfo, Depends(require("read"))],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """The caller's own chat sessions, newest first."""
+    rows = await (await ctx.pool()).fetch(
+        "SELECT * FROM chat_sessions WHERE key_id = $1 ORDER BY created_at DESC, id LIMIT $2",
+        key.id,
+        limit,
+    )
+    return {"sessions": [core.session_view(r) for r in rows]}

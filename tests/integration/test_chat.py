@@ -167,6 +167,11 @@ async def test_sessions_are_owned_scoped_and_validated(api: Api) -> None:
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
     listed = await api.http.get(f"/api/v1/chat/sessions/{sid}/messages", headers=api.auth("alice"))
     assert listed.status_code == 200 and listed.json()["session"]["instrument"] == "AAPL"
+    # Each key lists only its own sessions.
+    mine = await api.http.get("/api/v1/chat/sessions", headers=api.auth("alice"))
+    assert sid in [s["id"] for s in mine.json()["sessions"]]
+    theirs = await api.http.get("/api/v1/chat/sessions", headers=api.auth("bob"))
+    assert theirs.status_code == 200 and theirs.json()["sessions"] == []
 
 
 async def test_answer_is_grounded_cited_costed_and_stored(api: Api) -> None:
