@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -133,14 +134,87 @@ class RequestMetrics:
             _sink.record(route, scope["method"], status, time.perf_counter() - start)
 
 
-async def render() -> bytes:
-    """The Prometheus exposition text `/metrics` answers with."""
+async def render(pool: Any = None) -> bytes:
+    """The Prometheus exposition text `/metrics` answers with.
+
+    With `pool`, the gauges read from Postgres (`database_families`) are included.
+    """
+    families = []
+    if pool is not None:
+        try:
+            families = await database_families(pool)
+        except Exception as exc:  # Postgres down: still answer with the rest
+            log.warning("metrics from Postgres unavailable: %s", type(exc).__name__)
     if not _sink.ray:
-        return generate_latest(_sink.registry)
-    return await _gather_from_nodes()
+        return generate_latest(_sink.registry) + _render(families)
+    return _render([*await _gather_from_nodes(), *families])
 
 
-async def _gather_from_nodes() -> bytes:
+def _render(families: list[Any]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
+
+
+async def database_families(pool: Any) -> list[Any]:
+    """Gauges of state that lives in Postgres, the same whichever replica is asked.
+
+    Short-lived job drivers exit before Ray would export their metrics, so job runs,
+    collection freshness and LLM spend are read from the rows the jobs commit.
+    """
+    fresh = GaugeMetricFamily(
+        "stockray_collection_last_success_timestamp_seconds",
+        "When an instrument's data of a capability last advanced (Unix time).",
+        labels=["instrument", "capability"],
+    )
+    for r in await pool.fetch(
+        "SELECT instrument_id, capability, extract(epoch FROM max(updated_at)) AS at "
+        "FROM watermarks GROUP BY 1, 2"
+    ):
+        fresh.add_metric([r["instrument_id"], r["capability"]], float(r["at"]))
+    runs = GaugeMetricFamily(
+        "stockray_job_runs", "Job runs started in the last 24 h.", labels=["kind", "status"]
+    )
+    oldest = GaugeMetricFamily(
+        "stockray_job_unfinished_oldest_seconds",
+        "Age of the oldest pending or running job run.",
+        labels=["kind", "status"],
+    )
+    for r in await pool.fetch(
+        "SELECT kind, status, count(*) FILTER (WHERE started_at > now() - interval '24 hours') "
+        "AS n, extract(epoch FROM now() - min(started_at)) AS age FROM job_runs "
+        "WHERE started_at > now() - interval '24 hours' OR status IN ('pending', 'running') "
+        "GROUP BY 1, 2"
+    ):
+        runs.add_metric([r["kind"], r["status"]], r["n"])
+        if r["status"] in ("pending", "running"):
+            oldest.add_metric([r["kind"], r["status"]], float(r["age"]))
+    budget = await pool.fetchrow(
+        "SELECT limit_micro, spent_micro, reserved_micro FROM llm_budget "
+        "WHERE day = (now() AT TIME ZONE 'UTC')::date"
+    )
+    limit = GaugeMetricFamily("stockray_llm_budget_usd", "Today's LLM budget (UTC day).")
+    spent = GaugeMetricFamily(
+        "stockray_llm_spent_usd", "Today's LLM spend, reserved calls included (UTC day)."
+    )
+    if budget is not None:
+        limit.add_metric([], budget["limit_micro"] / 1e6)
+        spent.add_metric([], (budget["spent_micro"] + budget["reserved_micro"]) / 1e6)
+    calls = GaugeMetricFamily(
+        "stockray_llm_calls_today",
+        "LLM calls today (UTC day) by endpoint, model, purpose and status.",
+        labels=["endpoint", "model", "purpose", "status"],
+    )
+    for r in await pool.fetch(
+        "SELECT endpoint, model, purpose, status, count(*) AS n FROM llm_usage "
+        "WHERE at >= (now() AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' "
+        "GROUP BY 1, 2, 3, 4"
+    ):
+        calls.add_metric([r["endpoint"], r["model"], r["purpose"], r["status"]], r["n"])
+    return [fresh, runs, oldest, limit, spent, calls]
+
+
+async def _gather_from_nodes() -> list[Any]:
     import ray
 
     nodes = [
@@ -165,9 +239,7 @@ async def _gather_from_nodes() -> bytes:
                 families[family.name].samples.extend(family.samples)
             else:
                 families[family.name] = family
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(list(families.values())))
-    return generate_latest(registry)
+    return list(families.values())
 
 
 def _describe(answer: Any) -> str:

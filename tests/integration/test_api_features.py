@@ -188,6 +188,37 @@ async def test_metrics_count_requests_by_route_template(db) -> None:
     assert "stockray_ws_connections" in text
 
 
+async def test_metrics_include_state_read_from_postgres(db) -> None:
+    conn = db["conn"]
+    await conn.execute(
+        "INSERT INTO watermarks (instrument_id, capability, provider, covered_until, updated_at) "
+        "VALUES ('AAPL', 'prices', 'yahoo', now(), to_timestamp(1700000000))"
+    )
+    await conn.execute(
+        "INSERT INTO job_runs (kind, trace_id, status, started_at) VALUES "
+        "('collect', 't1', 'succeeded', now()), "
+        "('backfill', 't2', 'running', now() - interval '1 hour')"
+    )
+    await conn.execute(
+        "INSERT INTO llm_budget (day, limit_micro, spent_micro, reserved_micro) "
+        "VALUES ((now() AT TIME ZONE 'UTC')::date, 5000000, 4000000, 250000)"
+    )
+    async with api(db) as (http, _):
+        text = (await http.get("/metrics")).text
+    assert (
+        'stockray_collection_last_success_timestamp_seconds{capability="prices",'
+        'instrument="AAPL"} 1.7e+09' in text
+    )
+    assert 'stockray_job_runs{kind="collect",status="succeeded"} 1.0' in text
+    oldest = next(
+        ln for ln in text.splitlines()
+        if ln.startswith('stockray_job_unfinished_oldest_seconds{kind="backfill"')
+    )  # fmt: skip
+    assert 3500 < float(oldest.split()[-1]) < 3700
+    assert "stockray_llm_budget_usd 5.0" in text
+    assert "stockray_llm_spent_usd 4.25" in text
+
+
 async def test_metrics_can_be_limited_to_loopback(db) -> None:
     async with api(db, client=("10.1.2.3", 4000), metrics_loopback_only=True) as (http, _):
         refused = await http.get("/metrics")
