@@ -61,7 +61,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         client = request.client.host if request.client else ""
         if ctx.settings.metrics_loopback_only and not _loopback(client):
             return error_response(403, "forbidden", "/metrics answers loopback clients only")
-        return Response(await metrics.render(await ctx.pool()), media_type=metrics.CONTENT_TYPE)
+        return Response(await metrics.render(ctx), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(ctx: Ctx) -> Any:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -134,20 +136,32 @@ class RequestMetrics:
             _sink.record(route, scope["method"], status, time.perf_counter() - start)
 
 
-async def render(pool: Any = None) -> bytes:
+async def render(ctx: Any = None) -> bytes:
     """The Prometheus exposition text `/metrics` answers with.
 
-    With `pool`, the gauges read from Postgres (`database_families`) are included.
+    With the app's context, it includes the gauges read from Postgres, the schedules and
+    the Jobs API; a source that does not answer is left out (and logged), not fatal.
     """
-    families = []
-    if pool is not None:
-        try:
-            families = await database_families(pool)
-        except Exception as exc:  # Postgres down: still answer with the rest
-            log.warning("metrics from Postgres unavailable: %s", type(exc).__name__)
+    families: list[Any] = []
+    if ctx is not None:
+        families += schedule_families(ctx.settings)
+        families += await _optional("Postgres", _database(ctx))
+        families += await _optional("the Jobs API", ray_job_families(ctx.settings.dashboard_url))
     if not _sink.ray:
         return generate_latest(_sink.registry) + _render(families)
     return _render([*await _gather_from_nodes(), *families])
+
+
+async def _optional(source: str, families: Awaitable[list[Any]]) -> list[Any]:
+    try:
+        return await families
+    except Exception as exc:  # a source is down: /metrics still answers with the rest
+        log.warning("metrics from %s unavailable: %s", source, type(exc).__name__)
+        return []
+
+
+async def _database(ctx: Any) -> list[Any]:
+    return await database_families(await ctx.pool())
 
 
 def _render(families: list[Any]) -> bytes:
@@ -212,6 +226,81 @@ async def database_families(pool: Any) -> list[Any]:
     ):
         calls.add_metric([r["endpoint"], r["model"], r["purpose"], r["status"]], r["n"])
     return [fresh, runs, oldest, limit, spent, calls]
+
+
+def schedule_families(settings: Any) -> list[Any]:
+    """`stockray_collection_interval_seconds`: how often each instrument's data is due.
+
+    The shortest schedule per (instrument, capability); a cron's longest gap between slots
+    over the next two weeks (weekends included), so "stale" means "missed more than one".
+    """
+    from core.scheduling import next_slot
+
+    interval = GaugeMetricFamily(
+        "stockray_collection_interval_seconds",
+        "Longest expected gap between collections of an instrument's capability.",
+        labels=["instrument", "capability"],
+    )
+    if settings.schedules is None or settings.watchlist is None:
+        return [interval]
+    shortest: dict[tuple[str, str], float] = {}
+    now = time.time()
+    for schedule in settings.schedules.schedules:
+        if not schedule.enabled or schedule.job != "collect":
+            continue
+        gap = schedule.interval_s or _cron_gap(schedule, now, next_slot)
+        tickers = schedule.tickers or settings.watchlist.groups.get(schedule.group, [])
+        for ticker in tickers:
+            for capability in schedule.capabilities:
+                key = (ticker, capability.value)
+                shortest[key] = min(shortest.get(key, gap), gap)
+    for (ticker, capability), gap in sorted(shortest.items()):
+        interval.add_metric([ticker, capability], gap)
+    return [interval]
+
+
+def _cron_gap(schedule: Any, now: float, next_slot: Any) -> float:
+    from datetime import UTC, datetime
+
+    at = datetime.fromtimestamp(now, UTC)
+    slots = [at]
+    while (slots[-1] - at).days < 14 and len(slots) < 5000:
+        slots.append(next_slot(schedule, slots[-1]))
+    return max((b - a).total_seconds() for a, b in pairwise(slots[1:]))  # [0] is now
+
+
+_job_clients: dict[str, Any] = {}
+
+
+async def ray_job_families(dashboard_url: str) -> list[Any]:
+    """Ray jobs by status, and how long the oldest pending one has waited."""
+    from ray.job_submission import JobSubmissionClient
+
+    def jobs() -> list[Any]:
+        client = _job_clients.get(dashboard_url)
+        if client is None:
+            client = _job_clients[dashboard_url] = JobSubmissionClient(dashboard_url)
+        return client.list_jobs()
+
+    found = await asyncio.wait_for(asyncio.to_thread(jobs), SCRAPE_TIMEOUT_S)
+    by_status = GaugeMetricFamily(
+        "stockray_ray_jobs", "Ray jobs known to the cluster, by status.", labels=["status"]
+    )
+    pending = GaugeMetricFamily(
+        "stockray_ray_job_pending_oldest_seconds",
+        "How long the oldest pending Ray job has waited (0 when none).",
+    )
+    counts: dict[str, int] = {}
+    oldest = 0.0
+    for job in found:
+        status = str(getattr(job.status, "value", job.status))
+        counts[status] = counts.get(status, 0) + 1
+        if status == "PENDING" and job.start_time:
+            oldest = max(oldest, time.time() - job.start_time / 1000)
+    for status, n in sorted(counts.items()):
+        by_status.add_metric([status], n)
+    pending.add_metric([], oldest)
+    return [by_status, pending]
 
 
 async def _gather_from_nodes() -> list[Any]:
