@@ -1,0 +1,166 @@
+"""One logging setup for every stockray process: Serve replicas, actors, jobs, the CLI.
+
+`configure_logging(settings)` puts one handler on the `stockray` logger: plain text, or
+one JSON object per line with `STOCKRAY_LOG_JSON=1`. Every line carries the context bound
+with `log_context(...)` (`trace_id`, `instrument`, `stage`, `provider`, `status`), which
+follows asyncio tasks (contextvars), and passes through a redaction filter: API keys,
+bearer tokens, passwords in URLs, key/token query parameters and the configured secrets
+themselves are replaced by `***` before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+FIELDS = ("trace_id", "instrument", "stage", "provider", "status")
+REDACTED = "***"
+LOGGER = "stockray"
+
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "stockray_log", default=None
+)
+_PATTERNS = [
+    (re.compile(r"sr_[A-Za-z0-9_-]{8}_[A-Za-z0-9_-]{20,}"), REDACTED),  # our API keys
+    (re.compile(r"(?i)(bearer\s+)[^\s\"',]+"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(://[^/\s:@]+:)[^@\s/]+@"), r"\1" + REDACTED + "@"),  # user:pass@host
+    (
+        re.compile(r"(?i)([?&](?:api_?key|apikey|key|token|crtfc_key|access_token)=)[^&\s\"']+"),
+        r"\1" + REDACTED,
+    ),
+    (re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+"), r"\1" + REDACTED),
+]
+
+
+class Redactor(logging.Filter):
+    """Replaces secrets in the formatted message and in the context fields."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is replaced whole.
+        self.secrets = sorted({s for s in secrets or [] if len(s) >= 6}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """`text` with every known secret and secret-looking token replaced."""
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Freeze the message (args applied) with secrets removed; always keep the record."""
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, self.redact(value))
+        return True
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound context onto each record (explicit `extra=` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the context fields the record does not already have."""
+        for name, value in (_context.get() or {}).items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, the context fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_text:
+            line["exc"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message [trace_id=… instrument=…]`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The plain line plus the context fields that are set."""
+        text = super().format(record)
+        extra = " ".join(
+            f"{n}={getattr(record, n)}" for n in FIELDS if getattr(record, n, None) is not None
+        )
+        return f"{text} [{extra}]" if extra else text
+
+
+def _secrets(settings: Any) -> list[str]:
+    found = []
+    for group in (settings.provider_keys, settings.llm_keys):
+        found += [v.get_secret_value() for v in group.values()]
+    for url in (settings.database_url, settings.redis_url):
+        if url is not None:
+            match = re.search(r"://[^/:@]*:([^@/]+)@", url.get_secret_value())
+            if match:
+                found.append(match[1])
+    return found
+
+
+def configure_logging(settings: Any, stream: Any = None) -> logging.Logger:
+    """Set up the `stockray` logger for this process (idempotent); return it."""
+    logger = logging.getLogger(LOGGER)
+    for handler in list(logger.handlers):
+        if getattr(handler, "_stockray", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler._stockray = True  # type: ignore[attr-defined]
+    handler.addFilter(ContextFilter())
+    handler.addFilter(Redactor(_secrets(settings)))
+    handler.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(settings.log_level)
+    logger.propagate = False
+    return logger
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Bind `fields` (trace_id, instrument, stage, provider, status) for the enclosed code."""
+    token = _context.set(_merged(fields))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Bind `fields` for the rest of this context (a job's main, an actor's task)."""
+    _context.set(_merged(fields))
+
+
+def _merged(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"unknown log context fields: {sorted(unknown)}")
+    return {**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
