@@ -14,6 +14,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from configs.settings import Settings, load_settings
+from core.logs import configure_logging
 from serve_app import chat, live, metrics, ops_routes, routes, subscriptions
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -120,7 +121,9 @@ class Api:
 
     def __init__(self, chat_handle: DeploymentHandle) -> None:
         metrics.use_ray_metrics()
-        self.context = AppContext(load_settings())
+        settings = load_settings()
+        configure_logging(settings)
+        self.context = AppContext(settings)
         self.context.chat = chat_handle
         set_replica_context(self.context)
         self._started = False

@@ -26,6 +26,7 @@ from actors.llm import GatewayClient, gateway_handle
 from configs.settings import load_settings
 from core import chat as core
 from core.errors import BudgetExceeded, LLMError
+from core.logs import configure_logging
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import AppContext, Ctx
@@ -155,7 +156,9 @@ class Chat(ChatService):
     """The chat deployment: its own Postgres pool; the LLM through the gateway actor."""
 
     def __init__(self) -> None:
-        self.context = AppContext(load_settings())
+        settings = load_settings()
+        configure_logging(settings)
+        self.context = AppContext(settings)
         super().__init__(self.context.pool, None)
         self._llm_checked = False
 
