@@ -1,4 +1,4 @@
-"""`stockray` command line: up, down, status, migrate, config, keys."""
+"""`stockray` command line: up, down, status, migrate, config, keys, backup, restore."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cluster import keys
+from cluster import backup, keys
 from cluster.state import StackError
 from configs.settings import ConfigError, Settings, describe_settings, load_settings
 
@@ -111,6 +111,18 @@ def _add_keys_parser(sub: argparse._SubParsersAction) -> None:
     revoke.set_defaults(keys_handler=keys.cmd_revoke)
 
 
+def _add_backup_parsers(sub: argparse._SubParsersAction) -> None:
+    dump = sub.add_parser("backup", help=(backup.cmd_backup.__doc__ or "").splitlines()[0])
+    dump.add_argument(
+        "path", nargs="?", metavar="PATH", help="new directory (default: <home>/backups/<UTC time>)"
+    )
+    dump.set_defaults(backup_handler=backup.cmd_backup)
+    load = sub.add_parser("restore", help=(backup.cmd_restore.__doc__ or "").splitlines()[0])
+    load.add_argument("path", metavar="PATH", help="a directory written by `stockray backup`")
+    load.add_argument("--force", action="store_true", help="stop a running stack, then restore")
+    load.set_defaults(backup_handler=backup.cmd_restore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (one subcommand per entry in COMMANDS, plus `keys` with its own)."""
     parser = argparse.ArgumentParser(prog="stockray", description=__doc__)
@@ -118,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, fn in COMMANDS.items():
         sub.add_parser(name, help=(fn.__doc__ or "").splitlines()[0])
     _add_keys_parser(sub)
+    _add_backup_parsers(sub)
     return parser
 
 
@@ -128,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "keys":
             return args.keys_handler(_database_dsn(settings), args)
+        if args.command in ("backup", "restore"):
+            return args.backup_handler(settings, args)
         return COMMANDS[args.command](settings)
     except ConfigError as exc:
         print(f"stockray: {exc}", file=sys.stderr)
