@@ -11,6 +11,7 @@ import ray
 from actors import NAMESPACE
 from configs.settings import Settings, load_settings
 from core.llm.gateway import Completion, LLMGateway
+from core.logs import bind, configure_logging
 from core.storage.db import create_pool
 
 GATEWAY_NAME = "llm-gateway"
@@ -34,6 +35,8 @@ class LLMGatewayActor:
 
     def __init__(self) -> None:
         self.settings = load_settings()
+        configure_logging(self.settings)
+        bind(stage="llm")
         self._gateway: LLMGateway | None = None
         self._lock = asyncio.Lock()
 

@@ -10,6 +10,7 @@ import ray
 from actors import NAMESPACE
 from actors.metrics import RayMetricsHooks, record_failover
 from configs.settings import Settings, load_settings
+from core.logs import bind, configure_logging
 from core.models import Capability
 from core.provider_service import ProviderService
 from core.resilience.limiter import RateLimiter
@@ -41,6 +42,8 @@ class ProviderActor:
 
     def __init__(self, name: str) -> None:
         settings = load_settings()
+        configure_logging(settings)
+        bind(provider=name, stage="provider")
         config = settings.providers.providers[name]
         self.service = ProviderService.build(
             name,
@@ -73,6 +76,14 @@ def provider_handle(name: str) -> ray.actor.ActorHandle:
     ).remote(name)
 
 
+def _failed_over(capability: Capability, from_provider: str, to_provider: str) -> None:
+    record_failover(capability.value, from_provider, to_provider)
+    log.warning(
+        "%s failed over from %s to %s", capability.value, from_provider, to_provider,
+        extra={"provider": from_provider, "status": "failover"},
+    )  # fmt: skip
+
+
 def _unwrap(err: BaseException) -> BaseException:
     # A remote error arrives as RayTaskError; its `cause` is the typed error raised.
     return getattr(err, "cause", None) or err
@@ -84,6 +95,8 @@ class ProviderRouter:
 
     def __init__(self) -> None:
         settings = load_settings()
+        configure_logging(settings)
+        bind(stage="router")
         order = {Capability(c): names for c, names in settings.providers.capabilities.items()}
         self.disabled: dict[str, str] = {}
         for name in settings.providers.providers:
@@ -97,7 +110,7 @@ class ProviderRouter:
             order,
             enabled,
             self._call,
-            on_failover=lambda c, a, b: record_failover(c.value, a, b),
+            on_failover=_failed_over,
         )
 
     async def _call(self, provider: str, method: str, args: tuple[Any, ...], failover: bool) -> Any:

@@ -20,6 +20,7 @@ import ray
 from actors import NAMESPACE
 from configs.sections import Schedule
 from configs.settings import Settings, load_settings
+from core.logs import bind, configure_logging
 from core.scheduling import HEARTBEAT_ROW, due, previous_slot, submission_id
 from core.storage.db import connect
 
@@ -50,6 +51,8 @@ class Scheduler:
 
     def __init__(self) -> None:
         self.settings = load_settings()  # a bad schedule file fails here, naming the entry
+        configure_logging(self.settings)
+        bind(stage="schedule")
         self.counts: dict[str, dict[str, int]] = {}
         self._client = None
         self._task = asyncio.get_event_loop().create_task(self._loop())
@@ -133,7 +136,15 @@ class Scheduler:
             )
         except RuntimeError as exc:
             if "already exists" not in str(exc):
+                log.warning(
+                    "schedule %s: submit failed: %s", schedule.name, exc,
+                    extra={"trace_id": trace_id, "status": "submit_failed"},
+                )  # fmt: skip
                 return "submit_failed", str(exc)[:300]
+        log.info(
+            "schedule %s: submitted %s for slot %s", schedule.name, sid, slot.isoformat(),
+            extra={"trace_id": trace_id, "status": "submitted"},
+        )  # fmt: skip
         return "submitted", sid
 
     async def _record(
