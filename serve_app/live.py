@@ -43,7 +43,7 @@ from serve_app.context import AppContext, context
 log = logging.getLogger("stockray.serve.live")
 router = APIRouter()
 
-QUEUE_MAX = 256  # events waiting for one client before it is told it lagged
+QUEUE_MAX = 1_000  # events waiting for one client before it is told it lagged (shared texts)
 HEARTBEAT_S = 15.0
 READY_TIMEOUT_S = 10.0
 AHEAD_WAIT_S = 1.0  # a resume id a little ahead of this replica: the feed catches up
