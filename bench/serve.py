@@ -37,7 +37,7 @@ from configs.settings import PACKAGE_CONFIG_DIR, load_settings
 
 CONCURRENCY = 32
 ROUND_S = 10.0
-WARMUP_S = 15.0
+WARMUP_S = 30.0  # > two autoscaling metric pushes (10 s each) + upscale delay
 INSTRUMENTS = ("AAPL", "MSFT", "NVDA")
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)
 # Both hosts read with the same settings: the per-key rate limit would answer most of the
@@ -159,13 +159,14 @@ def wait_settled(dashboard: str, timeout_s: float = 120) -> dict[str, int]:
     deadline = time.monotonic() + timeout_s
     while True:
         deployments = next(iter(serve_deploy.applications(dashboard).values()))["deployments"]
-        replicas = {name: d["replica_states"] for name, d in deployments.items()}
-        if all(d["status"] == "HEALTHY" for d in deployments.values()) and not any(
-            set(r) - {"RUNNING"} for r in replicas.values()
+        states = {n: [r["state"] for r in d["replicas"]] for n, d in deployments.items()}
+        if all(
+            d["status"] == "HEALTHY" and set(states[n]) == {"RUNNING"}
+            for n, d in deployments.items()
         ):
-            return {name: r.get("RUNNING", 0) for name, r in replicas.items()}
+            return {n: len(s) for n, s in states.items()}
         if time.monotonic() > deadline:
-            raise RuntimeError(f"Serve did not settle: {replicas}")
+            raise RuntimeError(f"Serve did not settle: {states}")
         time.sleep(1)
 
 
@@ -272,6 +273,27 @@ def _check_mix(url: str, key: str) -> None:
             raise RuntimeError(f"{url}{path} answered {resp.status_code}: {resp.text[:200]}")
 
 
+async def _check_ws(url: str, key: str, timeout_s: float = 90.0) -> None:
+    """`/ws` through this host accepts the key and answers a subscription."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    ws_url = url.replace("http://", "ws://", 1) + f"/ws?key={key}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            async with connect(ws_url) as ws:
+                await ws.send(json.dumps({"type": "subscribe", "instruments": ["AAPL"]}))
+                while True:
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if reply.get("type") == "subscribed":
+                        return
+        except (ConnectionClosed, OSError) as exc:  # 1013 until the replica's feed is up
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{ws_url.split('?')[0]}: no subscription ({exc})") from None
+            await asyncio.sleep(1)
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -304,6 +326,7 @@ def main() -> None:
             with uvicorn_peer(peer_env) as peer_url:
                 _check_mix(api_url, key)
                 _check_mix(peer_url, key)
+                asyncio.run(_check_ws(api_url, key))  # the ingress carries WebSockets too
                 log(f"project {api_url} vs peer {peer_url}, {CONCURRENCY} concurrent")
                 result.update(asyncio.run(compare(api_url, peer_url, dashboard, key, args.seconds)))
             if not args.no_ws:
