@@ -2,7 +2,7 @@
 
 A backup is a directory (mode 0700; it holds every table, API key hashes included)::
 
-    manifest.json    format, versions, migrations, per-table row count + md5, sha256 of files
+    manifest.json    format, versions, migrations, per-table row count + checksum, file sha256
     postgres.dump    pg_dump --format=custom of the database
     lake/...         the lake's files, same relative paths
 
@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from cluster import postgres
 from cluster.state import StackState
@@ -56,6 +56,16 @@ _DETERMINISTIC = (
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
     "SET extra_float_digits = 1; SET bytea_output = 'hex'"
 )
+
+
+# Order-free and constant-memory (a string_agg of a big table would hit the 1 GB text limit):
+# each row's md5 split in two 64-bit halves, each summed exactly as numeric.
+_CHECKSUM = (
+    "SELECT count(*), md5(coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)"
+    " || ':' || coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0))"
+    " FROM (SELECT md5(t::text) AS h FROM {table} t) r"
+)
+CHECKSUM_METHOD = "md5 of the exact sums of the 64-bit halves of each md5(row::text), UTC text"
 
 
 class BackupError(Exception):
@@ -92,15 +102,22 @@ def _tool(name: str, min_major: int) -> tuple[str, int]:
 
 
 def _libpq(dsn: str) -> tuple[str, dict[str, str]]:
-    """The DSN without its password, and an environment passing it as PGPASSWORD."""
+    """The DSN without its password, and an environment passing it as PGPASSWORD.
+
+    Client tools take the DSN on their command line, which `ps` shows to every local user.
+    """
     parts = urlsplit(dsn)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
+    userinfo, _, hostport = parts.netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    password = unquote(password) or dict(query).get("password", "")
     env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
-    if password:
-        env["PGPASSWORD"] = unquote(password)
-    netloc = f"{user}@{hostport}" if at and user else hostport
-    return urlunsplit(parts._replace(netloc=netloc)), env
+    if not password:
+        return dsn, env
+    env["PGPASSWORD"] = password
+    netloc = f"{user}@{hostport}" if user else hostport
+    query_text = urlencode([(k, v) for k, v in query if k != "password"])
+    return urlunsplit(parts._replace(netloc=netloc, query=query_text)), env
 
 
 def _last_line(text: str) -> str:
@@ -112,7 +129,7 @@ def _last_line(text: str) -> str:
 
 
 async def database_facts(conn) -> dict:
-    """Row count and md5 of every public table, sequence values and applied migrations."""
+    """Row count and checksum of every public table, sequence values and applied migrations."""
     await conn.execute(_DETERMINISTIC)
     tables = {}
     names = await conn.fetch(
@@ -121,11 +138,8 @@ async def database_facts(conn) -> dict:
     )
     for (name,) in names:
         ident = '"' + name.replace('"', '""') + '"'
-        rows, digest = await conn.fetchrow(
-            f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' "
-            f"ORDER BY t::text COLLATE \"C\"), '')) FROM public.{ident} t"
-        )
-        tables[name] = {"rows": rows, "md5": digest}
+        rows, digest = await conn.fetchrow(_CHECKSUM.format(table=f"public.{ident}"))
+        tables[name] = {"rows": rows, "checksum": digest}
     sequences = {
         r["sequencename"]: r["last_value"]
         for r in await conn.fetch(
@@ -150,10 +164,10 @@ def compare_facts(expected: dict, found: dict) -> list[str]:
     for name in sorted(set(expected["tables"]) | set(found["tables"])):
         want, got = expected["tables"].get(name), found["tables"].get(name)
         ok = want == got
-        shown = got or {"rows": "-", "md5": "absent"}
+        shown = got or {"rows": "-", "checksum": "absent"}
         lines.append(
             f"{'ok      ' if ok else 'MISMATCH'} table {name:<22} rows {shown['rows']!s:>8}  "
-            f"md5 {shown['md5']}" + ("" if ok else f"  (backup: {want})")
+            f"checksum {shown['checksum']}" + ("" if ok else f"  (backup: {want})")
         )
     for name in sorted(set(expected["sequences"]) | set(found["sequences"])):
         want, got = expected["sequences"].get(name), found["sequences"].get(name)
@@ -304,6 +318,7 @@ def backup(settings: Settings, path: Path) -> dict:
             "sha256": _sha256(staging / DUMP),
         },
         "migrations": pg["migrations"],
+        "checksum_method": CHECKSUM_METHOD,
         "tables": pg["tables"],
         "sequences": pg["sequences"],
         "lake": lake,
@@ -376,7 +391,8 @@ async def _other_sessions(dsn: str) -> int:
     try:
         return await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
         )
     finally:
         await conn.close()
@@ -499,8 +515,8 @@ def restore(settings: Settings, path: Path, force: bool) -> tuple[bool, list[str
     running = running_components(settings)
     if running and not force:
         raise BackupError(
-            f"the stack is running ({', '.join(running)}); run `stockray down` first, "
-            "or add --force to stop it and restore",
+            f"the stack is running ({', '.join(running)}); stop it (`stockray down`) first, "
+            "or add --force to stop what `up` started and restore",
             2,
         )
     if running:

