@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from core.storage import job_runs
 from core.storage.db import connect
 from jobs.common import (
     MAX_IN_FLIGHT,
+    TASK_SCHEDULING,
     UsageError,
     add_common_args,
     connect_cluster,
@@ -34,6 +36,7 @@ from jobs.common import (
     instruments_arg,
     load_job_settings,
     new_trace_id,
+    node_id,
     run_bounded,
     summary_line,
     usage_error,
@@ -84,12 +87,12 @@ async def _analyze(
     return {"instrument": instrument.id, "counts": counts, "report": report}
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, scheduling_strategy=TASK_SCHEDULING)
 def analyze_instrument(
     instrument: Instrument, start: datetime, end: datetime, window: str, trace_id: str
 ) -> dict[str, Any]:
-    """Analyse one instrument (a Ray task)."""
-    return asyncio.run(_analyze(instrument, start, end, window, trace_id))
+    """Analyse one instrument (a Ray task; retried by Ray if its node dies)."""
+    return {**asyncio.run(_analyze(instrument, start, end, window, trace_id)), "node_id": node_id()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -126,7 +129,7 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
         "articles": 0, "analysed": 0, "skipped": 0, "failed": 0, "llm_calls": 0,
         "cost_usd": 0.0, "reports": 0,
     }  # fmt: skip
-    failed, degraded = {}, {}
+    failed, degraded, by_node = {}, {}, Counter()
     conn = await connect(settings.database_url.get_secret_value())
     try:
         params = {"tickers": [i.id for i in instruments], "window": window}
@@ -140,6 +143,7 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
                 failed[instrument.id] = describe_error(result)
                 continue
             counts, report = result["counts"], result["report"]
+            by_node[result["node_id"]] += 1
             for key in ("articles", "analysed", "skipped", "failed", "llm_calls", "cost_usd"):
                 totals[key] += counts[key]
             totals["cost_usd"] += report.get("cost_usd") or 0.0
@@ -162,6 +166,7 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
         "counts": totals,
         "degraded": degraded,
         "failed": failed,
+        "instruments_by_node": dict(by_node),
     }
 
 

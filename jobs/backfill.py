@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from core.storage.db import connect
 from core.storage.lake import Lake
 from jobs.collect import serves
 from jobs.common import (
+    TASK_SCHEDULING,
     Progress,
     UsageError,
     add_common_args,
@@ -42,6 +44,7 @@ from jobs.common import (
     instruments_arg,
     load_job_settings,
     new_trace_id,
+    node_id,
     run_bounded,
     summary_line,
     usage_error,
@@ -209,10 +212,11 @@ async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
         await conn.close()
 
 
-@ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False)
+@ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False, scheduling_strategy=TASK_SCHEDULING)
 def run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
-    """One chunk (a Ray task; retried by Ray if its worker dies — writes are idempotent)."""
-    return asyncio.run(_run_chunk(bf_id, chunk, interval))
+    """One chunk (a Ray task; retried by Ray if its worker or node dies — writes are
+    idempotent)."""
+    return {**asyncio.run(_run_chunk(bf_id, chunk, interval)), "node_id": node_id()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -274,11 +278,13 @@ async def _execute(
         run_id = await job_runs.start_run(conn, "backfill", trace_id, {**params, "id": bf_id})
         print(f"{PROG}: {bf_id}: {len(chunks)} chunks, {len(chunks) - len(todo)} already done")
         progress = Progress(PROG, len(todo))
-        totals, failed = Counts(), {}
+        totals, failed, by_node = Counts(), {}, Counter()
         in_flight = in_flight_for(settings, checked["capabilities"])
         for chunk, result in run_bounded(
             lambda c: run_chunk.remote(bf_id, c, interval), todo, in_flight
         ):
+            if isinstance(result, dict):
+                by_node[result["node_id"]] += 1
             if isinstance(result, Exception) or "error" in result:
                 failed[chunk.name] = (
                     result["error"] if isinstance(result, dict) else (describe_error(result))
@@ -301,6 +307,7 @@ async def _execute(
             "rows": progress.rows,
             "rows_per_s": round(progress.rows_per_s, 1),
             "counts": totals.as_dict(),
+            "chunks_by_node": dict(by_node),
         }
         status = "failed" if failed else "succeeded"
         error = f"{len(failed)} chunks failed: {', '.join(sorted(failed))}" if failed else None

@@ -23,6 +23,10 @@ from core.models import Capability, Instrument
 NOMINAL_LATENCY_S = 1.0
 MIN_IN_FLIGHT, MAX_IN_FLIGHT = 2, 32
 
+# Job tasks reserve no CPU (they wait on provider and LLM actors), so Ray's default policy
+# would keep them all on the driver's node; SPREAD puts them on every node of a cluster.
+TASK_SCHEDULING = "SPREAD"
+
 
 class UsageError(Exception):
     """A bad argument: reported with exit code 2 before any work is scheduled."""
@@ -161,6 +165,11 @@ class Progress:
     def rows_per_s(self) -> float:
         """Rows per second since the start."""
         return self.rows / max(time.monotonic() - self.started, 1e-9)
+
+
+def node_id() -> str:
+    """The Ray node this task runs on (job summaries count work per node)."""
+    return ray.get_runtime_context().get_node_id()
 
 
 def describe_error(err: BaseException) -> str:
