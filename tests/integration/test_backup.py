@@ -170,6 +170,16 @@ def test_backup_holds_a_manifest_without_secrets(source: Source) -> None:
     assert oct((source.backup).stat().st_mode & 0o777) == "0o700"
 
 
+def test_backup_of_a_stopped_stack_leaves_it_stopped(source: Source) -> None:
+    path = source.stack.root / "offline"
+    done = source.stack.run("backup", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["tables"] == source.facts["tables"]
+    assert not postgres.embedded_running(source.stack.home / "pg")
+    assert not list(source.stack.root.glob(".*partial"))
+
+
 def test_restore_into_a_fresh_home_is_exact(source: Source) -> None:
     target = _new_stack()
     try:
