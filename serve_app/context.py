@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from configs.settings import Settings
 from core.storage.db import create_pool
@@ -76,12 +77,18 @@ def set_replica_context(ctx: AppContext) -> None:
     _replica_context = ctx
 
 
-def context(request: Request) -> AppContext:
-    """FastAPI dependency: the app's own context if it has one (tests), else the replica's."""
-    ctx = getattr(request.app.state, "context", None) or _replica_context
+def context(connection: HTTPConnection) -> AppContext:
+    """The app's own context if it has one (tests), else the replica's."""
+    ctx = getattr(connection.app.state, "context", None) or _replica_context
     if ctx is None:
         raise RuntimeError("no AppContext: the Serve replica has not started")
     return ctx
 
 
-Ctx = Annotated[AppContext, Depends(context)]
+async def context_dependency(request: Request) -> AppContext:
+    """FastAPI dependency for `context`: async, so FastAPI does not hand it to a worker
+    thread on every request as it does a plain function (measured ~9% of replica time)."""
+    return context(request)
+
+
+Ctx = Annotated[AppContext, Depends(context_dependency)]
