@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -34,15 +35,18 @@ from jobs.common import (
     connect_cluster,
     describe_error,
     instruments_arg,
+    job_logging,
     load_job_settings,
     new_trace_id,
     node_id,
     run_bounded,
     summary_line,
+    task_logging,
     usage_error,
 )
 
 PROG = "jobs.analyze"
+log = logging.getLogger("stockray.jobs.analyze")
 _WINDOW = re.compile(r"^(\d+)([mhd])$")
 
 
@@ -84,6 +88,11 @@ async def _analyze(
             "report.published",
             {"instrument": instrument.id, "report_id": report["report_id"], "trace_id": trace_id},
         )
+        log.info("report %s published", report["report_id"], extra={"status": "published"})
+    elif report.get("error"):
+        log.warning("no report: %s", report["error"], extra={"status": "failed"})
+    else:
+        log.info("report unchanged (cached)", extra={"status": "cached"})
     return {"instrument": instrument.id, "counts": counts, "report": report}
 
 
@@ -92,7 +101,9 @@ def analyze_instrument(
     instrument: Instrument, start: datetime, end: datetime, window: str, trace_id: str
 ) -> dict[str, Any]:
     """Analyse one instrument (a Ray task; retried by Ray if its node dies)."""
-    return {**asyncio.run(_analyze(instrument, start, end, window, trace_id)), "node_id": node_id()}
+    with task_logging(trace_id, "analyze", instrument.id):
+        result = asyncio.run(_analyze(instrument, start, end, window, trace_id))
+    return {**result, "node_id": node_id()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.database_url is None:
         usage_error(PROG, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
     trace_id = args.trace_id or new_trace_id()
+    job_logging(settings, trace_id, "analyze")
     end = datetime.now(UTC)
     start = end - span
     connect_cluster()

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -42,15 +43,18 @@ from jobs.common import (
     describe_error,
     in_flight_for,
     instruments_arg,
+    job_logging,
     load_job_settings,
     new_trace_id,
     node_id,
     run_bounded,
     summary_line,
+    task_logging,
     usage_error,
 )
 
 PROG = "jobs.backfill"
+log = logging.getLogger("stockray.jobs.backfill")
 CAPABILITIES = (Capability.PRICES, Capability.NEWS, Capability.DISCLOSURES)
 DEFAULT_CHUNK_DAYS = {"prices": 366, "prices_intraday": 7, "news": 30, "disclosures": 366}
 
@@ -201,11 +205,19 @@ async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
             counts = await save_disclosures(
                 conn, chunk.instrument.id, routed.provider, routed.result, checkpoint
             )
+        log.info(
+            "chunk %s: %s", chunk.name, counts.as_dict(),
+            extra={"provider": routed.provider, "status": "done"},
+        )  # fmt: skip
         return {"counts": counts.as_dict(), "provider": routed.provider}
     except ProviderError as err:
         await checkpoints.mark_chunk(
             conn, bf_id, chunk.instrument.id, cap.value, interval, chunk.start, chunk.end,
             "failed", 0, getattr(err, "provider", None), describe_error(err),
+        )  # fmt: skip
+        log.warning(
+            "chunk %s failed: %s", chunk.name, describe_error(err),
+            extra={"provider": getattr(err, "provider", None), "status": "failed"},
         )  # fmt: skip
         return {"error": describe_error(err)}
     finally:
@@ -213,10 +225,12 @@ async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
 
 
 @ray.remote(num_cpus=0, max_retries=3, retry_exceptions=False, scheduling_strategy=TASK_SCHEDULING)
-def run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
+def run_chunk(bf_id: str, chunk: Chunk, interval: str, trace_id: str) -> dict[str, Any]:
     """One chunk (a Ray task; retried by Ray if its worker or node dies — writes are
     idempotent)."""
-    return {**asyncio.run(_run_chunk(bf_id, chunk, interval)), "node_id": node_id()}
+    with task_logging(trace_id, "backfill", chunk.instrument.id):
+        result = asyncio.run(_run_chunk(bf_id, chunk, interval))
+    return {**result, "node_id": node_id()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -254,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     bf_id = backfill_id(params)
     trace_id = args.trace_id or new_trace_id()
+    job_logging(settings, trace_id, "backfill")
     chunks = plan(settings, checked, args.interval, args.chunk_days)
     summary = asyncio.run(
         _execute(settings, bf_id, trace_id, params, chunks, args.interval, checked)
@@ -281,7 +296,7 @@ async def _execute(
         totals, failed, by_node = Counts(), {}, Counter()
         in_flight = in_flight_for(settings, checked["capabilities"])
         for chunk, result in run_bounded(
-            lambda c: run_chunk.remote(bf_id, c, interval), todo, in_flight
+            lambda c: run_chunk.remote(bf_id, c, interval, trace_id), todo, in_flight
         ):
             if isinstance(result, dict):
                 by_node[result["node_id"]] += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from core.storage import job_runs, watermarks
 from core.storage.db import connect
 from core.storage.lake import Lake
 from jobs.common import (
+    TASK_SCHEDULING,
     UsageError,
     add_common_args,
     capabilities_arg,
@@ -39,14 +41,17 @@ from jobs.common import (
     describe_error,
     in_flight_for,
     instruments_arg,
+    job_logging,
     load_job_settings,
     new_trace_id,
     run_bounded,
     summary_line,
+    task_logging,
     usage_error,
 )
 
 PROG = "jobs.collect"
+log = logging.getLogger("stockray.jobs.collect")
 
 
 def serves(settings: Any, capability: Capability, instrument: Instrument) -> bool:
@@ -97,6 +102,10 @@ async def _collect(
                 served_by[capability.value] = routed.provider
             except ProviderError as err:  # this capability failed; the others go on
                 errors[capability.value] = str(err)
+                log.warning(
+                    "%s failed: %s", capability.value, err,
+                    extra={"provider": getattr(err, "provider", None), "status": "failed"},
+                )  # fmt: skip
     finally:
         await conn.close()
     result = {
@@ -107,15 +116,24 @@ async def _collect(
         "new_articles": new_articles,
     }
     await events_handle().publish.remote("collected", result)
+    log.info(
+        "collected %s via %s", counts.as_dict(), served_by,
+        extra={"status": "partial" if errors else "ok"},
+    )  # fmt: skip
     return result
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, scheduling_strategy=TASK_SCHEDULING)
 def collect_instrument(
-    instrument: Instrument, capabilities: list[Capability], interval: str, now: datetime
+    instrument: Instrument,
+    capabilities: list[Capability],
+    interval: str,
+    now: datetime,
+    trace_id: str,
 ) -> dict[str, Any]:
     """Collect one instrument (a Ray task)."""
-    return asyncio.run(_collect(instrument, capabilities, interval, now))
+    with task_logging(trace_id, "collect", instrument.id):
+        return asyncio.run(_collect(instrument, capabilities, interval, now))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -170,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.database_url is None:
         usage_error(PROG, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
     trace_id = args.trace_id or new_trace_id()
+    job_logging(settings, trace_id, "collect")
     analyze = not args.no_analyze
     params = {
         "tickers": [i.id for i in instruments],
@@ -183,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     async def run(run_id) -> dict[str, Any]:
         total, failed, per_instrument = Counts(), {}, {}
         items = run_bounded(
-            lambda i: collect_instrument.remote(i, capabilities, args.interval, now),
+            lambda i: collect_instrument.remote(i, capabilities, args.interval, now, trace_id),
             instruments,
             in_flight_for(settings, capabilities),
         )

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
 from typing import Any, NoReturn
 
 import ray
 
 from actors import NAMESPACE
 from configs.settings import ConfigError, Settings, load_settings
+from core.logs import bind, configure_logging, log_context
 from core.models import Capability, Instrument
 
 # Little's law: keeping a provider at r requests/s when a request takes ~L seconds needs
@@ -105,9 +109,46 @@ def in_flight_for(settings: Settings, capabilities: Iterable[Capability]) -> int
 
 
 def connect_cluster() -> None:
-    """Join the running cluster (the job's own under `ray job submit`) in our namespace."""
+    """Join the running cluster (the job's own under `ray job submit`) in our namespace.
+
+    The driver's log settings go to its tasks' workers, which otherwise log the way their
+    node was started: one job, one log format.
+    """
     if not ray.is_initialized():
-        ray.init(address="auto", namespace=NAMESPACE, log_to_driver=True)
+        ray.init(address="auto", namespace=NAMESPACE, log_to_driver=True, runtime_env=_log_env())
+
+
+def _log_env() -> dict[str, Any] | None:
+    # Only variables the job's own runtime env does not set: Ray refuses to merge the two
+    # when a key appears in both.
+    injected = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}") or "{}")
+    taken = ((injected.get("runtime_env") or {}).get("env_vars")) or {}
+    env_vars = {k: os.environ[k] for k in LOG_ENV if k in os.environ and k not in taken}
+    return {"env_vars": env_vars} if env_vars else None
+
+
+LOG_ENV = ("STOCKRAY_LOG_JSON", "STOCKRAY_LOG_LEVEL")
+
+
+def job_logging(settings: Settings, trace_id: str, stage: str) -> None:
+    """The driver's logging: the one setup, with this run's trace id and stage bound."""
+    configure_logging(settings)
+    bind(trace_id=trace_id, stage=stage)
+
+
+@contextmanager
+def task_logging(trace_id: str, stage: str, instrument: str | None = None) -> Iterator[None]:
+    """In a task's worker: the one setup (once per process) and this task's context.
+
+    A worker runs many tasks in turn, so the context is scoped to the task, not bound."""
+    _configure_worker_logging()
+    with log_context(trace_id=trace_id, stage=stage, instrument=instrument):
+        yield
+
+
+@cache
+def _configure_worker_logging() -> None:
+    configure_logging(load_settings())
 
 
 def new_trace_id() -> str:

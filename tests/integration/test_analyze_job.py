@@ -16,23 +16,40 @@ from tests.integration.test_jobs import _sql
 pytestmark = pytest.mark.timeout(600)
 
 
-def _run(cluster, *args: str) -> dict:
+def _run(cluster, *args: str, logs: list[str] | None = None) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", *args], env=cluster.job_env(), capture_output=True, text=True,
-        timeout=300,
+        [sys.executable, "-m", *args], env={**cluster.job_env(), "STOCKRAY_LOG_JSON": "1"},
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    if logs is not None:  # the driver's lines and, streamed to it by Ray, its tasks'
+        logs += (done.stdout + done.stderr).splitlines()
     return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def _json_lines(lines: list[str]) -> list[dict]:
+    # Ray prefixes a task's streamed lines with "(task pid=…) "; the record follows.
+    found = []
+    for line in lines:
+        start = line.find('{"ts"')
+        if start >= 0:
+            found.append(json.loads(line[start:]))
+    return found
 
 
 def test_collect_then_analyze_publishes_a_cited_report(ray_cluster, sim) -> None:
     sim.clear_faults()
+    trace, logs = "trace-nvda-0001", []  # as the scheduler passes it, and collect to analyze
     collected = _run(
-        ray_cluster, "jobs.collect", "--tickers", "NVDA", "--capabilities", "news", "--no-analyze"
-    )
+        ray_cluster, "jobs.collect", "--tickers", "NVDA", "--capabilities", "news", "--no-analyze",
+        "--trace-id", trace, logs=logs,
+    )  # fmt: skip
     assert collected["counts"]["saved"] > 0 and collected["analyze_job"] is None
 
-    first = _run(ray_cluster, "jobs.analyze", "--tickers", "NVDA", "--window", "7d")
+    first = _run(
+        ray_cluster, "jobs.analyze", "--tickers", "NVDA", "--window", "7d", "--trace-id", trace,
+        logs=logs,
+    )  # fmt: skip
     counts = first["counts"]
     assert counts["analysed"] > 0 and counts["llm_calls"] > 0 and counts["cost_usd"] > 0
     assert counts["reports"] == 1 and first["failed"] == {}
@@ -52,6 +69,21 @@ def test_collect_then_analyze_publishes_a_cited_report(ray_cluster, sim) -> None
         first["trace_id"],
     )
     assert abs(cost / 1e6 - counts["cost_usd"]) < 1e-5  # every call recorded, same total
+
+    # One trace id through the run: the job rows, and JSON log lines of both jobs' tasks
+    # (collect in the provider's words, then the report published) carry it.
+    kinds = _sql(
+        ray_cluster.dsn,
+        "SELECT string_agg(kind, ',' ORDER BY kind) FROM job_runs WHERE trace_id = $1", trace,
+    )  # fmt: skip
+    assert kinds == "analyze,collect"
+    lines = [ln for ln in _json_lines(logs) if ln.get("trace_id") == trace]
+    collect_lines = [ln for ln in lines if ln.get("stage") == "collect"]
+    assert any(ln.get("instrument") == "NVDA" and ln["status"] == "ok" for ln in collect_lines)
+    published = [
+        ln for ln in lines if ln.get("stage") == "analyze" and ln.get("status") == "published"
+    ]
+    assert published and report["id"] in published[0]["msg"]
 
     again = _run(ray_cluster, "jobs.analyze", "--tickers", "NVDA", "--window", "7d")
     assert again["counts"]["llm_calls"] == 0 and again["counts"]["cost_usd"] == 0
