@@ -44,7 +44,7 @@ from cluster import postgres
 from cluster.state import StackState
 from configs.settings import Settings
 from core.storage.db import connect
-from core.storage.lake import _locked as lake_file_locked
+from core.storage.lake import locked as lake_file_locked
 from core.storage.migrations import discover
 
 FORMAT = "stockray-backup/1"

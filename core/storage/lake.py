@@ -117,7 +117,7 @@ class Lake:
         for path in sorted(groups):
             new = _last_per_key(_bars_table(groups[path]), ["instrument_id", "ts"])
             written += new.num_rows
-            with _locked(path):
+            with locked(path):
                 _replace(path, _merge(path, new, BAR_SCHEMA, ["instrument_id", "ts"]))
         return written
 
@@ -131,7 +131,7 @@ class Lake:
             groups[self.article_file(article.published_at)].append(article)
         written = 0
         for path in sorted(groups):
-            with _locked(path):
+            with locked(path):
                 rows = {r["fingerprint"]: r for r in _read(path, ARTICLE_SCHEMA).to_pylist()}
                 fresh = {}
                 for article in groups[path]:
@@ -261,7 +261,7 @@ def _replace(path: Path, table: pa.Table) -> None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive fcntl lock on the file's `.lock` sibling (also between threads)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # One open() per holder: flock locks belong to the open file description, so two
