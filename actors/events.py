@@ -255,6 +255,7 @@ async def _follow_redis(url: str, sink: EventSink) -> None:
             sink.seed(*await source.tail())
         while True:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
+            _raise_if_cancelled()  # redis-py can swallow a cancellation while it reads
             if message is None:
                 continue
             event = json.loads(message["data"])
@@ -265,6 +266,12 @@ async def _follow_redis(url: str, sink: EventSink) -> None:
     finally:
         await pubsub.aclose()
         await source.aclose()
+
+
+def _raise_if_cancelled() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def _catch_up(source: RedisEvents, sink: EventSink) -> None:

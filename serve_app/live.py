@@ -169,7 +169,8 @@ class Feed:
 
     def _discontinuity(self, floor: int) -> None:
         # The hub lost events we never saw (restart, Redis flush): say so to every client.
-        log.warning("event sequence jumped from %s to %s", self.last_id, floor + 1)
+        if self.last_id:  # (at the very start the sequence just begins)
+            log.warning("event sequence jumped from %s to %s", self.last_id, floor + 1)
         self.ring.clear()
         self.floor = self.last_id = floor
         for client in self.clients:

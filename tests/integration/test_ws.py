@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from actors.events import KEEP, RedisEvents, event_body, events_handle, follow
 from cluster import serve_deploy
@@ -266,7 +266,7 @@ async def _reconnect(url: str, timeout: float = 30.0) -> ClientConnection:
     while True:
         try:
             return await connect(url)
-        except (OSError, InvalidStatus):
+        except (OSError, InvalidHandshake, TimeoutError):  # the proxy is between replicas
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
@@ -287,7 +287,7 @@ async def served(ray_cluster, keys) -> AsyncIterator[tuple[str, Any]]:
 
     def deploy(replicas: int) -> None:
         app = Api.options(num_replicas=replicas, ray_actor_options=options,
-                          graceful_shutdown_timeout_s=20).bind(
+                          graceful_shutdown_timeout_s=20, max_ongoing_requests=100).bind(
             chat.Chat.options(ray_actor_options={"num_cpus": 0}).bind()
         )  # fmt: skip
         serve.run(app, name=name, route_prefix=f"/{name}", blocking=False)
@@ -348,10 +348,12 @@ async def test_fan_out_across_two_replicas_and_resume_after_scale_down(
     while any(len(c["ids"]) < len(published) for c in clients) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     for task in listeners:
+        assert not task.done() or task.exception() is None, task.exception()
         task.cancel()
     await asyncio.gather(*listeners, return_exceptions=True)
     for client in clients:
         await client["ws"].close()
         assert client["ids"] == published  # every event, in order, once
     moved = [c for c in clients if c["closes"]]
-    assert moved and all(c["closes"] == [live.CLOSE_RESTART] for c in moved)
+    # A reconnect may reach the draining replica again before the proxy stops routing to it.
+    assert moved and all(set(c["closes"]) == {live.CLOSE_RESTART} for c in moved)
