@@ -15,7 +15,7 @@ from ray.serve.handle import DeploymentHandle
 
 from configs.settings import Settings, load_settings
 from core.logs import configure_logging
-from serve_app import chat, live, metrics, ops_routes, routes, subscriptions
+from serve_app import chat, live, metrics, ops_routes, routes, subscriptions, web
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import ERROR_RESPONSES, error_response, install_error_handlers
 
@@ -45,6 +45,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(chat.router)
     app.include_router(live.router)
+    app.include_router(web.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
