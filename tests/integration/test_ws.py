@@ -357,3 +357,12 @@ async def test_fan_out_across_two_replicas_and_resume_after_scale_down(
     moved = [c for c in clients if c["closes"]]
     # A reconnect may reach the draining replica again before the proxy stops routing to it.
     assert moved and all(set(c["closes"]) == {live.CLOSE_RESTART} for c in moved)
+
+
+async def test_bench_measures_every_delivery(api: str, keys: dict[str, Any]) -> None:
+    from bench._ws import measure_ws
+
+    base = api.removesuffix("/ws").replace("ws://", "http://")
+    result = await measure_ws(base, keys["key"], clients=40, rate=20.0, duration_s=3.0)
+    assert result["ws_clients"] == 40 and result["ws_events"] >= 50
+    assert result["ws_lost"] == 0 and result["ws_messages"] == result["ws_events"]  # 1 each
