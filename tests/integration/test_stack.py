@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from cluster.state import StackState
 from core.storage.db import connect
@@ -232,6 +233,10 @@ def test_metrics_and_logs_on_the_stack(stack: Stack) -> None:
         assert httpx.get(f"{base}/api/v1/instruments", headers=auth, timeout=10).status_code == 200
     assert httpx.get(f"{base}/api/v1/providers", headers=auth, timeout=60).status_code == 200
     httpx.get(f"{base}/api/v1/instruments", headers={"X-API-Key": key + "x"}, timeout=10)
+    # Browsers put the key in the WebSocket URL: that URL must not reach a log either.
+    with ws_connect(f"ws://127.0.0.1:{stack.api_port}/ws?key={key}", open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "subscribe", "instruments": ["AAPL"], "events": ["bar"]}))
+        assert json.loads(ws.recv(timeout=30))["type"] in ("subscribed", "heartbeat")
 
     # Replicas record through Ray's metrics; /metrics gathers them from the node's agent.
     line = "stockray_http_requests_total{"
