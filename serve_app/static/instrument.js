@@ -1,0 +1,204 @@
+// Instrument page: price chart (range, adjusted/raw, candles/line), sentiment timeline,
+// latest report with its citations, news and disclosures.
+
+import { api, enc, query } from "./api.js";
+import { priceChart, sentimentChart } from "./chart.js";
+import { fill, h, safeLink } from "./dom.js";
+import { money, number, t, when } from "./i18n.js";
+import { tone } from "./watchlist.js";
+
+const RANGES = { "1M": 30, "3M": 91, "6M": 182, "1Y": 365, "5Y": 1826 };
+const PAGE = 10;
+
+/** The page of instrument `id` in `view`; returns {onEvent, refresh, dispose}. */
+export function instrumentPage(view, app, id) {
+  const state = { range: "3M", adjusted: false, kind: "candles", instrument: null };
+  const chart = h("div", { id: "price-chart", class: "chart-box" }, t("loading"));
+  const sentiment = h("div", { id: "sentiment-chart", class: "chart-box small" });
+  const report = h("div", { id: "report" });
+  const news = h("ul", { id: "news", class: "items" });
+  const filings = h("ul", { id: "disclosures", class: "items" });
+  const title = h("h1", {}, id);
+  const lists = { news: { el: news, cursor: null }, disclosures: { el: filings, cursor: null } };
+  let timer = null;
+
+  fill(
+    view,
+    h("p", {}, h("a", { href: "#/" }, `← ${t("inst.back")}`)),
+    title,
+    h("section", { class: "card", "aria-labelledby": "h-prices" },
+      h("h2", { id: "h-prices" }, t("inst.prices")),
+      controls(),
+      chart),
+    h("div", { class: "columns" },
+      h("section", { class: "card", "aria-labelledby": "h-sentiment" },
+        h("h2", { id: "h-sentiment" }, t("inst.sentiment")), sentiment),
+      h("section", { class: "card", "aria-labelledby": "h-report" },
+        h("h2", { id: "h-report" }, t("inst.report")), report)),
+    h("div", { class: "columns" },
+      h("section", { class: "card", "aria-labelledby": "h-news" },
+        h("h2", { id: "h-news" }, t("inst.news")), news, moreButton("news")),
+      h("section", { class: "card", "aria-labelledby": "h-disclosures" },
+        h("h2", { id: "h-disclosures" }, t("inst.disclosures")), filings,
+        moreButton("disclosures"))),
+  );
+
+  function controls() {
+    const range = h("fieldset", { class: "segmented" }, h("legend", {}, t("inst.range")),
+      Object.keys(RANGES).map((name) => radio("range", name, name, state.range === name)));
+    const kind = h("fieldset", { class: "segmented" }, h("legend", {}, t("inst.kind")),
+      radio("kind", "candles", t("inst.candles"), true),
+      radio("kind", "line", t("inst.line"), false));
+    const adjusted = h("input", { type: "checkbox", id: "adjusted", name: "adjusted" });
+    adjusted.addEventListener("change", () => {
+      state.adjusted = adjusted.checked;
+      loadBars();
+    });
+    return h("div", { class: "controls" }, range, kind,
+      h("label", { class: "check" }, adjusted, t("inst.adjusted")));
+  }
+
+  function radio(name, value, label, checked) {
+    const input = h("input", { type: "radio", name, value, checked });
+    input.addEventListener("change", () => {
+      state[name] = value;
+      loadBars();
+    });
+    return h("label", {}, input, h("span", {}, label));
+  }
+
+  function moreButton(which) {
+    const button = h("button", { type: "button", class: "link", hidden: true }, t("inst.more"));
+    button.addEventListener("click", () => loadList(which, true));
+    lists[which].more = button;
+    return button;
+  }
+
+  async function loadBars() {
+    const days = RANGES[state.range];
+    const start = new Date(Date.now() - days * 86400e3).toISOString();
+    try {
+      const { bars } = await api(
+        `/instruments/${enc(id)}/bars${query({ start, adjusted: state.adjusted })}`,
+      );
+      drawBars(bars);
+    } catch (err) {
+      fill(chart);
+      app.fail(err);
+    }
+  }
+
+  function drawBars(bars) {
+    if (!bars.length) return fill(chart, h("p", { class: "empty" }, t("inst.nobars")));
+    const currency = state.instrument?.currency ?? "USD";
+    const closes = bars.map((b) => b.close);
+    const label = t("inst.chartlabel", {
+      id,
+      from: when(bars[0].ts, true),
+      to: when(bars[bars.length - 1].ts, true),
+      low: money(Math.min(...bars.map((b) => b.low ?? b.close)), currency),
+      high: money(Math.max(...bars.map((b) => b.high ?? b.close)), currency),
+      last: money(closes[closes.length - 1], currency),
+    });
+    fill(chart, priceChart(bars, {
+      kind: state.kind,
+      label,
+      fmtPrice: (v) => money(v, currency),
+      fmtDate: (ts) => when(ts, true),
+    }));
+    chart.dataset.bars = String(bars.length);
+  }
+
+  async function loadAnalysis() {
+    const days = Math.max(30, RANGES[state.range]);
+    try {
+      const data = await api(`/instruments/${enc(id)}/analysis${query({ days })}`);
+      fill(sentiment, data.timeline.length
+        ? sentimentChart(data.timeline, { label: t("inst.sentiment"), fmtDate: (d) => when(d, true) })
+        : h("p", { class: "empty" }, t("inst.nosentiment")));
+      fill(report, data.report ? reportView(data.report) : h("p", { class: "empty" }, t("inst.noreport")));
+    } catch (err) {
+      app.fail(err);
+    }
+  }
+
+  async function loadList(which, more = false) {
+    const list = lists[which];
+    try {
+      const data = await api(
+        `/instruments/${enc(id)}/${which}${query({ limit: PAGE, cursor: more ? list.cursor : null })}`,
+      );
+      const items = data[which === "news" ? "articles" : "disclosures"];
+      const nodes = items.map((item) => (which === "news" ? article(item) : filing(item)));
+      if (more) list.el.append(...nodes);
+      else fill(list.el, nodes.length ? nodes : h("li", { class: "empty" },
+        t(which === "news" ? "inst.nonews" : "inst.nodisclosures")));
+      list.cursor = data.next_cursor;
+      list.more.hidden = !data.next_cursor;
+    } catch (err) {
+      app.fail(err);
+    }
+  }
+
+  async function load() {
+    try {
+      const instruments = await app.instruments();
+      state.instrument = instruments.find((i) => i.id === id) ?? null;
+      if (state.instrument) fill(title, `${state.instrument.name} (${id})`);
+    } catch (err) {
+      return app.fail(err);
+    }
+    await Promise.all([loadBars(), loadAnalysis(), loadList("news"), loadList("disclosures")]);
+  }
+
+  function later(fn) {
+    clearTimeout(timer); // a burst of events refetches once
+    timer = setTimeout(fn, 500);
+  }
+
+  load();
+  return {
+    onEvent(event) {
+      if (event.instrument !== id) return;
+      if (event.type === "bar") later(loadBars);
+      else if (event.type === "report.published") loadAnalysis();
+      else if (event.type === "article") loadList("news");
+    },
+    refresh: load,
+    dispose() {
+      clearTimeout(timer);
+    },
+  };
+}
+
+function reportView(report) {
+  const claims = (name, items) => items.length ? [
+    h("h3", {}, t(name)),
+    h("ul", {}, items.map((claim) => h("li", {}, claim.text ?? claim.claim ?? "",
+      (claim.sources ?? []).map((s) => [" ", h("sup", {}, safeLink(s.url, `[${s.title}]`))])))),
+  ] : null;
+  return h("article", { class: "report" },
+    h("p", { class: "rating" },
+      h("strong", {}, report.rating ?? "—"), " · ",
+      h("span", { class: tone(report.sentiment) }, number(report.sentiment, 2)), " · ",
+      `${t("inst.method")}: ${report.method}`, " · ",
+      `${t("inst.published")}: ${when(report.published_at)}`),
+    h("p", {}, report.summary),
+    claims("inst.positives", report.positives ?? []),
+    claims("inst.concerns", report.concerns ?? []),
+    report.citations?.length ? [
+      h("h3", {}, t("inst.citations")),
+      h("ol", { class: "citations" },
+        report.citations.map((c) => h("li", {}, safeLink(c.url, c.title)))),
+    ] : null);
+}
+
+function article(item) {
+  return h("li", {}, safeLink(item.url, item.title),
+    h("span", { class: "meta" }, ` ${item.source ?? item.provider} · ${when(item.published_at)}`));
+}
+
+function filing(item) {
+  return h("li", {}, safeLink(item.url, item.title),
+    h("span", { class: "meta" }, ` ${item.filer ?? item.provider} · ${when(item.filed_at)}`));
+}

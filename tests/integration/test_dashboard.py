@@ -1,0 +1,289 @@
+"""The web dashboard in headless Chromium (Selenium + Debian's chromium-driver) on a stack.
+
+One `stockray up` stack on the sim and one browser serve every test of this module; each
+test leaves a screenshot in `test-artifacts/dashboard/`. Tests run in file order but each
+gets what it needs itself (a key in the tab, bars in the database).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cluster.state import StackState
+from tests.integration.test_stack import ROOT, Stack
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+WAIT_S = 30.0
+
+# Publishes one event through the stack's event hub, as a job would.
+PUBLISH = """
+import json, sys, ray
+from actors.events import events_handle
+ray.init(address=sys.argv[1], namespace="stockray", log_to_driver=False)
+print(ray.get(events_handle().publish.remote(sys.argv[2], json.loads(sys.argv[3]))))
+"""
+
+
+@dataclass
+class Dashboard:
+    """The stack, its keys and the browser looking at it."""
+
+    stack: Stack
+    driver: Any
+    read_key: str
+    admin_key: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.api_port}/"
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A REST call with the admin key."""
+        headers = {"Authorization": f"Bearer {self.admin_key}"}
+        return httpx.request(
+            method, f"{self.url}api/v1{path}", headers=headers, timeout=60, **kwargs
+        )
+
+    def publish(self, kind: str, payload: dict[str, Any]) -> int:
+        """Publish an event through the stack's hub; its id."""
+        gcs = StackState.load(self.stack.home).ray.gcs_address
+        done = subprocess.run(
+            [sys.executable, "-c", PUBLISH, gcs, kind, json.dumps(payload)],
+            env={**self.stack.env, "RAY_AUTH_MODE": "token"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return int(done.stdout.strip().splitlines()[-1])
+
+    def open(self, route: str = "#/") -> None:
+        """Navigate to a hash route (a full load, as a user following a link)."""
+        self.driver.get(self.url + route)
+
+    def sign_in(self, key: str) -> None:
+        """Enter `key` on the key form (the tab keeps it in session storage)."""
+        self.open()
+        self.driver.execute_script("sessionStorage.clear(); localStorage.clear();")
+        self.driver.refresh()
+        field = self.find("#key-input")
+        field.clear()
+        field.send_keys(key)
+        self.find("#key-form button[type=submit]").click()
+
+    def find(self, css: str) -> Any:
+        """The first element matching `css`, waiting for it."""
+        return self.until(lambda: self.driver.find_elements("css selector", css), css)[0]
+
+    def until(self, probe: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
+        """`probe()`'s first truthy answer; fails with `what` and a screenshot after the wait."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                found = probe()
+            except Exception:  # a stale element while the page re-renders: ask again
+                found = None
+            if found:
+                return found
+            time.sleep(0.2)
+        self.shot("timeout")
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def text(self, css: str) -> str:
+        return self.driver.execute_script(
+            "const el = document.querySelector(arguments[0]); return el ? el.textContent : null;",
+            css,
+        )
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+    def console_errors(self) -> list[str]:
+        """Severe browser console entries other than the 401s the tests cause on purpose."""
+        entries = self.driver.get_log("browser")
+        return [
+            e["message"]
+            for e in entries
+            if e["level"] == "SEVERE" and "401 (Unauthorized)" not in e["message"]
+        ]
+
+
+def _browser() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        raise RuntimeError("chromium and chromium-driver are not installed (scripts/test.sh does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,1400", "--lang=en-US"):  # fmt: skip
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+@pytest.fixture(scope="module")
+def dash() -> Iterator[Dashboard]:
+    root = Path(tempfile.mkdtemp(prefix="srw", dir="/tmp"))  # short: unix socket paths
+    stack = Stack(root)
+    driver = None
+    try:
+        up = stack.run("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        keys = [
+            stack.run("keys", "create", "--name", f"web-{scope}", "--scope", scope)
+            for scope in ("read", "admin")
+        ]
+        assert all(k.returncode == 0 for k in keys), [k.stderr for k in keys]
+        driver = _browser()
+        driver.set_script_timeout(30)
+        yield Dashboard(stack, driver, keys[0].stdout.strip(), keys[1].stdout.strip())
+    finally:
+        if driver is not None:
+            driver.quit()
+        stack.run("down")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _ensure_bars(dash: Dashboard, ticker: str = "AAPL") -> None:
+    """Daily bars for `ticker` over the last 120 days, by a backfill through the API."""
+    start = (datetime.now(UTC) - timedelta(days=120)).isoformat()
+    bars = dash.api("GET", f"/instruments/{ticker}/bars", params={"start": start}).json()
+    if bars["bars"]:
+        return
+    today = datetime.now(UTC).date()
+    body = {"tickers": [ticker], "start": str(today - timedelta(days=120)), "end": str(today)}
+    job = dash.api("POST", "/jobs/backfill", json=body).json()["job_id"]
+    dash.until(
+        lambda: dash.api("GET", f"/jobs/{job}").json()["status"] == "SUCCEEDED",
+        "the API backfill to succeed",
+        120,
+    )
+
+
+def test_a_bad_key_shows_the_401_message(dash: Dashboard) -> None:
+    dash.sign_in("sr_bad_notakey")
+    banner = dash.find('#message[data-code="401"]')
+    assert "401" in banner.text and "refused" in banner.text
+    assert dash.find("#key-input").is_displayed()  # asked again for a key
+    stored = dash.driver.execute_script("return sessionStorage.getItem('stockray.key')")
+    assert stored is None
+    dash.shot("login-401")
+
+
+def test_ops_page_shows_providers_and_a_backfill_runs_to_done(dash: Dashboard) -> None:
+    dash.sign_in(dash.admin_key)
+    dash.find("table#watchlist")
+    dash.open("#/ops")
+    for provider in ("yahoo", "alphavantage", "newsapi", "dart"):
+        dash.find(f'#providers tr[data-provider="{provider}"]')
+    assert "closed" in dash.text("#providers")
+    dash.find("#spend meter")
+
+    for ticker in ("AAPL", "MSFT"):
+        box = dash.find(f'#bf-tickers input[value="{ticker}"]')
+        if not box.is_selected():
+            box.click()
+    dash.find("#bf-submit").click()
+    dash.find("#bf-bar")
+    statuses = set()
+
+    def finished() -> bool:
+        status = dash.driver.execute_script(
+            "return document.getElementById('backfill-progress').dataset.status || null"
+        )
+        statuses.add(status)
+        return status in ("SUCCEEDED", "FAILED", "STOPPED")
+
+    dash.until(finished, "the backfill started from the page to finish", 150)
+    detail = dash.text("#bf-detail")
+    dash.shot("ops")
+    assert dash.text("#bf-status").endswith("SUCCEEDED"), detail
+    assert statuses & {"PENDING", "RUNNING"}  # progress was shown on the way
+    assert "2 of 2 chunks" in detail and "Done" in detail
+    value, top = dash.driver.execute_script(
+        "const p = document.getElementById('bf-bar'); return [p.value, p.max];"
+    )
+    assert value == top > 0
+    dash.until(lambda: "backfill" in dash.text("#jobs"), "the run in the job list")
+    assert dash.console_errors() == []
+
+
+def test_watchlist_renders_and_a_live_bar_moves_a_price(dash: Dashboard) -> None:
+    _ensure_bars(dash)
+    dash.sign_in(dash.read_key)
+    instruments = [i["id"] for i in dash.api("GET", "/instruments").json()["instruments"]]
+    dash.find("table#watchlist")
+    for instrument in instruments:
+        dash.find(f'#watchlist tr[data-instrument="{instrument}"]')
+    price = '#watchlist tr[data-instrument="AAPL"] td[data-field="price"]'
+    before = dash.until(lambda: (t := dash.text(price)) != "—" and t, "AAPL's price")
+    assert "$" in before
+    dash.until(lambda: dash.text("#live-status") == "Live", "the live connection")
+    dash.shot("watchlist")
+
+    dash.driver.execute_script("window.__marker = 'no reload'")
+    dash.publish("bar", {"instrument": "AAPL", "close": 4321.5})
+    after = dash.until(lambda: "4,321.50" in (t := dash.text(price)) and t, "the live price")
+    assert after != before
+    assert dash.driver.execute_script("return window.__marker") == "no reload"
+    assert "flash" in dash.find(price).get_attribute("class")
+    dash.shot("watchlist-live")
+    assert dash.console_errors() == []
+
+
+def test_instrument_page_draws_the_chart(dash: Dashboard) -> None:
+    _ensure_bars(dash)
+    dash.sign_in(dash.read_key)
+    dash.find('#watchlist a[href="#/instrument/AAPL"]').click()
+    dash.find("#price-chart svg .candles rect")
+    candles = dash.driver.execute_script(
+        "return document.querySelectorAll('#price-chart .candles rect').length"
+    )
+    assert candles > 10
+    assert "Apple" in dash.text("h1")
+    dash.find("#news li")
+    dash.find("#report")
+    dash.shot("instrument")
+
+    dash.find('input[name="kind"][value="line"] + span').click()
+    path = dash.find("#price-chart svg path.line")
+    assert len(path.get_attribute("d")) > 100  # one segment per bar
+    dash.find("#adjusted").click()
+    dash.find("#price-chart svg path.line")
+    assert dash.console_errors() == []
+
+
+def test_switching_to_korean_changes_the_text(dash: Dashboard) -> None:
+    dash.sign_in(dash.read_key)
+    dash.find("table#watchlist")
+    assert dash.text("nav a[href='#/ops']") == "Operations"
+    dash.find("#locale option[value='ko']").click()
+    dash.until(lambda: dash.text("nav a[href='#/ops']") == "운영", "Korean navigation")
+    assert dash.text("h1") == "관심 종목"
+    assert dash.driver.execute_script("return document.documentElement.lang") == "ko"
+    dash.find("table#watchlist")
+    dash.shot("watchlist-ko")
+    dash.open("#/ops")
+    dash.until(lambda: dash.text("h1") == "운영", "the Korean ops page")
+    dash.find("#providers tr[data-provider='yahoo']")
+    dash.shot("ops-ko")
+    dash.driver.execute_script("localStorage.clear()")
