@@ -8,6 +8,7 @@ from typing import Any
 import ray
 
 from actors import NAMESPACE
+from actors.events import publish
 from actors.metrics import RayMetricsHooks, record_failover
 from configs.settings import Settings, load_settings
 from core.logs import bind, configure_logging
@@ -53,10 +54,35 @@ class ProviderActor:
             limiter=_limiter(settings, name),
             hooks=RayMetricsHooks(),
         )
+        self.name = name
+        self._announced = self.service.breaker.state
 
     async def call(self, method: str, *args: Any, failover: bool = False) -> Any:
         """One provider call (`fetch_bars`, `fetch_news`, `fetch_disclosures`)."""
-        return await self.service.call(method, *args, failover=failover)
+        try:
+            return await self.service.call(method, *args, failover=failover)
+        finally:
+            await self._announce_circuit()
+
+    async def _announce_circuit(self) -> None:
+        # A `provider.circuit` event when the state differs from the last one announced
+        # (concurrent calls see one change once).
+        state = self.service.breaker.state
+        if state == self._announced:
+            return
+        previous, self._announced = self._announced, state
+        log.warning("circuit %s -> %s", previous, state, extra={"status": f"circuit_{state}"})
+        health = await self.service.health()
+        await publish(
+            "provider.circuit",
+            {
+                "provider": self.name,
+                "state": state,
+                "previous": previous,
+                "retry_in_s": self.service.breaker.retry_in_s,
+                "last_error": health.get("last_error"),
+            },
+        )
 
     async def health(self) -> dict[str, Any]:
         """Circuit, budget, last success and error, counts."""

@@ -122,11 +122,13 @@ async def save_news(
     articles: list[Article],
     dedupe: Dedupe,
     also: Also = None,
+    fresh_out: list[Article] | None = None,
 ) -> Counts:
     """Articles not seen recently for this instrument; claims are released if the write fails.
 
     Dedupe keys are fingerprint + instrument: the same story found for a second instrument
-    must still link to it.
+    must still link to it. `fresh_out`, if given, receives the articles first seen here
+    once they are committed (what the collector announces as `article` events).
     """
     keys = [f"{a.fingerprint}:{instrument_id}" for a in articles]
     fresh_flags = await dedupe.first_seen(keys)
@@ -141,6 +143,8 @@ async def save_news(
     except BaseException:
         await dedupe.forget(claimed)
         raise
+    if fresh_out is not None:
+        fresh_out.extend(fresh)
     return Counts(len(articles), len(fresh), result.inserted)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import ray
 
+from actors.events import publish
 from configs.settings import Settings, load_settings
 from core.collection import Counts, save_disclosures, save_news, save_prices
 from core.errors import ProviderError
@@ -308,8 +309,15 @@ async def _execute(
             else:
                 totals += Counts(**result["counts"])
                 progress.step(result["counts"]["fetched"])
-            if progress.done % 10 == 0:
-                await job_runs.update_counts(conn, run_id, _counts(progress, totals, len(failed)))
+            if progress.done % 10 == 0 or progress.done == len(todo):
+                counts = _counts(progress, totals, len(failed))
+                await job_runs.update_counts(conn, run_id, counts)
+                await publish(
+                    "job.progress",
+                    {"kind": "backfill", "run_id": str(run_id), "trace_id": trace_id,
+                     "backfill_id": bf_id, "done": progress.done, "total": len(todo),
+                     "counts": counts},
+                )  # fmt: skip
         summary = {
             "kind": "backfill",
             "backfill_id": bf_id,

@@ -18,6 +18,7 @@ from typing import Any
 
 import ray
 
+from actors.events import publish
 from configs.settings import load_settings
 from core.collection import (
     Counts,
@@ -51,6 +52,7 @@ from jobs.common import (
 )
 
 PROG = "jobs.collect"
+MAX_ARTICLE_EVENTS = 20  # per instrument and run; a first collection may save hundreds
 log = logging.getLogger("stockray.jobs.collect")
 
 
@@ -66,7 +68,6 @@ async def _collect(
     instrument: Instrument, capabilities: list[Capability], interval: str, now: datetime
 ) -> dict[str, Any]:
     from actors.dedupe import make_dedupe
-    from actors.events import events_handle
     from actors.providers import router_handle
 
     settings = load_settings()
@@ -75,6 +76,7 @@ async def _collect(
     dedupe = await make_dedupe(settings)
     conn = await connect(settings.database_url.get_secret_value())
     counts, errors, served_by, new_articles = Counts(), {}, {}, 0
+    events: list[tuple[str, dict[str, Any]]] = []
     try:
         for capability in capabilities:
             if not serves(settings, capability, instrument):
@@ -86,12 +88,19 @@ async def _collect(
             try:
                 if capability is Capability.PRICES:
                     routed = await router.fetch_bars.remote(instrument, start, end, interval)
-                    counts += await save_prices(conn, lake, routed.result, end)
+                    saved = await save_prices(conn, lake, routed.result, end)
+                    counts += saved
+                    if saved.saved:
+                        events.append(("bar", _bar_event(routed.result.bars, interval)))
                 elif capability is Capability.NEWS:
                     routed = await router.fetch_news.remote(instrument, start, end)
+                    fresh: list[Any] = []
                     news = await save_news(
-                        conn, lake, instrument.id, routed.provider, routed.result, dedupe
-                    )
+                        conn, lake, instrument.id, routed.provider, routed.result, dedupe,
+                        fresh_out=fresh,
+                    )  # fmt: skip
+                    newest = sorted(fresh, key=lambda a: a.published_at, reverse=True)
+                    events += [("article", _article_event(a)) for a in newest[:MAX_ARTICLE_EVENTS]]
                     counts += news
                     new_articles = news.saved
                 else:
@@ -115,12 +124,36 @@ async def _collect(
         "errors": errors,
         "new_articles": new_articles,
     }
-    await events_handle().publish.remote("collected", result)
+    for kind, payload in events:  # after the rows are committed
+        await publish(kind, payload, instrument.id)
+    await publish("collected", result, instrument.id)
     log.info(
         "collected %s via %s", counts.as_dict(), served_by,
         extra={"status": "partial" if errors else "ok"},
     )  # fmt: skip
     return result
+
+
+def _bar_event(bars: list[Any], interval: str) -> dict[str, Any]:
+    # The newest bar and the close before it, so a client can show price and change.
+    ordered = sorted(bars, key=lambda b: b.ts)
+    last = ordered[-1]
+    return {
+        "interval": interval,
+        "ts": last.ts.isoformat(),
+        **{k: getattr(last, k) for k in ("open", "high", "low", "close", "volume", "provider")},
+        "previous_close": ordered[-2].close if len(ordered) > 1 else None,
+    }
+
+
+def _article_event(article: Any) -> dict[str, Any]:
+    return {
+        "id": article.fingerprint,
+        "title": article.title,
+        "url": article.url,
+        "published_at": article.published_at.isoformat(),
+        "source": article.source,
+    }
 
 
 @ray.remote(num_cpus=0, scheduling_strategy=TASK_SCHEDULING)
@@ -200,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {}
 
     async def run(run_id) -> dict[str, Any]:
-        total, failed, per_instrument = Counts(), {}, {}
+        total, failed, per_instrument, done = Counts(), {}, {}, 0
         items = run_bounded(
             lambda i: collect_instrument.remote(i, capabilities, args.interval, now, trace_id),
             instruments,
@@ -215,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
             if result["errors"]:
                 failed[instrument.id] = result["errors"]
             print(f"{PROG}: {instrument.id} {result['counts']} via {result['providers']}")
+            done += 1
+            await publish(
+                "job.progress",
+                {"kind": "collect", "run_id": str(run_id), "trace_id": trace_id,
+                 "done": done, "total": len(instruments), "counts": total.as_dict(),
+                 "last": instrument.id},
+            )  # fmt: skip
         fresh = [i for i, r in per_instrument.items() if r["new_articles"]]
         analyze_job = trigger_analysis(settings, fresh, trace_id) if fresh and analyze else None
         summary.update(

@@ -57,6 +57,8 @@ def _no_faults(sim: SimServer):
 
 
 def test_collect_stores_then_rerun_saves_nothing(ray_cluster) -> None:
+    hub = events_handle()
+    start_id = max((e["id"] for e in ray.get(hub.since.remote(0))), default=0)
     first = _run(ray_cluster, "jobs.collect", "--tickers", "AAPL,005930.KS")
     assert first.returncode == 0, first.stderr[-2000:]
     summary = _summary(first)
@@ -70,6 +72,23 @@ def test_collect_stores_then_rerun_saves_nothing(ray_cluster) -> None:
     assert (status, trace) == ("succeeded", summary["trace_id"])
     events = ray.get(events_handle().since.remote(0, ["collected"]))
     assert {e["payload"]["instrument"] for e in events} >= {"AAPL", "005930.KS"}
+    # What clients see live: the newest bar (with the close before it), new articles, and
+    # the run's progress, published after the rows commit; ids only go up.
+    live = ray.get(hub.since.remote(start_id, ["bar", "article", "job.progress"]))
+    bars = [e for e in live if e["type"] == "bar"]
+    assert {e["instrument"] for e in bars} == {"AAPL", "005930.KS"}
+    aapl = next(e["payload"] for e in bars if e["instrument"] == "AAPL")
+    newest = _sql(
+        ray_cluster.dsn,
+        "SELECT close FROM bars WHERE instrument_id = 'AAPL' AND interval = '1d' "
+        "ORDER BY ts DESC LIMIT 1",
+    )
+    assert aapl["close"] == pytest.approx(newest) and aapl["previous_close"] is not None
+    articles = [e for e in live if e["type"] == "article"]
+    assert articles and all(e["payload"]["title"] and e["payload"]["url"] for e in articles)
+    progress = [e["payload"] for e in live if e["type"] == "job.progress"]
+    assert [(p["done"], p["total"]) for p in progress] == [(1, 2), (2, 2)]
+    assert [e["id"] for e in live] == sorted(e["id"] for e in live)
 
     again = _summary(_run(ray_cluster, "jobs.collect", "--tickers", "AAPL,005930.KS"))
     assert again["counts"]["saved"] == 0

@@ -11,6 +11,7 @@ import pytest
 import ray
 
 from actors import NAMESPACE
+from actors.events import events_handle
 from actors.providers import (
     ROUTER_NAME,
     ProviderRouter,
@@ -104,6 +105,8 @@ def test_unknown_symbol_is_not_found_without_failover(router) -> None:
 
 
 def test_circuit_opens_then_recovers(router, instruments, sim: SimServer) -> None:
+    hub = events_handle()
+    start_id = max((e["id"] for e in ray.get(hub.since.remote(0))), default=0)
     sim.set_faults("yahoo", {"outage": {"mode": "503"}})
     for _ in range(3):  # one attempt each (failover is possible) = failure_threshold
         assert _bars(router, instruments["AAPL"]).provider == "alphavantage"
@@ -118,6 +121,13 @@ def test_circuit_opens_then_recovers(router, instruments, sim: SimServer) -> Non
     time.sleep(2.2)  # cooldown_s in tests/integration/configs/providers.yaml
     assert _bars(router, instruments["AAPL"]).provider == "yahoo"
     assert ray.get(router.health.remote())["yahoo"]["circuit"]["state"] == "closed"
+    # Each change was announced once, in order, with the error that opened it.
+    changes = [
+        e["payload"] for e in ray.get(hub.since.remote(start_id, ["provider.circuit"]))
+        if e["payload"]["provider"] == "yahoo"
+    ]  # fmt: skip
+    assert [c["state"] for c in changes] == ["open", "closed"]
+    assert changes[0]["previous"] == "closed" and changes[0]["last_error"]
 
 
 def test_news_and_disclosures_route(router, instruments) -> None:

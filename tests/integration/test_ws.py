@@ -311,11 +311,17 @@ async def test_fan_out_across_two_replicas_and_resume_after_scale_down(
     url, deploy = served
     stored = keys["stored"]
     clients: list[dict[str, Any]] = []
-    for _ in range(8):
+    # The ingress learns of a new replica a moment after Serve reports it running: keep
+    # connecting (up to 30 s) until both replicas hold sockets.
+    deadline = time.monotonic() + 30
+    while len(clients) < 8 or len({c["replica"] for c in clients}) < 2:
         ws = await connect(url)
         hello = await _next(ws)
         clients.append({"ws": ws, "replica": hello["replica"], "ids": [], "closes": []})
-    assert len({c["replica"] for c in clients}) == 2, "both replicas hold sockets"
+        if len(clients) >= 8 and len({c["replica"] for c in clients}) < 2:
+            assert time.monotonic() < deadline, "both replicas hold sockets"
+            await clients.pop(0)["ws"].close()
+            await asyncio.sleep(0.5)
 
     async def listen(client: dict[str, Any]) -> None:
         while True:
