@@ -115,12 +115,13 @@ class Dashboard:
         self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
     def console_errors(self) -> list[str]:
-        """Severe browser console entries other than the 401s the tests cause on purpose."""
+        """Severe browser console entries since the last call, but the 401/403s tests cause."""
+        expected = ("401 (Unauthorized)", "403 (Forbidden)")
         entries = self.driver.get_log("browser")
         return [
             e["message"]
             for e in entries
-            if e["level"] == "SEVERE" and "401 (Unauthorized)" not in e["message"]
+            if e["level"] == "SEVERE" and not any(x in e["message"] for x in expected)
         ]
 
 
@@ -225,6 +226,18 @@ def test_ops_page_shows_providers_and_a_backfill_runs_to_done(dash: Dashboard) -
     assert value == top > 0
     dash.until(lambda: "backfill" in dash.text("#jobs"), "the run in the job list")
     assert dash.console_errors() == []
+
+
+def test_a_read_key_starting_a_backfill_shows_the_403_message(dash: Dashboard) -> None:
+    dash.sign_in(dash.read_key)
+    dash.find("table#watchlist")
+    dash.open("#/ops")
+    dash.find('#bf-tickers input[value="NVDA"]').click()
+    dash.find("#bf-submit").click()
+    banner = dash.find('#message[data-code="403"]')
+    assert "403" in banner.text and "admin" in banner.text
+    assert dash.find("#providers tr[data-provider='yahoo']")  # the page itself stays usable
+    dash.shot("ops-403")
 
 
 def test_watchlist_renders_and_a_live_bar_moves_a_price(dash: Dashboard) -> None:
