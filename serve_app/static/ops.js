@@ -17,6 +17,8 @@ export function opsPage(view, app) {
   const progress = h("div", { id: "backfill-progress", "aria-live": "polite" });
   const timers = new Set();
   let alive = true;
+  let watching = null; // the backfill submitted from this page: {traceId, show}
+  let jobsSoon = null;
 
   fill(
     view,
@@ -127,13 +129,13 @@ export function opsPage(view, app) {
     }
     button.disabled = true;
     try {
-      const { job_id: jobId } = await api("/jobs/backfill", {
+      const { job_id: jobId, trace_id: traceId } = await api("/jobs/backfill", {
         method: "POST",
         body,
         headers: { "Idempotency-Key": idempotencyKey() },
       });
       fill(progress, h("p", {}, t("bf.submitted", { id: jobId })));
-      watch(jobId);
+      watch(jobId, traceId);
     } catch (err) {
       fill(progress);
       app.fail(err);
@@ -142,11 +144,17 @@ export function opsPage(view, app) {
     }
   }
 
-  function watch(jobId) {
+  function watch(jobId, traceId) {
     const bar = h("progress", { id: "bf-bar", max: 1, "aria-label": t("ops.progress") });
     const status = h("p", { id: "bf-status" });
     const detail = h("p", { id: "bf-detail" });
     progress.append(status, bar, detail);
+    // `job.progress` events move the bar between polls (the poll has the final word).
+    watching = { traceId, show: (done, total) => {
+      bar.max = total;
+      bar.value = done;
+      detail.textContent = t("bf.chunks", { done, total });
+    } };
     const poll = async () => {
       timers.delete(handle);
       let job;
@@ -159,11 +167,7 @@ export function opsPage(view, app) {
       const counts = job.run?.counts ?? {};
       status.textContent = t("bf.status", { status: job.status });
       progress.dataset.status = job.status;
-      if (counts.chunks_total) {
-        bar.max = counts.chunks_total;
-        bar.value = counts.chunks_done ?? 0;
-        detail.textContent = t("bf.chunks", { done: counts.chunks_done ?? 0, total: counts.chunks_total });
-      }
+      if (counts.chunks_total) watching.show(counts.chunks_done ?? 0, counts.chunks_total);
       if (job.status === "SUCCEEDED") {
         bar.max = bar.value || 1;
         bar.value = bar.max;
@@ -199,8 +203,12 @@ export function opsPage(view, app) {
   loadSpend();
   return {
     onEvent(event) {
-      if (event.type === "job.progress") loadJobs();
-      else if (event.type === "provider.circuit") loadProviders();
+      if (event.type === "job.progress") {
+        const p = event.payload ?? {};
+        if (watching && p.trace_id === watching.traceId && p.total) watching.show(p.done, p.total);
+        clearTimeout(jobsSoon); // a burst of progress events reloads the list once
+        jobsSoon = setTimeout(loadJobs, 1000);
+      } else if (event.type === "provider.circuit") loadProviders();
     },
     refresh() {
       loadProviders();
@@ -209,6 +217,7 @@ export function opsPage(view, app) {
     },
     dispose() {
       alive = false;
+      clearTimeout(jobsSoon);
       for (const handle of timers) clearTimeout(handle);
     },
   };

@@ -112,13 +112,18 @@ export function watchlistPage(view, app) {
     if (event.type === "bar") {
       const close = Number(event.payload?.close);
       if (!Number.isFinite(close)) return;
-      const ts = event.payload.ts ?? null;
-      if (ts && entry.lastTs && Date.parse(ts) > Date.parse(entry.lastTs)) {
-        entry.previous = entry.last; // a new bar: yesterday's close is the reference
+      // Change is against the previous daily close: a daily bar names it (jobs/collect.py);
+      // an intraday bar only moves the price.
+      const { ts = null, interval = "1d", previous_close: previous = null } = event.payload;
+      if (interval === "1d") {
+        if (previous != null) entry.previous = Number(previous);
+        else if (ts && entry.lastTs && Date.parse(ts) > Date.parse(entry.lastTs)) {
+          entry.previous = entry.last; // a new bar: the last one's close is the reference
+        }
+        if (ts) entry.lastTs = ts;
       }
       const before = entry.last;
       entry.last = close;
-      if (ts) entry.lastTs = ts;
       showPrice(entry, before == null ? 1 : Math.sign(close - before) || 1);
     } else if (event.type === "report.published" || event.type === "article") {
       loadAnalysis(event.instrument);

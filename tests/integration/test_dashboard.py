@@ -254,9 +254,18 @@ def test_watchlist_renders_and_a_live_bar_moves_a_price(dash: Dashboard) -> None
     dash.shot("watchlist")
 
     dash.driver.execute_script("window.__marker = 'no reload'")
-    dash.publish("bar", {"instrument": "AAPL", "close": 4321.5})
+    bar = {  # as jobs/collect.py sends it
+        "instrument": "AAPL",
+        "interval": "1d",
+        "ts": datetime.now(UTC).isoformat(),
+        "close": 4321.5,
+        "previous_close": 4000.0,
+    }
+    dash.publish("bar", bar)
     after = dash.until(lambda: "4,321.50" in (t := dash.text(price)) and t, "the live price")
     assert after != before
+    change = '#watchlist tr[data-instrument="AAPL"] td[data-field="change"]'
+    assert "+8.04%" in dash.text(change)
     assert dash.driver.execute_script("return window.__marker") == "no reload"
     assert "flash" in dash.find(price).get_attribute("class")
     dash.shot("watchlist-live")
