@@ -11,13 +11,15 @@ import math
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from core.storage.api_keys import KeyInfo, verify_key
 from serve_app.context import AppContext, Ctx
 from serve_app.errors import ApiError
 
 
-def _presented(request: Request) -> str | None:
+def presented_key(request: HTTPConnection) -> str | None:
+    """The key a request or socket presents (Bearer header or X-API-Key), if any."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
@@ -65,4 +67,4 @@ async def authenticate(presented: str | None, ctx: AppContext) -> KeyInfo:
 
 
 async def _authenticate(request: Request, ctx: Ctx) -> KeyInfo:
-    return await authenticate(_presented(request), ctx)
+    return await authenticate(presented_key(request), ctx)

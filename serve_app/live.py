@@ -37,7 +37,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from actors.events import KEEP, KINDS, dumps
 from core.storage.api_keys import KeyInfo, verify_key
 from serve_app import metrics
-from serve_app.auth import _presented
+from serve_app.auth import presented_key
 from serve_app.context import AppContext, context
 
 log = logging.getLogger("stockray.serve.live")
@@ -295,7 +295,7 @@ async def live_events(websocket: WebSocket) -> None:
 
 
 async def _authenticate(websocket: WebSocket, ctx: AppContext) -> KeyInfo | None:
-    presented = websocket.query_params.get("key") or _presented(websocket)
+    presented = websocket.query_params.get("key") or presented_key(websocket)
     if not presented:
         await websocket.close(CLOSE_UNAUTHORIZED, "an API key is required (?key= or a header)")
         return None
