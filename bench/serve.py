@@ -333,7 +333,9 @@ def main() -> None:
                 from bench._ws import measure_ws
 
                 log("WebSocket fan-out")
-                result.update(measure_ws(api_url, key, clients=1000, rate=100.0, duration_s=30.0))
+                result.update(
+                    asyncio.run(measure_ws(api_url, key, clients=1000, rate=100.0, duration_s=30.0))
+                )
     print(json.dumps(result), flush=True)
 
 

@@ -90,6 +90,7 @@ class Client:
         self.last_queued = 0
         self.lagged_at: int | None = None
         self.resume_from: int | None = None
+        self.deferred_resume: int | None = None  # ?last_event_id= before any subscription
         self.close_code: int | None = None
         self.indexed: list[str] = []  # the instruments the feed files this client under
 
@@ -280,7 +281,11 @@ async def live_events(websocket: WebSocket) -> None:
         return
     client = Client(websocket, float(heartbeat_s))
     client.rules = await _stored_rules(ctx, key)
-    feed.register(client, resume_from)
+    if client.rules or not resume_from:
+        feed.register(client, resume_from)
+    else:  # nothing to match yet: replay once the first subscribe says what is wanted
+        feed.register(client, None)
+        client.deferred_resume = resume_from
     metrics.ws_connections(+1)
     client.say(_subscribed(client, feed))
     tasks = [asyncio.create_task(_write(client, feed)), asyncio.create_task(_read(client, feed))]
@@ -446,6 +451,8 @@ def _handle(client: Client, feed: Feed, text: str | None) -> None:
         raise BadMessage("no such subscription (unsubscribe names one exactly as subscribed)")
     feed.reindex(client)
     client.say(_subscribed(client, feed))
+    if resume is None and kind == "subscribe":
+        resume, client.deferred_resume = client.deferred_resume, None
     if resume is not None:
         client.resume_from = resume
         client.wake.set()

@@ -180,6 +180,14 @@ async def test_resume_replays_what_was_missed_without_gaps_or_repeats(
         lagged = await _next(ws)
         assert lagged["type"] == "lagged" and lagged["reason"] == "too_old"
 
+    # A browser resumes through the URL before it has said what it wants: the replay waits
+    # for its first subscribe instead of matching nothing.
+    async with connect(f"{api}?key={keys['bare']}&last_event_id={missed[14]}") as ws:
+        assert (await _next(ws))["subscriptions"] == []
+        await ws.send(json.dumps({"type": "subscribe", "instruments": [stored], "events": ["bar"]}))
+        await _next(ws)
+        assert [e["id"] for e in await _events(ws, 10)] == missed[15:] + live_ids
+
 
 async def test_a_client_that_falls_behind_is_told_it_lagged_and_slows_nobody(
     api: str, keys: dict[str, Any], monkeypatch: pytest.MonkeyPatch
