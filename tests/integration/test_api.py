@@ -45,7 +45,7 @@ async def client(fresh_dsn: str, sim: SimServer):
     await job_runs.start_run(conn, "collect", "trace-1", {"tickers": ["AAPL"]})
     _, read_key = await create_key(conn, "reader", "read")
     _, revoked = await create_key(conn, "gone", "read")
-    await revoke_key(conn, revoked.split("_")[1])
+    await revoke_key(conn, revoked[3:11])  # sr_<8-char prefix>_<secret>; "_" may be in either
     await yahoo.aclose()
     await newsapi.aclose()
     app = build_api()
