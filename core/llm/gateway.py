@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,6 +130,18 @@ def token_estimate(messages: Messages, max_tokens: int) -> int:
     return math.ceil(body / 3) + 4 * len(messages) + max_tokens
 
 
+@dataclass
+class _Walk:
+    """One request's way down the endpoint list: the last error, the smallest window left."""
+
+    last: LLMError | None = None
+    min_window: int = 0
+
+    def exhausted(self) -> LLMError:
+        """What to raise when no endpoint is left to try."""
+        return self.last or LLMTransient("every endpoint is cooling down after failures")
+
+
 class _Endpoint:
     """One endpoint's client, concurrency bound, request and token rate limits, cooldown."""
 
@@ -215,17 +227,9 @@ class LLMGateway:
         purpose: str,
         trace_id: str | None,
     ) -> Completion:
-        last: LLMError | None = None
-        min_window = 0
-        now = time.monotonic()
-        for ep in self.endpoints:
+        walk = _Walk()
+        for ep, bound in self._candidates(messages, max_tokens, walk):
             cfg = ep.config
-            if ep.cool_until > now or cfg.context_window <= min_window:
-                continue
-            bound = bound_micro(self.prices[cfg.model], messages, max_tokens)
-            if bound > self.per_call_micro:
-                last = self._over_ceiling(bound, cfg.name)
-                continue
             # The endpoint's slot first, then the reservation: calls queue in arrival order
             # and a reservation is held only while its call can actually be in flight.
             async with ep.slots:
@@ -239,21 +243,40 @@ class LLMGateway:
                 finally:
                     await self.budget.settle(reservation, spent)
             if failed is not None:
-                last = failed
-                await self._record_error(cfg, purpose, trace_id, last)
-                if isinstance(last, ContextTooLong):
-                    min_window = cfg.context_window
-                    continue
-                if isinstance(last, LLMTransient):
-                    ep.cool_until = time.monotonic() + self.cooldown_s
-                    continue
-                raise last from None
+                await self._record_error(cfg, purpose, trace_id, failed)
+                self._fail_over(ep, failed, walk)
+                continue
             done = Completion(**{**_fields(done), "cost_usd": spent / MICRO})
             await self._record(done, purpose, trace_id, "ok")
             return done
-        if last is None:
-            raise LLMTransient("every endpoint is cooling down after failures")
-        raise last
+        raise walk.exhausted()
+
+    def _candidates(
+        self, messages: Messages, max_tokens: int, walk: _Walk
+    ) -> Iterator[tuple[_Endpoint, int]]:
+        """Endpoints to try in priority order, each with its cost bound: not cooling down,
+        with a larger window than one that was too small, and under the per-call ceiling."""
+        now = time.monotonic()
+        for ep in self.endpoints:
+            cfg = ep.config
+            if ep.cool_until > now or cfg.context_window <= walk.min_window:
+                continue
+            bound = bound_micro(self.prices[cfg.model], messages, max_tokens)
+            if bound > self.per_call_micro:
+                walk.last = self._over_ceiling(bound, cfg.name)
+                continue
+            yield ep, bound
+
+    def _fail_over(self, ep: _Endpoint, failed: LLMError, walk: _Walk) -> None:
+        """After a failed attempt: go on to a larger window, or cool this endpoint down and
+        go on to the next; any other error stops the request."""
+        walk.last = failed
+        if isinstance(failed, ContextTooLong):
+            walk.min_window = ep.config.context_window
+        elif isinstance(failed, LLMTransient):
+            ep.cool_until = time.monotonic() + self.cooldown_s
+        else:
+            raise failed
 
     def _over_ceiling(self, bound: int, endpoint: str) -> BudgetExceeded:
         return BudgetExceeded(
@@ -275,17 +298,9 @@ class LLMGateway:
         Same budgets and failover as `complete`, but only until the first delta: a failure
         after it is raised. A stream that fails or is abandoned mid-way is charged its bound.
         """
-        last: LLMError | None = None
-        min_window = 0
-        now = time.monotonic()
-        for ep in self.endpoints:
+        walk = _Walk()
+        for ep, bound in self._candidates(messages, max_tokens, walk):
             cfg = ep.config
-            if ep.cool_until > now or cfg.context_window <= min_window:
-                continue
-            bound = bound_micro(self.prices[cfg.model], messages, max_tokens)
-            if bound > self.per_call_micro:
-                last = self._over_ceiling(bound, cfg.name)
-                continue
             async with ep.slots:
                 reservation = await self.budget.reserve(bound)  # spent: raise at once
                 parts: list[str] = []
@@ -318,13 +333,9 @@ class LLMGateway:
                         await self._record_error(cfg, purpose, trace_id, failed, spent)
             if failed is not None:
                 await self._record_error(cfg, purpose, trace_id, failed, spent)
-                if parts or not isinstance(failed, (LLMTransient, ContextTooLong)):
+                if parts:  # the caller has text already: no failover after the first delta
                     raise failed from None
-                if isinstance(failed, ContextTooLong):
-                    min_window = cfg.context_window
-                else:
-                    ep.cool_until = time.monotonic() + self.cooldown_s
-                last = failed
+                self._fail_over(ep, failed, walk)
                 continue
             done = Completion(
                 "".join(parts), None, cfg.name, cfg.model, tokens_in, tokens_out, spent / MICRO
@@ -332,7 +343,7 @@ class LLMGateway:
             await self._record(done, purpose, trace_id, "ok")
             yield done
             return
-        raise last or LLMTransient("every endpoint is cooling down after failures")
+        raise walk.exhausted()
 
     async def _open_stream(self, ep: _Endpoint, messages: Messages, max_tokens: int) -> Any:
         cfg = ep.config
