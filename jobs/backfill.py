@@ -257,8 +257,6 @@ def main(argv: list[str] | None = None) -> int:
         checked = validate(settings, args, now, enabled_providers())
     except UsageError as exc:
         usage_error(PROG, str(exc))
-    if settings.database_url is None:
-        usage_error(PROG, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
     params = {
         "tickers": [i.id for i in checked["instruments"]],
         "capabilities": [c.value for c in checked["capabilities"]],

@@ -218,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
         capabilities = capabilities_arg(args.capabilities, Capability)
     except UsageError as exc:
         usage_error(PROG, str(exc))
-    if settings.database_url is None:
-        usage_error(PROG, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
     trace_id = args.trace_id or new_trace_id()
     job_logging(settings, trace_id, "collect")
     analyze = not args.no_analyze

@@ -43,11 +43,14 @@ def usage_error(prog: str, message: str) -> NoReturn:
 
 
 def load_job_settings(prog: str) -> Settings:
-    """Settings, or exit 2 naming the bad file or variable."""
+    """Settings with a database to write to, or exit 2 naming the bad file or variable."""
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         usage_error(prog, str(exc))
+    if settings.database_url is None:
+        usage_error(prog, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
+    return settings
 
 
 def csv_arg(text: str | None) -> list[str]:
