@@ -32,7 +32,7 @@ def require(scope: str) -> Callable[..., Awaitable[KeyInfo]]:
     async def dependency(request: Request, ctx: Ctx) -> KeyInfo:
         key = getattr(request.state, "api_key", None)  # a router and its route both ask
         if key is None:
-            key = await _authenticate(request, ctx)
+            key = await authenticate(presented_key(request), ctx)
             request.state.api_key = key
         if not key.allows(scope):
             raise ApiError(403, "forbidden", f"this key's scope {key.scope!r} cannot {scope}")
@@ -64,7 +64,3 @@ async def authenticate(presented: str | None, ctx: AppContext) -> KeyInfo:
             {"retry_after_s": retry_after}, headers={"Retry-After": str(retry_after)},
         )  # fmt: skip
     return key
-
-
-async def _authenticate(request: Request, ctx: Ctx) -> KeyInfo:
-    return await authenticate(presented_key(request), ctx)

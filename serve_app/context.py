@@ -32,6 +32,7 @@ class AppContext:
             import redis.asyncio as redis
 
             self.redis = redis.from_url(settings.redis_url.get_secret_value())
+        self._jobs: Any = None
         self.cache = ReadCache(settings.api_cache_ttl_s, self.redis)
         self.limits = KeyRateLimits(settings.api_rate_limit, self.redis)
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
@@ -49,6 +50,15 @@ class AppContext:
                 dsn = self.settings.database_url.get_secret_value()
                 self._pool = await create_pool(dsn, min_size=1, max_size=8)
             return self._pool
+
+    def jobs_client(self) -> Any:
+        """The Ray Jobs API client, made once. Its constructor calls the dashboard, so use
+        it from a thread (`asyncio.to_thread`), never on the event loop."""
+        if self._jobs is None:
+            from ray.job_submission import JobSubmissionClient
+
+            self._jobs = JobSubmissionClient(self.settings.dashboard_url)
+        return self._jobs
 
     def on_event(self, event: dict[str, Any]) -> None:
         """Called by the replica's event listener for every live event (cache invalidation)."""

@@ -167,7 +167,7 @@ async def render(ctx: Any = None) -> bytes:
     if ctx is not None:
         families += schedule_families(ctx.settings)
         families += await _optional("Postgres", _database(ctx))
-        families += await _optional("the Jobs API", ray_job_families(ctx.settings.dashboard_url))
+        families += await _optional("the Jobs API", ray_job_families(ctx))
     if not _sink.ray:
         return generate_latest(_sink.registry) + _render(families)
     return _render([*await _gather_from_nodes(), *families])
@@ -290,20 +290,10 @@ def _cron_gap(schedule: Any, now: float, next_slot: Any) -> float:
     return max((b - a).total_seconds() for a, b in pairwise(slots[1:]))  # [0] is now
 
 
-_job_clients: dict[str, Any] = {}
-
-
-async def ray_job_families(dashboard_url: str) -> list[Any]:
+async def ray_job_families(ctx: Any) -> list[Any]:
     """Ray jobs by status, and how long the oldest pending one has waited."""
-    from ray.job_submission import JobSubmissionClient
-
-    def jobs() -> list[Any]:
-        client = _job_clients.get(dashboard_url)
-        if client is None:
-            client = _job_clients[dashboard_url] = JobSubmissionClient(dashboard_url)
-        return client.list_jobs()
-
-    found = await asyncio.wait_for(asyncio.to_thread(jobs), SCRAPE_TIMEOUT_S)
+    jobs = asyncio.to_thread(lambda: ctx.jobs_client().list_jobs())
+    found = await asyncio.wait_for(jobs, SCRAPE_TIMEOUT_S)
     by_status = GaugeMetricFamily(
         "stockray_ray_jobs", "Ray jobs known to the cluster, by status.", labels=["status"]
     )

@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import shlex
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -64,7 +65,7 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
             raise ApiError(404, "not_found", f"no job run {job_id!r}")
         return _run(row)
     try:
-        info = await asyncio.to_thread(_jobs_client(ctx).get_job_info, job_id)
+        info = await _jobs_api(ctx, lambda jobs: jobs.get_job_info(job_id))
     except RuntimeError:  # Ray answers 404 for an unknown submission id
         raise ApiError(404, "not_found", f"no job {job_id!r}") from None
     trace_id = (info.metadata or {}).get("trace_id")
@@ -160,19 +161,19 @@ async def submit_backfill(
     if idempotency_key:
         digest = hashlib.sha256(f"{key.id}|{idempotency_key}".encode()).hexdigest()[:20]
         submission_id = f"api-backfill-{digest}"
-    client = _jobs_client(ctx)
+    metadata = {"trigger": "api", "trace_id": trace_id, "key": key.name}
     try:
-        job_id = await asyncio.to_thread(
-            client.submit_job,
-            entrypoint=entrypoint,
-            submission_id=submission_id,
-            metadata={"trigger": "api", "trace_id": trace_id, "key": key.name},
+        job_id = await _jobs_api(
+            ctx,
+            lambda jobs: jobs.submit_job(
+                entrypoint=entrypoint, submission_id=submission_id, metadata=metadata
+            ),
         )
     except RuntimeError as exc:
         if submission_id is None or "already exists" not in str(exc):
             raise ApiError(503, "jobs_unavailable", "the Ray Jobs API refused the job") from exc
         response.status_code = 200
-        info = await asyncio.to_thread(client.get_job_info, submission_id)
+        info = await _jobs_api(ctx, lambda jobs: jobs.get_job_info(submission_id))
         return {"job_id": submission_id, "trace_id": (info.metadata or {}).get("trace_id")}
     return {"job_id": job_id, "trace_id": trace_id}
 
@@ -197,10 +198,9 @@ def _check_backfill(ctx: Ctx, body: BackfillRequest) -> None:
         raise ApiError(422, "invalid_request", "backfill request is not valid", problems)
 
 
-def _jobs_client(ctx: Ctx) -> Any:
-    from ray.job_submission import JobSubmissionClient
-
-    return JobSubmissionClient(ctx.settings.dashboard_url)
+async def _jobs_api(ctx: Ctx, call: Callable[[Any], Any]) -> Any:
+    # The Jobs API client blocks on HTTP (its constructor too): keep it off the event loop.
+    return await asyncio.to_thread(lambda: call(ctx.jobs_client()))
 
 
 @router.get("/providers")
