@@ -100,13 +100,7 @@ async def _check_postgres(ctx: AppContext) -> None:
 
 
 async def _check_redis(ctx: AppContext) -> None:
-    import redis.asyncio as redis
-
-    client = redis.from_url(ctx.settings.redis_url.get_secret_value())
-    try:
-        await client.ping()
-    finally:
-        await client.aclose()
+    await ctx.redis.ping()  # the replica's own client (cache, limits), not a new connection
 
 
 api = build_api()

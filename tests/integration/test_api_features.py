@@ -241,3 +241,13 @@ async def test_cors_allows_only_the_configured_origins(db) -> None:
     async with api(db) as (http, _):  # none configured: no CORS headers at all
         none = await http.get("/healthz", headers={"Origin": "https://app.example"})
         assert "access-control-allow-origin" not in none.headers
+
+
+async def test_readiness_checks_redis_when_configured(db, redis_url: str) -> None:
+    async with api(db, redis_url=redis_url) as (http, _):
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok"
+    async with api(db, redis_url="redis://127.0.0.1:1/0") as (http, _):  # nothing listens
+        down = await http.get("/readyz")
+        assert down.status_code == 503
+        assert down.json()["error"]["details"]["redis"].startswith("error")
