@@ -5,9 +5,11 @@ The hierarchy decides retry, failover and what a user sees::
     StockrayError
     ├── ProviderError            a data provider call failed
     │   ├── RateLimited          the provider asked us to slow down (retry after `retry_after`)
+    │   │   └── QuotaExhausted   a daily/rolling quota is spent until `reset_at` (no retry)
     │   ├── Unavailable          connection refused, 5xx, outage
     │   ├── Timeout              no answer within the client timeout
     │   ├── AuthError            missing, invalid or revoked key (never retried)
+    │   ├── PlanLimit            the key's plan does not cover this request (never retried)
     │   ├── NotFound             unknown symbol or resource (never retried)
     │   └── BadPayload           malformed or truncated answer (never retried)
     └── LLMError                 an LLM call failed
@@ -19,6 +21,10 @@ The hierarchy decides retry, failover and what a user sees::
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.redact import scrub
 
 
 class StockrayError(Exception):
@@ -32,6 +38,7 @@ class ProviderError(StockrayError):
     failover: bool = False
 
     def __init__(self, provider: str, message: str) -> None:
+        message = scrub(message)  # at birth: nothing downstream can carry a key onwards
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.message = message
@@ -42,6 +49,7 @@ class ProviderError(StockrayError):
     @classmethod
     def _rebuild(cls, state: dict) -> ProviderError:
         err = cls.__new__(cls)
+        state = {**state, "message": scrub(state["message"])}  # keys registered here too
         Exception.__init__(err, f"{state['provider']}: {state['message']}")
         err.__dict__.update(state)
         return err
@@ -56,6 +64,17 @@ class RateLimited(ProviderError):
     def __init__(self, provider: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(provider, message)
         self.retry_after = retry_after
+
+
+class QuotaExhausted(RateLimited):
+    """A daily (or rolling) quota is spent: no retry before `reset_at`; fail over meanwhile."""
+
+    retryable = False
+
+    def __init__(self, provider: str, message: str, reset_at: datetime) -> None:
+        wait = max(0.0, (reset_at - datetime.now(UTC)).total_seconds())
+        super().__init__(provider, message, wait)
+        self.reset_at = reset_at
 
 
 class Unavailable(ProviderError):
@@ -74,6 +93,13 @@ class Timeout(ProviderError):
 
 class AuthError(ProviderError):
     """The provider rejected our key, or none is configured."""
+
+
+class PlanLimit(ProviderError):
+    """The key's plan does not cover this request (a premium feature or endpoint, a demo
+    key): permanent for this request, so never retried, but another provider may serve it."""
+
+    failover = True
 
 
 class NotFound(ProviderError):
@@ -100,11 +126,12 @@ class LLMError(StockrayError):
         retry_after: float | None = None,
         raw: str | None = None,
     ) -> None:
+        message = scrub(message)  # at birth: nothing downstream can carry a key onwards
         super().__init__(f"{endpoint}: {message}" if endpoint else message)
         self.message = message
         self.endpoint = endpoint
         self.retry_after = retry_after
-        self.raw = raw  # the model's text, when its answer was the problem
+        self.raw = raw if raw is None else scrub(raw)  # the model's text, when it was the problem
 
     def __reduce__(self):  # keep fields across Ray's pickling
         return (self.__class__, (self.message, self.endpoint, self.retry_after, self.raw))

@@ -5,7 +5,8 @@ one JSON object per line with `STOCKRAY_LOG_JSON=1`. Every line carries the cont
 with `log_context(...)` (`trace_id`, `instrument`, `stage`, `provider`, `status`), which
 follows asyncio tasks (contextvars), and passes through a redaction filter: API keys,
 bearer tokens, passwords in URLs, key/token query parameters and the configured secrets
-themselves are replaced by `***` before anything is written.
+themselves are replaced by `***` before anything is written (`core.redact`, the same
+registry and patterns that scrub error messages).
 """
 
 from __future__ import annotations
@@ -20,40 +21,27 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from core.redact import register_secret, scrub
+
 FIELDS = ("trace_id", "instrument", "stage", "provider", "status")
-REDACTED = "***"
 LOGGER = "stockray"
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "stockray_log", default=None
 )
-_PATTERNS = [
-    (re.compile(r"sr_[A-Za-z0-9_-]{8}_[A-Za-z0-9_-]{20,}"), REDACTED),  # our API keys
-    (re.compile(r"(?i)(bearer\s+)[^\s\"',]+"), r"\1" + REDACTED),
-    (re.compile(r"(?i)(://[^/\s:@]+:)[^@\s/]+@"), r"\1" + REDACTED + "@"),  # user:pass@host
-    (
-        re.compile(r"(?i)([?&](?:api_?key|apikey|key|token|crtfc_key|access_token)=)[^&\s\"']+"),
-        r"\1" + REDACTED,
-    ),
-    (re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+"), r"\1" + REDACTED),
-]
 
 
 class Redactor(logging.Filter):
-    """Replaces secrets in the formatted message and in the context fields."""
+    """Replaces secrets in the formatted message and in the context fields (`core.redact`)."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
         super().__init__()
-        # Longest first, so a secret containing another is replaced whole.
-        self.secrets = sorted({s for s in secrets or [] if len(s) >= 6}, key=len, reverse=True)
+        for secret in secrets or []:  # one registry per process: errors are scrubbed by it too
+            register_secret(secret)
 
     def redact(self, text: str) -> str:
         """`text` with every known secret and secret-looking token replaced."""
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
+        return scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Freeze the message (args applied) with secrets removed; always keep the record."""
