@@ -79,7 +79,7 @@ def _dividend(
 
 
 def _factors(
-    actions: Sequence[CorporateAction], previous_closes: Mapping[date, float], mode: str
+    actions: Sequence[CorporateAction], previous_closes: Mapping[date, float | None], mode: str
 ) -> tuple[list[_Factor], list[str]]:
     notes: list[str] = []
     factors: list[_Factor] = []
@@ -115,7 +115,7 @@ def _scaled(bar: Bar, price: float, volume: float) -> Bar:
 def adjust(
     bars: Sequence[Bar],
     actions: Sequence[CorporateAction],
-    previous_closes: Mapping[date, float],
+    previous_closes: Mapping[date, float | None],
     mode: str,
     timezone: str,
 ) -> Adjusted:
