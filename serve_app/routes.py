@@ -1,4 +1,5 @@
-"""REST API `/api/v1`: instruments, bars, news, disclosures, analysis, reports, jobs, costs."""
+"""REST API `/api/v1`: instruments, bars and actions, news, disclosures, analysis, reports,
+jobs, costs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from core.adjust import AdjustMode
+from core.adjust import adjust as adjust_bars
+from core.models import CorporateAction, Instrument
+from core.storage import bars as prices
 from serve_app.auth import require
 from serve_app.cache import Cached
 from serve_app.context import Ctx
@@ -23,15 +28,14 @@ from serve_app.params import Instant
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
 MAX_LIMIT = 100
 PARQUET = "application/vnd.apache.parquet"
-BAR_COLUMNS = ["ts", "open", "high", "low", "close", "adj_close", "volume", "provider"]
+BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "provider", "partial"]
 
 
-async def _instrument(ctx: Ctx, instrument_id: str) -> dict[str, Any]:
-    pool = await ctx.pool()
-    row = await pool.fetchrow("SELECT * FROM instruments WHERE id = $1", instrument_id)
-    if row is None:
+async def _instrument(ctx: Ctx, instrument_id: str) -> Instrument:
+    found = await prices.instrument(await ctx.pool(), instrument_id)
+    if found is None:
         raise ApiError(404, "not_found", f"unknown instrument {instrument_id!r}")
-    return dict(row)
+    return found
 
 
 def _cursor_encode(at: datetime, key: str) -> str:
@@ -90,6 +94,13 @@ async def instruments(request: Request, ctx: Ctx) -> Response:
     return await _cached(request, ctx, ["instruments"], produce)
 
 
+ADJUST_HELP = (
+    "`splits` (default): prices before a split's ex-date ÷ its ratio and volume × it, so a "
+    "chart reads continuously across splits; `all`: also cash dividends, prices before an "
+    "ex-date × (1 − amount / previous close); `none`: as traded, the stored truth."
+)
+
+
 @router.get(
     "/instruments/{instrument_id}/bars",
     responses={200: {"content": {"text/csv": {}, PARQUET: {}}}},
@@ -101,12 +112,18 @@ async def bars(
     start: Instant | None = None,
     end: Instant | None = None,
     interval: str = "1d",
-    adjusted: bool = False,
+    adjust: Annotated[AdjustMode, Query(description=ADJUST_HELP)] = "splits",
 ) -> Response:
-    """Bars in [start, end) as JSON, CSV (`Accept: text/csv`) or Parquet."""
+    """Bars in [start, end) as JSON, CSV (`Accept: text/csv`) or Parquet.
+
+    Bars are stored as traded, in the instrument's currency; `adjust` derives split- or
+    split-and-dividend-adjusted prices from the stored actions on read (default `splits`).
+    The JSON names `adjust` and lists the `actions` applied; `partial` marks a period that
+    was still trading when fetched.
+    """
 
     async def produce() -> Response:
-        return await _bars(request, ctx, instrument_id, start, end, interval, adjusted)
+        return await _bars(request, ctx, instrument_id, start, end, interval, adjust)
 
     return await _cached(request, ctx, [f"instrument:{instrument_id}"], produce)
 
@@ -118,9 +135,9 @@ async def _bars(
     start: datetime | None,
     end: datetime | None,
     interval: str,
-    adjusted: bool,
+    mode: str,
 ) -> Response:
-    await _instrument(ctx, instrument_id)
+    instrument = await _instrument(ctx, instrument_id)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=365)
     if start.tzinfo is None or end.tzinfo is None:
@@ -128,12 +145,11 @@ async def _bars(
     if start >= end:
         raise ApiError(400, "invalid_request", "start must be before end")
     pool = await ctx.pool()
-    rows = await pool.fetch(
-        f"SELECT {', '.join(BAR_COLUMNS)} FROM bars WHERE instrument_id = $1 AND interval = $2 "
-        "AND ts >= $3 AND ts < $4 ORDER BY ts",
-        instrument_id, interval, start, end,
-    )  # fmt: skip
-    records = [_adjust(dict(r)) if adjusted else dict(r) for r in rows]
+    traded = await prices.read_bars(pool, instrument_id, interval, start, end)
+    actions = await prices.read_actions(pool, instrument_id) if mode != "none" else []
+    closes = await prices.previous_closes(pool, instrument_id) if mode == "all" else {}
+    result = adjust_bars(traded, actions, closes, mode, instrument.timezone)
+    records = [{c: getattr(b, c) for c in BAR_COLUMNS} for b in result.bars]
     accept = request.headers.get("accept", "")
     if "text/csv" in accept:
         return Response(_csv(records), media_type="text/csv")
@@ -143,19 +159,35 @@ async def _bars(
         {
             "instrument": instrument_id,
             "interval": interval,
-            "adjusted": adjusted,
+            "currency": instrument.currency,
+            "adjust": mode,
+            "actions": [_action(a) for a in result.applied],
+            "notes": result.notes,
             "bars": [{**r, "ts": r["ts"].isoformat()} for r in records],
         }
     )
 
 
-def _adjust(bar: dict[str, Any]) -> dict[str, Any]:
-    # Adjusted prices come from the provider's adjusted close, scaled onto O/H/L, labelled.
-    close, adj = bar["close"], bar["adj_close"]
-    if not close or adj is None:
-        return bar
-    factor = adj / close
-    return {**bar, **{k: bar[k] * factor for k in ("open", "high", "low", "close") if bar[k]}}
+def _action(action: CorporateAction) -> dict[str, Any]:
+    return {
+        "kind": action.kind,
+        "ex_date": action.ex_date.isoformat(),
+        "ratio": action.ratio,
+        "amount": action.amount,
+    }
+
+
+@router.get("/instruments/{instrument_id}/actions")
+async def actions(ctx: Ctx, instrument_id: str) -> dict[str, Any]:
+    """The instrument's splits and dividends, oldest first: `ratio` is new/old shares (4.0
+    for a 4-for-1 split), `amount` the cash paid per share then, in `currency`."""
+    instrument = await _instrument(ctx, instrument_id)
+    found = await prices.read_actions(await ctx.pool(), instrument_id)
+    return {
+        "instrument": instrument_id,
+        "currency": instrument.currency,
+        "actions": [{**_action(a), "provider": a.provider} for a in found],
+    }
 
 
 def _csv(records: list[dict[str, Any]]) -> str:
@@ -173,9 +205,10 @@ def _parquet(records: list[dict[str, Any]]) -> bytes:
         schema=pa.schema(
             [
                 ("ts", pa.timestamp("us", tz="UTC")),
-                *[(c, pa.float64()) for c in ("open", "high", "low", "close", "adj_close")],
+                *[(c, pa.float64()) for c in ("open", "high", "low", "close")],
                 ("volume", pa.int64()),
                 ("provider", pa.string()),
+                ("partial", pa.bool_()),
             ]
         ),
     )

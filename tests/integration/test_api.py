@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pyarrow.parquet as pq
@@ -24,6 +25,7 @@ from serve_app.context import AppContext
 from sim.server import SimServer
 
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
@@ -88,12 +90,55 @@ async def test_instruments_and_bars_in_three_formats(client) -> None:
         headers={"Accept": "application/vnd.apache.parquet"},
     )  # fmt: skip
     assert pq.read_table(io.BytesIO(as_parquet.content)).num_rows == stored
-    adjusted = (
-        await http.get("/api/v1/instruments/AAPL/bars", params={**params, "adjusted": "true"})
-    ).json()
-    first_raw, first_adj = as_json["bars"][0], adjusted["bars"][0]
-    assert adjusted["adjusted"] is True
-    assert first_adj["close"] == pytest.approx(first_raw["adj_close"])
+    assert as_json["adjust"] == "splits" and as_json["actions"] == []  # none stored here
+    assert "adj_close" not in as_json["bars"][0] and as_json["bars"][0]["partial"] is False
+
+
+async def test_bars_are_adjusted_on_read_for_the_stored_actions(client) -> None:
+    http, conn, _ = client
+    split_day, dividend_day = date(2024, 2, 1), date(2024, 2, 9)  # made up for AAPL
+    await conn.executemany(
+        "INSERT INTO corporate_actions (instrument_id, kind, ex_date, ratio, amount, provider) "
+        "VALUES ('AAPL', $1, $2, $3, $4, 'test')",
+        [("dividend", dividend_day, None, 0.24), ("split", split_day, 2.0, None)],
+    )
+    stored = await conn.fetch(
+        "SELECT ts, close, volume FROM bars WHERE instrument_id = 'AAPL' AND interval = '1d' "
+        "AND ts >= $1 AND ts < $2 ORDER BY ts",
+        START, END,
+    )  # fmt: skip
+    day = [(r["ts"].astimezone(NEW_YORK).date(), r) for r in stored]
+    previous_close = [r["close"] for d, r in day if d < dividend_day][-1]
+    keep = 1 - 0.24 / previous_close
+    params = {"start": START.isoformat(), "end": END.isoformat()}
+    url = "/api/v1/instruments/AAPL/bars"
+    views = {
+        mode: (await http.get(url, params={**params, "adjust": mode})).json()
+        for mode in ("none", "splits", "all")
+    }
+    assert (await http.get(url, params=params)).json() == views["splits"]  # the default
+    for mode, view in views.items():
+        assert view["adjust"] == mode and len(view["bars"]) == len(stored)
+    assert [b["close"] for b in views["none"]["bars"]] == [r["close"] for r in stored]
+    split = {"kind": "split", "ex_date": "2024-02-01", "ratio": 2.0, "amount": None}
+    dividend = {"kind": "dividend", "ex_date": "2024-02-09", "ratio": None, "amount": 0.24}
+    assert views["none"]["actions"] == []
+    assert views["splits"]["actions"] == [split]
+    assert views["all"]["actions"] == [split, dividend]
+    for (d, row), s, a in zip(day, views["splits"]["bars"], views["all"]["bars"], strict=True):
+        ratio = 2.0 if d < split_day else 1.0
+        assert s["close"] == pytest.approx(row["close"] / ratio)
+        assert s["volume"] == round(row["volume"] * ratio)
+        assert a["close"] == pytest.approx(s["close"] * (keep if d < dividend_day else 1.0))
+    as_csv = await http.get(url, params=params, headers={"Accept": "text/csv"})
+    assert as_csv.text.splitlines()[0] == "ts,open,high,low,close,volume,provider,partial"
+    listed = (await http.get("/api/v1/instruments/AAPL/actions")).json()
+    assert listed["currency"] == "USD"
+    assert listed["actions"] == [{**split, "provider": "test"}, {**dividend, "provider": "test"}]
+    assert (await http.get("/api/v1/instruments/TSLA/actions")).status_code == 404
+    bad = await http.get(url, params={"adjust": "adjusted"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+    assert bad.json()["error"]["details"][0]["field"] == "query.adjust"
 
 
 async def test_bad_input_is_a_4xx_in_the_one_error_shape(client) -> None:

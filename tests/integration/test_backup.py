@@ -46,7 +46,6 @@ def _data(days: int = 300, articles: int = 60) -> tuple[list[Bar], list[Article]
             101 + d * 0.1,
             99.5,
             100.3 + d / 7,
-            None if d % 5 else 100.1 + d / 3,
             1_000_000 + d,
             "yahoo",
         )

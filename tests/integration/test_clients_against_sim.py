@@ -74,8 +74,7 @@ async def test_yahoo_and_alphavantage_agree_on_daily_timestamps_and_prices(sim) 
         factor = 10.0 if bar.ts.date() < split.ex_date else 1.0
         assert bar.close * factor == pytest.approx(raw_close[bar.ts], rel=1e-5)
     assert y.split_adjusted and not a.split_adjusted
-    assert all(b.adj_close is not None for b in y.bars)
-    assert all(b.adj_close is None for b in a.bars)
+    assert not any(b.partial for b in y.bars + a.bars)  # a past window: every bar final
 
 
 async def test_yahoo_krx_daily_bars_and_split(sim) -> None:
@@ -94,7 +93,7 @@ async def test_yahoo_intraday(sim) -> None:
     async with client(sim, "yahoo") as yahoo:
         series = await yahoo.fetch_bars(AAPL, start, end, interval="1h")
     assert series.bars
-    assert all(start <= b.ts < end and b.adj_close is None for b in series.bars)
+    assert all(start <= b.ts < end for b in series.bars)
     assert [b.ts for b in series.bars] == sorted({b.ts for b in series.bars})
 
 

@@ -45,7 +45,7 @@ BACKFILL = ["--tickers", "us,kr", "--start", "2015-01-01", "--end", "2024-12-31"
 BARS_RANGE = (datetime(2015, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
 BARS_DIGEST = """
     SELECT count(*) || ':' || md5(string_agg(
-        concat_ws('|', instrument_id, ts, open, high, low, close, adj_close, volume),
+        concat_ws('|', instrument_id, ts, open, high, low, close, volume, partial),
         ',' ORDER BY instrument_id, ts))
     FROM bars WHERE interval = '1d' AND instrument_id = ANY($1) AND ts >= $2 AND ts < $3
 """

@@ -12,11 +12,10 @@ T0 = datetime(2024, 1, 2, 21, tzinfo=UTC)
 def daily_bars(
     instrument_id: str = "AAPL", n: int = 50, start: float = 100.0, t0: datetime = T0
 ) -> list[Bar]:
-    """`n` daily bars from `t0`; every seventh has no adjusted close."""
+    """`n` daily bars from `t0`, as traded."""
     return [
         Bar(instrument_id, "1d", t0 + timedelta(days=i), start + i, start + i + 2,
-            start + i - 1, start + i + 1, None if i % 7 == 0 else start + i + 0.5,
-            1000 + i, "yahoo")
+            start + i - 1, start + i + 1, 1000 + i, "yahoo")
         for i in range(n)
     ]  # fmt: skip
 
