@@ -37,7 +37,12 @@ class Instrument:
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """One OHLCV bar; raw prices, `adj_close` as the provider adjusted it (None if not given)."""
+    """One OHLCV bar as traded (what printed), in the instrument's currency (major units).
+
+    `ts` is the open of the bar's first session (daily/weekly/monthly) or the bar's start
+    (intraday). `partial`: the period was still trading when fetched; replaced when final.
+    Adjusted series are derived on read from `CorporateAction`s, never stored.
+    """
 
     instrument_id: str
     interval: str
@@ -46,14 +51,15 @@ class Bar:
     high: float | None
     low: float | None
     close: float | None
-    adj_close: float | None
     volume: int | None
     provider: str
+    partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class CorporateAction:
-    """A split (`ratio` new/old) or cash dividend (`amount` per share) on its ex-date."""
+    """A split (`ratio` new/old shares) or cash dividend (`amount` per share as paid, in the
+    instrument's currency) on its ex-date; `ratio` 4.0 is a 4-for-1 split."""
 
     instrument_id: str
     kind: str  # "split" | "dividend"

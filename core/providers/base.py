@@ -17,6 +17,7 @@ import httpx
 from core.errors import AuthError, NotFound
 from core.models import Article, Bar, Capability, CorporateAction, Disclosure, Instrument
 from core.providers.http import ErrorFor, fetch_json
+from core.redact import register_secret
 
 USER_AGENT = "Mozilla/5.0 (compatible; stockray/0.1)"
 # Per client: enough for a few concurrent pages without hammering one provider.
@@ -25,17 +26,16 @@ CONNECTION_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5
 
 @dataclass(frozen=True, slots=True)
 class PriceSeries:
-    """Bars of one instrument and interval, with the corporate actions in the same window."""
+    """Bars of one instrument and interval as traded, in the instrument's major currency,
+    with the corporate actions the provider reported for the same window."""
 
     instrument_id: str
     interval: str
     provider: str
     bars: tuple[Bar, ...] = ()
     actions: tuple[CorporateAction, ...] = ()
-    currency: str | None = None  # as the provider quotes it (Yahoo: "GBp" for pence)
+    currency: str | None = None  # the instrument's, after minor units were converted
     timezone: str | None = None
-    # Yahoo's OHLCV is in today's share units (split-adjusted); AV's is as traded.
-    split_adjusted: bool = False
 
 
 @runtime_checkable
@@ -52,6 +52,7 @@ class ProviderClient(Protocol):
         api_key: str | None = None,
         timeout_s: float = 10.0,
         http: httpx.AsyncClient | None = None,
+        plan: str | None = None,
     ) -> None: ...
 
     async def fetch_bars(
@@ -86,9 +87,13 @@ class HttpProviderClient:
         api_key: str | None = None,
         timeout_s: float = 10.0,
         http: httpx.AsyncClient | None = None,
+        plan: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        register_secret(api_key)  # so no error this process makes can carry it
         self._api_key = api_key or None
+        # The key's plan tier as providers.yaml declares it (None: the client's default).
+        self.plan = plan
         self._timeout = httpx.Timeout(timeout_s)
         self._http = http
         self._owns_http = http is None

@@ -1,65 +1,201 @@
-"""Exchange sessions: the one convention for daily bar timestamps.
+"""Exchange sessions: the one convention for the timestamps of daily and longer bars.
 
-A daily (or longer) bar is stamped at its trading date's regular session open in the
-exchange's time zone, converted to UTC: 09:30 America/New_York, 09:00 Asia/Seoul. That is
-what Yahoo sends for daily bars, and every provider is normalised to it, so the same
-trading day gets the same `ts` whichever provider served it.
+Sessions, holidays, late opens and early closes come from `exchange_calendars` (chosen
+over `pandas_market_calendars`, which wraps it: one dependency fewer, and it has every
+exchange a watchlist names here: XKRX, XNYS, XLON, XETR, XTKS, XHKG, XIDX, XSHG, …).
+
+- A daily bar is stamped at its session's open (UTC): 09:30 New York, 09:00 Seoul, 10:00
+  Seoul on a late-open day. A day the calendar does not list (a provider's bar on a day the
+  library thinks is a holiday, or beyond its range) gets the exchange's regular open time.
+- A weekly, monthly or quarterly bar is stamped at the first session of its period.
+- A bar is partial while the last session of its period has not closed.
+The same trading day therefore gets the same `ts` whichever provider served it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import exchange_calendars as xc
 
 from core.models import Instrument
 
-_OPEN_BY_EXCHANGE: dict[str, time] = {
-    "NASDAQ": time(9, 30),
-    "NYSE": time(9, 30),
-    "NYSEARCA": time(9, 30),
-    "AMEX": time(9, 30),
-    "TSX": time(9, 30),
-    "KRX": time(9, 0),
-    "KOSPI": time(9, 0),
-    "KOSDAQ": time(9, 0),
-    "KONEX": time(9, 0),
-    "TSE": time(9, 0),
-    "JPX": time(9, 0),
-    "HKEX": time(9, 30),
-    "SSE": time(9, 30),
-    "SZSE": time(9, 30),
-    "LSE": time(8, 0),
-    "XETRA": time(9, 0),
-    "EURONEXT": time(9, 0),
+# Exchange names used in watchlists -> ISO MIC of the calendar. An ISO MIC works directly.
+CALENDAR_BY_EXCHANGE: dict[str, str] = {
+    "NASDAQ": "XNYS",  # NASDAQ trades NYSE's sessions and holidays
+    "NYSE": "XNYS",
+    "NYSEARCA": "XNYS",
+    "AMEX": "XNYS",
+    "TSX": "XTSE",
+    "KRX": "XKRX",
+    "KOSPI": "XKRX",
+    "KOSDAQ": "XKRX",
+    "KONEX": "XKRX",
+    "TSE": "XTKS",
+    "JPX": "XTKS",
+    "HKEX": "XHKG",
+    "SSE": "XSHG",
+    "SZSE": "XSHG",  # Shenzhen keeps Shanghai's sessions; the library has no XSHE
+    "LSE": "XLON",
+    "XETRA": "XETR",
+    "EURONEXT": "XPAR",
+    "IDX": "XIDX",
+    "ASX": "XASX",
 }
-# Used when the exchange is not in the table above: the main market of that zone.
-_OPEN_BY_ZONE: dict[str, time] = {
-    "America/New_York": time(9, 30),
-    "America/Toronto": time(9, 30),
-    "Asia/Seoul": time(9, 0),
-    "Asia/Tokyo": time(9, 0),
-    "Asia/Hong_Kong": time(9, 30),
-    "Asia/Shanghai": time(9, 30),
-    "Europe/London": time(8, 0),
-    "Europe/Berlin": time(9, 0),
-    "Europe/Paris": time(9, 0),
+# Used when the exchange is unknown: the main market of the instrument's time zone.
+CALENDAR_BY_ZONE: dict[str, str] = {
+    "America/New_York": "XNYS",
+    "America/Toronto": "XTSE",
+    "Asia/Seoul": "XKRX",
+    "Asia/Tokyo": "XTKS",
+    "Asia/Hong_Kong": "XHKG",
+    "Asia/Shanghai": "XSHG",
+    "Asia/Jakarta": "XIDX",
+    "Europe/London": "XLON",
+    "Europe/Berlin": "XETR",
+    "Europe/Paris": "XPAR",
+    "Australia/Sydney": "XASX",
 }
+EARLIEST = date(1990, 1, 1)
+PERIOD_INTERVALS = frozenset({"1wk", "1mo", "3mo"})
+"""Bars covering several sessions, stamped at the first session of their period."""
 
 
-def regular_open(instrument: Instrument) -> time:
-    """Local wall-clock time at which the instrument's exchange opens its regular session."""
-    by_exchange = _OPEN_BY_EXCHANGE.get(instrument.exchange.upper())
-    if by_exchange is not None:
-        return by_exchange
-    return _OPEN_BY_ZONE.get(instrument.timezone, time(0, 0))
+@dataclass(frozen=True, slots=True)
+class ExchangeCalendar:
+    """An exchange's sessions as sorted dates with their UTC open and close instants."""
+
+    mic: str
+    days: tuple[date, ...]
+    opens: dict[date, datetime]
+    closes: dict[date, datetime]
+    regular_open: time
+    regular_close: time
+    zone: ZoneInfo
+
+    def is_session(self, day: date) -> bool:
+        """Whether the exchange trades on `day`."""
+        return day in self.opens
+
+    def open_at(self, day: date) -> datetime:
+        """UTC open of `day`'s session (the regular open time when `day` is not listed)."""
+        known = self.opens.get(day)
+        if known is not None:
+            return known
+        return datetime.combine(day, self.regular_open, self.zone).astimezone(UTC)
+
+    def close_at(self, day: date) -> datetime:
+        """UTC close of `day`'s session (the regular close time when `day` is not listed)."""
+        known = self.closes.get(day)
+        if known is not None:
+            return known
+        return datetime.combine(day, self.regular_close, self.zone).astimezone(UTC)
+
+    def sessions(self, first: date, last: date) -> tuple[date, ...]:
+        """Session dates in `[first, last]`."""
+        return self.days[bisect_left(self.days, first) : bisect_right(self.days, last)]
+
+
+def calendar_name(instrument: Instrument) -> str | None:
+    """The ISO MIC of the instrument's calendar, or None when neither exchange nor zone maps."""
+    exchange = instrument.exchange.upper()
+    if exchange in CALENDAR_BY_EXCHANGE:
+        return CALENDAR_BY_EXCHANGE[exchange]
+    if exchange in _known_calendars():
+        return exchange
+    return CALENDAR_BY_ZONE.get(instrument.timezone)
+
+
+def calendar_for(instrument: Instrument) -> ExchangeCalendar:
+    """The instrument's exchange calendar; weekdays 09:00-17:00 local when none is known."""
+    name = calendar_name(instrument)
+    if name is None:
+        return _weekday_calendar(instrument.timezone)
+    return _calendar(name)
 
 
 def session_open(instrument: Instrument, trading_day: date) -> datetime:
-    """UTC instant of the regular open on `trading_day`: the `ts` of that day's daily bar."""
-    local = datetime.combine(trading_day, regular_open(instrument), ZoneInfo(instrument.timezone))
-    return local.astimezone(UTC)
+    """UTC instant of the open on `trading_day`: the `ts` of that day's daily bar."""
+    return calendar_for(instrument).open_at(trading_day)
 
 
 def trading_date(instrument: Instrument, ts: datetime) -> date:
     """The exchange-local calendar date of an aware instant."""
     return ts.astimezone(ZoneInfo(instrument.timezone)).date()
+
+
+def period_bounds(interval: str, day: date) -> tuple[date, date]:
+    """First and last calendar date of the week, month or quarter holding `day`."""
+    if interval == "1wk":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=6)
+    months = 3 if interval == "3mo" else 1
+    first = date(day.year, (day.month - 1) // months * months + 1, 1)
+    month_after = first.month + months
+    after = date(first.year + (month_after - 1) // 12, (month_after - 1) % 12 + 1, 1)
+    return first, after - timedelta(days=1)
+
+
+def bar_period(instrument: Instrument, interval: str, day: date) -> tuple[datetime, datetime]:
+    """(ts, closes_at) of the bar of `interval` holding trading day `day`.
+
+    `ts` is the open of the first session of its period (the day itself for daily bars);
+    `closes_at` the close of the period's last session: until then the bar is partial.
+    """
+    calendar = calendar_for(instrument)
+    if interval not in PERIOD_INTERVALS:
+        return calendar.open_at(day), calendar.close_at(day)
+    first, last = period_bounds(interval, day)
+    sessions = calendar.sessions(first, last) or (day,)
+    return calendar.open_at(sessions[0]), calendar.close_at(sessions[-1])
+
+
+@lru_cache(maxsize=1)
+def _known_calendars() -> frozenset[str]:
+    return frozenset(xc.get_calendar_names(include_aliases=False))
+
+
+@cache
+def _calendar(name: str) -> ExchangeCalendar:
+    # Built once per process: a few hundred ms each (XKRX about 3 s: lunar holidays).
+    factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(name)
+    bound = getattr(factory, "bound_min", lambda: None)()
+    start = max(EARLIEST, bound.date()) if bound is not None else EARLIEST
+    cal = xc.get_calendar(name, start=start.isoformat())
+    schedule = cal.schedule
+    days = tuple(ts.date() for ts in schedule.index)
+    opens = dict(zip(days, map(_utc, schedule["open"]), strict=True))
+    closes = dict(zip(days, map(_utc, schedule["close"]), strict=True))
+    return ExchangeCalendar(
+        mic=name,
+        days=days,
+        opens=opens,
+        closes=closes,
+        regular_open=cal.open_times[-1][1],
+        regular_close=cal.close_times[-1][1],
+        zone=ZoneInfo(str(cal.tz)),
+    )
+
+
+def _utc(stamp: Any) -> datetime:
+    return stamp.to_pydatetime().astimezone(UTC)  # datetime's UTC, not the library's
+
+
+@cache
+def _weekday_calendar(zone: str) -> ExchangeCalendar:
+    tz = ZoneInfo(zone)
+    first, last = EARLIEST, date.today() + timedelta(days=366)
+    days = tuple(
+        first + timedelta(days=n)
+        for n in range((last - first).days + 1)
+        if (first + timedelta(days=n)).weekday() < 5
+    )
+    opening, closing = time(9, 0), time(17, 0)
+    opens = {d: datetime.combine(d, opening, tz).astimezone(UTC) for d in days}
+    closes = {d: datetime.combine(d, closing, tz).astimezone(UTC) for d in days}
+    return ExchangeCalendar("weekdays", days, opens, closes, opening, closing, tz)

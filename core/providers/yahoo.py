@@ -1,15 +1,20 @@
 """Yahoo Finance chart API (`/v8/finance/chart/{symbol}`): bars, dividends and splits.
 
 query -> params (`chart_params`), fetch (`YahooClient.fetch_bars`), parse (`parse_chart`).
-Daily and longer bars are re-stamped at the session open (see `core.providers.sessions`);
-intraday bars keep Yahoo's bar-start timestamp. Needs no key.
-Yahoo's `close` is already split-adjusted (`adjclose` also folds in dividends); the split
-events returned beside the bars say where that happened.
+Yahoo divides OHLC, volume and dividend amounts by every split up to the request; the
+parser multiplies them back with the split events, so bars leave here as traded, in the
+instrument's major currency (`GBp` -> GBP). Daily and longer bars are re-stamped at their
+period's first session open (`core.providers.sessions`), a trailing live row merges into
+its period, and bars of periods still trading are `partial`. `adjclose` is not read:
+adjusted series are derived from the stored actions. Needs no key.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +32,8 @@ from core.providers.payload import (
     as_utc,
     member,
 )
-from core.providers.sessions import session_open, trading_date
+from core.providers.sessions import PERIOD_INTERVALS, bar_period, session_open, trading_date
+from core.providers.units import minor_unit_divisor
 
 PROVIDER = "yahoo"
 INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
@@ -52,10 +58,17 @@ _CODE_STATUS = {
     "Service Unavailable": 503,
 }
 _QUOTE_FIELDS = ("open", "high", "low", "close", "volume")
+_PRICES = ("open", "high", "low", "close")
+_INTRADAY_STEP = {i: timedelta(minutes=int(i[:-1]) * (60 if i.endswith("h") else 1))
+                  for i in INTERVALS if i[-1] in "mh" and not i.endswith("mo")}  # fmt: skip
+DEFAULT_DECIMALS = 2  # when the answer has no priceHint
+AMOUNT_DECIMALS = 6  # dividends: 0.205 per share is common, the price hint would cut it
+# A window ending longer ago than this may predate splits Yahoo has applied since.
+LATER_SPLITS_AFTER = timedelta(days=1)
 
 
 class YahooClient(HttpProviderClient):
-    """Prices from Yahoo's chart API, with adjusted close and corporate actions."""
+    """Prices from Yahoo's chart API, as traded, with splits and dividends."""
 
     name = PROVIDER
     capabilities = frozenset({Capability.PRICES})
@@ -66,17 +79,29 @@ class YahooClient(HttpProviderClient):
     async def fetch_bars(
         self, instrument: Instrument, start: datetime, end: datetime, interval: str = "1d"
     ) -> PriceSeries:
-        """Bars with `start <= ts < end`, plus dividends and splits in that window."""
+        """Bars with `start <= ts < end` as traded, plus dividends and splits in that window.
+
+        Yahoo divides every bar by the splits up to the request, but lists only the splits
+        inside the window: for a window that ends before today a second, cheap monthly
+        request finds the splits since, so older bars can be multiplied back as well.
+        """
         self._check_window(start, end)
         self._check_interval(interval)
-        symbol = quote(instrument.symbol_for(PROVIDER), safe="")
-        payload = await self._get_json(
-            f"/v8/finance/chart/{symbol}",
-            chart_error,
-            chart_params(start, end, interval),
-            instrument=instrument,
+        as_of = datetime.now(UTC)
+        payload = await self._chart(instrument, chart_params(start, end, interval))
+        later: tuple[CorporateAction, ...] = ()
+        if end < as_of - LATER_SPLITS_AFTER:
+            params = {**chart_params(end, as_of, "1mo"), "events": "splits"}
+            later = split_events(await self._chart(instrument, params), instrument)
+        return parse_chart(
+            payload, instrument, interval, start, end, as_of=as_of, later_splits=later
         )
-        return parse_chart(payload, instrument, interval, start, end)
+
+    async def _chart(self, instrument: Instrument, params: dict[str, str]) -> Any:
+        symbol = quote(instrument.symbol_for(PROVIDER), safe="")
+        return await self._get_json(
+            f"/v8/finance/chart/{symbol}", chart_error, params, instrument=instrument
+        )
 
 
 def chart_params(start: datetime, end: datetime, interval: str) -> dict[str, str]:
@@ -111,43 +136,96 @@ def _error_object(payload: Any) -> dict[str, Any] | None:
 
 
 def parse_chart(
-    payload: Any, instrument: Instrument, interval: str, start: datetime, end: datetime
+    payload: Any,
+    instrument: Instrument,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    *,
+    as_of: datetime | None = None,
+    later_splits: Sequence[CorporateAction] = (),
 ) -> PriceSeries:
-    """Standard bars and actions from a chart answer; pure, so tested on recorded payloads."""
+    """Bars as traded and actions from a chart answer; pure, so tested on recorded payloads.
+
+    `later_splits`: splits after `end` that Yahoo has already divided the bars by.
+    `as_of`: when the answer was fetched (bars of periods still trading are partial).
+    """
     results = as_list(
         PROVIDER,
         member(PROVIDER, member(PROVIDER, payload, "chart", ""), "result", "chart"),
         "chart.result",
     )
+    series = PriceSeries(instrument.id, interval, PROVIDER, currency=instrument.currency,
+                         timezone=instrument.timezone)  # fmt: skip
     if not results:
-        return PriceSeries(
-            instrument.id, interval, PROVIDER, timezone=instrument.timezone, split_adjusted=True
-        )
+        return series
     result = as_dict(PROVIDER, results[0], "chart.result[0]")
     meta = as_dict(PROVIDER, member(PROVIDER, result, "meta", "chart.result[0]", {}), "meta")
-    bars = _bars(result, instrument, interval, start, end)
-    actions = _actions(result, instrument, start, end)
-    currency = meta.get("currency") if isinstance(meta.get("currency"), str) else None
-    return PriceSeries(
-        instrument_id=instrument.id,
-        interval=interval,
-        provider=PROVIDER,
-        bars=bars,
-        actions=actions,
-        currency=currency or instrument.currency,
-        timezone=instrument.timezone,
-        split_adjusted=True,
+    quoted = meta.get("currency") if isinstance(meta.get("currency"), str) else None
+    if not result.get("timestamp") and not result.get("events"):
+        return series  # nothing to store, so nothing whose currency could be wrong
+    units = Units(
+        divisor=minor_unit_divisor(PROVIDER, quoted, instrument.currency, "meta.currency"),
+        decimals=_price_hint(meta),
+        splits=_splits(result, instrument, later_splits),
     )
+    bars = _bars(result, instrument, interval, units, as_of or datetime.now(UTC))
+    inside = [b for b in bars if start <= b.ts < end]
+    actions = _actions(result, instrument, units, start, end, later_splits)
+    return replace(series, bars=tuple(inside), actions=actions)
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """How to turn Yahoo's numbers into stored ones: minor units, rounding, later splits."""
+
+    divisor: int  # 100 for prices quoted in pence or cents
+    decimals: int  # Yahoo's priceHint: the decimals its prices are quoted with
+    splits: tuple[tuple[date, float], ...]  # (ex-date, ratio) of every split Yahoo applied
+
+    def factor(self, day: date) -> float:
+        """Shares of `day` per share of today: the product of the splits after `day`."""
+        return math.prod(ratio for ex_date, ratio in self.splits if ex_date > day)
+
+    def price(self, value: float | None, factor: float) -> float | None:
+        """An as-traded price in the instrument's currency from a split-adjusted quote."""
+        if value is None:
+            return None
+        # Rounded to the quote's own decimals first: the float32 noise Yahoo adds would
+        # otherwise make the same bar differ after every new split.
+        traded = round(value * factor, self.decimals)
+        return traded if self.divisor == 1 else round(traded / self.divisor, self.decimals + 2)
+
+    def amount(self, value: float, factor: float) -> float:
+        """A dividend as paid, in the instrument's currency (amounts carry extra decimals)."""
+        return round(value * factor / self.divisor, AMOUNT_DECIMALS)
+
+    def volume(self, value: int | None, factor: float) -> int | None:
+        """An as-traded share count from a split-adjusted one."""
+        return None if value is None else round(value / factor)
+
+
+def _price_hint(meta: dict[str, Any]) -> int:
+    hint = meta.get("priceHint")
+    return hint if isinstance(hint, int) and 0 <= hint <= 8 else DEFAULT_DECIMALS
+
+
+def _splits(
+    result: dict[str, Any], instrument: Instrument, later: Sequence[CorporateAction]
+) -> tuple[tuple[date, float], ...]:
+    found = {a.ex_date: a.ratio for a in _raw_actions(result, instrument) if a.kind == "split"}
+    found.update((a.ex_date, a.ratio) for a in later if a.kind == "split")
+    return tuple(sorted((day, ratio) for day, ratio in found.items() if ratio))
 
 
 def _bars(
-    result: dict[str, Any], instrument: Instrument, interval: str, start: datetime, end: datetime
-) -> tuple[Bar, ...]:
+    result: dict[str, Any], instrument: Instrument, interval: str, units: Units, as_of: datetime
+) -> list[Bar]:
     base = "chart.result[0]"
     # Yahoo omits "timestamp" (and leaves `quote: [{}]`) when the window holds no bars.
     stamps = as_list(PROVIDER, member(PROVIDER, result, "timestamp", base, []), f"{base}.timestamp")
     if not stamps:
-        return ()
+        return []
     indicators = member(PROVIDER, result, "indicators", base)
     quotes = as_list(
         PROVIDER,
@@ -156,34 +234,59 @@ def _bars(
     )
     if not quotes:
         raise BadPayload(PROVIDER, "no quote series", f"{base}.indicators.quote")
-    quote0 = quotes[0]
     columns = {
-        f: _column(quote0, f, f"{base}.indicators.quote[0]", len(stamps)) for f in _QUOTE_FIELDS
+        f: _column(quotes[0], f, f"{base}.indicators.quote[0]", len(stamps)) for f in _QUOTE_FIELDS
     }
-    adjclose = _adjclose(indicators, len(stamps))
-
+    session = interval in SESSION_INTERVALS
+    step = None if session else _INTRADAY_STEP[interval]
     by_ts: dict[datetime, Bar] = {}
     for i, raw_ts in enumerate(stamps):
-        o, h, lo, c = (
-            as_float(PROVIDER, columns[f][i], f"{base}.indicators.quote[0].{f}[{i}]")
-            for f in ("open", "high", "low", "close")
-        )
+        path = f"{base}.indicators.quote[0]"
+        o, h, lo, c = (as_float(PROVIDER, columns[f][i], f"{path}.{f}[{i}]") for f in _PRICES)
         if o is None and h is None and lo is None and c is None:
             continue  # a holiday or halted session: Yahoo sends a row of nulls
-        ts = as_utc(PROVIDER, raw_ts, f"{base}.timestamp[{i}]")
-        if interval in SESSION_INTERVALS:
-            ts = session_open(instrument, trading_date(instrument, ts))
-        if not start <= ts < end:
-            continue
-        adj = (
-            None
-            if adjclose is None
-            else as_float(PROVIDER, adjclose[i], f"{base}.indicators.adjclose[0].adjclose[{i}]")
-        )
-        volume = as_int(PROVIDER, columns["volume"][i], f"{base}.indicators.quote[0].volume[{i}]")
-        # During a session Yahoo repeats the live bar under the current time; the last wins.
-        by_ts[ts] = Bar(instrument.id, interval, ts, o, h, lo, c, adj, volume, PROVIDER)
-    return tuple(sorted(by_ts.values(), key=lambda bar: bar.ts))
+        stamped = as_utc(PROVIDER, raw_ts, f"{base}.timestamp[{i}]")
+        day = trading_date(instrument, stamped)
+        if session:
+            ts, closes_at = bar_period(instrument, interval, day)
+        else:
+            ts, closes_at = stamped, stamped + step
+        factor = units.factor(day)
+        volume = as_int(PROVIDER, columns["volume"][i], f"{path}.volume[{i}]")
+        bar = Bar(
+            instrument.id, interval, ts,
+            *(units.price(v, factor) for v in (o, h, lo, c)),
+            units.volume(volume, factor), PROVIDER, partial=closes_at > as_of,
+        )  # fmt: skip
+        earlier = by_ts.get(ts)
+        by_ts[ts] = bar if earlier is None else _merge_live(earlier, bar, interval)
+    return sorted(by_ts.values(), key=lambda b: b.ts)
+
+
+def _merge_live(period: Bar, live: Bar, interval: str) -> Bar:
+    """A trailing live row folded into the bar of its period.
+
+    During and after a session Yahoo appends a row stamped at `regularMarketTime`. For a
+    daily bar it repeats the day with fresher values: it replaces it. For a week or month
+    it holds only today's trading: it extends the period (yfinance merges it the same way).
+    """
+    if interval not in PERIOD_INTERVALS:
+        return live
+    return replace(
+        period,
+        open=period.open if period.open is not None else live.open,
+        high=_pick(max, period.high, live.high),
+        low=_pick(min, period.low, live.low),
+        close=live.close if live.close is not None else period.close,
+        volume=None
+        if period.volume is None and live.volume is None
+        else (period.volume or 0) + (live.volume or 0),
+        partial=period.partial or live.partial,
+    )
+
+
+def _pick(choose: Any, a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else choose(a, b)
 
 
 def _column(quote0: Any, name: str, path: str, length: int) -> list[Any]:
@@ -195,20 +298,21 @@ def _column(quote0: Any, name: str, path: str, length: int) -> list[Any]:
     return values
 
 
-def _adjclose(indicators: Any, length: int) -> list[Any] | None:
-    # Intraday answers carry no adjclose at all; daily ones carry one series per quote.
-    path = "chart.result[0].indicators"
-    series = as_list(
-        PROVIDER, member(PROVIDER, indicators, "adjclose", path, []), f"{path}.adjclose"
+def split_events(payload: Any, instrument: Instrument) -> tuple[CorporateAction, ...]:
+    """Only the splits of a chart answer (the later-splits request reads nothing else)."""
+    results = as_list(
+        PROVIDER,
+        member(PROVIDER, member(PROVIDER, payload, "chart", ""), "result", "chart"),
+        "chart.result",
     )
-    if not series or not isinstance(series[0], dict) or "adjclose" not in series[0]:
-        return None
-    return _column(series[0], "adjclose", f"{path}.adjclose[0]", length)
+    if not results:
+        return ()
+    result = as_dict(PROVIDER, results[0], "chart.result[0]")
+    return tuple(a for a in _raw_actions(result, instrument) if a.kind == "split")
 
 
-def _actions(
-    result: dict[str, Any], instrument: Instrument, start: datetime, end: datetime
-) -> tuple[CorporateAction, ...]:
+def _raw_actions(result: dict[str, Any], instrument: Instrument) -> list[CorporateAction]:
+    """Every action of the answer as Yahoo states it (dividends still split-adjusted)."""
     base = "chart.result[0].events"
     events = as_dict(PROVIDER, result.get("events") or {}, base)
     actions: list[CorporateAction] = []
@@ -226,8 +330,29 @@ def _actions(
         actions.append(
             CorporateAction(instrument.id, "split", day, _ratio(event, path), None, PROVIDER)
         )
-    inside = [a for a in actions if start <= session_open(instrument, a.ex_date) < end]
-    return tuple(sorted(inside, key=lambda a: (a.ex_date, a.kind)))
+    return actions
+
+
+def _actions(
+    result: dict[str, Any],
+    instrument: Instrument,
+    units: Units,
+    start: datetime,
+    end: datetime,
+    later: Sequence[CorporateAction],
+) -> tuple[CorporateAction, ...]:
+    actions = []
+    for action in _raw_actions(result, instrument):
+        if not start <= session_open(instrument, action.ex_date) < end:
+            continue
+        if action.kind == "dividend" and action.amount is not None:
+            # Yahoo's amounts are per share of today, like its prices: back to as paid.
+            amount = units.amount(action.amount, units.factor(action.ex_date))
+            action = replace(action, amount=amount)
+        actions.append(action)
+    actions.extend(a for a in later if a.kind == "split")
+    unique = {(a.kind, a.ex_date): a for a in actions}
+    return tuple(sorted(unique.values(), key=lambda a: (a.ex_date, a.kind)))
 
 
 def _ratio(event: dict[str, Any], path: str) -> float:

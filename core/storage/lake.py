@@ -3,7 +3,11 @@
 Layout under the root (the stack passes `<home>/lake`)::
 
     bars/interval=1d/year=2024/part-07.parquet     bucket = crc32(instrument_id) % 16
+    actions/part-07.parquet                        splits and dividends, same buckets
     articles/date=2024-05-01/part-00.parquet       date = UTC date of published_at
+
+Bars are as traded (what printed, in the instrument's currency), like the `bars` table;
+adjusted series are derived from the actions on read, so a later split rewrites no bar file.
 
 Bars are bucketed rather than one directory per ticker: a backfill of one instrument
 rewrites one small file per year, and a watchlist of thousands does not mean thousands of
@@ -35,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from core.models import Article, Bar
+from core.models import Article, Bar, CorporateAction
 
 BUCKETS = 16
 TS = pa.timestamp("us", tz="UTC")
@@ -47,11 +51,22 @@ BAR_SCHEMA = pa.schema(
         ("high", pa.float64()),
         ("low", pa.float64()),
         ("close", pa.float64()),
-        ("adj_close", pa.float64()),
         ("volume", pa.int64()),
+        ("provider", pa.string()),
+        ("partial", pa.bool_()),
+    ]
+)
+ACTION_SCHEMA = pa.schema(
+    [
+        ("instrument_id", pa.string()),
+        ("kind", pa.string()),
+        ("ex_date", pa.date32()),
+        ("ratio", pa.float64()),
+        ("amount", pa.float64()),
         ("provider", pa.string()),
     ]
 )
+_ACTION_KEYS = ["instrument_id", "kind", "ex_date"]
 ARTICLE_SCHEMA = pa.schema(
     [
         ("fingerprint", pa.string()),
@@ -115,11 +130,38 @@ class Lake:
             groups[self.bar_file(bar.interval, _utc(bar.ts).year, bar.instrument_id)].append(bar)
         written = 0
         for path in sorted(groups):
-            new = _last_per_key(_bars_table(groups[path]), ["instrument_id", "ts"])
+            new = _last_per_key(_table(groups[path], BAR_SCHEMA), ["instrument_id", "ts"])
             written += new.num_rows
             with locked(path):
                 _replace(path, _merge(path, new, BAR_SCHEMA, ["instrument_id", "ts"]))
         return written
+
+    def action_file(self, instrument_id: str) -> Path:
+        """Where the splits and dividends of an instrument live."""
+        return self.root / "actions" / f"part-{bucket_of(instrument_id):02d}.parquet"
+
+    def write_actions(self, actions: Sequence[CorporateAction]) -> int:
+        """Merge splits and dividends into their files by (instrument_id, kind, ex_date)."""
+        groups: dict[Path, list[CorporateAction]] = defaultdict(list)
+        for action in actions:
+            groups[self.action_file(action.instrument_id)].append(action)
+        written = 0
+        for path in sorted(groups):
+            new = _last_per_key(_table(groups[path], ACTION_SCHEMA), _ACTION_KEYS)
+            written += new.num_rows
+            with locked(path):
+                _replace(path, _merge(path, new, ACTION_SCHEMA, _ACTION_KEYS))
+        return written
+
+    def read_actions(self, instrument_ids: Sequence[str] | None = None) -> pa.Table:
+        """Splits and dividends, sorted by (instrument_id, kind, ex_date)."""
+        root = self.root / "actions"
+        if not root.is_dir():
+            return ACTION_SCHEMA.empty_table()
+        table = ds.dataset(root, format="parquet", schema=ACTION_SCHEMA).to_table()
+        if instrument_ids is not None:
+            table = table.filter(pc.is_in(table["instrument_id"], pa.array(instrument_ids)))
+        return table.sort_by([(k, "ascending") for k in _ACTION_KEYS])
 
     def write_articles(self, articles: Sequence[Article]) -> int:
         """Merge articles into their date files by fingerprint; instrument links accumulate.
@@ -161,8 +203,12 @@ class Lake:
             where &= (ds.field("year") <= _utc(end).year) & (ds.field("ts") < _ts(end))
         if instrument_ids is not None:
             where &= ds.field("instrument_id").isin(list(instrument_ids))
-        dataset = ds.dataset(root, format="parquet", partitioning=BAR_PARTITIONING)
+        # An explicit schema: files written before `partial` existed read it as null.
+        schema = _empty(BAR_SCHEMA, {"interval": pa.string(), "year": pa.int32()}).schema
+        dataset = ds.dataset(root, format="parquet", partitioning=BAR_PARTITIONING, schema=schema)
         table = dataset.to_table(filter=where, columns=_BAR_COLUMNS)
+        partial = pc.fill_null(table["partial"], False)
+        table = table.set_column(table.schema.get_field_index("partial"), "partial", partial)
         return table.sort_by([("instrument_id", "ascending"), ("ts", "ascending")])
 
     def read_articles(self, start: datetime | None = None, end: datetime | None = None) -> pa.Table:
@@ -198,11 +244,10 @@ def _empty(schema: pa.Schema, extra: dict[str, pa.DataType]) -> pa.Table:
     return schema.empty_table()
 
 
-def _bars_table(bars: Sequence[Bar]) -> pa.Table:
-    columns = [[getattr(b, name) for b in bars] for name in BAR_SCHEMA.names]
+def _table(rows: Sequence[Bar] | Sequence[CorporateAction], schema: pa.Schema) -> pa.Table:
+    columns = [[getattr(r, name) for r in rows] for name in schema.names]
     return pa.Table.from_arrays(
-        [pa.array(c, type=f.type) for c, f in zip(columns, BAR_SCHEMA, strict=True)],
-        schema=BAR_SCHEMA,
+        [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
     )
 
 
@@ -235,8 +280,15 @@ def _read(path: Path, schema: pa.Schema) -> pa.Table:
     if not path.exists():
         return schema.empty_table()
     # ParquetFile, not read_table: no partition columns inferred from the path.
-    table = pq.ParquetFile(path).read(columns=schema.names)
-    return table.cast(schema).replace_schema_metadata(None)
+    file = pq.ParquetFile(path)
+    present = [n for n in schema.names if n in file.schema_arrow.names]
+    table = file.read(columns=present)
+    # Files written before a column existed (bars before `partial`) read it as its default.
+    for field in schema:
+        if field.name not in present:
+            default = False if pa.types.is_boolean(field.type) else None
+            table = table.append_column(field, pa.array([default] * table.num_rows, field.type))
+    return table.select(schema.names).cast(schema).replace_schema_metadata(None)
 
 
 def _merge(path: Path, new: pa.Table, schema: pa.Schema, keys: list[str]) -> pa.Table:

@@ -118,7 +118,7 @@ class _Target:
 BARS = _Target(
     "bars",
     key=("instrument_id", "interval", "ts"),
-    values=("open", "high", "low", "close", "adj_close", "volume"),
+    values=("open", "high", "low", "close", "volume", "partial"),
     extra=("provider",),
     stamp="fetched_at",
 )

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from core.errors import AuthError, BadPayload, NotFound, RateLimited, Unavailable
+from core.models import CorporateAction
 from core.providers.yahoo import YahooClient, chart_error, parse_chart
 from tests.unit.providers.conftest import (
     AAPL,
@@ -39,12 +40,12 @@ def test_daily_bars_are_stamped_at_the_session_open_in_utc() -> None:
     assert (series.currency, series.timezone) == ("USD", "America/New_York")
 
 
-def test_daily_bar_keeps_raw_and_adjusted_close() -> None:
+def test_daily_bar_is_as_traded_and_rounded_to_the_price_hint() -> None:
     series = parse_chart(payload("yahoo_chart_aapl_1d.json"), AAPL, "1d", FEB_5, FEB_14)
     feb5 = series.bars[0]
-    assert feb5.close == pytest.approx(187.68, abs=1e-4)
-    assert feb5.adj_close == pytest.approx(186.8123, abs=1e-4)
+    assert feb5.close == 187.68  # 187.67999267578125 in the answer: float32 noise, priceHint 2
     assert feb5.volume == 69668800 and isinstance(feb5.volume, int)
+    assert not hasattr(feb5, "adj_close")  # adjusted series are derived from the actions
 
 
 def test_partially_null_row_keeps_its_nulls() -> None:
@@ -80,14 +81,28 @@ def test_split_and_halt_on_krx() -> None:
         "split", date(2018, 5, 4), 50.0, None,
     )  # fmt: skip
     assert series.currency == "KRW"
-    assert series.split_adjusted  # Yahoo's close is in today's share units
+    # Yahoo sent 49900 and 14,983,500 shares for 04-25 (today's share units); as traded
+    # before the 50:1 split that was 2,495,000 won and 299,670 shares. From 05-04 on, as sent.
+    before, on = series.bars[0], series.bars[3]
+    assert (before.close, before.volume) == (2_495_000.0, 299_670)
+    assert (on.close, on.volume) == (51_900.0, 39_565_391)
 
 
-def test_intraday_bars_keep_yahoo_timestamps_and_have_no_adjusted_close() -> None:
+def test_later_split_multiplies_older_bars_back() -> None:
+    # A 2:1 split after the window (from a second request) is in every bar of the window.
+    later = CorporateAction("005930.KS", "split", date(2020, 1, 2), 2.0, None, "yahoo")
+    start, end = utc(2018, 5, 4), utc(2018, 5, 10)
+    doc = payload("yahoo_chart_005930_split.json")
+    series = parse_chart(doc, SAMSUNG, "1d", start, end, later_splits=[later])
+    assert [b.close for b in series.bars] == [103_800.0, 105_200.0, 101_800.0]
+    assert series.actions[-1] == later
+
+
+def test_intraday_bars_keep_yahoo_timestamps() -> None:
     start, end = utc(2024, 2, 9), utc(2024, 2, 10)
     series = parse_chart(payload("yahoo_chart_aapl_1h.json"), AAPL, "1h", start, end)
     assert [bar.ts for bar in series.bars] == [utc(2024, 2, 9, 14 + h, 30) for h in range(7)]
-    assert {bar.adj_close for bar in series.bars} == {None}
+    assert not any(bar.partial for bar in series.bars)  # long closed
     partial = series.bars[5]
     assert (partial.open, partial.high, partial.low) == (None, None, None)
     assert partial.close == pytest.approx(188.59, abs=1e-4)
@@ -124,7 +139,6 @@ def test_repeated_live_bar_keeps_the_latest() -> None:
         (lambda r: r["indicators"]["quote"][0].__setitem__("low", None), "quote[0].low"),
         (lambda r: r["indicators"]["quote"][0]["high"].__setitem__(1, "n/a"), "quote[0].high[1]"),
         (lambda r: r["timestamp"].__setitem__(3, None), "timestamp[3]"),
-        (lambda r: r["indicators"]["adjclose"][0]["adjclose"].pop(), "adjclose[0].adjclose"),
         (lambda r: r.pop("indicators"), "chart.result[0].indicators"),
         (lambda r: r["events"]["dividends"]["1707489000"].pop("amount"), "amount"),
     ],
@@ -168,18 +182,22 @@ def test_error_mapping_passes_success_and_maps_5xx() -> None:
     assert isinstance(chart_error(httpx.Response(503, text="<html/>"), None), Unavailable)
 
 
-async def test_client_sends_the_chart_request() -> None:
-    recorder = Recorder(httpx.Response(200, content=raw("yahoo_chart_005930_split.json")))
+async def test_client_sends_the_chart_request_and_asks_for_later_splits() -> None:
+    answer_ = httpx.Response(200, content=raw("yahoo_chart_005930_split.json"))
+    recorder = Recorder(answer_, httpx.Response(200, content=raw("yahoo_chart_empty.json")))
     async with YahooClient("http://yahoo.test/", http=transport_client(recorder)) as client:
         series = await client.fetch_bars(SAMSUNG, utc(2018, 4, 25), utc(2018, 5, 10))
-    (request,) = recorder.requests
-    assert request.url.path == "/v8/finance/chart/005930.KS"
+    request, later = recorder.requests
+    assert request.url.path == later.url.path == "/v8/finance/chart/005930.KS"
     assert dict(request.url.params) == {
         "period1": "1524614400",
         "period2": "1525910400",
         "interval": "1d",
         "events": "div,splits",
     }
+    # The window ended long ago: splits since then, one row a month, from its end to now.
+    assert later.url.params["period1"] == "1525910400"
+    assert (later.url.params["interval"], later.url.params["events"]) == ("1mo", "splits")
     assert len(series.bars) == 6
 
 
@@ -191,7 +209,8 @@ async def test_client_maps_unknown_symbol_to_not_found() -> None:
 
 
 async def test_client_quotes_index_symbols() -> None:
-    recorder = Recorder(httpx.Response(200, content=raw("yahoo_chart_empty.json")))
+    empty = raw("yahoo_chart_empty.json")
+    recorder = Recorder(httpx.Response(200, content=empty), httpx.Response(200, content=empty))
     index = AAPL.__class__("^KS11", "KOSPI", "KRX", "KRW", "Asia/Seoul")
     client = YahooClient("http://yahoo.test", http=transport_client(recorder))
     await client.fetch_bars(index, FEB_5, FEB_14)
