@@ -32,20 +32,20 @@ INSTRUMENTS = 100
 DAYS = 10_000
 BATCH_ROWS = 10_000
 T = TypeVar("T")
-COLUMNS = ("instrument_id", "interval", "ts", "open", "high", "low", "close", "adj_close",
-           "volume", "provider")  # fmt: skip
+COLUMNS = ("instrument_id", "interval", "ts", "open", "high", "low", "close", "volume",
+           "partial", "provider")  # fmt: skip
 # The straightforward peer: the same upsert, one parameterised statement per row.
 PEER_SQL = """
-    INSERT INTO bars AS t (instrument_id, interval, ts, open, high, low, close, adj_close,
-                           volume, provider)
+    INSERT INTO bars AS t (instrument_id, interval, ts, open, high, low, close, volume,
+                           partial, provider)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
     ON CONFLICT (instrument_id, interval, ts) DO UPDATE SET
         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
-        close = EXCLUDED.close, adj_close = EXCLUDED.adj_close, volume = EXCLUDED.volume,
+        close = EXCLUDED.close, volume = EXCLUDED.volume, partial = EXCLUDED.partial,
         provider = EXCLUDED.provider, fetched_at = now()
-    WHERE (t.open, t.high, t.low, t.close, t.adj_close, t.volume)
+    WHERE (t.open, t.high, t.low, t.close, t.volume, t.partial)
           IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,
-                            EXCLUDED.adj_close, EXCLUDED.volume)"""
+                            EXCLUDED.volume, EXCLUDED.partial)"""
 # Order-free fingerprints of the table: with and without fetched_at (which any rewrite moves).
 CHECKSUM_SQL = "SELECT count(*), sum(hashtextextended(b::text, 0)) FROM bars b"
 CONTENT_SQL = f"SELECT count(*), sum(hashtextextended(({', '.join(COLUMNS)})::text, 0)) FROM bars"
@@ -72,9 +72,8 @@ def synthetic_bars(instruments: list[Instrument], days: int, seed: int = 7) -> l
         for i, ts in enumerate(stamps):
             close = max(0.01, price * (1 + rng.gauss(0, 0.02)))
             high, low = max(price, close) * 1.01, min(price, close) * 0.99
-            adj = None if i % 50 == 0 else round(close * 0.98, 4)
-            volume = rng.randrange(10_000, 5_000_000)
-            bars.append(Bar(inst.id, "1d", ts, price, high, low, close, adj, volume, "sim"))
+            volume = None if i % 50 == 0 else rng.randrange(10_000, 5_000_000)
+            bars.append(Bar(inst.id, "1d", ts, price, high, low, close, volume, "sim"))
             price = close
     return bars
 

@@ -100,6 +100,8 @@ async def save_prices(
 ) -> Counts:
     """Bars and corporate actions of one fetch; the watermark moves to `covered_until`."""
     bars = list(series.bars)
+    if lake is not None and series.actions:
+        lake.write_actions(series.actions)
     if lake is not None and bars:
         lake.write_bars(bars)
 
