@@ -37,7 +37,13 @@ const TEXT = {
     "wl.empty": "No instruments on the watchlist.",
     "wl.caption": "Prices update live; select an instrument for its chart and report.",
     "inst.range": "Range",
-    "inst.adjusted": "Adjusted prices",
+    "inst.adjust": "Adjustment",
+    "inst.adjust.none": "As traded",
+    "inst.adjust.splits": "Adjusted for splits",
+    "inst.adjust.all": "Adjusted for splits and dividends",
+    "inst.actions": "Adjusted for: {list}",
+    "inst.split": "{ratio} split on {date}",
+    "inst.dividend": "{amount} dividend on {date}",
     "inst.kind": "Chart",
     "inst.candles": "Candles",
     "inst.line": "Line",
@@ -140,7 +146,13 @@ const TEXT = {
     "wl.empty": "관심 종목이 없습니다.",
     "wl.caption": "가격은 실시간으로 갱신됩니다. 종목을 선택하면 차트와 리포트를 봅니다.",
     "inst.range": "기간",
-    "inst.adjusted": "수정 주가",
+    "inst.adjust": "주가 기준",
+    "inst.adjust.none": "체결가 그대로",
+    "inst.adjust.splits": "분할 반영 수정 주가",
+    "inst.adjust.all": "분할·배당 반영 수정 주가",
+    "inst.actions": "반영된 권리 변동: {list}",
+    "inst.split": "{date} 주식 분할 {ratio}",
+    "inst.dividend": "{date} 배당 {amount}",
     "inst.kind": "차트",
     "inst.candles": "캔들",
     "inst.line": "선",
@@ -278,6 +290,13 @@ export function percent(value) {
     maximumFractionDigits: 2,
     signDisplay: "exceptZero",
   }).format(value);
+}
+
+/** A calendar day given as YYYY-MM-DD (an ex-date), the same in every time zone. */
+export function day(isoDate) {
+  if (!isoDate) return "—";
+  return new Intl.DateTimeFormat(BCP47[current], { dateStyle: "medium", timeZone: "UTC" })
+    .format(new Date(`${isoDate}T00:00:00Z`));
 }
 
 /** A date (and time, unless `dateOnly`) in the viewer's time zone. */

@@ -1,19 +1,22 @@
-// Instrument page: price chart (range, adjusted/raw, candles/line), sentiment timeline,
+// Instrument page: price chart (range, adjustment, candles/line), sentiment timeline,
 // latest report with its citations, news and disclosures.
 
 import { api, enc, query } from "./api.js";
 import { priceChart, sentimentChart } from "./chart.js";
 import { fill, h, safeLink } from "./dom.js";
-import { money, number, t, when } from "./i18n.js";
+import { day, money, number, t, when } from "./i18n.js";
 import { tone } from "./watchlist.js";
 
 const RANGES = { "1M": 30, "3M": 91, "6M": 182, "1Y": 365, "5Y": 1826 };
+// The API's `adjust` modes; `splits` (its default) reads continuously across splits.
+const ADJUST = ["none", "splits", "all"];
 const PAGE = 10;
 
 /** The page of instrument `id` in `view`; returns {onEvent, refresh, dispose}. */
 export function instrumentPage(view, app, id) {
-  const state = { range: "3M", adjusted: false, kind: "candles", instrument: null };
+  const state = { range: "3M", adjust: "splits", kind: "candles", instrument: null };
   const chart = h("div", { id: "price-chart", class: "chart-box" }, t("loading"));
+  const applied = h("p", { id: "price-actions", class: "meta", "aria-live": "polite" });
   const sentiment = h("div", { id: "sentiment-chart", class: "chart-box small" });
   const report = h("div", { id: "report" });
   const news = h("ul", { id: "news", class: "items" });
@@ -29,7 +32,8 @@ export function instrumentPage(view, app, id) {
     h("section", { class: "card", "aria-labelledby": "h-prices" },
       h("h2", { id: "h-prices" }, t("inst.prices")),
       controls(),
-      chart),
+      chart,
+      applied),
     h("div", { class: "columns" },
       h("section", { class: "card", "aria-labelledby": "h-sentiment" },
         h("h2", { id: "h-sentiment" }, t("inst.sentiment")), sentiment),
@@ -49,13 +53,15 @@ export function instrumentPage(view, app, id) {
     const kind = h("fieldset", { class: "segmented" }, h("legend", {}, t("inst.kind")),
       radio("kind", "candles", t("inst.candles"), true),
       radio("kind", "line", t("inst.line"), false));
-    const adjusted = h("input", { type: "checkbox", id: "adjusted", name: "adjusted" });
-    adjusted.addEventListener("change", () => {
-      state.adjusted = adjusted.checked;
+    const adjust = h("select", { id: "adjust", name: "adjust" },
+      ADJUST.map((mode) => h("option", { value: mode, selected: mode === state.adjust },
+        t(`inst.adjust.${mode}`))));
+    adjust.addEventListener("change", () => {
+      state.adjust = adjust.value;
       loadBars();
     });
     return h("div", { class: "controls" }, range, kind,
-      h("label", { class: "check" }, adjusted, t("inst.adjusted")));
+      h("label", { class: "check" }, t("inst.adjust"), adjust));
   }
 
   function radio(name, value, label, checked) {
@@ -78,14 +84,25 @@ export function instrumentPage(view, app, id) {
     const days = RANGES[state.range];
     const start = new Date(Date.now() - days * 86400e3).toISOString();
     try {
-      const { bars } = await api(
-        `/instruments/${enc(id)}/bars${query({ start, adjusted: state.adjusted })}`,
+      const data = await api(
+        `/instruments/${enc(id)}/bars${query({ start, adjust: state.adjust })}`,
       );
-      drawBars(bars);
+      drawBars(data.bars);
+      drawActions(data.actions ?? [], data.currency);
     } catch (err) {
       fill(chart);
+      fill(applied);
       app.fail(err);
     }
+  }
+
+  // Which splits and dividends moved the prices shown, so a jump or its absence is explained.
+  function drawActions(actions, currency) {
+    const named = actions.map((a) => a.kind === "split"
+      ? t("inst.split", { date: day(a.ex_date), ratio: splitRatio(a.ratio) })
+      : t("inst.dividend", { date: day(a.ex_date), amount: money(a.amount, currency ?? "USD") }));
+    fill(applied, named.length ? t("inst.actions", { list: named.join(", ") }) : null);
+    applied.dataset.actions = String(actions.length);
   }
 
   function drawBars(bars) {
@@ -169,6 +186,12 @@ export function instrumentPage(view, app, id) {
       clearTimeout(timer);
     },
   };
+}
+
+/** "4:1" for a 4-for-1 split, "1:10" for a 1-for-10 reverse split. */
+function splitRatio(ratio) {
+  const fmt = (v) => String(Math.round(v * 1000) / 1000);
+  return ratio >= 1 ? `${fmt(ratio)}:1` : `1:${fmt(1 / ratio)}`;
 }
 
 function reportView(report) {

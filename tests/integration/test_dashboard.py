@@ -289,7 +289,14 @@ def test_instrument_page_draws_the_chart(dash: Dashboard) -> None:
     dash.find('input[name="kind"][value="line"] + span').click()
     path = dash.find("#price-chart svg path.line")
     assert len(path.get_attribute("d")) > 100  # one segment per bar
-    dash.find("#adjusted").click()
+    assert dash.find("#adjust").get_attribute("value") == "splits"  # the API's default
+    dash.driver.execute_script("document.querySelector('#price-actions').dataset.actions = ''")
+    dash.find('#adjust option[value="all"]').click()
+    shown = dash.until(lambda: dash.find("#price-actions").get_attribute("data-actions"), "actions")
+    start = (datetime.now(UTC) - timedelta(days=91)).isoformat()  # the page's 3M range
+    params = {"start": start, "adjust": "all"}
+    expected = dash.api("GET", "/instruments/AAPL/bars", params=params).json()["actions"]
+    assert int(shown) == len(expected)
     dash.find("#price-chart svg path.line")
     assert dash.console_errors() == []
 
