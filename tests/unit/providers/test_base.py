@@ -20,7 +20,7 @@ from core.providers import (
     YahooClient,
 )
 from core.providers.newsapi import ResultCapReached
-from core.providers.sessions import regular_open, session_open, trading_date
+from core.providers.sessions import session_open, trading_date
 from tests.unit.providers.conftest import AAPL, SAMSUNG, Recorder, raw, transport_client
 
 START, END = datetime(2024, 2, 5, tzinfo=UTC), datetime(2024, 2, 14, tzinfo=UTC)
@@ -151,10 +151,3 @@ def test_provider_errors_survive_pickling() -> None:
 def test_session_open(instrument: Instrument, day: date, expected: datetime) -> None:
     assert session_open(instrument, day) == expected
     assert trading_date(instrument, expected) == day
-
-
-def test_regular_open_falls_back_to_the_zone_then_midnight() -> None:
-    otc = Instrument("X", "X", "OTC", "USD", "America/New_York")
-    odd = Instrument("Y", "Y", "NOWHERE", "EUR", "Europe/Madrid")
-    assert regular_open(otc).isoformat() == "09:30:00"
-    assert regular_open(odd).isoformat() == "00:00:00"
