@@ -1,34 +1,61 @@
-"""Alpha Vantage (`/query`): daily bars (`TIME_SERIES_DAILY`) and news (`NEWS_SENTIMENT`).
+"""Alpha Vantage (`/query`): daily bars (`TIME_SERIES_DAILY[_ADJUSTED]`), news (`NEWS_SENTIMENT`).
 
-Why TIME_SERIES_DAILY and not _ADJUSTED: the adjusted function is premium-only (a free key
-gets an HTTP 200 "premium endpoint" note), while raw OHLCV is what stockray stores; adjusted
-prices come from stored corporate actions. So AV bars have `adj_close=None` and no actions.
-Daily bars are stamped at the session open like Yahoo's (`core.providers.sessions`).
+What a key may ask depends on its plan (`plan: {tier: ...}` in providers.yaml, `PLANS`):
+free gets `TIME_SERIES_DAILY` with `outputsize=compact` (the latest 100 sessions), so a
+window reaching further back is refused up front with `PlanLimit` (nothing sent) and the
+router fails over; premium gets `TIME_SERIES_DAILY_ADJUSTED` with `outputsize=full`, whose
+split coefficients and dividends become `CorporateAction`s. Bars are as traded either way
+("1. open".."4. close"), stamped at the session open (`core.providers.sessions`).
 AV answers every error with HTTP 200; `av_error` reads the body. News times are taken as UTC.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimited
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    PlanLimit,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+)
 from core.fingerprint import article_fingerprint
-from core.models import Article, Bar, Capability, Instrument
+from core.models import Article, Bar, Capability, CorporateAction, Instrument
 from core.providers.base import HttpProviderClient, PriceSeries
-from core.providers.http import retry_after, status_error
+from core.providers.http import next_midnight, retry_after, status_error
 from core.providers.payload import as_datetime, as_dict, as_float, as_int, as_list, as_str, member
-from core.providers.sessions import session_open
+from core.providers.sessions import bar_period, session_open
 
 PROVIDER = "alphavantage"
 SERIES_KEY = "Time Series (Daily)"
 NEWS_LIMIT_MAX = 1000  # AV's cap on `limit`
-_PER = re.compile(r"\bper (second|minute|hour|day)\b", re.IGNORECASE)
+QUOTA_ZONE = ZoneInfo("America/New_York")  # AV's daily quota restarts at midnight there
 _THROTTLE_WORDS = ("rate limit", "call frequency", "sparingly", "burst")
-_PER_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+_PRICE_KEYS = ("1. open", "2. high", "3. low", "4. close")
+
+
+@dataclass(frozen=True, slots=True)
+class AvPlan:
+    """What one AV plan tier may ask for daily prices."""
+
+    function: str
+    outputsize: str
+    sessions: int | None  # how many of the latest sessions it serves (None: all)
+
+
+PLANS: dict[str, AvPlan] = {
+    "free": AvPlan("TIME_SERIES_DAILY", "compact", 100),
+    "premium": AvPlan("TIME_SERIES_DAILY_ADJUSTED", "full", None),
+}
+DEFAULT_PLAN = "free"
 
 
 class AlphaVantageClient(HttpProviderClient):
@@ -37,16 +64,30 @@ class AlphaVantageClient(HttpProviderClient):
     name = PROVIDER
     capabilities = frozenset({Capability.PRICES, Capability.NEWS})
     INTERVALS = ("1d",)
+    PLANS = PLANS
+
+    def __init__(self, base_url: str, *, plan: str | None = None, **kwargs: Any) -> None:
+        if plan is not None and plan not in PLANS:
+            raise ValueError(f"{PROVIDER} has no plan {plan!r}; it has {sorted(PLANS)}")
+        super().__init__(base_url, plan=plan or DEFAULT_PLAN, **kwargs)
 
     async def fetch_bars(
         self, instrument: Instrument, start: datetime, end: datetime, interval: str = "1d"
     ) -> PriceSeries:
-        """Daily bars with `start <= ts < end` (no adjusted close, no corporate actions)."""
+        """Daily bars with `start <= ts < end`; on premium also splits and dividends."""
         self._check_window(start, end)
         self._check_interval(interval)
-        params = daily_params(instrument.symbol_for(PROVIDER), self._key())
+        plan = PLANS[self.plan]
+        now = datetime.now(UTC)
+        if plan.sessions is not None and start <= plan_reach(instrument, plan.sessions, now):
+            raise PlanLimit(
+                PROVIDER,
+                f"the {self.plan} plan serves the latest {plan.sessions} sessions only; "
+                f"{instrument.id} from {start.date().isoformat()} needs a premium key",
+            )
+        params = daily_params(instrument.symbol_for(PROVIDER), self._key(), plan)
         payload = await self._get_json("/query", av_error, params, instrument=instrument)
-        return parse_daily(payload, instrument, start, end)
+        return parse_daily(payload, instrument, start, end, as_of=now)
 
     async def fetch_news(
         self, instrument: Instrument, start: datetime, end: datetime, limit: int = 100
@@ -58,12 +99,31 @@ class AlphaVantageClient(HttpProviderClient):
         return parse_news(payload, instrument, start, end)[:limit]
 
 
-def daily_params(symbol: str, api_key: str) -> dict[str, str]:
-    """Query parameters of a full daily history request."""
+def plan_reach(instrument: Instrument, sessions: int, now: datetime) -> datetime:
+    """A window starting at or before this instant needs more than the latest `sessions`.
+
+    Counted in weekdays from today: holidays and a session not yet closed only make the
+    real reach longer, so the check errs on the side of refusing.
+    """
+    first = _weekdays_back(now.astimezone(ZoneInfo(instrument.timezone)).date(), sessions - 1)
+    return session_open(instrument, _weekdays_back(first, 1))
+
+
+def _weekdays_back(day: date, count: int) -> date:
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    while count > 0:
+        day -= timedelta(days=1)
+        count -= day.weekday() < 5
+    return day
+
+
+def daily_params(symbol: str, api_key: str, plan: AvPlan = PLANS[DEFAULT_PLAN]) -> dict[str, str]:
+    """Query parameters of a daily series request within `plan`."""
     return {
-        "function": "TIME_SERIES_DAILY",
+        "function": plan.function,
         "symbol": symbol,
-        "outputsize": "full",
+        "outputsize": plan.outputsize,
         "apikey": api_key,
     }
 
@@ -94,58 +154,106 @@ def av_error(response: httpx.Response, payload: Any) -> ProviderError | None:
         return NotFound(PROVIDER, error)  # "Invalid API call": AV's answer to an unknown symbol
     note = payload.get("Information") or payload.get("Note")
     if isinstance(note, str):
-        return _note_error(note, retry_after(response))
+        return note_error(note, retry_after(response))
     return status_error(PROVIDER, response)
 
 
-def _note_error(note: str, header_hint: float | None) -> ProviderError:
+def note_error(note: str, header_hint: float | None = None) -> ProviderError:
+    """The typed error of an `Information` / `Note` text; a Retry-After header beats the text."""
     lowered = note.lower()
+    if "demo purposes" in lowered or "**demo**" in lowered:
+        return PlanLimit(PROVIDER, note)  # the demo key serves the documented examples only
     if "apikey" in lowered:
         return AuthError(PROVIDER, note)
-    # Throttling notes also advertise "premium endpoints", so they are recognised first.
-    throttled = any(word in lowered for word in _THROTTLE_WORDS)
-    if not throttled and "premium endpoint" in lowered:
-        return AuthError(PROVIDER, note)  # the key's plan does not cover this function
-    if not throttled and "invalid inputs" in lowered:
+    # Every throttling notice also advertises premium plans and endpoints, and mentions
+    # several periods: the burst notice names "per day" too, the per-minute note "per day".
+    if "sparingly" in lowered or "per second" in lowered:
+        return RateLimited(PROVIDER, note, _first(header_hint, 1.0))
+    if "per minute" in lowered:
+        return RateLimited(PROVIDER, note, _first(header_hint, 60.0))
+    if "per day" in lowered or "daily rate limit" in lowered:
+        return QuotaExhausted(PROVIDER, note, next_midnight(QUOTA_ZONE))
+    if any(word in lowered for word in _THROTTLE_WORDS):
+        return RateLimited(PROVIDER, note, header_hint)
+    if "premium endpoint" in lowered or "premium feature" in lowered:
+        return PlanLimit(PROVIDER, note)  # the key's plan does not cover this request
+    if "invalid inputs" in lowered:
         return NotFound(PROVIDER, note)  # NEWS_SENTIMENT's answer to an unknown ticker
-    # Everything else AV says in a bare note is throttling; a Retry-After header (when a
-    # gateway adds one) beats the hint read from "per minute" in the text.
-    per = _PER.search(note)
-    hint = _PER_SECONDS.get(per.group(1).lower()) if per else None
-    return RateLimited(PROVIDER, note, header_hint if header_hint is not None else hint)
+    return RateLimited(PROVIDER, note, header_hint)  # what else AV says in a bare note
+
+
+def _first(hint: float | None, default: float) -> float:
+    return default if hint is None else hint
 
 
 def parse_daily(
-    payload: Any, instrument: Instrument, start: datetime, end: datetime
+    payload: Any,
+    instrument: Instrument,
+    start: datetime,
+    end: datetime,
+    *,
+    as_of: datetime | None = None,
 ) -> PriceSeries:
-    """Standard daily bars from a TIME_SERIES_DAILY answer, oldest first."""
-    series = as_dict(PROVIDER, member(PROVIDER, payload, SERIES_KEY, ""), SERIES_KEY)
-    bars = []
-    for day_text, raw in series.items():
+    """Bars as traded (oldest first) and, from an adjusted answer, splits and dividends.
+
+    `{}` is AV's answer when it has no data: an empty series. `as_of`: when the answer was
+    fetched (the bar of a session still trading is partial).
+    """
+    series = PriceSeries(instrument.id, "1d", PROVIDER, currency=instrument.currency,
+                         timezone=instrument.timezone)  # fmt: skip
+    if payload == {}:
+        return series
+    rows = as_dict(PROVIDER, member(PROVIDER, payload, SERIES_KEY, ""), SERIES_KEY)
+    as_of = as_of or datetime.now(UTC)
+    bars, actions = [], []
+    for day_text, raw in rows.items():
         path = f"{SERIES_KEY}.{day_text}"
         try:
             day = date.fromisoformat(day_text)
         except ValueError:
             raise BadPayload(PROVIDER, f"unreadable date {day_text!r:.20}", path) from None
-        ts = session_open(instrument, day)
+        ts, closes_at = bar_period(instrument, "1d", day)
         if not start <= ts < end:
             continue
         row = as_dict(PROVIDER, raw, path)
-        o, h, lo, c = (
-            as_float(PROVIDER, member(PROVIDER, row, key, path), f"{path}.{key}")
-            for key in ("1. open", "2. high", "3. low", "4. close")
+        o, h, lo, c = (_number(row, key, path) for key in _PRICE_KEYS)
+        adjusted = "6. volume" in row  # the adjusted series puts volume sixth
+        volume_key = "6. volume" if adjusted else "5. volume"
+        volume = as_int(PROVIDER, member(PROVIDER, row, volume_key, path), f"{path}.{volume_key}")
+        bars.append(
+            Bar(instrument.id, "1d", ts, o, h, lo, c, volume, PROVIDER, partial=closes_at > as_of)
         )
-        volume = as_int(PROVIDER, member(PROVIDER, row, "5. volume", path), f"{path}.5. volume")
-        bars.append(Bar(instrument.id, "1d", ts, o, h, lo, c, None, volume, PROVIDER))
+        if adjusted:
+            actions += _actions(row, path, instrument, day)
     bars.sort(key=lambda bar: bar.ts)  # AV lists newest first
+    actions.sort(key=lambda action: (action.ex_date, action.kind))
     return PriceSeries(
         instrument_id=instrument.id,
         interval="1d",
         provider=PROVIDER,
         bars=tuple(bars),
+        actions=tuple(actions),
         currency=instrument.currency,
         timezone=instrument.timezone,
     )
+
+
+def _number(row: dict[str, Any], key: str, path: str) -> float | None:
+    return as_float(PROVIDER, member(PROVIDER, row, key, path), f"{path}.{key}")
+
+
+def _actions(
+    row: dict[str, Any], path: str, instrument: Instrument, day: date
+) -> list[CorporateAction]:
+    """The split and dividend an adjusted row shows on its day (its ex-date)."""
+    found = []
+    coefficient = _number(row, "8. split coefficient", path)
+    if coefficient is not None and coefficient > 0 and coefficient != 1.0:
+        found.append(CorporateAction(instrument.id, "split", day, coefficient, None, PROVIDER))
+    dividend = _number(row, "7. dividend amount", path)
+    if dividend is not None and dividend > 0:
+        found.append(CorporateAction(instrument.id, "dividend", day, None, dividend, PROVIDER))
+    return found
 
 
 def parse_news(

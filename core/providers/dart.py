@@ -1,7 +1,8 @@
 """OpenDART (`/api/list.json`): Korean regulatory filings of one company, paginated.
 
 The instrument's `dart` symbol is the 8-digit corp code (`00126380`). DART answers HTTP 200
-with a `status` code; `dart_error` maps it. `013` (no data) is an empty result, not an error.
+with a `status` code; `dart_error` maps it. `013` (no data) is an empty result, not an error;
+`020` (the key's daily requests are spent) is `QuotaExhausted` until midnight in Seoul.
 A filing's `filed_at` is its receipt date at 00:00 Asia/Seoul, in UTC.
 Needs a key (`crtfc_key`), checked on first call.
 """
@@ -16,10 +17,17 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimited, Unavailable
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    ProviderError,
+    QuotaExhausted,
+    Unavailable,
+)
 from core.models import Capability, Disclosure, Instrument
 from core.providers.base import HttpProviderClient
-from core.providers.http import retry_after, status_error
+from core.providers.http import next_midnight, status_error
 from core.providers.payload import as_dict, as_int, as_list, as_str, member
 
 PROVIDER = "dart"
@@ -36,8 +44,8 @@ _STATUS_ERRORS: dict[str, type[ProviderError]] = {
     "012": AuthError,  # IP not allowed
     "901": AuthError,  # key expired with the account's data-retention period
     "014": NotFound,  # file does not exist
-    "020": RateLimited,  # daily request limit (20,000) exceeded
-    "021": RateLimited,  # too many companies in one query
+    "020": QuotaExhausted,  # daily request limit (20,000) exceeded: until midnight in Seoul
+    "021": BadPayload,  # too many companies in one query: retrying the same one cannot help
     "100": BadPayload,  # a field has an invalid value
     "101": BadPayload,  # inappropriate access
     "800": Unavailable,  # maintenance
@@ -103,8 +111,8 @@ def dart_error(response: httpx.Response, payload: Any) -> ProviderError | None:
         return BadPayload(PROVIDER, f"unknown {message}", field="status")
     if kind is BadPayload:
         return BadPayload(PROVIDER, f"request rejected, {message}", field="request")
-    if kind is RateLimited:
-        return RateLimited(PROVIDER, message, retry_after(response))
+    if kind is QuotaExhausted:
+        return QuotaExhausted(PROVIDER, message, next_midnight(SEOUL))
     return kind(PROVIDER, message)
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -137,6 +138,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
+
+
+def next_midnight(zone: ZoneInfo, now: datetime | None = None) -> datetime:
+    """The next 00:00 in `zone` after `now`, in UTC: when a provider's daily quota restarts."""
+    local = (now or datetime.now(UTC)).astimezone(zone)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0, 0), zone)
+    return midnight.astimezone(UTC)
 
 
 def _describe(exc: Exception, request: httpx.Request) -> str:

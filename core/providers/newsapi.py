@@ -3,6 +3,9 @@
 The query term is the instrument's `newsapi` symbol (a name such as `삼성전자`); the language
 is `ko` for Korean exchanges, else `en`. Articles NewsAPI has withdrawn (title `[Removed]`)
 are dropped. Needs a key, sent as the `X-Api-Key` header and checked on first call.
+The developer plan allows 100 requests per rolling 24 hours: `rateLimited` saying so (or
+`apiKeyExhausted`) is `QuotaExhausted` for 24 hours; a plain `rateLimited` stays RateLimited.
+Its other limits (the result cap, the month of history) are `PlanLimit`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ from typing import Any
 
 import httpx
 
-from core.errors import AuthError, BadPayload, NotFound, ProviderError, RateLimited, Unavailable
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    PlanLimit,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    Unavailable,
+)
 from core.fingerprint import article_fingerprint
 from core.models import Article, Capability, Instrument
 from core.providers.base import HttpProviderClient
@@ -25,10 +37,13 @@ PROVIDER = "newsapi"
 PAGE_SIZE_MAX = 100
 KOREAN_EXCHANGES = frozenset({"KRX", "KOSPI", "KOSDAQ", "KONEX"})
 NEWS_HISTORY = timedelta(days=30)  # the developer plan's reach; paid plans go further
+QUOTA_WINDOW = timedelta(hours=24)  # the developer plan counts requests over a rolling day
 _REMOVED = "[Removed]"
+_QUOTA_PHRASES = ("24 hour", "per day", "developer accounts are limited")
+_PLAN_PHRASES = ("too far in the past", "your plan", "upgrade to a paid plan")
 
 
-class ResultCapReached(AuthError):
+class ResultCapReached(PlanLimit):
     """`maximumResultsReached`: the key's plan serves no further page (a plan limit, not rate)."""
 
 
@@ -96,8 +111,13 @@ def newsapi_error(response: httpx.Response, payload: Any) -> ProviderError | Non
     if not (isinstance(payload, dict) and payload.get("status") == "error"):
         return status_error(PROVIDER, response)
     code = str(payload.get("code") or "")
-    message = f"{code}: {payload.get('message') or ''}".strip(": ")
-    if code in ("rateLimited", "apiKeyExhausted"):
+    text = str(payload.get("message") or "")
+    message = f"{code}: {text}".strip(": ")
+    if code == "apiKeyExhausted" or (
+        code == "rateLimited" and any(p in text.lower() for p in _QUOTA_PHRASES)
+    ):
+        return QuotaExhausted(PROVIDER, message, datetime.now(UTC) + QUOTA_WINDOW)
+    if code == "rateLimited":
         return RateLimited(PROVIDER, message, retry_after(response))
     if code in ("apiKeyInvalid", "apiKeyMissing", "apiKeyDisabled", "corsNotAllowed"):
         return AuthError(PROVIDER, message)
@@ -105,6 +125,8 @@ def newsapi_error(response: httpx.Response, payload: Any) -> ProviderError | Non
         return ResultCapReached(PROVIDER, message)
     if code == "sourceDoesNotExist":
         return NotFound(PROVIDER, message)
+    if code == "parameterInvalid" and any(p in text.lower() for p in _PLAN_PHRASES):
+        return PlanLimit(PROVIDER, message)  # e.g. "too far in the past" for the plan
     if code in ("parameterInvalid", "parametersMissing", "sourcesTooMany"):
         return BadPayload(PROVIDER, f"request rejected: {message}", field="request")
     if code == "unexpectedError":

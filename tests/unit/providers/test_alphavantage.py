@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from core.errors import AuthError, BadPayload, NotFound, RateLimited, Unavailable
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    PlanLimit,
+    QuotaExhausted,
+    RateLimited,
+    Unavailable,
+)
 from core.fingerprint import article_fingerprint
-from core.providers.alphavantage import AlphaVantageClient, av_error, parse_daily, parse_news
+from core.models import CorporateAction, Instrument
+from core.providers.alphavantage import (
+    AlphaVantageClient,
+    av_error,
+    parse_daily,
+    parse_news,
+    plan_reach,
+)
 from core.providers.yahoo import parse_chart
 from tests.unit.providers.conftest import (
     AAPL,
@@ -38,10 +54,45 @@ def test_daily_bars_oldest_first_at_the_session_open() -> None:
     first = series.bars[0]
     assert (first.open, first.high, first.low, first.close) == (188.15, 189.25, 185.84, 187.68)
     assert first.volume == 69668820 and isinstance(first.volume, int)
-    assert first.adj_close is None  # TIME_SERIES_DAILY carries no adjusted close
     assert {bar.provider for bar in series.bars} == {"alphavantage"}
-    assert series.actions == ()
-    assert not series.split_adjusted  # TIME_SERIES_DAILY is as traded
+    assert not any(bar.partial for bar in series.bars)
+    assert series.actions == ()  # TIME_SERIES_DAILY shows no splits or dividends
+
+
+NVDA = Instrument("NVDA", "NVIDIA", "NASDAQ", "USD", "America/New_York", {"alphavantage": "NVDA"})
+
+
+def test_adjusted_series_gives_bars_as_traded_and_the_actions_it_shows() -> None:
+    series = parse_daily(
+        payload("av_daily_adjusted_nvda_split.json"), NVDA, utc(2024, 6, 1), utc(2024, 6, 30)
+    )
+    before, split_day, after = series.bars
+    assert before.close == 1208.88 and before.volume == 41238580  # as printed, pre-split
+    assert (split_day.open, split_day.close, after.volume) == (120.37, 121.79, 222551184)
+    assert series.actions == (
+        CorporateAction("NVDA", "split", date(2024, 6, 10), 10.0, None, "alphavantage"),
+        CorporateAction("NVDA", "dividend", date(2024, 6, 11), None, 0.01, "alphavantage"),
+    )
+
+
+def test_adjusted_actions_outside_the_window_are_left_out() -> None:
+    series = parse_daily(
+        payload("av_daily_adjusted_nvda_split.json"), NVDA, utc(2024, 6, 11), utc(2024, 6, 30)
+    )
+    assert [a.kind for a in series.actions] == ["dividend"] and len(series.bars) == 1
+
+
+def test_empty_object_is_no_data() -> None:
+    series = parse_daily(payload("av_daily_empty.json"), AAPL, FEB_5, FEB_14)
+    assert (series.bars, series.actions, series.instrument_id) == ((), (), "AAPL")
+    assert av_error(httpx.Response(200, content=b"{}"), {}) is None
+
+
+def test_todays_bar_is_partial_until_the_close() -> None:
+    doc = payload("av_daily_aapl.json")
+    as_of = utc(2024, 2, 13, 18)  # 13:00 in New York: the 13th is still trading
+    series = parse_daily(doc, AAPL, FEB_5, FEB_14, as_of=as_of)
+    assert [b.ts.day for b in series.bars if b.partial] == [13]
 
 
 def test_same_trading_day_has_the_same_ts_as_yahoo() -> None:
@@ -110,10 +161,11 @@ def test_news_with_unreadable_time_is_bad_payload() -> None:
 @pytest.mark.parametrize(
     ("name", "expected", "retry_after"),
     [
-        ("av_error_rate_limit_information.json", RateLimited, None),
         ("av_error_rate_limit_note.json", RateLimited, 60.0),
         ("av_error_burst_information.json", RateLimited, 1.0),
-        ("av_error_premium.json", AuthError, None),
+        ("av_error_premium.json", PlanLimit, None),
+        ("av_error_premium_feature.json", PlanLimit, None),
+        ("av_error_demo_key.json", PlanLimit, None),
         ("av_error_invalid_call.json", NotFound, None),
         ("av_error_apikey_invalid.json", AuthError, None),
         ("av_error_apikey_information.json", AuthError, None),
@@ -124,8 +176,24 @@ def test_http_200_error_bodies(name: str, expected: type, retry_after: float | N
     error = av_error(httpx.Response(200, content=raw(name)), payload(name))
     assert type(error) is expected
     assert error.provider == "alphavantage"
+    if expected is PlanLimit:  # another provider may serve what this key cannot
+        assert error.failover and not error.retryable
     if expected is RateLimited:
-        assert error.retry_after == retry_after
+        assert error.retry_after == retry_after and error.retryable
+
+
+@pytest.mark.parametrize(
+    "name", ["av_error_rate_limit_information.json", "av_error_daily_quota_key.json"]
+)
+def test_daily_notice_is_quota_until_midnight_in_new_york(name: str) -> None:
+    before = datetime.now(UTC)
+    error = av_error(httpx.Response(200, content=raw(name)), payload(name))
+    assert type(error) is QuotaExhausted and not error.retryable
+    local = error.reset_at.astimezone(ZoneInfo("America/New_York"))
+    assert (local.hour, local.minute) == (0, 0)
+    assert timedelta(0) < error.reset_at - before <= timedelta(hours=24)
+    assert error.retry_after == pytest.approx((error.reset_at - before).total_seconds(), abs=5)
+    assert "AB12CD34EF56GH78" not in str(error)  # the key it echoes is scrubbed at birth
 
 
 def test_error_mapping_passes_data_and_maps_statuses() -> None:
@@ -134,19 +202,53 @@ def test_error_mapping_passes_data_and_maps_statuses() -> None:
     assert isinstance(av_error(httpx.Response(502, text="Bad Gateway"), None), Unavailable)
 
 
-async def test_client_requests_daily_series_with_key() -> None:
+async def test_premium_client_requests_the_full_adjusted_series() -> None:
     recorder = Recorder(httpx.Response(200, content=raw("av_daily_aapl.json")))
-    client = AlphaVantageClient("http://av.test", api_key="K", http=transport_client(recorder))
+    http = transport_client(recorder)
+    client = AlphaVantageClient("http://av.test", api_key="K", http=http, plan="premium")
     series = await client.fetch_bars(AAPL, FEB_5, FEB_14)
     assert len(series.bars) == 7
     (request,) = recorder.requests
     assert request.url.path == "/query"
     assert dict(request.url.params) == {
-        "function": "TIME_SERIES_DAILY",
+        "function": "TIME_SERIES_DAILY_ADJUSTED",
         "symbol": "AAPL",
         "outputsize": "full",
         "apikey": "K",
     }
+
+
+async def test_free_client_asks_compact_within_the_latest_sessions() -> None:
+    recorder = Recorder(httpx.Response(200, content=raw("av_daily_empty.json")))
+    client = AlphaVantageClient("http://av.test", api_key="K", http=transport_client(recorder))
+    assert client.plan == "free"
+    now = datetime.now(UTC)
+    series = await client.fetch_bars(AAPL, now - timedelta(days=120), now)
+    assert series.bars == ()
+    params = dict(recorder.requests[0].url.params)
+    assert (params["function"], params["outputsize"]) == ("TIME_SERIES_DAILY", "compact")
+
+
+async def test_free_client_refuses_older_windows_without_a_request() -> None:
+    recorder = Recorder()
+    client = AlphaVantageClient("http://av.test", api_key="K", http=transport_client(recorder))
+    with pytest.raises(PlanLimit, match="latest 100 sessions") as info:
+        await client.fetch_bars(AAPL, FEB_5, FEB_14)
+    assert info.value.failover and not info.value.retryable
+    assert recorder.requests == []
+
+
+def test_plan_reach_counts_one_hundred_weekdays() -> None:
+    now = utc(2024, 6, 14, 21)  # a Friday after the close
+    reach = plan_reach(AAPL, 100, now)
+    # 100 weekdays ending Friday 2024-06-14 start on Monday 2024-01-29; the window may start
+    # any time after the open of the weekday before (Friday 2024-01-26).
+    assert reach == utc(2024, 1, 26, 14, 30)
+
+
+def test_unknown_plan_is_refused() -> None:
+    with pytest.raises(ValueError, match="gold"):
+        AlphaVantageClient("http://av.test", api_key="K", plan="gold")
 
 
 async def test_client_requests_news_in_utc_minutes() -> None:
@@ -163,7 +265,7 @@ async def test_client_requests_news_in_utc_minutes() -> None:
 
 async def test_client_raises_rate_limit_sent_as_http_200() -> None:
     http = transport_client(answer("av_error_rate_limit_note.json"))
-    client = AlphaVantageClient("http://av.test", api_key="K", http=http)
+    client = AlphaVantageClient("http://av.test", api_key="K", http=http, plan="premium")
     with pytest.raises(RateLimited):
         await client.fetch_bars(AAPL, FEB_5, FEB_14)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from core.errors import AuthError, BadPayload, NotFound, RateLimited, Unavailable
+from core.errors import AuthError, BadPayload, NotFound, QuotaExhausted, Unavailable
 from core.providers.dart import DartClient, dart_error, parse_list
 from tests.unit.providers.conftest import AAPL, SAMSUNG, Recorder, payload, raw, transport_client
 
@@ -85,8 +86,8 @@ def test_malformed_page_is_bad_payload(mutate, field: str) -> None:
         ("012", AuthError),
         ("901", AuthError),
         ("014", NotFound),
-        ("020", RateLimited),
-        ("021", RateLimited),
+        ("020", QuotaExhausted),
+        ("021", BadPayload),
         ("100", BadPayload),
         ("101", BadPayload),
         ("800", Unavailable),
@@ -145,11 +146,12 @@ async def test_client_dates_are_seoul_dates() -> None:
     assert (params["bgn_de"], params["end_de"]) == ("20240102", "20240103")
 
 
-async def test_client_maps_rate_limit_status() -> None:
+async def test_client_maps_the_daily_limit_to_a_spent_quota() -> None:
     recorder = Recorder(page("dart_status_020.json"))
     client = DartClient("http://dart.test", api_key="K", http=transport_client(recorder))
-    with pytest.raises(RateLimited):
+    with pytest.raises(QuotaExhausted):
         await client.fetch_disclosures(SAMSUNG, DEC_1, JAN_31)
+    assert len(recorder.requests) == 1
 
 
 async def test_instrument_without_corp_code_is_not_found_without_a_request() -> None:
@@ -160,8 +162,28 @@ async def test_instrument_without_corp_code_is_not_found_without_a_request() -> 
     assert recorder.requests == []
 
 
-def test_rate_limit_reads_retry_after_when_given() -> None:
+def test_daily_limit_lasts_until_midnight_in_seoul() -> None:
     name = "dart_status_020.json"
-    response = httpx.Response(429, content=raw(name), headers={"Retry-After": "5"})
-    assert dart_error(response, payload(name)).retry_after == 5.0
-    assert dart_error(page(name), payload(name)).retry_after is None
+    before = datetime.now(UTC)
+    error = dart_error(page(name), payload(name))
+    assert not error.retryable and error.failover
+    local = error.reset_at.astimezone(ZoneInfo("Asia/Seoul"))
+    assert (local.hour, local.minute) == (0, 0)
+    assert timedelta(0) < error.reset_at - before <= timedelta(hours=24)
+
+
+def test_no_data_and_maintenance() -> None:
+    assert dart_error(page("dart_status_013.json"), payload("dart_status_013.json")) is None
+    error = dart_error(page("dart_status_800.json"), payload("dart_status_800.json"))
+    assert type(error) is Unavailable and error.retryable
+
+
+async def test_an_error_body_echoing_the_key_leaves_no_trace_of_it() -> None:
+    key = "dart-key-0123456789abcdef"
+    body = {"status": "010", "message": f"등록되지 않은 인증키입니다: {key}"}
+    http = transport_client(lambda request: httpx.Response(200, json=body))
+    client = DartClient("http://dart.test", api_key=key, http=http)
+    with pytest.raises(AuthError) as info:
+        await client.fetch_disclosures(SAMSUNG, DEC_1, JAN_31)
+    assert key not in str(info.value) and key not in info.value.message
+    assert "***" in info.value.message

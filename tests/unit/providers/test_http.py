@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from core.errors import (
     Timeout,
     Unavailable,
 )
-from core.providers.http import fetch_json, parse_retry_after, status_error
+from core.providers.http import fetch_json, next_midnight, parse_retry_after, status_error
 from tests.unit.providers.conftest import transport_client
 
 URL = "http://provider.test/v1/data"
@@ -198,3 +199,19 @@ async def test_timeout_comes_from_the_caller() -> None:
     async with transport_client(handler) as http:
         await fetch_json(http, "demo", URL, error_for=generic, timeout=httpx.Timeout(2.5))
     assert seen == [{"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}]
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "expected"),
+    [
+        # 23:30 in New York (EST) is 04:30 UTC: the next midnight is 30 minutes away
+        (datetime(2024, 1, 10, 4, 30, tzinfo=UTC), "America/New_York", datetime(2024, 1, 10, 5, 0)),
+        # summer time: New York midnight is 04:00 UTC
+        (datetime(2024, 7, 1, 12, 0, tzinfo=UTC), "America/New_York", datetime(2024, 7, 2, 4, 0)),
+        # Seoul is UTC+9: 15:00 UTC is already midnight of the next day there
+        (datetime(2024, 1, 1, 14, 59, tzinfo=UTC), "Asia/Seoul", datetime(2024, 1, 1, 15, 0)),
+        (datetime(2024, 1, 1, 15, 0, tzinfo=UTC), "Asia/Seoul", datetime(2024, 1, 2, 15, 0)),
+    ],
+)
+def test_next_midnight(now: datetime, zone: str, expected: datetime) -> None:
+    assert next_midnight(ZoneInfo(zone), now) == expected.replace(tzinfo=UTC)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from core.errors import AuthError, BadPayload, NotFound, RateLimited, Unavailable
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    PlanLimit,
+    QuotaExhausted,
+    RateLimited,
+    Unavailable,
+)
 from core.providers.newsapi import (
     NewsApiClient,
     ResultCapReached,
@@ -96,7 +104,10 @@ def test_malformed_page_is_bad_payload(mutate, field: str) -> None:
         ("apiKeyInvalid", 401, AuthError),
         ("apiKeyMissing", 401, AuthError),
         ("apiKeyDisabled", 401, AuthError),
-        ("parameterInvalid", 400, BadPayload),
+        ("rateLimited_developer", 429, QuotaExhausted),
+        ("apiKeyExhausted", 429, QuotaExhausted),
+        ("parameterInvalid", 426, PlanLimit),  # "too far in the past" for the plan
+        ("parameterInvalid_plain", 400, BadPayload),
         ("maximumResultsReached", 426, ResultCapReached),
         ("unexpectedError", 500, Unavailable),
     ],
@@ -105,7 +116,7 @@ def test_every_error_body(code: str, status: int, expected: type) -> None:
     name = f"newsapi_error_{code}.json"
     error = newsapi_error(page(name, status), payload(name))
     assert type(error) is expected
-    assert code in str(error)
+    assert code.split("_")[0] in str(error)
 
 
 def test_rate_limit_reads_retry_after() -> None:
@@ -114,8 +125,23 @@ def test_rate_limit_reads_retry_after() -> None:
     assert error.retry_after == 3600.0
 
 
-def test_result_cap_is_an_auth_error() -> None:
-    assert issubclass(ResultCapReached, AuthError)  # a plan limit: neither retried nor rate
+def test_result_cap_is_a_plan_limit() -> None:
+    assert issubclass(ResultCapReached, PlanLimit)  # neither retried nor rate; may fail over
+    assert not issubclass(ResultCapReached, AuthError)
+
+
+def test_developer_quota_is_spent_for_a_rolling_day() -> None:
+    name = "newsapi_error_rateLimited_developer.json"
+    before = datetime.now(UTC)
+    error = newsapi_error(page(name, 429), payload(name))
+    assert not error.retryable and error.failover
+    assert timedelta(hours=24) <= error.reset_at - before < timedelta(hours=24, seconds=5)
+
+
+def test_plain_rate_limit_stays_retryable() -> None:
+    name = "newsapi_error_rateLimited.json"
+    error = newsapi_error(page(name, 429), payload(name))
+    assert type(error) is RateLimited and error.retryable
 
 
 def test_unknown_error_code_falls_back_to_the_status() -> None:
