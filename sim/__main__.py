@@ -3,7 +3,7 @@
     python -m sim --seed 7 --watchlist configs/watchlist.yaml --extra-symbols 300 \\
         --ports yahoo=18001,alphavantage=18002,newsapi=18003,dart=18004,llm=18005 \\
         --admin-port 18000 \\
-        --faults faults.json
+        --faults faults.json --scenarios '{"yahoo": {"live_row": true}}'
 
 Prints one JSON line once every listener accepts connections:
 {"urls": {"yahoo": "http://127.0.0.1:18001", ...}, "admin_url": "...", "seed": 7, "pid": N}
@@ -20,6 +20,7 @@ import sys
 
 from sim.faults import FaultConfig, load_fault_map
 from sim.runtime import SimRuntime
+from sim.scenarios import Scenarios, load_scenario_map
 from sim.world import SimWorld
 
 
@@ -41,14 +42,21 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--admin-port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--faults", help="fault JSON: a file path or an inline JSON object")
+    parser.add_argument(
+        "--scenarios", help="scenario JSON ({provider: {name: true}}): a file path or inline"
+    )
     return parser.parse_args(argv)
 
 
 async def serve(
-    world: SimWorld, faults: dict[str, FaultConfig], ports: dict[str, int], host: str
+    world: SimWorld,
+    faults: dict[str, FaultConfig],
+    ports: dict[str, int],
+    host: str,
+    scenarios: dict[str, Scenarios] | None = None,
 ) -> None:
     """Run the sim until SIGTERM or SIGINT, printing the ready line first."""
-    runtime = SimRuntime(world, faults, ports, host)
+    runtime = SimRuntime(world, faults, ports, host, scenarios)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     try:
         faults = load_fault_map(args.faults)
+        scenarios = load_scenario_map(args.scenarios)
         ports = parse_ports(args.ports)
     except (ValueError, OSError) as exc:
         print(f"sim: {exc}", file=sys.stderr)
@@ -80,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         ports["admin"] = args.admin_port
     try:
         world = SimWorld.build(args.seed, args.watchlist, args.extra_symbols)
-        asyncio.run(serve(world, faults, ports, args.host))
+        asyncio.run(serve(world, faults, ports, args.host, scenarios))
     except (ValueError, OSError) as exc:  # unknown provider, port taken, unreadable watchlist
         print(f"sim: {exc}", file=sys.stderr)
         return 1

@@ -6,6 +6,12 @@ GET    /_sim/universe                  instruments with symbols, splits, dividen
 GET    /_sim/faults[/{provider}]       current fault configuration(s)
 PUT    /_sim/faults/{provider}         replace a provider's faults (JSON body, see faults.py)
 DELETE /_sim/faults[/{provider}]       no faults (ends outages, reopens refused listeners)
+GET    /_sim/scenarios[/{provider}]    switched-on scenarios (see scenarios.py)
+PUT    /_sim/scenarios/{provider}      replace a provider's scenarios ({"live_row": true})
+DELETE /_sim/scenarios[/{provider}]    no scenarios
+GET    /_sim/splits                    splits injected at run time
+POST   /_sim/splits                    inject a split ({"instrument", "date", "numerator", ...})
+DELETE /_sim/splits                    drop the injected splits
 GET    /_sim/stats                     counters per provider; DELETE zeroes them
 GET    /_sim/truth/news?symbol=&from=&to=&provider=&language=   stories with true labels
 GET    /metrics                        the counters in Prometheus text format
@@ -14,7 +20,7 @@ GET    /metrics                        the counters in Prometheus text format
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -25,6 +31,7 @@ from starlette.routing import Route
 from sim.calendar import parse_iso
 from sim.faults import FaultConfig, FaultConfigError
 from sim.providers.base import json_response
+from sim.scenarios import Scenarios
 
 if TYPE_CHECKING:
     from sim.runtime import SimRuntime
@@ -100,6 +107,41 @@ def build_admin(runtime: SimRuntime) -> Starlette:
         configs = {n: runtime.states[n].config.to_dict() for n in names}
         return json_response(configs[name] if name else configs)
 
+    async def scenarios(request: Request) -> Response:
+        name = request.path_params.get("provider")
+        if name is not None and name not in runtime.states:
+            return json_response({"error": f"unknown provider {name!r}"}, 404)
+        if request.method == "PUT":
+            try:
+                chosen = Scenarios.from_dict(name, json.loads(await request.body() or b"{}"))
+            except (FaultConfigError, json.JSONDecodeError) as exc:
+                return json_response({"error": str(exc)}, 400)
+            runtime.set_scenarios(name, chosen)
+        elif request.method == "DELETE":
+            runtime.clear_scenarios(name)
+        names = [name] if name else list(runtime.states)
+        current = {n: runtime.states[n].scenarios.scenarios.to_dict() for n in names}
+        return json_response(current[name] if name else current)
+
+    async def splits(request: Request) -> Response:
+        world = runtime.world
+        if request.method == "POST":
+            try:
+                body = json.loads(await request.body() or b"{}")
+                world.add_split(
+                    str(body["instrument"]),
+                    date.fromisoformat(str(body["date"])),
+                    float(body.get("numerator", 1)),
+                    float(body.get("denominator", 1)),
+                )
+            except KeyError as exc:
+                return json_response({"error": f"unknown or missing {exc}"}, 400)
+            except (ValueError, TypeError, AttributeError) as exc:
+                return json_response({"error": str(exc)}, 400)
+        elif request.method == "DELETE":
+            world.clear_splits()
+        return json_response({"splits": world.injected_splits()})
+
     async def stats(request: Request) -> Response:
         if request.method == "DELETE":
             runtime.reset_stats()
@@ -138,6 +180,9 @@ def build_admin(runtime: SimRuntime) -> Starlette:
             Route("/_sim/universe", universe),
             Route("/_sim/faults", faults, methods=["GET", "DELETE"]),
             Route("/_sim/faults/{provider}", faults, methods=["GET", "PUT", "DELETE"]),
+            Route("/_sim/scenarios", scenarios, methods=["GET", "DELETE"]),
+            Route("/_sim/scenarios/{provider}", scenarios, methods=["GET", "PUT", "DELETE"]),
+            Route("/_sim/splits", splits, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/stats", stats, methods=["GET", "DELETE"]),
             Route("/_sim/truth/news", truth_news),
             Route("/metrics", metrics),

@@ -11,7 +11,7 @@ Schema (JSON object per provider; every key optional, an empty object means no f
       "outages": [{"mode": "refuse" | "503", "start_s": 0, "duration_s": 5}],
                                           # "outage": {...} for one; duration null = until cleared
       "rate_limit": {"limit": 5, "window_s": 1, "window": "sliding" | "fixed",
-                     "style": "provider" | "http429", "variant": "information" | "note"},
+                     "style": "provider" | "http429", "variant": "information" | "note" | "burst"},
       "slow":       {"rate": 1.0, "delay_s": 30},   # answer only after delay_s
       "malformed_rate": 0.05,             # body made invalid JSON
       "truncated_rate": 0.05,             # body cut to a prefix (Content-Length matches)
@@ -36,9 +36,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim import rng
 from sim.stats import ProviderStats
+
+if TYPE_CHECKING:
+    from sim.scenarios import ScenarioState
 
 
 class FaultConfigError(ValueError):
@@ -160,8 +164,10 @@ class FaultConfig:
                 raise FaultConfigError("rate_limit.window must be 'sliding' or 'fixed'")
             if limit.style not in ("provider", "http429"):
                 raise FaultConfigError("rate_limit.style must be 'provider' or 'http429'")
-            if limit.variant not in ("information", "note"):
-                raise FaultConfigError("rate_limit.variant must be 'information' or 'note'")
+            if limit.variant not in ("information", "note", "burst"):
+                raise FaultConfigError(
+                    "rate_limit.variant must be 'information', 'note' or 'burst'"
+                )
         if (self.tokens_per_s is not None and self.tokens_per_s <= 0) or (self.ttft_ms or 0) < 0:
             raise FaultConfigError("tokens_per_s must be > 0 and ttft_ms >= 0")
         if any(v is not None and v < 1 for v in (self.rpm, self.tpm)):
@@ -262,8 +268,12 @@ class FaultState:
     config: FaultConfig = field(default_factory=FaultConfig)
     outage: Outage | None = None
     stats: ProviderStats = field(default_factory=ProviderStats)
+    scenarios: ScenarioState = field(init=False)
 
     def __post_init__(self) -> None:
+        from sim.scenarios import ScenarioState  # scenarios build on this module's limiter
+
+        self.scenarios = ScenarioState(self.provider)
         self.configure(self.config)
 
     def configure(self, config: FaultConfig) -> None:

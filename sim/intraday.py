@@ -11,7 +11,6 @@ import math
 from typing import NamedTuple
 
 from sim import rng
-from sim.calendar import SESSION_MINUTES, session_open
 from sim.prices import PriceModel, round_price
 from sim.universe import SimInstrument
 
@@ -33,13 +32,17 @@ class IntradayBar(NamedTuple):
 def intraday_bars(
     model: PriceModel, inst: SimInstrument, first: int, last: int, minutes: int
 ) -> list[IntradayBar]:
-    """All bars of `minutes` length for trading days `first`..`last` (numbers)."""
+    """All bars of `minutes` length for the sessions among days `first`..`last` (numbers)."""
     out: list[IntradayBar] = []
-    count = math.ceil(SESSION_MINUTES / minutes)
-    sigma = inst.daily_vol * math.sqrt(minutes / SESSION_MINUTES)
+    sessions = inst.sessions
     for day in model.daily(inst, first, last):
+        if not sessions.is_session(day.number):
+            continue
+        start, end = sessions.hours(day.number)
+        length = (end - start) // 60  # early closes are shorter
+        count = math.ceil(length / minutes)
+        sigma = inst.daily_vol * math.sqrt(minutes / 390)
         o, h, lo, c, v = day.adjusted()
-        start = session_open(day.day, inst.timezone)
         k = rng.key(model.seed, "intraday", inst.id, day.number, minutes)
         path = _bridge(k, count, sigma, o, c, h, lo)
         weights = [1.0 + 1.5 * (2.0 * i / max(count - 1, 1) - 1.0) ** 2 for i in range(count)]

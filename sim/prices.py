@@ -120,11 +120,19 @@ class PriceModel:
             self._anchors[inst.id] = anchor
         return anchor + inst.annual_drift / 261.0 * n + inst.daily_vol * walk
 
+    def forget(self, inst_id: str) -> None:
+        """Drop what is cached about `inst_id` (its parameters or splits changed)."""
+        self._anchors.pop(inst_id, None)
+        self._split_days.pop(inst_id, None)
+        for key in [k for k in self._dividends if k[0] == inst_id]:
+            del self._dividends[key]
+
     def split_days(self, inst: SimInstrument) -> list[tuple[int, float]]:
-        """(trading day number, ratio) of each split, oldest first."""
+        """(trading day number, ratio) of each split, oldest first (on sessions)."""
         days = self._split_days.get(inst.id)
         if days is None:
-            days = sorted((day_number(s.day), s.ratio) for s in inst.splits)
+            sessions = inst.sessions
+            days = sorted((sessions.next_session(day_number(s.day)), s.ratio) for s in inst.splits)
             self._split_days[inst.id] = days
         return days
 
@@ -196,6 +204,7 @@ class PriceModel:
         if cached is not None:
             return cached
         out: list[Dividend] = []
+        sessions = inst.sessions
         for year in range(policy.start.year, day_of(last).year + 1):
             # One amount per year in today's share units, re-expressed per ex-date as paid.
             start = day_number(date(year, 1, 2))
@@ -203,8 +212,9 @@ class PriceModel:
             yearly *= policy.annual_yield / 4
             for month in policy.months:
                 r = rng.key(self.seed, "dividend", inst.id, year, month)
-                n = day_number(date(year, month, 8 + r % 14))
-                if day_of(n) < policy.start or n > last or n < 1:
+                n = sessions.next_session(day_number(date(year, month, 8 + r % 14)))
+                prev = sessions.prev_session(n - 1)
+                if day_of(n) < policy.start or n > last or prev < 0:
                     continue
                 f = self.split_factor(inst, n)
                 raw_amount = (
@@ -212,7 +222,7 @@ class PriceModel:
                     if inst.currency == "KRW"
                     else max(0.01, round(yearly * f, 2))
                 )
-                prev_close = self.raw_close(inst, n - 1) / self.split_factor(inst, n - 1)
+                prev_close = self.raw_close(inst, prev) / self.split_factor(inst, prev)
                 amount = raw_amount / f
                 out.append(Dividend(n, day_of(n), amount, raw_amount, 1.0 - amount / prev_close))
         if len(self._dividends) > 4096:

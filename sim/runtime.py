@@ -11,6 +11,7 @@ from sim.faults import FaultConfig, FaultState, Outage
 from sim.listeners import Listener
 from sim.middleware import FaultMiddleware
 from sim.providers import PROVIDERS
+from sim.scenarios import Scenarios
 from sim.stats import ProviderStats
 from sim.world import SimWorld
 
@@ -24,15 +25,20 @@ class SimRuntime:
         faults: Mapping[str, FaultConfig] | None = None,
         ports: Mapping[str, int] | None = None,
         host: str = "127.0.0.1",
+        scenarios: Mapping[str, Scenarios] | None = None,
     ) -> None:
         from sim.admin import build_admin  # admin routes call back into this runtime
 
         ports = dict(ports or {})
-        unknown = (set(ports) - {"admin"} | set(faults or {})) - set(PROVIDERS)
+        unknown = (set(ports) - {"admin"} | set(faults or {}) | set(scenarios or {})) - set(
+            PROVIDERS
+        )
         if unknown:
             raise ValueError(f"unknown providers: {sorted(unknown)}")
         self.world = world
         self.states = {name: FaultState(name, world.seed) for name in PROVIDERS}
+        for name, chosen in (scenarios or {}).items():
+            self.states[name].scenarios.configure(chosen)
         self.apps = {
             name: FaultMiddleware(spec.build(world, self.states[name]), spec, self.states[name])
             for name, spec in PROVIDERS.items()
@@ -50,7 +56,8 @@ class SimRuntime:
         return {name: listener.url for name, listener in self.listeners.items()}
 
     async def start(self) -> None:
-        """Open every listener, then install the initial faults."""
+        """Load the exchange calendars, open every listener, then install the initial faults."""
+        await asyncio.to_thread(self.world.load_sessions)  # seconds each: not on first request
         for listener in (*self.listeners.values(), self.admin):
             await listener.open()
         for name, config in self._initial.items():
@@ -86,6 +93,15 @@ class SimRuntime:
         """No faults for `name` (every provider when None)."""
         for provider in [name] if name else list(self.states):
             await self.set_faults(provider, FaultConfig())
+
+    def set_scenarios(self, name: str, scenarios: Scenarios) -> None:
+        """Replace `name`'s scenarios (quota counters start again)."""
+        self.states[name].scenarios.configure(scenarios)
+
+    def clear_scenarios(self, name: str | None = None) -> None:
+        """No scenarios for `name` (every provider when None)."""
+        for provider in [name] if name else list(self.states):
+            self.set_scenarios(provider, Scenarios.from_dict(provider, {}))
 
     def stats(self) -> dict[str, dict]:
         """Counters per provider, with whether it listens and which outage is active."""

@@ -3,6 +3,8 @@
     with SimServer(seed=7) as sim:
         httpx.get(sim.urls["yahoo"] + "/v8/finance/chart/AAPL?range=1mo")
         sim.set_faults("yahoo", {"error_rate": 0.2})
+        sim.set_scenarios("yahoo", {"live_row": True})
+        sim.add_split("AAPL", "2026-12-03", 4)
         sim.stats()["yahoo"]["http_5xx"]
 
 In process, the listeners run on one asyncio loop in a background thread; with
@@ -28,6 +30,7 @@ import httpx
 
 from sim.faults import FaultConfig, load_fault_map
 from sim.runtime import SimRuntime
+from sim.scenarios import Scenarios, load_scenario_map
 from sim.world import SimWorld
 
 _ROOT = Path(__file__).resolve().parent.parent  # so `python -m sim` finds this package
@@ -45,11 +48,13 @@ class SimServer:
         ports: Mapping[str, int] | None = None,
         in_process: bool = True,
         host: str = "127.0.0.1",
+        scenarios: Mapping[str, Mapping] | str | Path | None = None,
     ) -> None:
         self.seed = seed
         self.watchlist_path = watchlist_path
         self.extra_symbols = extra_symbols
         self.faults: dict[str, FaultConfig] = load_fault_map(faults)
+        self.scenarios: dict[str, Scenarios] = load_scenario_map(scenarios)
         self.ports = dict(ports or {})
         self.in_process = in_process
         self.host = host
@@ -123,6 +128,31 @@ class SimServer:
         """Remove the faults of `provider` (of every provider when None)."""
         return self._admin("DELETE", f"/_sim/faults/{provider}" if provider else "/_sim/faults")
 
+    def set_scenarios(self, provider: str, scenarios: Mapping[str, Any]) -> dict:
+        """Replace `provider`'s scenarios (schema in sim.scenarios); returns them as installed."""
+        return self._admin("PUT", f"/_sim/scenarios/{provider}", json=dict(scenarios))
+
+    def clear_scenarios(self, provider: str | None = None) -> dict:
+        """Switch off the scenarios of `provider` (of every provider when None)."""
+        path = f"/_sim/scenarios/{provider}" if provider else "/_sim/scenarios"
+        return self._admin("DELETE", path)
+
+    def add_split(
+        self, instrument: str, date: str, numerator: float, denominator: float = 1.0
+    ) -> list[dict]:
+        """Inject a split of `instrument` effective on `date` (ISO); returns the injected ones."""
+        body = {
+            "instrument": instrument,
+            "date": date,
+            "numerator": numerator,
+            "denominator": denominator,
+        }
+        return self._admin("POST", "/_sim/splits", json=body)["splits"]
+
+    def clear_splits(self) -> list[dict]:
+        """Drop every injected split (prices return to the seed's own)."""
+        return self._admin("DELETE", "/_sim/splits")["splits"]
+
     def stats(self) -> dict[str, dict]:
         """Counters per provider (requests, admitted, limited, http_5xx, refusals, ...)."""
         return self._admin("GET", "/_sim/stats")
@@ -147,7 +177,7 @@ class SimServer:
 
     def _start_thread(self, timeout_s: float) -> None:
         world = SimWorld.build(self.seed, self.watchlist_path, self.extra_symbols)
-        runtime = SimRuntime(world, self.faults, self.ports, self.host)
+        runtime = SimRuntime(world, self.faults, self.ports, self.host, self.scenarios)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=_run_loop, args=(loop,), name="sim-loop", daemon=True)
         thread.start()
@@ -182,6 +212,9 @@ class SimServer:
             cmd += ["--admin-port", str(self.ports["admin"])]
         if self.faults:
             cmd += ["--faults", json.dumps({k: v.to_dict() for k, v in self.faults.items()})]
+        if self.scenarios:
+            chosen = {k: v.to_dict() for k, v in self.scenarios.items()}
+            cmd += ["--scenarios", json.dumps(chosen)]
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from sim import rng
+from sim.sessions import ExchangeSessions, sessions_for
 
 REFERENCE_DAY = date(2024, 1, 2)  # the path passes through `base_price` on this day
 
@@ -60,6 +61,16 @@ class SimInstrument:
     dividend: DividendPolicy | None = None
     korean_name: str | None = None
     synthetic: bool = False
+
+    @property
+    def sessions(self) -> ExchangeSessions:
+        """The trading sessions of this instrument's exchange."""
+        return sessions_for(self.exchange, self.timezone)
+
+    @property
+    def quote_currency(self) -> str:
+        """The unit prices are quoted in: London shares trade in pence ("GBp")."""
+        return "GBp" if self.currency == "GBP" and self.exchange.upper() == "LSE" else self.currency
 
     def symbol(self, provider: str) -> str:
         """This instrument's symbol or code at `provider` (its id when unmapped)."""
@@ -242,6 +253,9 @@ class Universe:
     """All simulated instruments, looked up by id or by a provider's own symbol."""
 
     def __init__(self, instruments: Iterable[SimInstrument]) -> None:
+        self._index(instruments)
+
+    def _index(self, instruments: Iterable[SimInstrument]) -> None:
         self.instruments: tuple[SimInstrument, ...] = tuple(instruments)
         self._by_id = {i.id.upper(): i for i in self.instruments}
         self._by_provider: dict[tuple[str, str], SimInstrument] = {}
@@ -271,6 +285,10 @@ class Universe:
             }
             instruments.append(make_instrument(seed, entry, synthetic=True))
         return cls(instruments)
+
+    def replace(self, inst: SimInstrument) -> None:
+        """Put `inst` in place of the instrument with its id (its parameters changed)."""
+        self._index(inst if i.id == inst.id else i for i in self.instruments)
 
     def get(self, inst_id: str) -> SimInstrument | None:
         """The instrument with canonical id `inst_id` (case-insensitive)."""

@@ -1,8 +1,11 @@
 """Yahoo Finance chart API: `GET /v8/finance/chart/{symbol}`.
 
-OHLC and volume are split-adjusted but not dividend-adjusted; `adjclose` (daily and longer
-intervals only) is adjusted for both, anchored at the latest session. Prices carry Yahoo's
-float32 noise (185.63999938964844). Intraday requests obey Yahoo's lookback limits (422).
+OHLC and volume are split-adjusted (as of the request) but not dividend-adjusted; `adjclose`
+(daily and longer intervals only) is adjusted for both, anchored at the latest session.
+Prices carry Yahoo's float32 noise (185.63999938964844). Only the exchange's sessions have
+bars. Intraday requests obey Yahoo's lookback limits (422). Scenarios: `live_row` (a trailing
+row at `regularMarketTime` holding the latest session), `empty_timestamps` (an empty window
+as `"timestamp": []` with empty columns).
 """
 
 from __future__ import annotations
@@ -14,17 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sim.calendar import (
-    FIRST_DAY,
-    SESSION_MINUTES,
-    day_number,
-    day_of,
-    gmt_offset,
-    last_day_number,
-    last_session_number,
-    local_date,
-    session_open,
-)
+from sim.calendar import FIRST_DAY, day_number, gmt_offset, last_day_number, local_date
 from sim.faults import FaultState
 from sim.providers import yahoo_series
 from sim.providers.base import ProviderSpec, html_error, json_response
@@ -53,6 +46,10 @@ _EXCHANGES = {
     "NYSE": ("NYQ", "NYSE"),
     "KRX": ("KSC", "KSE"),
     "KOSDAQ": ("KOE", "KOSDAQ"),
+    "LSE": ("LSE", "LSE"),
+    "XETR": ("GER", "XETRA"),
+    "TSE": ("JPX", "Tokyo"),
+    "HKEX": ("HKG", "HKSE"),
 }
 
 
@@ -81,9 +78,10 @@ def _int_param(request: Request, name: str) -> int | None:
 class ChartEndpoint:
     """Answers chart requests from the world's generators."""
 
-    def __init__(self, world: SimWorld) -> None:
+    def __init__(self, world: SimWorld, state: FaultState) -> None:
         self.world = world
-        self._quotes: dict[tuple[str, int], dict] = {}
+        self.state = state
+        self._quotes: dict[tuple[str, int, int], dict] = {}
 
     async def handle(self, request: Request) -> Response:
         """GET /v8/finance/chart/{symbol}."""
@@ -133,9 +131,10 @@ class ChartEndpoint:
         if range_name == "max":
             return 0, int(now), range_name
         if range_name in ("1d", "5d"):  # counted in sessions: "1d" on a Sunday is Friday
-            latest = last_session_number(now, inst.timezone, closed=False)
-            first = day_of(max(0, latest + 1 - _RANGE_DAYS[range_name]))
-            return session_open(first, inst.timezone), int(now), range_name
+            sessions = inst.sessions
+            latest = sessions.latest(now)
+            first = sessions.back(latest, _RANGE_DAYS[range_name] - 1)
+            return sessions.open(first), int(now), range_name
         if range_name == "ytd":
             year = datetime.fromtimestamp(now, UTC).year
             return int(datetime(year, 1, 1, tzinfo=UTC).timestamp()), int(now), range_name
@@ -151,27 +150,43 @@ class ChartEndpoint:
         now: float,
         events: set[str],
     ) -> dict:
-        tz = inst.timezone
-        latest = last_session_number(now, tz, closed=False)
+        tz, sessions, scenarios = inst.timezone, inst.sessions, self.state.scenarios
+        latest = sessions.latest(now)
         first_n = day_number(max(local_date(max(start, 0), tz), FIRST_DAY))
         last_n = min(last_day_number(local_date(end, tz)), latest)
         result: dict = {"meta": self._meta(inst, interval, now, latest, first_n)}
         prices, days, window = self.world.prices, (first_n, last_n), (start, end)
         if minutes is None:
-            series = yahoo_series.daily_series(prices, inst, interval, days, window, latest)
+            market_time = result["meta"]["regularMarketTime"]
+            live_ts = market_time if "live_row" in scenarios and end >= market_time else None
+            series = yahoo_series.daily_series(
+                prices, inst, interval, days, window, latest, live_ts
+            )
         else:
-            series = yahoo_series.intraday_series(prices, inst, minutes, days, window)
+            scale = prices.split_factor(inst, latest)
+            series = yahoo_series.intraday_series(prices, inst, minutes, days, window, scale)
             result["meta"]["tradingPeriods"] = [
-                [_period(session_open(day_of(n), tz), tz)] for n in range(first_n, last_n + 1)
+                [_period(*sessions.hours(n), tz)]
+                for n in range(first_n, last_n + 1)
+                if sessions.is_session(n)
             ]
         if not series["timestamp"]:
+            if "empty_timestamps" in scenarios:
+                result["timestamp"] = series.pop("timestamp")
+                adjclose = series.pop("adjclose", None)
+                result["indicators"] = {"quote": [series]}
+                if minutes is None:
+                    result["indicators"]["adjclose"] = [{"adjclose": adjclose or []}]
+                return result
             result["indicators"] = {"quote": [{}]}
             if minutes is None:
                 result["indicators"]["adjclose"] = [{}]
             return result
         result["timestamp"] = series.pop("timestamp")
         if events & {"div", "divs", "dividends"} or any(e.startswith("split") for e in events):
-            result["events"] = yahoo_series.events(prices, inst, events, days, window, latest)
+            found = yahoo_series.events(prices, inst, events, days, window, latest)
+            if found:
+                result["events"] = found
         adjclose = series.pop("adjclose", None)
         result["indicators"] = {"quote": [series]}
         if adjclose is not None:
@@ -181,36 +196,35 @@ class ChartEndpoint:
     def _meta(
         self, inst: SimInstrument, interval: str, now: float, latest: int, first_n: int
     ) -> dict:
-        tz = inst.timezone
+        tz, sessions = inst.timezone, inst.sessions
         offset, abbr = gmt_offset(now, tz)
         exchange, full_name = _EXCHANGES.get(inst.exchange, (inst.exchange, inst.exchange))
-        prev = self.world.prices.daily(inst, first_n - 1, first_n - 1)
-        open_ts = session_open(day_of(latest), tz)
+        before = sessions.prev_session(first_n - 1)
+        prev = self.world.prices.daily(inst, before, before) if before >= 0 else []
+        scale = self.world.prices.split_factor(inst, latest)
+        open_ts, close_ts = sessions.hours(latest)
+        us = inst.currency == "USD"
         return {
-            "currency": inst.currency,
+            "currency": inst.quote_currency,
             "symbol": inst.symbol("yahoo"),
             "exchangeName": exchange,
             "fullExchangeName": full_name,
             "instrumentType": "EQUITY",
-            "firstTradeDate": session_open(FIRST_DAY, tz),
-            "regularMarketTime": min(int(now), open_ts + SESSION_MINUTES * 60),
-            "hasPrePostMarketData": inst.currency == "USD",
+            "firstTradeDate": sessions.open(sessions.first_session()),
+            "regularMarketTime": min(int(now), close_ts),
+            "hasPrePostMarketData": us,
             "gmtoffset": offset,
             "timezone": abbr,
             "exchangeTimezoneName": tz,
             **self._quote(inst, latest),
             "longName": inst.name,
             "shortName": inst.name,
-            "chartPreviousClose": f32(prev[0].adjusted()[3]) if prev else None,
+            "chartPreviousClose": f32(prev[0].adjusted()[3] * scale) if prev else None,
             "priceHint": 2,
             "currentTradingPeriod": {
-                "pre": _period(open_ts - (19800 if inst.currency == "USD" else 0), tz, open_ts),
-                "regular": _period(open_ts, tz),
-                "post": _period(
-                    open_ts + SESSION_MINUTES * 60,
-                    tz,
-                    open_ts + SESSION_MINUTES * 60 + (14400 if inst.currency == "USD" else 0),
-                ),
+                "pre": _period(open_ts - (19800 if us else 0), open_ts, tz),
+                "regular": _period(open_ts, close_ts, tz),
+                "post": _period(close_ts, close_ts + (14400 if us else 0), tz),
             },
             "dataGranularity": interval,
             "range": "",
@@ -219,9 +233,16 @@ class ChartEndpoint:
 
     def _quote(self, inst: SimInstrument, latest: int) -> dict:
         """Latest price and 52-week range (cached per latest session)."""
-        quote = self._quotes.get((inst.id, latest))
+        key = (inst.id, latest, self.world.version)
+        quote = self._quotes.get(key)
         if quote is None:
-            year = [b.adjusted() for b in self.world.prices.daily(inst, latest - 260, latest)]
+            prices, sessions = self.world.prices, inst.sessions
+            scale = prices.split_factor(inst, latest)
+            year = [
+                yahoo_series.adjusted(b, scale)
+                for b in prices.daily(inst, latest - 260, latest)
+                if sessions.is_session(b.number)
+            ]
             if not year:
                 return {"regularMarketPrice": None}
             quote = {
@@ -234,12 +255,11 @@ class ChartEndpoint:
             }
             if len(self._quotes) > 10_000:
                 self._quotes.clear()
-            self._quotes[(inst.id, latest)] = quote
+            self._quotes[key] = quote
         return quote
 
 
-def _period(start: int, tz: str, end: int | None = None) -> dict:
-    end = start + SESSION_MINUTES * 60 if end is None else end
+def _period(start: int, end: int, tz: str) -> dict:
     offset, abbr = gmt_offset(start, tz)
     return {"timezone": abbr, "start": start, "end": end, "gmtoffset": offset}
 
@@ -272,7 +292,9 @@ def _error_response(status: int) -> Response:
 
 def build(world: SimWorld, state: FaultState) -> Starlette:
     """The chart API's routes."""
-    return Starlette(routes=[Route("/v8/finance/chart/{symbol}", ChartEndpoint(world).handle)])
+    return Starlette(
+        routes=[Route("/v8/finance/chart/{symbol}", ChartEndpoint(world, state).handle)]
+    )
 
 
 SPEC = ProviderSpec("yahoo", build, _limit_response, _error_response)

@@ -10,9 +10,9 @@ import struct
 from array import array
 from datetime import date, timedelta
 
-from sim.calendar import day_number, day_of, session_open
+from sim.calendar import day_number
 from sim.intraday import intraday_bars
-from sim.prices import PriceModel
+from sim.prices import DailyBar, PriceModel
 from sim.universe import SimInstrument
 
 _NAN = float("nan")
@@ -36,16 +36,20 @@ def daily_series(
     days: tuple[int, int],
     window: tuple[int, int],
     latest: int,
+    live_ts: int | None = None,
 ) -> dict:
-    """Columns for bars of 1d or longer over trading `days` with timestamps in `window`."""
+    """Columns for bars of 1d or longer over the sessions in `days` with timestamps in
+    `window`; with `live_ts`, a trailing live row of the latest session (Yahoo's live row)."""
     bars = prices.daily(inst, *days)
     mult = prices.adjclose_multipliers(inst, bars, latest)
-    start, end = window
+    scale = prices.split_factor(inst, latest)  # splits not yet effective are not applied
+    sessions, (start, end) = inst.sessions, window
     rows = []
     for bar, m in zip(bars, mult, strict=True):
-        ts = session_open(bar.day, inst.timezone)
-        if start <= ts < end:
-            rows.append((ts, bar, m))
+        if sessions.is_session(bar.number):
+            ts = sessions.open(bar.number)
+            if start <= ts < end:
+                rows.append((ts, bar, m))
     out: dict = {k: [] for k in _COLUMNS}
     adjclose: list[float] = []
     for group in _group(rows, interval):
@@ -56,17 +60,33 @@ def daily_series(
                 column.append(_NAN)
             out["volume"].append(None)
             continue
-        adj = [bar.adjusted() for _, bar, _ in live]
-        out["open"].append(adj[0][0])
-        out["high"].append(max(a[1] for a in adj))
-        out["low"].append(min(a[2] for a in adj))
-        out["close"].append(adj[-1][3])
-        out["volume"].append(sum(a[4] for a in adj))
-        adjclose.append(adj[-1][3] * live[-1][2])
+        _append(out, adjclose, [(adjusted(bar, scale), m) for _, bar, m in live])
+    if live_ts is not None and rows and rows[-1][1].number == latest and live_ts > rows[-1][0]:
+        _, bar, m = rows[-1]
+        out["timestamp"].append(live_ts)
+        _append(out, adjclose, [(adjusted(bar, scale), m)])
     for k in ("open", "high", "low", "close"):
         out[k] = _f32s(out[k])
     out["adjclose"] = _f32s(adjclose)
     return out
+
+
+def adjusted(bar: DailyBar, scale: float) -> tuple[float, float, float, float, int]:
+    """Split-adjusted as of the request: `scale` undoes splits after the latest session."""
+    o, h, lo, c, v = bar.adjusted()
+    if scale == 1.0:
+        return o, h, lo, c, v
+    return o * scale, h * scale, lo * scale, c * scale, round(v / scale)
+
+
+def _append(out: dict, adjclose: list[float], adj: list[tuple[tuple, float]]) -> None:
+    """One row aggregated from the (adjusted OHLCV, adjclose multiplier) of its sessions."""
+    out["open"].append(adj[0][0][0])
+    out["high"].append(max(a[1] for a, _ in adj))
+    out["low"].append(min(a[2] for a, _ in adj))
+    out["close"].append(adj[-1][0][3])
+    out["volume"].append(sum(a[4] for a, _ in adj))
+    adjclose.append(adj[-1][0][3] * adj[-1][1])
 
 
 def intraday_series(
@@ -75,8 +95,9 @@ def intraday_series(
     minutes: int,
     days: tuple[int, int],
     window: tuple[int, int],
+    scale: float = 1.0,
 ) -> dict:
-    """Columns for `minutes` bars over trading `days` that start within `window`."""
+    """Columns for `minutes` bars over the sessions in `days` that start within `window`."""
     start, end = window
     out: dict = {k: [] for k in _COLUMNS}
     for bar in intraday_bars(prices, inst, *days, minutes):
@@ -88,9 +109,9 @@ def intraday_series(
         out["high"].append(_NAN if gone else bar.high)
         out["low"].append(_NAN if gone else bar.low)
         out["close"].append(_NAN if gone else bar.close)
-        out["volume"].append(None if gone else bar.volume)
+        out["volume"].append(None if gone else round(bar.volume / scale))
     for k in ("open", "high", "low", "close"):
-        out[k] = _f32s(out[k])
+        out[k] = _f32s([x * scale for x in out[k]] if scale != 1.0 else out[k])
     return out
 
 
@@ -102,27 +123,33 @@ def events(
     window: tuple[int, int],
     latest: int,
 ) -> dict:
-    """`events.dividends` / `events.splits` keyed by the ex-day's timestamp string."""
+    """`events.dividends` / `events.splits` keyed by the ex-day's timestamp string; only the
+    kinds that have an event in the window (Yahoo leaves out empty ones)."""
     out: dict = {}
-    tz, (first, last), (start, end) = inst.timezone, days, window
+    sessions, (first, last), (start, end) = inst.sessions, days, window
+    scale = prices.split_factor(inst, latest)
     if wanted & {"div", "divs", "dividends"}:
-        out["dividends"] = {}
+        dividends = {}
         for d in prices.dividends(inst, latest):
-            ts = session_open(d.day, tz)
+            ts = sessions.open(d.number)
             if first <= d.number <= last and start <= ts < end:
-                out["dividends"][str(ts)] = {"amount": f32(d.amount), "date": ts}
+                dividends[str(ts)] = {"amount": f32(d.amount * scale), "date": ts}
+        if dividends:
+            out["dividends"] = dividends
     if any(e.startswith("split") for e in wanted):
-        out["splits"] = {}
+        splits = {}
         for split in inst.splits:
-            n = day_number(split.day)
-            ts = session_open(day_of(n), tz)
+            n = sessions.next_session(day_number(split.day))
+            ts = sessions.open(n)
             if first <= n <= min(last, latest) and start <= ts < end:
-                out["splits"][str(ts)] = {
+                splits[str(ts)] = {
                     "date": ts,
                     "numerator": float(split.numerator),
                     "denominator": float(split.denominator),
                     "splitRatio": f"{split.numerator:g}:{split.denominator:g}",
                 }
+        if splits:
+            out["splits"] = splits
     return out
 
 

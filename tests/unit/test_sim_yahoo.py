@@ -42,7 +42,8 @@ def test_daily_shape_meta_and_timestamps(yahoo: httpx.Client) -> None:
     for key in ("firstTradeDate", "regularMarketPrice", "gmtoffset", "timezone"):
         assert key in meta
     ts = result["timestamp"]
-    assert len(ts) == 22 and ts[0] == epoch(2024, 1, 2, 14, 30)  # 09:30 New York
+    assert len(ts) == 21 and ts[0] == epoch(2024, 1, 2, 14, 30)  # 09:30 New York
+    assert epoch(2024, 1, 15, 14, 30) not in ts  # Martin Luther King Jr. Day: no session
     quote = result["indicators"]["quote"][0]
     assert set(quote) == {"open", "high", "low", "close", "volume"}
     assert all(len(quote[k]) == len(ts) for k in quote)
@@ -50,11 +51,12 @@ def test_daily_shape_meta_and_timestamps(yahoo: httpx.Client) -> None:
     assert "events" not in result
 
 
-def test_korean_daily_bars_open_at_nine_seoul(yahoo: httpx.Client) -> None:
-    result = chart(yahoo, "005930.KS", period1=epoch(2024, 1, 2), period2=epoch(2024, 1, 10))
+def test_korean_daily_bars_open_at_the_session_open(yahoo: httpx.Client) -> None:
+    result = chart(yahoo, "005930.KS", period1=epoch(2024, 1, 1), period2=epoch(2024, 1, 10))
     assert result["meta"]["currency"] == "KRW"
     assert result["meta"]["exchangeTimezoneName"] == "Asia/Seoul"
-    assert result["timestamp"][0] == epoch(2024, 1, 2)  # 09:00 KST = 00:00 UTC
+    # KRX opens an hour late on the year's first session, at 09:00 KST (00:00 UTC) after.
+    assert result["timestamp"][:2] == [epoch(2024, 1, 2, 1), epoch(2024, 1, 3)]
     assert all(c is None or c % 50 == 0 for c in result["indicators"]["quote"][0]["close"])
 
 
