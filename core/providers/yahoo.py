@@ -250,7 +250,8 @@ def _bars(
         if session:
             ts, closes_at = bar_period(instrument, interval, day)
         else:
-            ts, closes_at = stamped, stamped + step
+            ts = _on_grid(stamped, session_open(instrument, day), step)
+            closes_at = ts + step
         factor = units.factor(day)
         volume = as_int(PROVIDER, columns["volume"][i], f"{path}.volume[{i}]")
         bar = Bar(
@@ -263,29 +264,38 @@ def _bars(
     return sorted(by_ts.values(), key=lambda b: b.ts)
 
 
-def _merge_live(period: Bar, live: Bar, interval: str) -> Bar:
+def _on_grid(stamped: datetime, opened: datetime, step: timedelta) -> datetime:
+    """The start of the intraday bar holding `stamped` (a live row is off the grid)."""
+    if stamped < opened:
+        return stamped  # pre-market rows keep their own stamps
+    return opened + (stamped - opened) // step * step
+
+
+def _merge_live(bar: Bar, live: Bar, interval: str) -> Bar:
     """A trailing live row folded into the bar of its period.
 
     During and after a session Yahoo appends a row stamped at `regularMarketTime`. For a
-    daily bar it repeats the day with fresher values: it replaces it. For a week or month
-    it holds only today's trading: it extends the period (yfinance merges it the same way).
+    day (or an intraday bar) it repeats the bar with fresher values: its volume is the
+    bar's so far. For a week or month it holds only today's trading, so its volume adds
+    to the period's (yfinance merges it the same way).
     """
-    if interval not in PERIOD_INTERVALS:
-        return live
+    if interval in PERIOD_INTERVALS:
+        volumes = [v for v in (bar.volume, live.volume) if v is not None]
+        volume = sum(volumes) if volumes else None
+    else:
+        volume = _pick(max, bar.volume, live.volume)
     return replace(
-        period,
-        open=period.open if period.open is not None else live.open,
-        high=_pick(max, period.high, live.high),
-        low=_pick(min, period.low, live.low),
-        close=live.close if live.close is not None else period.close,
-        volume=None
-        if period.volume is None and live.volume is None
-        else (period.volume or 0) + (live.volume or 0),
-        partial=period.partial or live.partial,
+        bar,
+        open=bar.open if bar.open is not None else live.open,
+        high=_pick(max, bar.high, live.high),
+        low=_pick(min, bar.low, live.low),
+        close=live.close if live.close is not None else bar.close,
+        volume=volume,
+        partial=bar.partial or live.partial,
     )
 
 
-def _pick(choose: Any, a: float | None, b: float | None) -> float | None:
+def _pick(choose: Any, a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else choose(a, b)
 
 

@@ -225,3 +225,42 @@ async def test_client_rejects_bad_arguments_before_sending() -> None:
         await client.fetch_bars(AAPL, datetime(2024, 2, 5), FEB_14)
     with pytest.raises(ValueError, match="empty window"):
         await client.fetch_bars(AAPL, FEB_14, FEB_5)
+
+
+def _with_live_row(name: str, values: dict[str, float | int]) -> dict:
+    """The recorded answer plus the trailing row Yahoo adds at `regularMarketTime`."""
+    doc = copy.deepcopy(payload(name))
+    result = doc["chart"]["result"][0]
+    result["timestamp"].append(result["meta"]["regularMarketTime"])
+    for field, column in result["indicators"]["quote"][0].items():
+        column.append(values[field])
+    return doc
+
+
+def test_intraday_live_row_folds_into_the_bar_on_its_grid() -> None:
+    # 1707512401 is 16:00:01 New York: off the hourly grid, inside the 15:30 bar.
+    live = {"open": 188.7, "high": 189.1, "low": 188.6, "close": 188.9, "volume": 6900000}
+    doc = _with_live_row("yahoo_chart_aapl_1h.json", live)
+    series = parse_chart(doc, AAPL, "1h", utc(2024, 2, 9), utc(2024, 2, 10))
+    assert len(series.bars) == 7  # no eighth bar at 21:00:01 UTC
+    last = series.bars[-1]
+    assert last.ts == utc(2024, 2, 9, 20, 30)
+    assert (last.open, last.high, last.low, last.close) == (188.63, 189.1, 188.5, 188.9)
+    assert last.volume == 6900000  # the bar's volume so far, not a sum
+
+
+def test_bar_of_a_period_still_trading_is_partial() -> None:
+    doc = payload("yahoo_chart_aapl_1d.json")
+    during = utc(2024, 2, 13, 18)  # 13:00 New York on 02-13: that day's bar is not final
+    series = parse_chart(doc, AAPL, "1d", FEB_5, FEB_14, as_of=during)
+    assert [b.partial for b in series.bars] == [False] * 5 + [True]
+    after = parse_chart(doc, AAPL, "1d", FEB_5, FEB_14, as_of=utc(2024, 2, 13, 21, 1))
+    assert not any(b.partial for b in after.bars)
+
+
+def test_prices_in_another_currency_than_the_instruments_are_rejected() -> None:
+    doc = copy.deepcopy(payload("yahoo_chart_aapl_1d.json"))
+    doc["chart"]["result"][0]["meta"]["currency"] = "EUR"
+    with pytest.raises(BadPayload, match="EUR") as info:
+        parse_chart(doc, AAPL, "1d", FEB_5, FEB_14)
+    assert info.value.field == "meta.currency"
