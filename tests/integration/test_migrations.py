@@ -115,3 +115,57 @@ async def test_instrument_sync_is_idempotent(fresh_dsn: str) -> None:
         assert (row["name"], row["symbols"]) == ("Apple Inc.", {})
     finally:
         await conn.close()
+
+
+async def test_0009_turns_stored_yahoo_bars_back_into_as_traded(
+    fresh_dsn: str, tmp_path: Path
+) -> None:
+    # A database as the previous version left it: Yahoo bars divided by the splits known
+    # when they were fetched, AV bars as traded, a split-adjusted Yahoo dividend.
+    shipped = Path(__file__).resolve().parents[2] / "core" / "migrations"
+    for path in sorted(shipped.glob("000[1-8]_*.sql")):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    conn = await connect(fresh_dsn)
+    try:
+        await migrate(conn, tmp_path)
+        await sync_instruments(conn, [Instrument("NVDA", "NVIDIA", "NASDAQ", "USD",
+                                                 "America/New_York")])  # fmt: skip
+        await conn.execute(
+            """INSERT INTO corporate_actions VALUES
+                   ('NVDA', 'split', '2024-06-10', 10, NULL, 'yahoo'),
+                   ('NVDA', 'dividend', '2024-06-05', NULL, 0.004, 'yahoo')"""
+        )
+        await conn.execute(
+            """INSERT INTO bars (instrument_id, interval, ts, open, high, low, close, adj_close,
+                                 volume, provider, fetched_at) VALUES
+                   ('NVDA', '1d', '2024-06-07 13:30Z', 120, 121, 119, 120.89, 120.8, 4120000,
+                    'yahoo', '2024-07-01Z'),
+                   ('NVDA', '1d', '2024-06-06 13:30Z', 124, 125, 118, 121.0, 120.9, 4000000,
+                    'yahoo', '2024-06-07Z'),
+                   ('NVDA', '1d', '2024-06-05 13:30Z', 1200, 1230, 1190, 1224.4, NULL, 500000,
+                    'alphavantage', '2024-07-01Z'),
+                   ('NVDA', '1d', '2024-06-10 13:30Z', 117, 123, 117, 121.79, 121.7, 3140000,
+                    'yahoo', '2024-07-01Z')"""
+        )
+        assert await migrate(conn) == ["0009_prices_as_traded"]
+        rows = await conn.fetch("SELECT ts::date AS day, close, volume FROM bars ORDER BY ts")
+        by_day = {str(r["day"]): (r["close"], r["volume"]) for r in rows}
+        dividend = await conn.fetchval(
+            "SELECT amount FROM corporate_actions WHERE kind = 'dividend'"
+        )
+        columns = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'bars'"
+        )
+    finally:
+        await conn.close()
+    # Fetched after the split: multiplied back by 10, volume divided by 10.
+    assert by_day["2024-06-07"][0] == pytest.approx(1208.9)
+    assert by_day["2024-06-07"][1] == 412000
+    # Fetched before the split existed: already as traded, left alone.
+    assert by_day["2024-06-06"] == (121.0, 4000000)
+    # Alpha Vantage's bar and the split day itself are as traded already.
+    assert by_day["2024-06-05"] == (1224.4, 500000)
+    assert by_day["2024-06-10"] == (121.79, 3140000)
+    assert dividend == pytest.approx(0.04)
+    names = {r["column_name"] for r in columns}
+    assert "partial" in names and "adj_close" not in names
