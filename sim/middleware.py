@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sim.faults import Decision, FaultState
-from sim.providers.base import ProviderSpec
+from sim.providers.base import ProviderSpec, is_error, plant_key, request_key
 
 
 class FaultMiddleware:
@@ -39,6 +40,9 @@ class FaultMiddleware:
         delay = decision.latency_s + (decision.slow_s if decision.action == "serve" else 0.0)
         if delay and not await self._hold(delay, receive, buffered):
             return  # the client gave up (e.g. its timeout): nobody to answer
+        key = request_key(scope) if "echo_key" in self.state.scenarios else None
+        if key:
+            send = self._echoing(send, key)
         if decision.action != "serve":
             response = self._fault_response(decision)
             self.state.stats.record_status(response.status_code)
@@ -54,6 +58,41 @@ class FaultMiddleware:
             await send(message)
 
         await self.app(scope, replay, counting_send)
+
+    def _echoing(self, send: Send, key: str) -> Send:
+        """A `send` that puts `key` into error bodies (the echo_key scenario); other answers,
+        streams included, pass through unbuffered."""
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def echoing_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if message["status"] < 400 and b"json" not in headers.get(b"content-type", b""):
+                    await send(message)  # not an error: nothing to plant
+                    return
+                start = message
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if is_error(start["status"], data):
+                body = plant_key(body, key, self.spec)
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return echoing_send
 
     async def _hold(self, seconds: float, receive: Receive, buffered: list[Message]) -> bool:
         """Wait `seconds` (less if released); False when the client disconnects first."""

@@ -2,7 +2,9 @@
 
 Every answer is HTTP 200, errors included: a bad key or call is `{"Error Message": ...}`, the
 rate limit `{"Information": ...}` (or the older `{"Note": ...}`). Daily prices are as traded
-(not split-adjusted), newest first, numbers as strings.
+(not split-adjusted), newest first, numbers as strings, sessions of the exchange only.
+Scenarios (sim.scenarios): `premium_full`, `premium_adjusted`, `daily_quota`, `burst`,
+`empty`, `echo_key`; the demo key answers only for IBM, always.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sim import rng
-from sim.calendar import last_session_number
 from sim.faults import FaultState
 from sim.news import Story
 from sim.providers.base import ProviderSpec, html_error, json_response, key_state
@@ -39,6 +40,26 @@ LIMIT_NOTE = (
     "per minute and 500 calls per day. Please visit https://www.alphavantage.co/premium/"
     " if you would like to target a higher API call frequency."
 )
+LIMIT_BURST = (
+    "Thank you for using Alpha Vantage! Please consider spreading out your free API requests "
+    "more sparingly (1 request per second). You may subscribe to any of the premium plans at "
+    "https://www.alphavantage.co/premium/ to instantly remove all daily rate limits."
+)
+PREMIUM_FULL = (
+    "Thank you for using Alpha Vantage! The **outputsize=full parameter value is a premium "
+    "feature** for the TIME_SERIES_DAILY endpoint. You may subscribe to any of the premium "
+    "plans at https://www.alphavantage.co/premium/ to instantly unlock all premium features"
+)
+PREMIUM_ENDPOINT = (
+    "Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe to any "
+    "of the premium plans at https://www.alphavantage.co/premium/ to instantly unlock all "
+    "premium endpoints"
+)
+DEMO_KEY = (
+    "The **demo** API key is for demo purposes only. Please claim your free API key at "
+    "(https://www.alphavantage.co/support/#api-key) to explore our full API offerings. It "
+    "takes fewer than 20 seconds."
+)
 INVALID_INPUTS = (
     "Invalid inputs. Please refer to the API documentation "
     "https://www.alphavantage.co/documentation#newsapi and try again."
@@ -53,6 +74,20 @@ _INFO = {
     "TIME_SERIES_DAILY": "Daily Prices (open, high, low, close) and Volumes",
     "TIME_SERIES_DAILY_ADJUSTED": "Daily Time Series with Splits and Dividend Events",
 }
+
+
+def daily_limit_text(key: str, limit: int = 25) -> str:
+    """The daily-limit note, which names the key it was sent verbatim."""
+    return (
+        f"We have detected your API key as {key} and our standard API rate limit is {limit} "
+        "requests per day. Please subscribe to any of the premium plans at "
+        "https://www.alphavantage.co/premium/ to instantly remove all daily rate limits."
+    )
+
+
+def information(text: str) -> Response:
+    """An `{"Information": ...}` answer (HTTP 200)."""
+    return json_response({"Information": text})
 
 
 def invalid_call(function: str) -> Response:
@@ -79,36 +114,57 @@ def sentiment_label(score: float) -> str:
 class QueryEndpoint:
     """Answers /query from the world's generators."""
 
-    def __init__(self, world: SimWorld) -> None:
+    def __init__(self, world: SimWorld, state: FaultState) -> None:
         self.world = world
+        self.state = state
 
     async def handle(self, request: Request) -> Response:
         """GET /query."""
         params = request.query_params
-        if key_state(params.get("apikey")) != "ok":
+        key = params.get("apikey", "")
+        if key_state(key) != "ok":
             return json_response({"Error Message": KEY_ERROR})
+        if key == "demo" and params.get("symbol", "").upper() != "IBM":
+            return information(DEMO_KEY)
+        refused = self._scenario_refusal(key)
+        if refused is not None:
+            return refused
         function = params.get("function", "")
         if function in _INFO:
             inst = self.world.universe.by_symbol("alphavantage", params.get("symbol", ""))
             if inst is None:
                 return invalid_call(function)
-            return self._daily(
-                inst,
-                function,
-                params.get("outputsize", "compact") == "full",
-                params.get("datatype", "json") == "csv",
-            )
+            full = params.get("outputsize", "compact") == "full"
+            scenarios = self.state.scenarios
+            if function == "TIME_SERIES_DAILY_ADJUSTED" and "premium_adjusted" in scenarios:
+                return information(PREMIUM_ENDPOINT)
+            if function == "TIME_SERIES_DAILY" and full and "premium_full" in scenarios:
+                return information(PREMIUM_FULL)
+            if function == "TIME_SERIES_DAILY" and "empty" in scenarios:
+                return json_response({})
+            return self._daily(inst, function, full, params.get("datatype", "json") == "csv")
         if function == "NEWS_SENTIMENT":
             return self._news(request)
         return invalid_call(function)
 
+    def _scenario_refusal(self, key: str) -> Response | None:
+        """The daily quota's or the 1 request/s burst's answer, when switched on and hit."""
+        state = self.state.scenarios
+        if "daily_quota" in state and state.quota.exceeded(key, self.world.clock()):
+            return information(daily_limit_text(key, state.quota.limit))
+        if "burst" in state and state.burst.admit() is not None:
+            return information(LIMIT_BURST)
+        return None
+
     def _daily(self, inst: SimInstrument, function: str, full: bool, csv: bool) -> Response:
-        prices = self.world.prices
-        last = last_session_number(self.world.clock(), inst.timezone, closed=True)
-        bars = prices.daily(inst, 0 if full else last - 99, last)
+        prices, sessions = self.world.prices, inst.sessions
+        last = sessions.latest(self.world.clock(), closed=True)
+        first = 0 if full else sessions.back(last, 99)
+        bars = [b for b in prices.daily(inst, first, last) if sessions.is_session(b.number)]
         adjusted = function == "TIME_SERIES_DAILY_ADJUSTED"
         rows = []
         if adjusted:
+            scale = prices.split_factor(inst, last)  # adjusted as of the latest session
             mult = prices.adjclose_multipliers(inst, bars, last)
             divs = {d.number: d.raw_amount for d in prices.dividends(inst, last)}
             splits = {n: r for n, r in prices.split_days(inst)}
@@ -121,7 +177,7 @@ class QueryEndpoint:
                 f"{bar.close:.4f}",
             ]
             if adjusted:
-                adj_close = bar.close / bar.factor * mult[len(bars) - 1 - i]
+                adj_close = bar.close / bar.factor * scale * mult[len(bars) - 1 - i]
                 row += [
                     f"{adj_close:.4f}",
                     str(bar.volume),
@@ -257,12 +313,20 @@ def _av_time(text: str) -> datetime:
 def _limit_response(variant: str) -> Response:
     if variant == "note":
         return json_response({"Note": LIMIT_NOTE})
-    return json_response({"Information": LIMIT_INFORMATION})
+    return information(LIMIT_BURST if variant == "burst" else LIMIT_INFORMATION)
+
+
+def _echo_key(body: dict, key: str) -> bool:
+    """The daily-limit note names the key; other answers get it appended."""
+    if body.get("Information") == LIMIT_INFORMATION:
+        body["Information"] = daily_limit_text(key)
+        return True
+    return False
 
 
 def build(world: SimWorld, state: FaultState) -> Starlette:
     """The /query route."""
-    return Starlette(routes=[Route("/query", QueryEndpoint(world).handle)])
+    return Starlette(routes=[Route("/query", QueryEndpoint(world, state).handle)])
 
 
-SPEC = ProviderSpec("alphavantage", build, _limit_response, html_error)
+SPEC = ProviderSpec("alphavantage", build, _limit_response, html_error, _echo_key)

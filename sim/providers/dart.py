@@ -1,7 +1,8 @@
 """OpenDART: `GET /api/list.json` (disclosure search by corp_code and receipt dates).
 
 Always HTTP 200; the outcome is in `status`: "000" ok, "013" no data, "020" over the limit,
-"010"/"011" key problems, "100" a bad field.
+"010"/"011" key problems, "100" a bad field, "800" maintenance. Scenarios: `daily_quota`
+(020 after `daily_limit` requests a Seoul day), `maintenance` (800), `echo_key`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ MESSAGES = {
     "020": "요청 제한을 초과하였습니다. 일반적으로는 20,000건 이상의 요청에 대하여 "
     "이 에러 메시지가 발생되나, 요청 제한이 다르게 설정된 경우에는 이에 준하여 발생됩니다.",
     "100": "필드의 부적절한 값입니다. 필드 설명에 없는 값을 사용한 경우에 발생하는 메시지입니다.",
+    "800": "시스템 점검으로 인한 서비스가 중지 중입니다.",
 }
+DAILY_LIMIT_MESSAGE = "요청 제한을 초과하였습니다."  # what the daily limit answers with
 
 
 def status(code: str) -> Response:
@@ -46,15 +49,21 @@ def _day(text: str) -> date:
 class ListEndpoint:
     """Answers /api/list.json from the world's filings."""
 
-    def __init__(self, world: SimWorld) -> None:
+    def __init__(self, world: SimWorld, state: FaultState) -> None:
         self.world = world
+        self.state = state
 
     async def handle(self, request: Request) -> Response:
         """GET /api/list.json."""
         params = request.query_params
         key = params.get("crtfc_key")
+        scenarios = self.state.scenarios
+        if "maintenance" in scenarios:
+            return status("800")
         if key_state(key) != "ok":
             return status("011" if key and "suspend" in key else "010")
+        if "daily_quota" in scenarios and scenarios.quota.exceeded(key, self.world.clock()):
+            return json_response({"status": "020", "message": DAILY_LIMIT_MESSAGE})
         today = datetime.fromtimestamp(self.world.clock(), zone("Asia/Seoul")).date()
         try:
             end = _day(params["end_de"]) if params.get("end_de") else today
@@ -108,9 +117,19 @@ def _limit_response(variant: str) -> Response:
     return status("020")
 
 
+def _echo_key(body: dict, key: str) -> bool:
+    if body.get("status") == "010":
+        body["message"] = f"{MESSAGES['010']} crtfc_key={key}"
+    elif isinstance(body.get("message"), str):
+        body["message"] = f"{body['message']} crtfc_key={key}"
+    else:
+        return False
+    return True
+
+
 def build(world: SimWorld, state: FaultState) -> Starlette:
     """The /api/list.json route."""
-    return Starlette(routes=[Route("/api/list.json", ListEndpoint(world).handle)])
+    return Starlette(routes=[Route("/api/list.json", ListEndpoint(world, state).handle)])
 
 
-SPEC = ProviderSpec("dart", build, _limit_response, html_error)
+SPEC = ProviderSpec("dart", build, _limit_response, html_error, _echo_key)

@@ -341,4 +341,16 @@ def build(world: SimWorld, state: FaultState) -> Starlette:
     )
 
 
-SPEC = ProviderSpec("llm", build, _limit_response, _error_response)
+def _echo_key(body: dict, key: str) -> bool:
+    """OpenAI's 401 with the whole key, as older API versions printed it."""
+    error_body = body.get("error")
+    if not isinstance(error_body, dict) or error_body.get("code") != "invalid_api_key":
+        return False
+    error_body["message"] = (
+        f"Incorrect API key provided: {key}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys."
+    )
+    return True
+
+
+SPEC = ProviderSpec("llm", build, _limit_response, _error_response, _echo_key)

@@ -2,6 +2,8 @@
 
 Errors are `{"status": "error", "code": ..., "message": ...}` with NewsAPI's HTTP codes.
 Articles never carry the true sentiment; the same story may appear twice (tracking params).
+Scenarios: `odd_published_at` (a third of items stamped `+00:00` or with seven fraction
+digits), `null_descriptions` (a third with `description: null`), `echo_key`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sim import rng
 from sim.calendar import parse_iso
 from sim.faults import FaultState
 from sim.news import Copy, Story
@@ -101,13 +104,17 @@ class EverythingEndpoint:
             return error("maximumResultsReached", message)
         articles = self._matches(query, params.get("language"), start, end)
         chunk = articles[(page - 1) * page_size : page * page_size]
-        return json_response(
-            {
-                "status": "ok",
-                "totalResults": len(articles),
-                "articles": [_article(s, c) for s, c in chunk],
-            }
-        )
+        scenarios = self.state.scenarios
+        out = [_article(s, c) for s, c in chunk]
+        for item, (story, copy) in zip(out, chunk, strict=True):
+            if copy.removed:
+                continue
+            draw = rng.key(self.world.seed, "newsapi-edge", copy.url) % 6
+            if "odd_published_at" in scenarios and draw < 2:
+                item["publishedAt"] = _odd_timestamp(copy.published_at, draw, story.id)
+            if "null_descriptions" in scenarios and draw in (1, 4):
+                item["description"] = None
+        return json_response({"status": "ok", "totalResults": len(articles), "articles": out})
 
     def _check(self, params) -> tuple[str, tuple]:
         language = params.get("language")
@@ -152,6 +159,13 @@ class EverythingEndpoint:
         return out
 
 
+def _odd_timestamp(ts: datetime, kind: int, story_id: str) -> str:
+    """publishedAt as some sources send it: `+00:00` (kind 0) or seven fraction digits."""
+    if kind == 0:
+        return ts.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(story_id[:7], 16) % 10_000_000:07d}Z"
+
+
 def _article(story: Story, copy: Copy) -> dict:
     if copy.removed:  # NewsAPI's placeholder for a withdrawn article
         return {
@@ -187,9 +201,19 @@ def _error_response(status: int) -> Response:
     return error("unexpectedError") if status == 500 else html_error(status)
 
 
+def _echo_key(body: dict, key: str) -> bool:
+    if body.get("code") != "apiKeyInvalid":
+        return False
+    body["message"] = (
+        f"Your API key ({key}) is invalid or incorrect. Check your key, or go to "
+        "https://newsapi.org to create a free API key."
+    )
+    return True
+
+
 def build(world: SimWorld, state: FaultState) -> Starlette:
     """The /v2/everything route."""
     return Starlette(routes=[Route("/v2/everything", EverythingEndpoint(world, state).handle)])
 
 
-SPEC = ProviderSpec("newsapi", build, _limit_response, _error_response)
+SPEC = ProviderSpec("newsapi", build, _limit_response, _error_response, _echo_key)
