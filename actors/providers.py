@@ -80,12 +80,13 @@ class ProviderActor:
                 "state": state,
                 "previous": previous,
                 "retry_in_s": self.service.breaker.retry_in_s,
-                "last_error": health.get("last_error"),
+                "quota": health.get("quota"),
+                "last_error": health.get("last_error"),  # scrubbed of keys at the error's birth
             },
         )
 
     async def health(self) -> dict[str, Any]:
-        """Circuit, budget, last success and error, counts."""
+        """Plan, circuit, quota, budget, last success and error, counts."""
         return await self.service.health()
 
     async def __ray_shutdown__(self) -> None:
@@ -160,7 +161,8 @@ class ProviderRouter:
         return await self.router.route(Capability.DISCLOSURES, instrument, start, end)
 
     async def health(self) -> dict[str, dict[str, Any]]:
-        """Per provider: circuit, budget, last success/error, counts; or why it is disabled."""
+        """Per provider: plan, circuit, quota, budget, last success/error, counts; or why it
+        is disabled."""
         report: dict[str, dict[str, Any]] = {
             name: {"provider": name, "enabled": False, "reason": reason}
             for name, reason in self.disabled.items()

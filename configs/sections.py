@@ -110,8 +110,14 @@ class CircuitPolicy(_Strict):
     cooldown_s: PositiveFloat = 30
 
 
+class PlanConfig(_Strict):
+    """The key's plan: a tier the provider's client knows (its `PLANS`, e.g. AV free/premium)."""
+
+    tier: Annotated[str, Field(min_length=1)]
+
+
 class ProviderConfig(_Strict):
-    """One data provider's endpoint and limits."""
+    """One data provider's endpoint, limits and plan (None: the client's default tier)."""
 
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
     needs_key: bool = True
@@ -120,6 +126,7 @@ class ProviderConfig(_Strict):
     limits: list[RateLimit] = []
     retry: RetryPolicy = RetryPolicy()
     circuit: CircuitPolicy = CircuitPolicy()
+    plan: PlanConfig | None = None
 
 
 class Providers(_Strict):
@@ -127,6 +134,20 @@ class Providers(_Strict):
 
     providers: dict[str, ProviderConfig]
     capabilities: dict[Capability, list[str]]
+
+    @field_validator("providers")
+    @classmethod
+    def _known_plans(cls, value: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        from core.providers import CLIENTS  # here: loading settings needs no HTTP stack
+
+        for name, config in value.items():
+            if config.plan is None or name not in CLIENTS:
+                continue
+            tiers = sorted(getattr(CLIENTS[name], "PLANS", None) or {})
+            if config.plan.tier not in tiers:
+                known = ", ".join(tiers) if tiers else "none (omit `plan`)"
+                raise ValueError(f"{name}: unknown plan tier {config.plan.tier!r}; known: {known}")
+        return value
 
     @field_validator("capabilities")
     @classmethod

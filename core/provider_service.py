@@ -2,7 +2,11 @@
 
 A provider actor holds exactly one `ProviderService`; because it is the only caller of that
 provider in the cluster, its limiter is cluster-wide. The service keeps the health figures
-the API shows (circuit, budget left, last success, last error, counts by outcome).
+the API shows (plan, circuit, quota, budget left, last success, last error, counts by outcome).
+
+Neither `PlanLimit` nor `QuotaExhausted` is retried. A spent quota holds the circuit open
+until the quota resets (the router fails over meanwhile); a plan limit is about one request
+and leaves the circuit alone.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from core.errors import (
     AuthError,
     BadPayload,
     NotFound,
+    PlanLimit,
     ProviderError,
+    QuotaExhausted,
     RateLimited,
     Timeout,
     Unavailable,
@@ -27,14 +33,16 @@ from core.providers import CLIENTS, HttpProviderClient
 from core.resilience import CircuitBreaker, CircuitOpen, LocalRateLimiter, Retrier, Throttled
 from core.resilience.limiter import RateLimiter
 
-# Most specific first: CircuitOpen is an Unavailable, Throttled a RateLimited.
+# Most specific first: CircuitOpen is an Unavailable; Throttled, QuotaExhausted RateLimited.
 _OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
     (CircuitOpen, "circuit_open"),
     (Throttled, "throttled"),
+    (QuotaExhausted, "quota_exhausted"),
     (RateLimited, "rate_limited"),
     (Timeout, "timeout"),
     (Unavailable, "unavailable"),
     (AuthError, "auth_error"),
+    (PlanLimit, "plan_limit"),
     (NotFound, "not_found"),
     (BadPayload, "bad_payload"),
 )
@@ -55,6 +63,7 @@ class ProviderConfigLike(Protocol):
     limits: Any
     retry: Any
     circuit: Any
+    plan: Any  # `PlanConfig | None`
 
 
 class Hooks(Protocol):
@@ -123,8 +132,12 @@ class ProviderService:
         clock: Callable[[], float] = time.monotonic,
     ) -> ProviderService:
         """A service from a provider's config; `base_url` overrides the config's (the sim)."""
+        plan = getattr(config, "plan", None)
         client = CLIENTS[name](
-            base_url or config.base_url, api_key=api_key, timeout_s=config.timeout_s
+            base_url or config.base_url,
+            api_key=api_key,
+            timeout_s=config.timeout_s,
+            plan=plan.tier if plan is not None else None,
         )
         return cls(
             name,
@@ -153,7 +166,9 @@ class ProviderService:
                 try:
                     result = await fetch(*args)
                 except ProviderError as err:
-                    if isinstance(err, RateLimited):
+                    # A spent quota is the circuit's to hold (until its reset), not a pause
+                    # of the limiter's; a bare rate limit without a hint pauses one second.
+                    if isinstance(err, RateLimited) and not isinstance(err, QuotaExhausted):
                         await self.limiter.penalize(err.retry_after or 1.0)
                     self._record(err, time.monotonic() - started)
                     raise
@@ -178,12 +193,21 @@ class ProviderService:
             self._health.last_error = {"at": now, "type": outcome, "message": str(error)[:300]}
         self.hooks.request(self.name, outcome, seconds)
 
+    def quota(self) -> dict[str, Any]:
+        """Whether a spent quota holds the circuit open, and until when (UTC, ISO 8601)."""
+        reset_at = self.breaker.quota_reset_at
+        if reset_at is None or reset_at <= datetime.now(UTC):
+            return {"exhausted": False, "reset_at": None}
+        return {"exhausted": True, "reset_at": reset_at.isoformat()}
+
     async def health(self) -> dict[str, Any]:
-        """Circuit state, limiter budget left, last success, last error, counts by outcome."""
+        """Plan, circuit, quota, limiter budget left, last success and error, counts."""
         return {
             "provider": self.name,
             "enabled": True,
+            "plan": getattr(self.client, "plan", None),
             "circuit": self.breaker.snapshot(),
+            "quota": self.quota(),
             "budget": await self.limiter.budget(),
             "last_success_at": self._health.last_success_at,
             "last_error": self._health.last_error,

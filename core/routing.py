@@ -1,9 +1,11 @@
 """Failover between providers of one capability, in the priority order of providers.yaml.
 
 The router asks each enabled provider in turn. It moves on when a provider is rate limited,
-unavailable, timed out, behind an open circuit, answers garbage or rejects our key; it stops
-at `NotFound` (the symbol is unknown: another provider will not know it either). A provider
-that cannot serve the request at all (an interval it lacks) is skipped without a call.
+out of quota (its circuit then stays open until the quota resets), unavailable, timed out,
+behind an open circuit, answers garbage, rejects our key or its plan does not cover the
+request (`PlanLimit`); it stops at `NotFound` (the symbol is unknown: another provider will
+not know it either). A provider that cannot serve the request at all (an interval it lacks)
+is skipped without a call.
 """
 
 from __future__ import annotations

@@ -205,7 +205,8 @@ async def _jobs_api(ctx: Ctx, call: Callable[[Any], Any]) -> Any:
 
 @router.get("/providers")
 async def providers(ctx: Ctx) -> dict[str, Any]:
-    """Per provider: circuit state, rate-limit budget left, last error, or why it is off."""
+    """Per provider: plan, circuit state, quota (`exhausted`, `reset_at`), rate-limit budget
+    left, last error (never a key), or why it is off."""
     from actors.providers import router_handle
 
     try:

@@ -35,6 +35,7 @@ from core.errors import (
 )
 from core.llm.budget import DailyBudget
 from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro, prompt_token_bound
+from core.redact import register_secret, scrub
 from core.resilience import LocalRateLimiter, Retrier, Window
 
 Messages = Sequence[Mapping[str, str]]
@@ -76,7 +77,8 @@ def classify(err: Exception, endpoint: str) -> LLMError:
     """Map an `openai` SDK error to our typed tree, in this one place."""
     if isinstance(err, LLMError):
         return err
-    message = str(getattr(err, "message", None) or err)[:300]
+    # Scrubbed before it is cut, so no part of a key survives the cut.
+    message = scrub(str(getattr(err, "message", None) or err))[:300]
     if isinstance(err, openai.APITimeoutError):  # before APIConnectionError: it is one
         return LLMTransient(f"timeout: {message}", endpoint)
     if isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
@@ -147,6 +149,7 @@ class _Endpoint:
 
     def __init__(self, config: EndpointLike, api_key: str, retry: Any) -> None:
         self.config = config
+        register_secret(api_key)  # every LLMError this process makes is scrubbed of it
         self.client = openai.AsyncOpenAI(
             base_url=config.base_url, api_key=api_key, max_retries=0, timeout=config.timeout_s
         )

@@ -33,6 +33,7 @@ from core.errors import (
     Timeout,
     Unavailable,
 )
+from core.redact import scrub
 
 ErrorFor = Callable[[httpx.Response, Any], ProviderError | None]
 """A client's one error mapping: (response, decoded JSON or None) -> typed error or None."""
@@ -157,5 +158,6 @@ def _describe(exc: Exception, request: httpx.Request) -> str:
 
 def snippet(response: httpx.Response) -> str:
     """The start of a response body, for error messages."""
-    text = response.content[:_SNIPPET].decode("utf-8", "replace").strip()
+    # Scrubbed before it is cut, so no part of an echoed key survives the cut.
+    text = scrub(response.content[:4096].decode("utf-8", "replace"))[:_SNIPPET].strip()
     return text or f"HTTP {response.status_code} with an empty body"

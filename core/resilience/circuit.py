@@ -7,17 +7,22 @@ BadPayload is never retried the breaker is what moves traffic elsewhere. `RateLi
 not count (the provider is up and the limiter's `penalize` handles it), nor do `AuthError`
 and `NotFound` (they are about our key or the query). Only a call that returns resets the
 count; errors that do not count leave it as it was. Errors the resilience layer raises
-itself (`CircuitOpen`, `Throttled`) never count: nothing was sent.
+itself (`CircuitOpen`, `Throttled`) never count: nothing was sent. `PlanLimit` does not count
+either (the request, not the provider, is the problem).
+
+A `QuotaExhausted` (a spent daily quota) opens the circuit at once and holds it open until
+the quota's `reset_at`, whatever `cooldown_s` says: every call before then would be refused.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal, Protocol
 
-from core.errors import BadPayload, Timeout, Unavailable
+from core.errors import BadPayload, QuotaExhausted, Timeout, Unavailable
 from core.resilience.errors import CircuitOpen, Throttled
 
 State = Literal["closed", "open", "half_open"]
@@ -60,6 +65,9 @@ class CircuitBreaker:
         self._clock = clock
         self.consecutive_failures = 0
         self.opened_at: float | None = None
+        # How long this opening lasts: `cooldown_s`, or longer while a quota is spent.
+        self._open_for = cooldown_s
+        self.quota_reset_at: datetime | None = None  # set while held open for a quota
         # When the half-open probe started; None when no probe is in flight.
         self._probe_started: float | None = None
 
@@ -83,7 +91,7 @@ class CircuitBreaker:
         """`closed`, `open`, or `half_open` once `cooldown_s` has passed since opening."""
         if self.opened_at is None:
             return "closed"
-        if self._clock() - self.opened_at < self.cooldown_s:
+        if self._clock() - self.opened_at < self._open_for:
             return "open"
         return "half_open"
 
@@ -93,8 +101,8 @@ class CircuitBreaker:
         now = self._clock()
         if self.opened_at is None:
             return 0.0
-        if now - self.opened_at < self.cooldown_s:
-            return self.opened_at + self.cooldown_s - now
+        if now - self.opened_at < self._open_for:
+            return self.opened_at + self._open_for - now
         if self._probe_started is not None and self._probe_in_flight(now):
             return self._probe_started + self.cooldown_s - now
         return 0.0
@@ -113,7 +121,14 @@ class CircuitBreaker:
             "probe_in_flight": self._probe_in_flight(self._clock()),
             "failure_threshold": self.failure_threshold,
             "cooldown_s": self.cooldown_s,
+            "reason": "quota" if self.quota_reset_at is not None else None,
         }
+
+    def hold_open(self, reset_at: datetime) -> None:
+        """Open now and stay open until `reset_at` (a spent quota), then probe once."""
+        self.opened_at = self._clock()
+        self._open_for = max((reset_at - datetime.now(UTC)).total_seconds(), 0.0)
+        self.quota_reset_at = reset_at
 
     def _admit(self) -> bool:
         """Let one call through or raise `CircuitOpen`; True when that call is the probe."""
@@ -124,7 +139,12 @@ class CircuitBreaker:
         if state == "half_open" and not self._probe_in_flight(now):
             self._probe_started = now
             return True
-        raise CircuitOpen(self.provider, self.retry_in_s)
+        raise CircuitOpen(self.provider, self.retry_in_s, self._why())
+
+    def _why(self) -> str | None:
+        if self.quota_reset_at is None:
+            return None
+        return f"quota spent until {self.quota_reset_at.isoformat(timespec='seconds')}"
 
     def _settle(self, error: BaseException | None, probe: bool) -> None:
         if probe:
@@ -132,6 +152,10 @@ class CircuitBreaker:
         if error is None:
             self.consecutive_failures = 0
             self.opened_at = None
+            self._open_for, self.quota_reset_at = self.cooldown_s, None
+            return
+        if isinstance(error, QuotaExhausted):
+            self.hold_open(error.reset_at)
             return
         if not self._counts(error):
             return
@@ -142,6 +166,7 @@ class CircuitBreaker:
             self.opened_at is None and self.consecutive_failures >= self.failure_threshold
         ):
             self.opened_at = self._clock()
+            self._open_for, self.quota_reset_at = self.cooldown_s, None
 
     def _counts(self, error: BaseException) -> bool:
         return isinstance(error, self.failures) and not isinstance(error, CircuitOpen | Throttled)

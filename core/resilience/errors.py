@@ -30,6 +30,7 @@ class CircuitOpen(Unavailable):
     retryable = False
     failover = True
 
-    def __init__(self, provider: str, retry_in_s: float) -> None:
-        super().__init__(provider, f"circuit open, next probe in {retry_in_s:.1f}s")
+    def __init__(self, provider: str, retry_in_s: float, reason: str | None = None) -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(provider, f"circuit open{why}, next probe in {retry_in_s:.1f}s")
         self.retry_in_s = retry_in_s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,6 +13,8 @@ from core.errors import (
     AuthError,
     BadPayload,
     NotFound,
+    PlanLimit,
+    QuotaExhausted,
     RateLimited,
     Timeout,
     Unavailable,
@@ -170,6 +173,7 @@ def test_snapshot_and_config(clock: Clock) -> None:
         "probe_in_flight": False,
         "failure_threshold": 2,
         "cooldown_s": 10,
+        "reason": None,
     }
 
 
@@ -180,3 +184,37 @@ def test_circuit_open_survives_pickling() -> None:
         12.5,
         "yahoo: circuit open, next probe in 12.5s",
     )
+
+
+def test_plan_limit_neither_counts_nor_resets(breaker: CircuitBreaker) -> None:
+    fail(breaker, Unavailable("p", "503"))
+    for _ in range(5):
+        fail(breaker, PlanLimit("p", "premium endpoint"))
+    assert (breaker.state, breaker.consecutive_failures) == ("closed", 1)
+
+
+def test_spent_quota_holds_the_circuit_open_until_its_reset(
+    breaker: CircuitBreaker, clock: Clock
+) -> None:
+    reset_at = datetime.now(UTC) + timedelta(hours=5)
+    fail(breaker, QuotaExhausted("p", "25 requests per day", reset_at))
+    assert breaker.state == "open" and breaker.quota_reset_at == reset_at
+    clock.now += 3600  # far past cooldown_s (30)
+    with pytest.raises(CircuitOpen, match="quota spent until") as caught, breaker.guard():
+        pass
+    assert caught.value.retry_in_s == pytest.approx(4 * 3600, abs=5)
+    assert breaker.snapshot()["reason"] == "quota"
+    clock.now += 4 * 3600 + 5  # the quota has reset: one probe passes, success closes
+    succeed(breaker)
+    assert breaker.state == "closed" and breaker.quota_reset_at is None
+    assert breaker.snapshot()["reason"] is None
+
+
+def test_after_a_quota_an_outage_gets_the_normal_cooldown(
+    breaker: CircuitBreaker, clock: Clock
+) -> None:
+    fail(breaker, QuotaExhausted("p", "spent", datetime.now(UTC) + timedelta(seconds=60)))
+    clock.now += 61
+    fail(breaker, Unavailable("p", "503"))  # the probe fails: re-open for cooldown_s only
+    assert breaker.state == "open" and breaker.retry_in_s == pytest.approx(30)
+    assert breaker.quota_reset_at is None
