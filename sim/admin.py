@@ -197,6 +197,7 @@ def _instrument(inst: SimInstrument) -> dict:
         "name": inst.name,
         "exchange": inst.exchange,
         "currency": inst.currency,
+        "quote_currency": inst.quote_currency,
         "timezone": inst.timezone,
         "symbols": dict(inst.symbols),
         "synthetic": inst.synthetic,

@@ -144,6 +144,13 @@ _KNOWN: dict[str, dict] = {
         korean_name="SK하이닉스",
         dividend=DividendPolicy(_d("2021-03-30"), 0.009, (3, 6, 9, 12)),
     ),
+    "VOD.L": dict(  # quoted in pence (GBp), as London shares are
+        base_price=69.2,
+        annual_drift=-0.04,
+        daily_vol=0.015,
+        base_volume=45_000_000,
+        dividend=DividendPolicy(_d("2004-06-01"), 0.05, (1, 6, 8, 11)),
+    ),
 }
 
 DEFAULT_WATCHLIST: tuple[dict, ...] = (
@@ -196,6 +203,14 @@ DEFAULT_WATCHLIST: tuple[dict, ...] = (
             "newsapi": "SK하이닉스",
             "dart": "00164779",
         },
+    },
+    {
+        "id": "VOD.L",
+        "name": "Vodafone Group Plc",
+        "exchange": "LSE",
+        "currency": "GBP",
+        "timezone": "Europe/London",
+        "symbols": {"yahoo": "VOD.L", "alphavantage": "VOD.LON", "newsapi": "Vodafone"},
     },
 )
 
