@@ -52,7 +52,9 @@ def daily_series(
                 rows.append((ts, bar, m))
     out: dict = {k: [] for k in _COLUMNS}
     adjclose: list[float] = []
-    for group in _group(rows, interval):
+    if interval == "1d":  # the common case, one bar per row: no aggregation
+        _daily_rows(out, adjclose, rows, scale)
+    for group in [] if interval == "1d" else _group(rows, interval):
         live = [(ts, bar, m) for ts, bar, m in group if not bar.missing]
         out["timestamp"].append(group[0][0])
         if not live:
@@ -69,6 +71,26 @@ def daily_series(
         out[k] = _f32s(out[k])
     out["adjclose"] = _f32s(adjclose)
     return out
+
+
+def _daily_rows(out: dict, adjclose: list[float], rows: list, scale: float) -> None:
+    """One row per session (interval 1d)."""
+    ts_, open_, high, low, close = (out[k] for k in ("timestamp", "open", "high", "low", "close"))
+    volume = out["volume"]
+    for ts, bar, m in rows:
+        ts_.append(ts)
+        if bar.missing:
+            for column in (open_, high, low, close, adjclose):
+                column.append(_NAN)
+            volume.append(None)
+            continue
+        o, h, lo, c, v = adjusted(bar, scale)
+        open_.append(o)
+        high.append(h)
+        low.append(lo)
+        close.append(c)
+        volume.append(v)
+        adjclose.append(c * m)
 
 
 def adjusted(bar: DailyBar, scale: float) -> tuple[float, float, float, float, int]:

@@ -22,7 +22,7 @@ def universe() -> Universe:
     return Universe.build(7, extra_symbols=20)
 
 
-def test_calendar_numbers_weekdays_only() -> None:
+def test_calendar_numbers_weekdays_only() -> None:  # holidays: see test_sim_sessions
     assert day_of(0) == date(2000, 1, 3)
     saturday = date(2024, 1, 6)
     assert day_of(day_number(saturday)) == date(2024, 1, 8)
@@ -35,15 +35,15 @@ def test_calendar_numbers_weekdays_only() -> None:
 
 def test_universe_defaults_watchlist_and_synthetic(universe: Universe) -> None:
     ids = [i.id for i in universe.instruments]
-    assert ids[:5] == ["AAPL", "MSFT", "NVDA", "005930.KS", "000660.KS"]
-    assert ids[5:7] == ["SIM0001", "SIM0002"] and len(ids) == 25
+    assert ids[:6] == ["AAPL", "MSFT", "NVDA", "005930.KS", "000660.KS", "VOD.L"]
+    assert ids[6:8] == ["SIM0001", "SIM0002"] and len(ids) == 26
     assert universe.by_symbol("dart", "00126380").id == "005930.KS"
     assert universe.by_symbol("yahoo", "aapl").id == "AAPL"
     assert universe.find("삼성전자").id == "005930.KS"
     synthetic = [i for i in universe.instruments if i.synthetic]
     assert any(i.splits for i in synthetic) and any(i.dividend for i in synthetic)
     from_yaml = Universe.build(7, WATCHLIST)
-    assert [i.id for i in from_yaml.instruments] == ids[:5]
+    assert [i.id for i in from_yaml.instruments][:5] == ids[:5]
     assert from_yaml.get("000660.KS").korean_name == "SK하이닉스"
 
 
