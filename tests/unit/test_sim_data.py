@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from sim.calendar import day_number, day_of, last_day_number, session_open
+from sim.calendar import day_number, day_of, last_day_number
 from sim.filings import FilingModel
 from sim.intraday import intraday_bars
 from sim.news import NewsModel, label_of
 from sim.prices import PriceModel
+from sim.sessions import sessions_for
 from sim.universe import Universe
 
 WATCHLIST = "configs/watchlist.yaml"
@@ -28,9 +29,11 @@ def test_calendar_numbers_weekdays_only() -> None:  # holidays: see test_sim_ses
     assert day_of(day_number(saturday)) == date(2024, 1, 8)
     assert day_of(last_day_number(saturday)) == date(2024, 1, 5)
     assert all(day_of(n).weekday() < 5 for n in range(0, 3000, 7))
-    assert session_open(date(2024, 1, 2), "America/New_York") == 1704205800  # 09:30 EST
-    assert session_open(date(2024, 7, 1), "America/New_York") == 1719840600  # 09:30 EDT
-    assert session_open(date(2024, 1, 2), "Asia/Seoul") == 1704153600  # 09:00 KST
+    nyse = sessions_for("NASDAQ", "America/New_York")
+    assert nyse.open(day_number(date(2024, 1, 2))) == 1704205800  # 09:30 EST
+    assert nyse.open(day_number(date(2024, 7, 1))) == 1719840600  # 09:30 EDT
+    krx = sessions_for("KRX", "Asia/Seoul")
+    assert krx.open(day_number(date(2024, 1, 3))) == 1704240000  # 09:00 KST
 
 
 def test_universe_defaults_watchlist_and_synthetic(universe: Universe) -> None:
@@ -103,7 +106,7 @@ def test_intraday_bars_stay_inside_the_daily_bar(universe: Universe) -> None:
     n = day_number(date(2024, 3, 4))
     (day,) = model.daily(inst, n, n)
     bars = intraday_bars(model, inst, n, n, 5)
-    assert len(bars) == 78 and bars[0].ts == session_open(day.day, "Asia/Seoul")
+    assert len(bars) == 78 and bars[0].ts == inst.sessions.open(n)
     assert bars[0].open == day.open and bars[-1].close == day.close
     assert all(day.low <= b.low <= b.high <= day.high for b in bars)
     assert all(b.open % 50 == 0 for b in bars)  # tick grid
