@@ -243,6 +243,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--interval", default="1d", help="bar interval for prices")
     parser.add_argument("--capabilities", default="prices")
     parser.add_argument("--chunk-days", type=int, help="days per chunk (default per capability)")
+    parser.add_argument(
+        "--refetch",
+        action="store_true",
+        help="fetch every chunk again, even those a previous run finished (rebuilds history)",
+    )
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -270,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     job_logging(settings, trace_id, "backfill")
     chunks = plan(settings, checked, args.interval, args.chunk_days)
     summary = asyncio.run(
-        _execute(settings, bf_id, trace_id, params, chunks, args.interval, checked)
+        _execute(settings, bf_id, trace_id, params, chunks, args.interval, checked, args.refetch)
     )
     summary_line(summary)
     return 1 if summary["chunks_failed"] else 0
@@ -284,10 +289,13 @@ async def _execute(
     chunks: list[Chunk],
     interval: str,
     checked: dict[str, Any],
+    refetch: bool = False,
 ) -> dict[str, Any]:
     conn = await connect(settings.database_url.get_secret_value())
     try:
-        done = await checkpoints.done_chunks(conn, bf_id)
+        # Writes are idempotent, so a refetch changes only rows the providers now answer
+        # differently (and marks its chunks done again).
+        done = set() if refetch else await checkpoints.done_chunks(conn, bf_id)
         todo = [c for c in chunks if c.key not in done]
         run_id = await job_runs.start_run(conn, "backfill", trace_id, {**params, "id": bf_id})
         print(f"{PROG}: {bf_id}: {len(chunks)} chunks, {len(chunks) - len(todo)} already done")
