@@ -14,6 +14,7 @@ from configs.settings import Settings, load_settings
 from core.logs import bind, configure_logging
 from core.models import Capability
 from core.provider_service import ProviderService
+from core.providers.sessions import calendar_for
 from core.resilience.limiter import RateLimiter
 from core.routing import FailoverRouter, Routed
 
@@ -37,6 +38,13 @@ def _limiter(settings: Settings, name: str) -> RateLimiter | None:
     return RedisRateLimiter(client, name, settings.providers.providers[name].limits)
 
 
+def _warm_calendars(settings: Settings) -> None:
+    # Building an exchange calendar takes seconds (XKRX about 6 s on 2 cores) and would
+    # block the event loop inside the first call, past its deadline: build them up front.
+    for entry in settings.watchlist.instruments:
+        calendar_for(entry.to_instrument())
+
+
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=3, max_concurrency=1000)
 class ProviderActor:
     """Owns one provider's client, limiter, retries and circuit: the only caller of it."""
@@ -56,6 +64,8 @@ class ProviderActor:
         )
         self.name = name
         self._announced = self.service.breaker.state
+        if Capability.PRICES in self.service.client.capabilities:
+            _warm_calendars(settings)
 
     async def call(self, method: str, *args: Any, failover: bool = False) -> Any:
         """One provider call (`fetch_bars`, `fetch_news`, `fetch_disclosures`)."""

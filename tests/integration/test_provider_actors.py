@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,11 +21,15 @@ from actors.providers import (
     router_handle,
 )
 from configs.settings import load_settings
-from core.errors import NotFound
+from core.errors import NotFound, PlanLimit, QuotaExhausted
 from core.models import Instrument
+from core.resilience import CircuitOpen
 from sim.server import SimServer
 
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+# Prices: a recent window, within what Alpha Vantage's free plan (the default) serves.
+RECENT_END = datetime.now(UTC)
+RECENT_START = RECENT_END - timedelta(days=60)
 PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart")
 
 
@@ -46,10 +51,12 @@ def _kill(name: str) -> None:
 def router(ray_cluster, sim: SimServer) -> Iterator[ray.actor.ActorHandle]:
     """A fresh router and provider actors (closed circuits, empty counts), sim without faults."""
     sim.clear_faults()
+    sim.clear_scenarios()
     for name in (ROUTER_NAME, *(provider_actor_name(p) for p in PROVIDERS)):
         _kill(name)
     yield router_handle()
     sim.clear_faults()
+    sim.clear_scenarios()
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +65,8 @@ def instruments(ray_cluster) -> dict[str, Instrument]:
     return {i.id: i.to_instrument() for i in settings.watchlist.instruments if i.id != "GHOST"}
 
 
-def _bars(router, instrument: Instrument):
-    return ray.get(router.fetch_bars.remote(instrument, START, END, "1d"), timeout=60)
+def _bars(router, instrument: Instrument, start=RECENT_START, end=RECENT_END):
+    return ray.get(router.fetch_bars.remote(instrument, start, end, "1d"), timeout=60)
 
 
 def test_primary_serves_when_healthy(router, instruments) -> None:
@@ -67,7 +74,9 @@ def test_primary_serves_when_healthy(router, instruments) -> None:
     assert routed.provider == "yahoo"
     assert routed.failovers == ()
     assert len(routed.result.bars) > 30
-    assert all(b.provider == "yahoo" and START <= b.ts < END for b in routed.result.bars)
+    assert all(
+        b.provider == "yahoo" and RECENT_START <= b.ts < RECENT_END for b in routed.result.bars
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,6 +139,46 @@ def test_circuit_opens_then_recovers(router, instruments, sim: SimServer) -> Non
     assert changes[0]["previous"] == "closed" and changes[0]["last_error"]
 
 
+def test_plan_limit_fails_over_without_a_request(router, instruments, sim: SimServer) -> None:
+    sim.set_faults("yahoo", {"outage": {"mode": "503"}})
+    before = sim.stats()["alphavantage"]["requests"]
+    with pytest.raises(PlanLimit, match="latest 100 sessions"):  # AV is the last provider
+        _bars(router, instruments["AAPL"], START, END)  # 2024: beyond the free plan
+    assert sim.stats()["alphavantage"]["requests"] == before  # refused up front
+    health = ray.get(router.health.remote())["alphavantage"]
+    assert health["plan"] == "free" and health["circuit"]["state"] == "closed"
+    assert health["last_error"]["type"] == "plan_limit"
+
+
+def test_spent_daily_quota_holds_the_circuit_open_until_midnight_in_new_york(
+    router, instruments, sim: SimServer
+) -> None:
+    hub = events_handle()
+    start_id = max((e["id"] for e in ray.get(hub.since.remote(0))), default=0)
+    sim.set_faults("yahoo", {"outage": {"mode": "503"}})
+    sim.set_scenarios("alphavantage", {"daily_quota": True, "daily_limit": 0})
+    before = sim.stats()["alphavantage"]["requests"]
+    with pytest.raises(QuotaExhausted):
+        _bars(router, instruments["AAPL"])
+    assert sim.stats()["alphavantage"]["requests"] == before + 1  # not retried
+    health = ray.get(router.health.remote())["alphavantage"]
+    assert health["quota"]["exhausted"] is True
+    reset_at = datetime.fromisoformat(health["quota"]["reset_at"])
+    assert reset_at.astimezone(ZoneInfo("America/New_York")).time().isoformat() == "00:00:00"
+    assert health["circuit"]["state"] == "open" and health["circuit"]["reason"] == "quota"
+    assert health["circuit"]["retry_in_s"] > 2  # held past the 2 s cooldown, until the reset
+
+    time.sleep(2.2)  # longer than cooldown_s: still open, nothing sent
+    with pytest.raises(CircuitOpen, match="quota spent until"):
+        _bars(router, instruments["AAPL"])
+    assert sim.stats()["alphavantage"]["requests"] == before + 1
+    (change,) = [
+        e["payload"] for e in ray.get(hub.since.remote(start_id, ["provider.circuit"]))
+        if e["payload"]["provider"] == "alphavantage"
+    ]  # fmt: skip
+    assert change["state"] == "open" and change["quota"]["exhausted"] is True
+
+
 def test_news_and_disclosures_route(router, instruments) -> None:
     samsung = instruments["005930.KS"]
     news = ray.get(router.fetch_news.remote(samsung, START, END), timeout=60)
@@ -165,7 +214,10 @@ def test_actor_restart_mid_run_loses_no_request(router, instruments, sim: SimSer
     sim.set_faults("yahoo", {"latency": {"base_ms": 500}})  # under the 1 s client timeout
     sent_before = sim.stats()["yahoo"]["requests"]
     ids = list(instruments)
-    refs = [router.fetch_bars.remote(instruments[ids[i % len(ids)]], START, END) for i in range(30)]
+    refs = [
+        router.fetch_bars.remote(instruments[ids[i % len(ids)]], RECENT_START, RECENT_END)
+        for i in range(30)
+    ]
     deadline = time.monotonic() + 30
     while sim.stats()["yahoo"]["requests"] - sent_before < 20 and time.monotonic() < deadline:
         time.sleep(0.02)  # kill while the sim is still holding these requests
