@@ -71,6 +71,7 @@ def start(settings: Settings, timeout_s: float = 30.0) -> SimState:
         "--faults", json.dumps({"llm": {"models": {
             e.model: e.context_window for e in settings.llm.endpoints
         }}}),
+        "--scenarios", json.dumps(settings.sim_scenarios),
     ]  # fmt: skip
     with log_path.open("w") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

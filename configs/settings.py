@@ -113,6 +113,10 @@ class Settings(BaseSettings):
         "auto", description="Start the simulator with `up`: auto = when no provider key is set."
     )
     sim_port: Port = Field(8300, description="Sim admin port; providers listen on the next ones.")
+    sim_scenarios: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Real-world edges the sim `up` starts shows, per provider (sim/README.md).",
+    )
 
     watchlist: Watchlist | None = Field(None, exclude=True)
     providers: Providers | None = Field(None, exclude=True)
