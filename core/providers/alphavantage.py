@@ -77,6 +77,7 @@ class AlphaVantageClient(HttpProviderClient):
         """Daily bars with `start <= ts < end`; on premium also splits and dividends."""
         self._check_window(start, end)
         self._check_interval(interval)
+        key = self._key()  # no key at all says more than what its plan would cover
         plan = PLANS[self.plan]
         now = datetime.now(UTC)
         if plan.sessions is not None and start <= plan_reach(instrument, plan.sessions, now):
@@ -85,7 +86,7 @@ class AlphaVantageClient(HttpProviderClient):
                 f"the {self.plan} plan serves the latest {plan.sessions} sessions only; "
                 f"{instrument.id} from {start.date().isoformat()} needs a premium key",
             )
-        params = daily_params(instrument.symbol_for(PROVIDER), self._key(), plan)
+        params = daily_params(instrument.symbol_for(PROVIDER), key, plan)
         payload = await self._get_json("/query", av_error, params, instrument=instrument)
         return parse_daily(payload, instrument, start, end, as_of=now)
 
