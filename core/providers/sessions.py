@@ -14,10 +14,13 @@ The same trading day therefore gets the same `ts` whichever provider served it.
 
 from __future__ import annotations
 
+import json
+import os
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -162,24 +165,66 @@ def _known_calendars() -> frozenset[str]:
 
 @cache
 def _calendar(name: str) -> ExchangeCalendar:
-    # Built once per process: a few hundred ms each (XKRX about 3 s: lunar holidays).
+    """The calendar from today's disk copy, else built by the library (and saved)."""
+    path = _cache_dir() / f"{name}-{xc.__version__}-{date.today().isoformat()}.json"
+    try:
+        return _from_json(name, json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError):
+        pass
+    data = _build(name)
+    _save(path, data)
+    return _from_json(name, data)
+
+
+def _build(name: str) -> dict[str, Any]:
+    # Measured: a few hundred ms per calendar, XKRX 3-10 s (pandas maps its lunar holidays
+    # year by year); a provider actor's first request must not wait for that, so the
+    # sessions are kept on disk for the day (about 40 ms to load).
     factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(name)
     bound = getattr(factory, "bound_min", lambda: None)()
     start = max(EARLIEST, bound.date()) if bound is not None else EARLIEST
     cal = xc.get_calendar(name, start=start.isoformat())
     schedule = cal.schedule
-    days = tuple(ts.date() for ts in schedule.index)
-    opens = dict(zip(days, map(_utc, schedule["open"]), strict=True))
-    closes = dict(zip(days, map(_utc, schedule["close"]), strict=True))
+    return {
+        "days": [ts.date().toordinal() for ts in schedule.index],
+        "opens": [int(_utc(ts).timestamp()) for ts in schedule["open"]],
+        "closes": [int(_utc(ts).timestamp()) for ts in schedule["close"]],
+        "regular_open": cal.open_times[-1][1].isoformat(),
+        "regular_close": cal.close_times[-1][1].isoformat(),
+        "zone": str(cal.tz),
+    }
+
+
+def _from_json(name: str, data: dict[str, Any]) -> ExchangeCalendar:
+    days = tuple(map(date.fromordinal, data["days"]))
+    stamp = partial(datetime.fromtimestamp, tz=UTC)
     return ExchangeCalendar(
         mic=name,
         days=days,
-        opens=opens,
-        closes=closes,
-        regular_open=cal.open_times[-1][1],
-        regular_close=cal.close_times[-1][1],
-        zone=ZoneInfo(str(cal.tz)),
+        opens=dict(zip(days, map(stamp, data["opens"]), strict=True)),
+        closes=dict(zip(days, map(stamp, data["closes"]), strict=True)),
+        regular_open=time.fromisoformat(data["regular_open"]),
+        regular_close=time.fromisoformat(data["regular_close"]),
+        zone=ZoneInfo(data["zone"]),
     )
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "stockray" / "calendars"
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically; older copies of the same calendar go. A read-only disk is fine."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob(f"{path.name.split('-')[0]}-*.json"):
+            old.unlink(missing_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _utc(stamp: Any) -> datetime:
