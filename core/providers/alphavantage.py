@@ -33,6 +33,7 @@ from core.providers.base import HttpProviderClient, PriceSeries
 from core.providers.http import next_midnight, retry_after, status_error
 from core.providers.payload import as_datetime, as_dict, as_float, as_int, as_list, as_str, member
 from core.providers.sessions import bar_period, session_open
+from core.providers.units import conventional_quote, minor_unit_divisor
 
 PROVIDER = "alphavantage"
 SERIES_KEY = "Time Series (Daily)"
@@ -206,6 +207,9 @@ def parse_daily(
         return series
     rows = as_dict(PROVIDER, member(PROVIDER, payload, SERIES_KEY, ""), SERIES_KEY)
     as_of = as_of or datetime.now(UTC)
+    # AV names no currency: London's pence (and the like) go by the exchange's convention.
+    quoted = conventional_quote(instrument.exchange, instrument.currency)
+    divisor = minor_unit_divisor(PROVIDER, quoted, instrument.currency, "currency")
     bars, actions = [], []
     for day_text, raw in rows.items():
         path = f"{SERIES_KEY}.{day_text}"
@@ -217,7 +221,7 @@ def parse_daily(
         if not start <= ts < end:
             continue
         row = as_dict(PROVIDER, raw, path)
-        o, h, lo, c = (_number(row, key, path) for key in _PRICE_KEYS)
+        o, h, lo, c = (_major(_number(row, key, path), divisor) for key in _PRICE_KEYS)
         adjusted = "6. volume" in row  # the adjusted series puts volume sixth
         volume_key = "6. volume" if adjusted else "5. volume"
         volume = as_int(PROVIDER, member(PROVIDER, row, volume_key, path), f"{path}.{volume_key}")
@@ -225,7 +229,7 @@ def parse_daily(
             Bar(instrument.id, "1d", ts, o, h, lo, c, volume, PROVIDER, partial=closes_at > as_of)
         )
         if adjusted:
-            actions += _actions(row, path, instrument, day)
+            actions += _actions(row, path, instrument, day, divisor)
     bars.sort(key=lambda bar: bar.ts)  # AV lists newest first
     actions.sort(key=lambda action: (action.ex_date, action.kind))
     return PriceSeries(
@@ -243,8 +247,13 @@ def _number(row: dict[str, Any], key: str, path: str) -> float | None:
     return as_float(PROVIDER, member(PROVIDER, row, key, path), f"{path}.{key}")
 
 
+def _major(value: float | None, divisor: int) -> float | None:
+    """A price in the instrument's major currency (pence to pounds, to a tenth of a penny)."""
+    return value if value is None or divisor == 1 else round(value / divisor, 6)
+
+
 def _actions(
-    row: dict[str, Any], path: str, instrument: Instrument, day: date
+    row: dict[str, Any], path: str, instrument: Instrument, day: date, divisor: int
 ) -> list[CorporateAction]:
     """The split and dividend an adjusted row shows on its day (its ex-date)."""
     found = []
@@ -253,7 +262,8 @@ def _actions(
         found.append(CorporateAction(instrument.id, "split", day, coefficient, None, PROVIDER))
     dividend = _number(row, "7. dividend amount", path)
     if dividend is not None and dividend > 0:
-        found.append(CorporateAction(instrument.id, "dividend", day, None, dividend, PROVIDER))
+        amount = _major(dividend, divisor)
+        found.append(CorporateAction(instrument.id, "dividend", day, None, amount, PROVIDER))
     return found
 
 

@@ -20,6 +20,22 @@ MINOR_UNITS: dict[str, tuple[str, int]] = {
     "ILa": ("ILS", 100),
 }
 
+# Where an answer names no currency (Alpha Vantage's daily series), the exchange's own
+# convention says: London quotes in pence, Johannesburg in cents, Tel Aviv in agorot.
+QUOTED_BY_EXCHANGE: dict[str, str] = {
+    "LSE": "GBp",
+    "XLON": "GBp",
+    "JSE": "ZAc",
+    "XJSE": "ZAc",
+    "TASE": "ILA",
+    "XTAE": "ILA",
+}
+
+
+def conventional_quote(exchange: str, currency: str) -> str:
+    """The currency an exchange's prices are quoted in when the answer does not say."""
+    return QUOTED_BY_EXCHANGE.get(exchange.upper(), currency)
+
 
 def minor_unit_divisor(provider: str, quoted: str | None, expected: str, path: str) -> int:
     """What to divide the provider's prices by to get `expected` (1 when already in it)."""

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.errors import AuthError, BadPayload, NotFound, RateLimited, Timeout, Unavailable
+from core.errors import (
+    AuthError,
+    BadPayload,
+    NotFound,
+    QuotaExhausted,
+    RateLimited,
+    Timeout,
+    Unavailable,
+)
 from core.fingerprint import article_fingerprint
 from core.models import Instrument
 from core.providers import (
@@ -53,7 +62,9 @@ def no_faults(sim: SimServer) -> Iterator[None]:
 
 
 def client(sim: SimServer, name: str, key: str | None = "k", timeout_s: float = 10.0):
-    return CLIENTS[name](sim.urls[name], api_key=key, timeout_s=timeout_s)
+    # A premium AV key: the windows below reach further back than the free plan's 100 days.
+    plan = {"plan": "premium"} if name == "alphavantage" else {}
+    return CLIENTS[name](sim.urls[name], api_key=key, timeout_s=timeout_s, **plan)
 
 
 # --- prices -------------------------------------------------------------------------------
@@ -91,6 +102,48 @@ async def test_yahoo_krx_daily_bars_and_split(sim) -> None:
     assert series.currency == "KRW"
 
 
+VODAFONE = Instrument(
+    "VOD.L", "Vodafone Group Plc", "LSE", "GBP", "Europe/London",
+    {"yahoo": "VOD.L", "alphavantage": "VOD.LON"},
+)  # fmt: skip
+RECENT = (utc(2024, 3, 1), utc(2024, 4, 1))
+
+
+async def test_pence_are_stored_as_pounds(sim) -> None:
+    async with client(sim, "yahoo") as yahoo:
+        series = await yahoo.fetch_bars(VODAFONE, *RECENT)
+        assert series.currency == "GBP"
+        assert series.bars and all(0.1 < b.close < 5 for b in series.bars)  # ~69p, not 69
+        # An instrument declared in another currency than the answer's: rejected, not stored.
+        dollars = Instrument("VOD.L", "Vodafone", "LSE", "USD", "Europe/London", {})
+        with pytest.raises(BadPayload, match="GBp"):
+            await yahoo.fetch_bars(dollars, *RECENT)
+    async with client(sim, "alphavantage") as av:
+        traded = await av.fetch_bars(VODAFONE, *RECENT)
+    by_ts = {b.ts: b.close for b in traded.bars}
+    assert {b.ts.time().isoformat() for b in series.bars} == {"08:00:00"}  # LSE, GMT in March
+    for bar in series.bars:  # AV's pence, converted by the exchange's convention, agree
+        assert by_ts[bar.ts] == pytest.approx(bar.close, rel=1e-6)
+
+
+async def test_yahoo_live_rows_fold_into_their_week(sim) -> None:
+    sim.set_scenarios("yahoo", {"live_row": True})
+    try:
+        now = datetime.now(UTC)
+        async with client(sim, "yahoo") as yahoo:
+            weeks = await yahoo.fetch_bars(AAPL, now - timedelta(days=60), now, "1wk")
+            days = await yahoo.fetch_bars(AAPL, now - timedelta(days=20), now, "1d")
+    finally:
+        sim.clear_scenarios("yahoo")
+    stamps = [b.ts for b in weeks.bars]
+    assert len(stamps) == len(set(stamps)) == len({ts.isocalendar()[:2] for ts in stamps})
+    assert {ts.astimezone(ZoneInfo("America/New_York")).time() for ts in stamps} == {
+        time(9, 30)
+    }  # every bar at its week's first session open, none at the live row's 16:00:01
+    assert all(not b.partial for b in weeks.bars[:-1])
+    assert len({b.ts for b in days.bars}) == len(days.bars)
+
+
 async def test_yahoo_intraday(sim) -> None:
     end = datetime.now(UTC)
     start = end - timedelta(days=5)
@@ -118,13 +171,21 @@ async def test_alphavantage_errors(sim) -> None:
             await av.fetch_bars(AAPL, *SPLIT_WINDOW)
 
 
-@pytest.mark.parametrize("variant", ["information", "note"])
+@pytest.mark.parametrize("variant", ["information", "note", "burst"])
 async def test_alphavantage_rate_limit_as_http_200(sim, variant: str) -> None:
     sim.set_faults("alphavantage", {"rate_limit": {"limit": 0, "variant": variant}})
     async with client(sim, "alphavantage") as av:
         with pytest.raises(RateLimited) as info:
             await av.fetch_bars(AAPL, *SPLIT_WINDOW)
-    assert info.value.retry_after == (60.0 if variant == "note" else None)
+    if variant == "information":  # "25 requests per day": spent until midnight New York
+        assert isinstance(info.value, QuotaExhausted)
+        wait = (info.value.reset_at - datetime.now(UTC)).total_seconds()
+        assert 0 < wait <= 25 * 3600 and info.value.retry_after == pytest.approx(wait, abs=5)
+        reset = info.value.reset_at.astimezone(ZoneInfo("America/New_York"))
+        assert reset.time() == time(0, 0)
+    else:
+        assert type(info.value) is RateLimited
+        assert info.value.retry_after == (60.0 if variant == "note" else 1.0)
 
 
 # --- news ---------------------------------------------------------------------------------
@@ -275,4 +336,5 @@ async def test_one_client_serves_concurrent_calls(sim) -> None:
     async with client(sim, "yahoo") as yahoo:
         results = await asyncio.gather(*(yahoo.fetch_bars(NVDA, *SPLIT_WINDOW) for _ in range(25)))
     assert len({r.bars for r in results}) == 1
-    assert sim.stats()["yahoo"]["requests"] == 25
+    # Each call of a window that ended long ago also asks for the splits since: 2 requests.
+    assert sim.stats()["yahoo"]["requests"] == 50
