@@ -8,11 +8,14 @@ ahead), or for an exchange without a calendar, every weekday is a regular sessio
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import warnings
 from collections import Counter
-from datetime import datetime, time
+from datetime import date, datetime, time
 from functools import cache
+from pathlib import Path
 
 from sim.calendar import FIRST_DAY, day_number, day_of, last_day_number, local_date, zone
 
@@ -45,6 +48,7 @@ _BY_ZONE = {
 }
 _DEFAULT_HOURS = {"Asia/Seoul": (time(9, 0), 390), "America/New_York": (time(9, 30), 390)}
 _LOCK = threading.Lock()
+_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stockray" / "sim"
 
 
 class ExchangeSessions:
@@ -123,17 +127,42 @@ def _weekdays(tz: str) -> ExchangeSessions:
     return ExchangeSessions(tz, _DEFAULT_HOURS.get(tz, (time(9, 30), 390)))
 
 
-@cache
-def _load(code: str) -> ExchangeSessions:
+def _schedule(code: str) -> tuple[str, list[date], list[int], list[int]]:
+    """(zone, session days, opens, closes) of a calendar, from today's disk copy if any.
+
+    Building XKRX takes the library 3-10 s (its lunar holidays); every sim start and every
+    test's sim would pay it, so the schedule is kept on disk for the day.
+    """
     import exchange_calendars  # slow to import: only when a session is first asked for
 
+    path = _CACHE / f"{code}-{exchange_calendars.__version__}-{date.today().isoformat()}.json"
+    try:
+        data = json.loads(path.read_text())
+        return data["tz"], list(map(date.fromordinal, data["days"])), data["opens"], data["closes"]
+    except (OSError, ValueError, KeyError):
+        pass
     with warnings.catch_warnings():  # the library's own pandas deprecations
         warnings.simplefilter("ignore")
         cal = exchange_calendars.get_calendar(code, start="1999-01-01")
-    tz = str(cal.tz)
-    days = [ts.date() for ts in cal.sessions]
+    tz, days = str(cal.tz), [ts.date() for ts in cal.sessions]
     opens = [int(ts.timestamp()) for ts in cal.opens]
     closes = [int(ts.timestamp()) for ts in cal.closes]
+    data = {"tz": tz, "days": [d.toordinal() for d in days], "opens": opens, "closes": closes}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob(f"{code}-*.json"):  # earlier days' copies
+            old.unlink(missing_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: built again next time
+    return tz, days, opens, closes
+
+
+@cache
+def _load(code: str) -> ExchangeSessions:
+    tz, days, opens, closes = _schedule(code)
     hours: dict[int, tuple[int, int]] = {}
     for day, o, c in zip(days, opens, closes, strict=True):
         if day >= FIRST_DAY and day.weekday() < 5:
