@@ -228,11 +228,14 @@ function providerRow(p) {
   const budget = p.budget
     ? Object.entries(p.budget).filter(([k]) => k !== "paused_s").map(([k, v]) => `${v} (${k})`).join(", ")
     : "—";
-  const enabled = p.enabled ? t("yes") : t("ops.disabled", { reason: p.reason ?? "" });
+  const plan = p.plan ? ` · ${t("ops.plan", { plan: p.plan })}` : "";
+  const enabled = (p.enabled ? t("yes") : t("ops.disabled", { reason: p.reason ?? "" })) + plan;
+  // A spent daily quota holds the circuit open until the provider's reset time.
+  const quota = p.quota?.exhausted ? t("ops.quota", { until: when(p.quota.reset_at) }) : null;
   return h("tr", { dataset: { provider: p.provider } },
     h("th", { scope: "row" }, p.provider),
     h("td", {}, enabled),
-    h("td", { class: `circuit ${circuit}` }, circuit),
+    h("td", { class: `circuit ${circuit}` }, quota ? `${circuit} · ${quota}` : circuit),
     h("td", {}, budget),
     h("td", {}, when(p.last_success_at)),
     h("td", { class: p.last_error ? "error-text" : "" }, p.last_error ? describe(p.last_error) : "—"));
