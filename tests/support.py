@@ -74,3 +74,20 @@ class RedisServer:
         """Terminate the server."""
         self._proc.terminate()
         self._proc.wait(10)
+
+
+def kill_actor(name: str, namespace: str) -> None:
+    """Kill a named Ray actor for good and wait until its name is free (no-op if absent)."""
+    import ray
+
+    try:
+        ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+    except ValueError:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the name is released asynchronously
+        try:
+            ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            return
+        time.sleep(0.1)

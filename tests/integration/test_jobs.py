@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import ray
@@ -18,6 +18,7 @@ from core.models import Instrument
 from core.providers import YahooClient
 from core.storage.db import connect
 from sim.server import SimServer
+from tests.support import kill_actor
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -121,12 +122,7 @@ def test_backfill_rejects_bad_arguments_before_any_work(ray_cluster, args, messa
 
 
 async def _expected_bars(sim: SimServer, symbol: str, start: datetime, end: datetime) -> int:
-    client = YahooClient(sim.urls["yahoo"])
-    try:
-        instrument = Instrument(symbol, symbol, "NASDAQ", "USD", "America/New_York", {})
-        return len((await client.fetch_bars(instrument, start, end)).bars)
-    finally:
-        await client.aclose()
+    return len(await _yahoo_bars(sim, symbol, start, end))
 
 
 def test_killed_backfill_resumes_to_exactly_the_expected_rows(ray_cluster, sim) -> None:
@@ -198,3 +194,74 @@ def test_permanent_failure_fails_only_its_chunks(ray_cluster) -> None:
     assert "GHOST/prices/2019-01-01" in _sql(
         ray_cluster.dsn, "SELECT error FROM job_runs WHERE id = $1::uuid", summary["run_id"]
     )
+
+
+def _fresh_provider_actors() -> None:
+    from actors import NAMESPACE
+    from actors.providers import ROUTER_NAME, provider_actor_name
+
+    for name in (ROUTER_NAME, *(provider_actor_name(p) for p in ("yahoo", "alphavantage"))):
+        kill_actor(name, NAMESPACE)
+
+
+def test_quota_spent_mid_backfill_stores_nothing_wrong_and_a_rerun_completes(
+    ray_cluster, sim
+) -> None:
+    # Yahoo is down, so prices fail over to Alpha Vantage (free plan: a recent window), whose
+    # key has two requests left today: two chunks come from AV, the rest wait for the quota.
+    _fresh_provider_actors()
+    last = datetime.now(UTC).date() - timedelta(days=1)
+    first = last - timedelta(days=59)
+    args = ["--tickers", "AAPL", "--start", first.isoformat(), "--end", last.isoformat(),
+            "--chunk-days", "10"]  # fmt: skip
+    sim.set_faults("yahoo", {"outage": {"mode": "503"}})
+    sim.set_scenarios("alphavantage", {"daily_quota": True, "daily_limit": 2})
+    try:
+        spent = _run(ray_cluster, "jobs.backfill", *args)
+    finally:
+        sim.clear_faults()
+        sim.clear_scenarios()
+    assert spent.returncode == 1, spent.stderr[-2000:]
+    summary = _summary(spent)
+    assert summary["chunks_total"] == 6 and summary["chunks_done"] == 2
+    assert len(summary["chunks_failed"]) == 4
+    assert all("quota" in reason.lower() for reason in summary["chunks_failed"].values())
+    error = _sql(ray_cluster.dsn, "SELECT error FROM job_runs WHERE id = $1::uuid",
+                 summary["run_id"])  # fmt: skip
+    assert all(name in error for name in summary["chunks_failed"])
+
+    _fresh_provider_actors()  # AV's circuit stays open until midnight New York otherwise
+    rerun = _run(ray_cluster, "jobs.backfill", *args)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    again = _summary(rerun)
+    assert (again["chunks_skipped"], again["chunks_done"]) == (2, 4)
+
+    # What is stored is what Yahoo serves, bar for bar, whoever served each chunk.
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+    stored = _sql(
+        ray_cluster.dsn,
+        "SELECT array_agg(ARRAY[extract(epoch FROM ts), close] ORDER BY ts) FROM bars "
+        "WHERE instrument_id = 'AAPL' AND interval = '1d' AND ts >= $1 AND ts < $2",
+        start, end,
+    )  # fmt: skip
+    truth = asyncio.run(_yahoo_bars(sim, "AAPL", start, end))
+    assert [(ts, pytest.approx(close)) for ts, close in stored] == [
+        (b.ts.timestamp(), b.close) for b in truth
+    ]
+    providers = _sql(
+        ray_cluster.dsn,
+        "SELECT array_agg(DISTINCT provider) FROM bars "
+        "WHERE instrument_id = 'AAPL' AND ts >= $1 AND ts < $2",
+        start, end,
+    )  # fmt: skip
+    assert set(providers) == {"alphavantage", "yahoo"}
+
+
+async def _yahoo_bars(sim: SimServer, symbol: str, start: datetime, end: datetime) -> list:
+    client = YahooClient(sim.urls["yahoo"])
+    try:
+        instrument = Instrument(symbol, symbol, "NASDAQ", "USD", "America/New_York", {})
+        return list((await client.fetch_bars(instrument, start, end)).bars)
+    finally:
+        await client.aclose()

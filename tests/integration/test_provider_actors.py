@@ -25,6 +25,7 @@ from core.errors import NotFound, PlanLimit, QuotaExhausted
 from core.models import Instrument
 from core.resilience import CircuitOpen
 from sim.server import SimServer
+from tests.support import kill_actor
 
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
 # Prices: a recent window, within what Alpha Vantage's free plan (the default) serves.
@@ -34,17 +35,7 @@ PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart")
 
 
 def _kill(name: str) -> None:
-    try:
-        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
-    except ValueError:
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the name is released asynchronously
-        try:
-            ray.get_actor(name, namespace=NAMESPACE)
-        except ValueError:
-            return
-        time.sleep(0.1)
+    kill_actor(name, NAMESPACE)
 
 
 @pytest.fixture
