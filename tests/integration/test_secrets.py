@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -29,6 +28,7 @@ from core.storage.db import connect
 from serve_app.app import build_api
 from serve_app.context import AppContext
 from sim.server import SimServer
+from tests.support import kill_actor
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -37,17 +37,7 @@ PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart")
 
 
 def _kill(name: str) -> None:
-    try:
-        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
-    except ValueError:
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the name is released asynchronously
-        try:
-            ray.get_actor(name, namespace=NAMESPACE)
-        except ValueError:
-            return
-        time.sleep(0.1)
+    kill_actor(name, NAMESPACE)
 
 
 @pytest.fixture
