@@ -15,6 +15,7 @@ import warnings
 from collections import Counter
 from datetime import date, datetime, time
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 from sim.calendar import FIRST_DAY, day_number, day_of, last_day_number, local_date, zone
@@ -133,14 +134,14 @@ def _schedule(code: str) -> tuple[str, list[date], list[int], list[int]]:
     Building XKRX takes the library 3-10 s (its lunar holidays); every sim start and every
     test's sim would pay it, so the schedule is kept on disk for the day.
     """
-    import exchange_calendars  # slow to import: only when a session is first asked for
-
-    path = _CACHE / f"{code}-{exchange_calendars.__version__}-{date.today().isoformat()}.json"
+    path = _CACHE / f"{code}-{version('exchange_calendars')}-{date.today().isoformat()}.json"
     try:
         data = json.loads(path.read_text())
         return data["tz"], list(map(date.fromordinal, data["days"])), data["opens"], data["closes"]
     except (OSError, ValueError, KeyError):
         pass
+    import exchange_calendars  # 1.5 s to import: only when a calendar must be built
+
     with warnings.catch_warnings():  # the library's own pandas deprecations
         warnings.simplefilter("ignore")
         cal = exchange_calendars.get_calendar(code, start="1999-01-01")

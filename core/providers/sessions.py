@@ -20,11 +20,10 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache, partial
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import exchange_calendars as xc
 
 from core.models import Instrument
 
@@ -65,6 +64,7 @@ CALENDAR_BY_ZONE: dict[str, str] = {
     "Australia/Sydney": "XASX",
 }
 EARLIEST = date(1990, 1, 1)
+_LIBRARY = version("exchange_calendars")  # the disk copies are per library version
 PERIOD_INTERVALS = frozenset({"1wk", "1mo", "3mo"})
 """Bars covering several sessions, stamped at the first session of their period."""
 
@@ -160,13 +160,15 @@ def bar_period(instrument: Instrument, interval: str, day: date) -> tuple[dateti
 
 @lru_cache(maxsize=1)
 def _known_calendars() -> frozenset[str]:
+    import exchange_calendars as xc  # 1.5 s to import: only when a name needs looking up
+
     return frozenset(xc.get_calendar_names(include_aliases=False))
 
 
 @cache
 def _calendar(name: str) -> ExchangeCalendar:
     """The calendar from today's disk copy, else built by the library (and saved)."""
-    path = _cache_dir() / f"{name}-{xc.__version__}-{date.today().isoformat()}.json"
+    path = _cache_dir() / f"{name}-{_LIBRARY}-{date.today().isoformat()}.json"
     try:
         return _from_json(name, json.loads(path.read_text()))
     except (OSError, ValueError, KeyError):
@@ -178,8 +180,11 @@ def _calendar(name: str) -> ExchangeCalendar:
 
 def _build(name: str) -> dict[str, Any]:
     # Measured: a few hundred ms per calendar, XKRX 3-10 s (pandas maps its lunar holidays
-    # year by year); a provider actor's first request must not wait for that, so the
-    # sessions are kept on disk for the day (about 40 ms to load).
+    # year by year), and 1.5 s to import the library; a provider actor's first request or a
+    # job's task must not wait for that, so the sessions are kept on disk for the day
+    # (about 20 ms to load).
+    import exchange_calendars as xc
+
     factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(name)
     bound = getattr(factory, "bound_min", lambda: None)()
     start = max(EARLIEST, bound.date()) if bound is not None else EARLIEST
