@@ -61,10 +61,16 @@ def no_faults(sim: SimServer) -> Iterator[None]:
     sim.clear_faults()
 
 
-def client(sim: SimServer, name: str, key: str | None = "k", timeout_s: float = 10.0):
-    # A premium AV key: the windows below reach further back than the free plan's 100 days.
-    plan = {"plan": "premium"} if name == "alphavantage" else {}
-    return CLIENTS[name](sim.urls[name], api_key=key, timeout_s=timeout_s, **plan)
+def client(
+    sim: SimServer, name: str, key: str | None = "k", timeout_s: float = 10.0, plan: str = ""
+):
+    options = {"plan": plan} if plan else {}
+    return CLIENTS[name](sim.urls[name], api_key=key, timeout_s=timeout_s, **options)
+
+
+def premium_av(sim: SimServer, key: str = "k"):
+    """Alpha Vantage with a premium key: these windows reach past the free plan's 100 days."""
+    return client(sim, "alphavantage", key=key, plan="premium")
 
 
 # --- prices -------------------------------------------------------------------------------
@@ -73,7 +79,7 @@ SPLIT_WINDOW = (utc(2024, 5, 20), utc(2024, 6, 20))  # NVDA split 10:1 on 2024-0
 
 
 async def test_yahoo_and_alphavantage_agree_on_daily_timestamps_and_prices(sim) -> None:
-    async with client(sim, "yahoo") as yahoo, client(sim, "alphavantage") as av:
+    async with client(sim, "yahoo") as yahoo, premium_av(sim) as av:
         y = await yahoo.fetch_bars(NVDA, *SPLIT_WINDOW)
         a = await av.fetch_bars(NVDA, *SPLIT_WINDOW)
     assert y.bars and {b.ts for b in y.bars} <= {b.ts for b in a.bars}
@@ -118,7 +124,7 @@ async def test_pence_are_stored_as_pounds(sim) -> None:
         dollars = Instrument("VOD.L", "Vodafone", "LSE", "USD", "Europe/London", {})
         with pytest.raises(BadPayload, match="GBp"):
             await yahoo.fetch_bars(dollars, *RECENT)
-    async with client(sim, "alphavantage") as av:
+    async with premium_av(sim) as av:
         traded = await av.fetch_bars(VODAFONE, *RECENT)
     by_ts = {b.ts: b.close for b in traded.bars}
     assert {b.ts.time().isoformat() for b in series.bars} == {"08:00:00"}  # LSE, GMT in March
@@ -163,10 +169,10 @@ async def test_yahoo_errors(sim) -> None:
 
 
 async def test_alphavantage_errors(sim) -> None:
-    async with client(sim, "alphavantage") as av:
+    async with premium_av(sim) as av:
         with pytest.raises(NotFound):
             await av.fetch_bars(UNKNOWN, *SPLIT_WINDOW)
-    async with client(sim, "alphavantage", key="bad-key") as av:
+    async with premium_av(sim, key="bad-key") as av:
         with pytest.raises(AuthError):
             await av.fetch_bars(AAPL, *SPLIT_WINDOW)
 
@@ -174,7 +180,7 @@ async def test_alphavantage_errors(sim) -> None:
 @pytest.mark.parametrize("variant", ["information", "note", "burst"])
 async def test_alphavantage_rate_limit_as_http_200(sim, variant: str) -> None:
     sim.set_faults("alphavantage", {"rate_limit": {"limit": 0, "variant": variant}})
-    async with client(sim, "alphavantage") as av:
+    async with premium_av(sim) as av:
         with pytest.raises(RateLimited) as info:
             await av.fetch_bars(AAPL, *SPLIT_WINDOW)
     if variant == "information":  # "25 requests per day": spent until midnight New York
