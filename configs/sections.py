@@ -242,8 +242,20 @@ class LlmEndpoint(_Strict):
     rpm: PositiveInt = 60
     tpm: PositiveInt | None = None
     max_concurrency: PositiveInt = 4
-    json_schema: bool = True
+    # How the endpoint takes a schema, strongest first: OpenAI/vLLM `json_schema`, llama.cpp's
+    # server `json_object_schema`, plain `json_object`, or `none` (prompt and validate).
+    structured: Literal["json_schema", "json_object_schema", "json_object", "none"] = "json_schema"
     timeout_s: PositiveFloat = 60
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_schema_alias(cls, data: Any) -> Any:
+        """The deprecated `json_schema: true|false` means `structured: json_schema|json_object`."""
+        if isinstance(data, dict) and "json_schema" in data:
+            data = dict(data)
+            flag = data.pop("json_schema")
+            data.setdefault("structured", "json_schema" if flag else "json_object")
+        return data
 
 
 class LlmConfig(_Strict):

@@ -4,9 +4,11 @@
 
 One Ray task per instrument; the LLM gateway actor's limits and budget are the only
 throttle. Articles already analysed with this prompt version cost nothing; with no usable
-endpoint, or once the daily budget is spent, the lexicon takes over and the counts say so.
-Each new report is published with a `report.published` event; one `job_runs` row holds
-the counts and the cost.
+endpoint, once the daily budget is spent, or for answers that stay invalid, the lexicon
+takes over and the counts say so. Each new report is published with a `report.published`
+event; one `job_runs` row holds the counts and the cost of every call `llm_usage` recorded.
+Exit codes: 0 succeeded, 1 some instrument failed, 2 bad arguments, 3 degraded (everything
+was published, but part of it by the lexicon in place of the LLM).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import ray
 from configs.settings import load_settings
 from core.analysis.pipeline import analyze_articles, write_report
 from core.errors import LLMError
+from core.llm.budget import spent_by_trace
 from core.models import Instrument
 from core.storage import job_runs
 from core.storage.db import connect
@@ -46,6 +49,7 @@ from jobs.common import (
 )
 
 PROG = "jobs.analyze"
+EXIT_DEGRADED = 3
 log = logging.getLogger("stockray.jobs.analyze")
 _WINDOW = re.compile(r"^(\d+)([mhd])$")
 
@@ -73,12 +77,13 @@ async def _analyze(
         counts = await analyze_articles(
             conn, instrument, start, end, complete, settings.locale, trace_id
         )
-        if counts["degraded"]:
+        if counts["degraded"] and counts["degraded"].startswith("lexicon from here on"):
             complete = None  # the budget is spent: the report comes from the lexicon too
         try:
             report = await write_report(
-                conn, instrument, start, end, window, complete, settings.locale, trace_id
-            )
+                conn, instrument, start, end, window, complete, settings.locale, trace_id,
+                counts["degraded"],
+            )  # fmt: skip
         except LLMError as err:
             report = {"report_id": None, "error": describe_error(err)}
     finally:
@@ -116,7 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: 0 all instruments done, 1 some failed, 2 bad arguments."""
+    """Entry point: 0 all instruments done, 1 some failed, 2 bad arguments, 3 degraded."""
     args = parse_args(argv)
     settings = load_job_settings(PROG)
     try:
@@ -131,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     connect_cluster()
     summary = asyncio.run(_run(settings, instruments, start, end, args.window, trace_id))
     summary_line(summary)
-    return 1 if summary["failed"] else 0
+    if summary["failed"]:
+        return 1
+    return EXIT_DEGRADED if summary["degraded"] else 0
 
 
 async def _run(settings, instruments, start, end, window, trace_id) -> dict[str, Any]:
@@ -158,13 +165,16 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
                 totals[key] += counts[key]
             totals["cost_usd"] += report.get("cost_usd") or 0.0
             totals["reports"] += bool(report.get("report_id") and not report.get("cached"))
-            if counts.get("degraded") or report.get("note"):
-                degraded[instrument.id] = counts.get("degraded") or report.get("note")
+            why = counts.get("degraded") or report.get("degraded") or report.get("note")
+            if why:
+                degraded[instrument.id] = why
             if report.get("error") or counts["failed"]:
                 failed[instrument.id] = report.get("error") or counts.get("errors")
             print(f"{PROG}: {instrument.id} {counts} report={report}", flush=True)
-        totals["cost_usd"] = round(totals["cost_usd"], 6)
-        status = "failed" if failed else "succeeded"
+        # Every call that cost money, answers that failed validation included.
+        totals["llm_calls"], cost = await spent_by_trace(conn, trace_id)
+        totals["cost_usd"] = round(cost, 6)
+        status = "failed" if failed else "degraded" if degraded else "succeeded"
         error = "; ".join(f"{k}: {v}" for k, v in failed.items()) or None
         await job_runs.finish_run(conn, run_id, status, totals, error)
     finally:

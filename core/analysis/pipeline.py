@@ -3,8 +3,10 @@
 `complete` is the LLM gateway's `complete` (or None: no usable endpoint). Articles are
 sent in batches sized by the prompt budget; each verdict is stored keyed by (article,
 instrument, model, prompt version), so a re-run finds it and costs nothing. When the daily
-budget is spent, the rest is scored by the lexicon and the counts say so. Nothing from an
-answer that failed validation is stored.
+budget is spent, the rest is scored by the lexicon and the counts say so. A batch the model
+cannot answer validly (after the one repair) or at all is scored by the lexicon too, each
+article marked with the reason, and the report says it is degraded: nothing is left blank.
+Nothing from an answer that failed validation is stored.
 """
 
 from __future__ import annotations
@@ -67,25 +69,32 @@ def _article(row: asyncpg.Record) -> Article:
 
 
 async def _store(
-    conn: asyncpg.Connection, instrument_id: str, rows: list[tuple], method: str, model: str | None
+    conn: asyncpg.Connection,
+    instrument_id: str,
+    rows: list[tuple],
+    method: str,
+    model: str | None,
+    note: str | None = None,
 ) -> None:
     await conn.executemany(
         """INSERT INTO analyses (fingerprint, instrument_id, cache_key, method, model,
-                                 prompt_version, sentiment, label, relevance, gist)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING""",
+                                 prompt_version, sentiment, label, relevance, gist, note)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING""",
         [
             (fp, instrument_id, cache_key(fp, instrument_id, model or method, PROMPT_VERSION),
-             method, model, PROMPT_VERSION, s, label, rel, gist)
+             method, model, PROMPT_VERSION, s, label, rel, gist, note)
             for fp, s, label, rel, gist in rows
         ],
     )  # fmt: skip
 
 
-async def _lexicon(conn: asyncpg.Connection, instrument_id: str, articles: list[Article]) -> int:
+async def _lexicon(
+    conn: asyncpg.Connection, instrument_id: str, articles: list[Article], note: str | None = None
+) -> int:
     scored = [(a.fingerprint, score_article(a)) for a in articles]
     await _store(
         conn, instrument_id,
-        [(fp, s.score, s.label, None, "") for fp, s in scored], "lexicon", None,
+        [(fp, s.score, s.label, None, "") for fp, s in scored], "lexicon", None, note,
     )  # fmt: skip
     return len(scored)
 
@@ -116,7 +125,7 @@ async def analyze_articles(
     usable = [a for a in articles if _usable(a)]
     counts: dict[str, Any] = {
         "articles": len(articles), "skipped": len(articles) - len(usable), "analysed": 0,
-        "failed": 0, "llm_calls": 0, "cost_usd": 0.0,
+        "failed": 0, "lexicon": 0, "llm_calls": 0, "cost_usd": 0.0,
         "method": "llm" if complete else "lexicon", "degraded": None,
     }  # fmt: skip
     pending = batches(usable, MAX_PROMPT_TOKENS)
@@ -127,14 +136,16 @@ async def analyze_articles(
             done = await complete(
                 messages, max_tokens=min(80 * len(batch) + 64, 4000), schema=ArticleVerdicts,
                 check=check_verdicts(set(ids)), purpose="articles", trace_id=trace_id,
+                ids=sorted(ids),
             )  # fmt: skip
         except BudgetExceeded as err:
             counts["degraded"] = f"lexicon from here on: {err}"
             pending.insert(0, batch)
             break
-        except LLMError as err:  # this batch fails; nothing half-parsed is stored
-            counts["failed"] += len(batch)
-            counts.setdefault("errors", []).append(f"{type(err).__name__}: {err}"[:300])
+        except LLMError as err:  # nothing half-parsed is stored: the lexicon scores the batch
+            reason = f"{type(err).__name__}: {err}"[:300]
+            counts.setdefault("errors", []).append(reason)
+            counts["lexicon"] += await _lexicon(conn, instrument.id, batch, reason)
             continue
         counts["llm_calls"] += 1
         counts["cost_usd"] += done.cost_usd
@@ -145,7 +156,13 @@ async def analyze_articles(
         await _store(conn, instrument.id, verdicts, "llm", done.model)
         counts["analysed"] += len(verdicts)
     if pending and (complete is None or counts["degraded"]):
-        counts["analysed"] += await _lexicon(conn, instrument.id, [a for b in pending for a in b])
+        rest = [a for b in pending for a in b]
+        counts["lexicon"] += await _lexicon(conn, instrument.id, rest, counts["degraded"])
+    counts["analysed"] += counts["lexicon"]
+    if counts.get("errors") and counts["degraded"] is None:
+        counts["degraded"] = (
+            f"{len(counts['errors'])} batch(es) scored by the lexicon: {counts['errors'][0]}"
+        )
     return counts
 
 
@@ -158,9 +175,11 @@ async def write_report(
     complete: Complete | None,
     locale: str,
     trace_id: str | None = None,
+    degraded: str | None = None,
 ) -> dict[str, Any]:
     """Publish a report over the analysed articles in [start, end), unless one already
-    covers exactly these analyses; returns its id (or None), method and cost."""
+    covers exactly these analyses; returns its id (or None), method and cost. `degraded`
+    (why some articles were scored by the lexicon) is stated in the report."""
     rows = await conn.fetch(_ANALYSED, instrument.id, start, end, PROMPT_VERSION)
     rows = sorted(rows, key=lambda r: r["published_at"], reverse=True)[:REPORT_ARTICLES]
     if not rows:
@@ -173,7 +192,7 @@ async def write_report(
     if existing is not None:
         return {"report_id": str(existing), "cached": True, "cost_usd": 0.0}
     short = {f"a{i + 1}": r for i, r in enumerate(rows)}
-    draft = _Draft(None, short, mode, None, 0.0, None)
+    draft = _Draft(None, short, mode, None, 0.0, None, degraded)
     if complete is not None:
         messages = report_messages(
             instrument, [(i, r["title"], r["sentiment"]) for i, r in short.items()], window, locale
@@ -182,12 +201,16 @@ async def write_report(
             done = await complete(
                 messages, max_tokens=1200, schema=ReportAnswer,
                 check=check_citations(set(short)), purpose="report", trace_id=trace_id,
+                ids=sorted(short),
             )  # fmt: skip
             draft.answer, draft.model, draft.cost = done.parsed, done.model, done.cost_usd
-        except BudgetExceeded as err:
-            draft.note = f"lexicon report: {err}"
+        except LLMError as err:  # the budget, or no valid answer: the lexicon writes it
+            draft.note = f"lexicon report: {type(err).__name__}: {err}"[:300]
+            draft.degraded = draft.degraded or draft.note
     if draft.answer is None:
-        draft.answer, draft.mode = lexicon_report(list(short.items()), window, locale), "lexicon"
+        reason = draft.degraded if complete is not None else None
+        draft.answer = lexicon_report(list(short.items()), window, locale, reason)
+        draft.mode = "lexicon"
     return await _publish(conn, instrument, (start, end), key, locale, draft)
 
 
@@ -199,6 +222,7 @@ class _Draft:
     model: str | None
     cost: float
     note: str | None
+    degraded: str | None = None  # why part of it came from the lexicon, said in the report
 
     def cite(self, ids: Sequence[str]) -> list[str]:
         return [self.short[i]["fingerprint"] for i in ids]
@@ -221,6 +245,8 @@ async def _publish(
         "methods": dict(Counter(r["method"] for r in rows)),
         "sources": dict(Counter(r["source"] or r["provider"] for r in rows)),
     }
+    if draft.degraded:
+        coverage["degraded"] = draft.degraded
     claimed = [f for c in [*answer.positives, *answer.concerns] for f in draft.cite(c.citations)]
     cited = sorted(set(claimed) | set(draft.cite(answer.citations)))
     report_id = await conn.fetchval(
@@ -240,11 +266,15 @@ async def _publish(
         "rating": answer.rating,
         "cost_usd": draft.cost,
         "note": draft.note,
+        "degraded": draft.degraded,
     }
 
 
-def lexicon_report(rows: list[tuple[str, Any]], window: str, locale: str) -> ReportAnswer:
-    """A deterministic report from stored sentiments, for when no LLM may be used."""
+def lexicon_report(
+    rows: list[tuple[str, Any]], window: str, locale: str, reason: str | None = None
+) -> ReportAnswer:
+    """A deterministic report from stored sentiments, for when no LLM may be used (or it
+    gave no valid answer: `reason`, stated in the summary)."""
     scores = [(i, r["title"], r["sentiment"]) for i, r in rows]
     mean = sum(s for _, _, s in scores) / len(scores)
     positives = sorted((x for x in scores if x[2] >= 0.15), key=lambda x: -x[2])[:3]
@@ -254,12 +284,16 @@ def lexicon_report(rows: list[tuple[str, Any]], window: str, locale: str) -> Rep
             f"최근 {window} 기사 {len(scores)}건: 긍정 {len(positives)}건, 부정 {len(concerns)}건 "
             "(어휘 기반 분석: LLM 예산 또는 엔드포인트 없음)."
         )
+        if reason:
+            summary = summary.replace("LLM 예산 또는 엔드포인트 없음", "LLM 응답 오류로 대체")
     else:
         summary = (
             f"{len(scores)} articles over {window}: mean sentiment {mean:+.2f}, "
             f"{len(positives)} clearly positive, {len(concerns)} clearly negative "
             "(lexicon analysis: no LLM endpoint or budget)."
         )
+        if reason:
+            summary = summary.replace("no LLM endpoint or budget", f"degraded, {reason}")
     return ReportAnswer(
         summary=summary,
         positives=[{"text": t, "citations": [i]} for i, t, _ in positives],

@@ -86,3 +86,14 @@ class DailyBudget:
             "spent_usd": spent / MICRO,
             "left_usd": (limit - reserved - spent) / MICRO,
         }
+
+
+async def spent_by_trace(conn: asyncpg.Connection, trace_id: str) -> tuple[int, float]:
+    """Calls that cost money under `trace_id` (whatever became of their answers) and their
+    cost in USD, as `llm_usage` recorded them."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS calls, coalesce(sum(cost_micro), 0) AS micro FROM llm_usage "
+        "WHERE trace_id = $1 AND cost_micro > 0",
+        trace_id,
+    )
+    return row["calls"], int(row["micro"]) / MICRO

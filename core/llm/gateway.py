@@ -11,125 +11,53 @@ errors stop. Structured answers are validated by pydantic, with one repair attem
 from __future__ import annotations
 
 import asyncio
-import json
-import math
+import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
-import httpx
 import openai
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from core.errors import (
     BudgetExceeded,
     ContextTooLong,
     InvalidAnswer,
     LLMError,
-    LLMPermanent,
     LLMTransient,
     Timeout,
 )
 from core.llm.budget import DailyBudget
-from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro, prompt_token_bound
-from core.redact import register_secret, scrub
+from core.llm.calls import (
+    Check,
+    Completion,
+    EndpointLike,
+    Messages,
+    classify,
+    fields,
+    parsed_answer,
+    stream_usage,
+)
+from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro
+from core.llm.limits import TokenWindow, token_estimate
+from core.llm.structured import (
+    FormatRefused,
+    answer_schema,
+    response_format,
+    weaker,
+    with_schema_hint,
+)
+from core.redact import register_secret
 from core.resilience import LocalRateLimiter, Retrier, Window
 
-Messages = Sequence[Mapping[str, str]]
-Check = Callable[[BaseModel], None]
+__all__ = ["Completion", "LLMGateway", "TokenWindow", "classify", "token_estimate"]
+log = logging.getLogger("stockray.llm")
 REPAIR_PROMPT = (
     "Your previous answer was not valid for the requested JSON schema ({problem}). "
     "Reply again with only the corrected JSON."
 )
-
-
-class EndpointLike(Protocol):
-    """What the gateway reads of one endpoint's config (`configs.sections.LlmEndpoint`)."""
-
-    name: str
-    base_url: str
-    model: str
-    context_window: int
-    rpm: int
-    tpm: int | None
-    max_concurrency: int
-    json_schema: bool
-    timeout_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A finished call: the text, the validated object (if a schema was given), the cost."""
-
-    text: str
-    parsed: BaseModel | None
-    endpoint: str
-    model: str
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-
-
-def classify(err: Exception, endpoint: str) -> LLMError:
-    """Map an `openai` SDK error to our typed tree, in this one place."""
-    if isinstance(err, LLMError):
-        return err
-    # Scrubbed before it is cut, so no part of a key survives the cut.
-    message = scrub(str(getattr(err, "message", None) or err))[:300]
-    if isinstance(err, openai.APITimeoutError):  # before APIConnectionError: it is one
-        return LLMTransient(f"timeout: {message}", endpoint)
-    if isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
-        return LLMTransient(f"connection: {message}", endpoint)
-    if isinstance(err, openai.APIStatusError):
-        status, code = err.status_code, getattr(err, "code", None)
-        if status == 429 or status >= 500:
-            return LLMTransient(f"{status}: {message}", endpoint, _retry_after(err))
-        if code == "context_length_exceeded":
-            return ContextTooLong(message, endpoint)
-        return LLMPermanent(f"{status} {code or ''}: {message}".replace("  ", " "), endpoint)
-    return LLMPermanent(f"{type(err).__name__}: {message}", endpoint)
-
-
-def _retry_after(err: openai.APIStatusError) -> float | None:
-    try:
-        return float(err.response.headers.get("retry-after"))
-    except (TypeError, ValueError):
-        return None
-
-
-class TokenWindow:
-    """At most `per_minute` tokens in any 60 s (an endpoint's TPM), callers first come first
-    served. A call's weight is an estimate (prompt bytes / 3 + max_tokens), as providers
-    count `max_tokens` against TPM before the answer exists."""
-
-    SPAN_S = 60.0
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._log: deque[tuple[float, int]] = deque()
-        self._turn = asyncio.Lock()
-
-    async def acquire(self, tokens: int) -> None:
-        """Wait until `tokens` fit in the window (alone, they always fit)."""
-        async with self._turn:
-            while True:
-                now = time.monotonic()
-                while self._log and self._log[0][0] <= now - self.SPAN_S:
-                    self._log.popleft()
-                used = sum(n for _, n in self._log)
-                if not self._log or used + tokens <= self.per_minute:
-                    self._log.append((now, tokens))
-                    return
-                await asyncio.sleep(self._log[0][0] + self.SPAN_S - now)
-
-
-def token_estimate(messages: Messages, max_tokens: int) -> int:
-    """A realistic (not worst-case) token count for TPM: about 3 UTF-8 bytes per token."""
-    body = sum(len(str(m.get("content", "")).encode()) for m in messages)
-    return math.ceil(body / 3) + 4 * len(messages) + max_tokens
 
 
 @dataclass
@@ -158,6 +86,22 @@ class _Endpoint:
         self.tokens = TokenWindow(config.tpm) if getattr(config, "tpm", None) else None
         self.retrier = Retrier.from_config(config.name, retry)
         self.cool_until = 0.0
+        self.mode = getattr(config, "structured", "json_schema")  # stepped down on refusal
+        self.downgrades: list[str] = []
+
+    def step_down(self, refused: FormatRefused, sent: str) -> bool:
+        """Use the next weaker structured mode than `sent` (remembered); False when none is
+        left. A concurrent call that already stepped down leaves nothing to do but retry."""
+        if self.mode != sent:
+            return True
+        lower = weaker(self.mode)
+        if lower is None:
+            return False
+        note = f"{self.mode} -> {lower}: {refused.message}"[:300]
+        log.warning("llm endpoint %s refused %s", self.config.name, note)  # once per step
+        self.downgrades.append(note)
+        self.mode = lower
+        return True
 
 
 class LLMGateway:
@@ -193,31 +137,34 @@ class LLMGateway:
         check: Check | None = None,
         purpose: str = "analysis",
         trace_id: str | None = None,
+        ids: Collection[str] | None = None,
     ) -> Completion:
         """One answer; with `schema`, validated (one repair attempt) or `InvalidAnswer`.
 
         `check(parsed)` adds rules the schema cannot say (e.g. citations must name input
-        ids); it raises ValueError to reject the answer.
+        ids); it raises ValueError to reject the answer. `ids` (the input's ids) become an
+        enum of every `id` and citation in the schema sent to the endpoint.
         """
-        done = await self._route(messages, max_tokens, schema, purpose, trace_id)
+        shape = (schema.__name__, answer_schema(schema, ids)) if schema is not None else None
+        done = await self._route(messages, max_tokens, shape, purpose, trace_id)
         if schema is None:
             return done
         try:
-            return _parsed(done, schema, check)
+            return parsed_answer(done, schema, check)
         except InvalidAnswer as first:
             repair = [
                 *messages,
                 {"role": "assistant", "content": done.text},
                 {"role": "user", "content": REPAIR_PROMPT.format(problem=first.message)},
             ]
-            again = await self._route(repair, max_tokens, schema, f"{purpose}:repair", trace_id)
+            again = await self._route(repair, max_tokens, shape, f"{purpose}:repair", trace_id)
             try:
-                return _parsed(again, schema, check)
+                return parsed_answer(again, schema, check)
             except InvalidAnswer as final:
                 # The call itself is already recorded with its cost; this row marks the
                 # failure and keeps the raw text, at no extra cost.
                 marker = Completion(
-                    **{**_fields(again), "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
+                    **{**fields(again), "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
                 )
                 await self._record(marker, purpose, trace_id, "invalid", final.raw)
                 raise
@@ -226,33 +173,50 @@ class LLMGateway:
         self,
         messages: Messages,
         max_tokens: int,
-        schema: type[BaseModel] | None,
+        shape: tuple[str, dict[str, Any]] | None,
         purpose: str,
         trace_id: str | None,
     ) -> Completion:
         walk = _Walk()
         for ep, bound in self._candidates(messages, max_tokens, walk):
-            cfg = ep.config
-            # The endpoint's slot first, then the reservation: calls queue in arrival order
-            # and a reservation is held only while its call can actually be in flight.
-            async with ep.slots:
-                reservation = await self.budget.reserve(bound)  # spent: raise at once
-                spent, failed = 0, None
-                try:
-                    done = await ep.retrier.call(self._send, ep, messages, max_tokens, schema)
-                    spent = cost_micro(self.prices[cfg.model], done.tokens_in, done.tokens_out)
-                except (LLMError, Timeout) as err:
-                    failed = err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
-                finally:
-                    await self.budget.settle(reservation, spent)
+            while True:  # again at once, one mode weaker, while the endpoint refuses a format
+                sent = (ep.mode, *shape) if shape is not None else None
+                done, failed = await self._attempt(ep, bound, messages, max_tokens, sent)
+                if failed is not None:
+                    await self._record_error(ep.config, purpose, trace_id, failed)
+                refused = isinstance(failed, FormatRefused) and sent is not None
+                if not (refused and ep.step_down(failed, sent[0])):
+                    break
             if failed is not None:
-                await self._record_error(cfg, purpose, trace_id, failed)
                 self._fail_over(ep, failed, walk)
                 continue
-            done = Completion(**{**_fields(done), "cost_usd": spent / MICRO})
             await self._record(done, purpose, trace_id, "ok")
             return done
         raise walk.exhausted()
+
+    async def _attempt(
+        self,
+        ep: _Endpoint,
+        bound: int,
+        messages: Messages,
+        max_tokens: int,
+        sent: tuple[str, str, dict[str, Any]] | None,
+    ) -> tuple[Completion | None, LLMError | None]:
+        """One endpoint's try (with its retries): the costed answer, or the error."""
+        cfg = ep.config
+        # The endpoint's slot first, then the reservation: calls queue in arrival order
+        # and a reservation is held only while its call can actually be in flight.
+        async with ep.slots:
+            reservation = await self.budget.reserve(bound)  # spent: raise at once
+            spent = 0
+            try:
+                done = await ep.retrier.call(self._send, ep, messages, max_tokens, sent)
+                spent = cost_micro(self.prices[cfg.model], done.tokens_in, done.tokens_out)
+            except (LLMError, Timeout) as err:
+                return None, err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
+            finally:
+                await self.budget.settle(reservation, spent)
+        return Completion(**{**fields(done), "cost_usd": spent / MICRO}), None
 
     def _candidates(
         self, messages: Messages, max_tokens: int, walk: _Walk
@@ -319,7 +283,7 @@ class LLMGateway:
                             yield choice.delta.content
                     if finish is None:
                         raise LLMTransient("the stream ended before its finish_reason", cfg.name)
-                    tokens_in, tokens_out = _stream_usage(usage, messages, parts, max_tokens)
+                    tokens_in, tokens_out = stream_usage(usage, messages, parts, max_tokens)
                     spent = cost_micro(self.prices[cfg.model], tokens_in, tokens_out)
                 except Timeout as err:
                     failed = LLMTransient(str(err), cfg.name)
@@ -362,19 +326,20 @@ class LLMGateway:
             raise classify(err, cfg.name) from None
 
     async def _send(
-        self, ep: _Endpoint, messages: Messages, max_tokens: int, schema: type[BaseModel] | None
+        self,
+        ep: _Endpoint,
+        messages: Messages,
+        max_tokens: int,
+        sent: tuple[str, str, dict[str, Any]] | None,
     ) -> Completion:
+        """One request; `sent` is (structured mode, schema name, schema) or None."""
         cfg = ep.config
         kwargs: dict[str, Any] = {}
-        if schema is not None:
-            kwargs["response_format"] = (
-                {
-                    "type": "json_schema",
-                    "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
-                }
-                if cfg.json_schema
-                else {"type": "json_object"}
-            )
+        if sent is not None:
+            mode, name, schema = sent
+            messages = with_schema_hint(mode, messages, schema)
+            if (fmt := response_format(mode, name, schema)) is not None:
+                kwargs["response_format"] = fmt
         await ep.limiter.acquire()  # the caller holds the endpoint's concurrency slot
         if ep.tokens is not None:
             await ep.tokens.acquire(token_estimate(messages, max_tokens))
@@ -412,33 +377,21 @@ class LLMGateway:
             f"{type(err).__name__}: {err.message}"[:500],
         )  # fmt: skip
 
+    def health(self) -> list[dict[str, Any]]:
+        """Per endpoint: its structured mode now and as configured, the step-downs, cooldown."""
+        now = time.monotonic()
+        return [
+            {
+                "endpoint": ep.config.name,
+                "structured": ep.mode,
+                "configured": getattr(ep.config, "structured", "json_schema"),
+                "downgrades": list(ep.downgrades),
+                "cooling_s": round(max(0.0, ep.cool_until - now), 1),
+            }
+            for ep in self.endpoints
+        ]
+
     async def aclose(self) -> None:
         """Close every endpoint's HTTP client."""
         for ep in self.endpoints:
             await ep.client.close()
-
-
-def _stream_usage(
-    usage: Any, messages: Messages, parts: Sequence[str], max_tokens: int
-) -> tuple[int, int]:
-    """Tokens of a finished stream: its `usage` chunk, else bounds (never under-charged)."""
-    if usage is not None:
-        return usage.prompt_tokens, usage.completion_tokens
-    return prompt_token_bound(messages), min(max_tokens, len("".join(parts).encode()))
-
-
-def _fields(done: Completion) -> dict[str, Any]:
-    return {f: getattr(done, f) for f in Completion.__dataclass_fields__}
-
-
-def _parsed(done: Completion, schema: type[BaseModel], check: Check | None) -> Completion:
-    try:
-        parsed = schema.model_validate(json.loads(done.text))
-        if check is not None:
-            check(parsed)
-    except (ValueError, ValidationError) as err:
-        problem = str(err).splitlines()[0][:200]
-        raise InvalidAnswer(
-            f"answer failed validation: {problem}", done.endpoint, raw=done.text
-        ) from None
-    return Completion(**{**_fields(done), "parsed": parsed})

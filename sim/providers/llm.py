@@ -29,6 +29,7 @@ DEFAULT_TTFT_MS = 20.0
 DEFAULT_TOKENS_PER_S = 2000.0
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _CHUNK_CHARS = 24  # characters per streamed delta
+LLAMACPP_PREFIX = "/llamacpp/"  # base URL `<llm>/llamacpp/v1`: behaves as llama.cpp's server
 
 
 def error(
@@ -37,6 +38,11 @@ def error(
     """OpenAI's error body with its HTTP status."""
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return json_response(body, status)
+
+
+def llamacpp_error(message: str) -> Response:
+    """llama.cpp server's answer to a request it cannot take: HTTP 500 `server_error`."""
+    return json_response({"error": {"code": 500, "message": message, "type": "server_error"}}, 500)
 
 
 def invalid(message: str, param: str | None = None) -> Response:
@@ -120,9 +126,11 @@ class ChatEndpoint:
         return json_response(found[0])
 
     async def chat(self, request: Request) -> Response:
-        """POST /v1/chat/completions."""
+        """POST /v1/chat/completions (OpenAI) or /llamacpp/v1/chat/completions."""
         if (denied := self._auth(request)) is not None:
             return denied
+        if request.url.path.startswith(LLAMACPP_PREFIX):
+            return await self._llamacpp(request)
         try:
             body = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -132,7 +140,27 @@ class ChatEndpoint:
             )
         if not isinstance(body, dict):
             return invalid("The request body must be a JSON object.")
-        problem = _validate(body)
+        return await self._answer(body, _validate(body))
+
+    async def _llamacpp(self, request: Request) -> Response:
+        """llama.cpp's server: `json_object` (+ `schema`) only; anything else is its 500."""
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return llamacpp_error("[json.exception.parse_error.101] parse error: syntax error")
+        if not isinstance(body, dict):
+            return llamacpp_error("[json.exception.type_error.302] type must be object")
+        fmt = body.get("response_format")
+        kind = fmt.get("type", "") if isinstance(fmt, Mapping) else ""
+        if kind not in ("", "text", "json_object"):
+            return llamacpp_error(
+                'response_format type must be one of "text" or "json_object", but got: ' + str(kind)
+            )
+        # llama.cpp has no "the messages must mention json" rule: the format is not checked
+        return await self._answer(body, _validate({**body, "response_format": None}))
+
+    async def _answer(self, body: dict, problem: Response | None) -> Response:
+        """The completion (plain or streamed) for a request that passed validation."""
         if problem is not None:
             return problem
         model, messages = body["model"], body["messages"]
@@ -337,6 +365,8 @@ def build(world: SimWorld, state: FaultState) -> Starlette:
             Route("/v1/chat/completions", endpoint.chat, methods=["POST"]),
             Route("/v1/models", endpoint.list_models),
             Route("/v1/models/{model:path}", endpoint.list_models),
+            Route("/llamacpp/v1/chat/completions", endpoint.chat, methods=["POST"]),
+            Route("/llamacpp/v1/models", endpoint.list_models),
         ]
     )
 

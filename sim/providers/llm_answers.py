@@ -114,7 +114,10 @@ def answer(
     if isinstance(articles, Mapping):
         articles = articles.get("articles")
     if isinstance(articles, list):
-        return _dump({"articles": [_article(news, seed, a) for a in articles if _is_obj(a)]})
+        verdicts = [_article(news, seed, a) for a in articles if _is_obj(a)]
+        if verdicts and rng.unit(rng.at(digest, 1)) < bad_citation_rate:
+            verdicts[0]["id"] = "a1001"  # an id that was not given: the answer must be refused
+        return _dump({"articles": verdicts})
     report = _payload(text, "REPORT")
     if isinstance(report, Mapping):
         bad = rng.unit(rng.at(digest, 1)) < bad_citation_rate
@@ -126,6 +129,9 @@ def answer(
     plain = _plain(text, digest)
     if kind == "json_schema":
         schema = (response_format or {}).get("json_schema", {}).get("schema") or {}
+        return _dump(_instance(schema, plain))
+    schema = (response_format or {}).get("schema")
+    if kind == "json_object" and isinstance(schema, Mapping):  # llama.cpp's server takes one
         return _dump(_instance(schema, plain))
     if kind == "json_object":
         return _dump({"answer": plain})

@@ -10,7 +10,6 @@ from configs.sections import LlmEndpoint, ModelPrice, RetryPolicy
 from configs.settings import load_settings
 from core.analysis.pipeline import analyze_articles, write_report
 from core.collection import save_news
-from core.errors import InvalidAnswer
 from core.llm.gateway import LLMGateway
 from core.providers import NewsApiClient
 from core.storage.db import connect, create_pool, sync_instruments
@@ -44,10 +43,14 @@ async def news_db(fresh_dsn: str, sim: SimServer):
     await conn.close()
 
 
-def _gateway(pool, sim: SimServer, daily_usd: float = 1.0) -> LLMGateway:
+def _gateway(
+    pool, sim: SimServer, daily_usd: float = 1.0, structured: str = "json_schema"
+) -> LLMGateway:
+    # With a schema sent, the sim's repair answers a minimal instance of it, whose ids the
+    # schema's enum makes valid; `json_object` leaves the repair to a weak model's devices.
     endpoint = LlmEndpoint(
         name="sim", base_url=sim.urls["llm"] + "/v1", model="sim-llm", rpm=6000,
-        max_concurrency=8, timeout_s=10,
+        max_concurrency=8, timeout_s=10, structured=structured,
     )  # fmt: skip
     return LLMGateway(
         [(endpoint, "k")], PRICES, pool, daily_usd=daily_usd, per_call_usd=0.05, retry=RETRY
@@ -86,15 +89,46 @@ async def test_articles_then_report_then_rerun_costs_nothing(news_db, sim) -> No
     await gateway.aclose()
 
 
-async def test_citation_to_unknown_id_is_rejected(news_db, sim) -> None:
+async def test_report_citing_unknown_ids_degrades_to_a_lexicon_report(news_db, sim) -> None:
     conn, pool, instruments = news_db
-    gateway = _gateway(pool, sim)
+    gateway = _gateway(pool, sim, structured="json_object")
     aapl = instruments["AAPL"]
     await analyze_articles(conn, aapl, START, END, gateway.complete, "en")
     sim.set_faults("llm", {"bad_citation_rate": 1.0})
-    with pytest.raises(InvalidAnswer, match="citations to ids that were not in the input"):
-        await write_report(conn, aapl, START, END, "14d", gateway.complete, "en")
-    assert await conn.fetchval("SELECT count(*) FROM reports") == 0
+    report = await write_report(conn, aapl, START, END, "14d", gateway.complete, "en")
+    assert report["method"] == "lexicon" and report["report_id"]
+    assert "InvalidAnswer" in report["degraded"]
+    row = await conn.fetchrow("SELECT * FROM reports WHERE id = $1::uuid", report["report_id"])
+    assert row["status"] == "published" and "InvalidAnswer" in row["coverage"]["degraded"]
+    assert "degraded" in row["summary"]
+    await gateway.aclose()
+
+
+async def test_invalid_article_answers_are_scored_by_the_lexicon_with_the_reason(
+    news_db, sim
+) -> None:
+    conn, pool, instruments = news_db
+    gateway = _gateway(pool, sim, structured="json_object")
+    aapl = instruments["AAPL"]
+    sim.set_faults("llm", {"bad_citation_rate": 1.0})  # every answer names an id not given
+    counts = await analyze_articles(conn, aapl, START, END, gateway.complete, "en", "t-bad")
+    assert counts["analysed"] == counts["lexicon"] == counts["articles"] - counts["skipped"] > 0
+    assert counts["failed"] == 0 and "InvalidAnswer" in counts["degraded"]
+    rows = await conn.fetch("SELECT method, note FROM analyses WHERE instrument_id = 'AAPL'")
+    assert {r["method"] for r in rows} == {"lexicon"}
+    assert all(r["note"].startswith("InvalidAnswer") for r in rows)
+    paid = await pool.fetchval(
+        "SELECT count(*) FROM llm_usage WHERE trace_id = 't-bad' AND cost_micro > 0"
+    )
+    assert paid == 2 * len(counts["errors"])  # each batch's answer and its repair cost money
+    report = await write_report(
+        conn, aapl, START, END, "14d", gateway.complete, "en", "t-bad", counts["degraded"]
+    )
+    assert report["method"] == "lexicon" and report["report_id"]
+    sim.clear_faults()
+    # with a valid model again, a re-run analyses them by the LLM: the fallback was no verdict
+    again = await analyze_articles(conn, aapl, START, END, gateway.complete, "en")
+    assert again["analysed"] == counts["analysed"] and again["lexicon"] == 0
     await gateway.aclose()
 
 

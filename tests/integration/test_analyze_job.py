@@ -16,12 +16,12 @@ from tests.integration.test_jobs import _sql
 pytestmark = pytest.mark.timeout(600)
 
 
-def _run(cluster, *args: str, logs: list[str] | None = None) -> dict:
+def _run(cluster, *args: str, logs: list[str] | None = None, code: int = 0) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", *args], env={**cluster.job_env(), "STOCKRAY_LOG_JSON": "1"},
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode == code, done.stdout[-2000:] + done.stderr[-2000:]
     if logs is not None:  # the driver's lines and, streamed to it by Ray, its tasks'
         logs += (done.stdout + done.stderr).splitlines()
     return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
@@ -104,6 +104,53 @@ def test_collect_triggers_analysis_for_new_articles(ray_cluster, sim) -> None:
         time.sleep(1)
     assert str(jobs.get_job_status(job_id)) == "SUCCEEDED", jobs.get_job_logs(job_id)[-2000:]
     assert _sql(ray_cluster.dsn, "SELECT count(*) FROM reports WHERE instrument_id = 'MSFT'") >= 1
+
+
+def test_invalid_answers_degrade_to_the_lexicon_and_still_publish(ray_cluster, sim) -> None:
+    sim.clear_faults()
+    _run(
+        ray_cluster,
+        "jobs.collect",
+        "--tickers",
+        "000660.KS",
+        "--capabilities",
+        "news",
+        "--no-analyze",
+    )
+    sim.set_faults("llm", {"bad_citation_rate": 1.0})  # every answer names an id not given
+    try:
+        run = _run(ray_cluster, "jobs.analyze", "--tickers", "000660.KS", "--window", "7d", code=3)
+    finally:
+        sim.clear_faults()
+    counts = run["counts"]
+    assert run["failed"] == {} and "000660.KS" in run["degraded"]
+    assert counts["analysed"] > 0 and counts["reports"] == 1
+    # every call cost money, the invalid answers and their repairs included
+    recorded = _sql(
+        ray_cluster.dsn,
+        "SELECT count(*) FROM llm_usage WHERE trace_id = $1 AND cost_micro > 0", run["trace_id"],
+    )  # fmt: skip
+    assert counts["llm_calls"] == recorded > 0 and counts["cost_usd"] > 0
+    status = _sql(ray_cluster.dsn, "SELECT status FROM job_runs WHERE id = $1::uuid", run["run_id"])
+    assert status == "degraded"
+    notes = _sql(
+        ray_cluster.dsn,
+        "SELECT string_agg(DISTINCT x.method || ':' || coalesce(x.note, ''), '|') "
+        "FROM analyses x JOIN job_runs j ON j.id = $1::uuid "
+        "WHERE x.instrument_id = '000660.KS' AND x.created_at >= j.started_at",
+        run["run_id"],
+    )
+    assert notes.startswith("lexicon:InvalidAnswer") and "|" not in notes
+    report = json.loads(
+        _sql(
+            ray_cluster.dsn,
+            "SELECT row_to_json(r)::text FROM reports r WHERE instrument_id = '000660.KS' "
+            "ORDER BY created_at DESC LIMIT 1",
+        )
+    )
+    assert report["status"] == "published" and report["method"] == "lexicon"
+    assert "InvalidAnswer" in report["coverage"]["degraded"]
+    assert "degraded" in report["summary"] or "대체" in report["summary"]
 
 
 def test_bad_window_is_refused(ray_cluster) -> None:

@@ -185,3 +185,35 @@ async def test_daily_budget_holds_under_sixteen_concurrent_callers(pool, sim_llm
     assert state["reserved_usd"] == 0
     assert recorded == pytest.approx(state["spent_usd"])
     await gateway.aclose()
+
+
+def _llamacpp(sim: SimServer, structured: str = "json_schema") -> LlmEndpoint:
+    return _endpoint(sim, "llama").model_copy(
+        update={"base_url": sim.urls["llm"] + "/llamacpp/v1", "structured": structured}
+    )
+
+
+async def test_llamacpp_refusing_json_schema_steps_down_once_not_out(pool, sim_llm) -> None:
+    gateway = _gateway(pool, [(_llamacpp(sim_llm), "key")])
+    before = sim_llm.stats()["llm"]["requests"]
+    for _ in range(2):  # the second call goes straight to the remembered mode
+        done = await gateway.complete([{"role": "user", "content": ARTICLES}], schema=Scores)
+        assert done.parsed.articles[0].id == "a1" and done.endpoint == "llama"
+    assert sim_llm.stats()["llm"]["requests"] - before == 3  # refused once, no retries
+    health = gateway.health()[0]
+    assert health["configured"] == "json_schema" and health["structured"] == "json_object_schema"
+    assert health["cooling_s"] == 0  # not an outage
+    assert len(health["downgrades"]) == 1 and "must be one of" in health["downgrades"][0]
+    errors = await _usage(pool, "error")
+    assert len(errors) == 1 and errors[0]["detail"].startswith("FormatRefused")
+    assert errors[0]["cost_micro"] == 0 and len(await _usage(pool, "ok")) == 2
+    await gateway.aclose()
+
+
+@pytest.mark.parametrize("structured", ["json_object", "none"])
+async def test_weaker_modes_answer_validly_from_the_prompt(pool, sim_llm, structured) -> None:
+    gateway = _gateway(pool, [(_llamacpp(sim_llm, structured), "key")])
+    done = await gateway.complete([{"role": "user", "content": ARTICLES}], schema=Scores)
+    assert done.parsed.articles[0].id == "a1"
+    assert gateway.health()[0]["downgrades"] == []
+    await gateway.aclose()

@@ -89,6 +89,43 @@ async def test_json_schema_and_json_object_answers_parse(sim: SimServer) -> None
     assert isinstance(json.loads(out.choices[0].message.content)["answer"], str)
 
 
+async def test_llamacpp_mode_refuses_json_schema_with_its_500(sim: SimServer) -> None:
+    schema = {"type": "object", "properties": {"up": {"type": "boolean"}}, "required": ["up"]}
+    llama = AsyncOpenAI(
+        base_url=sim.urls["llm"] + "/llamacpp/v1", api_key="k", max_retries=0, timeout=10
+    )
+    fmt = {"type": "json_schema", "json_schema": {"name": "v", "schema": schema}}
+    with pytest.raises(openai.InternalServerError) as refused:
+        await llama.chat.completions.create(
+            model="sim-llm", messages=user("Up?"), response_format=fmt
+        )
+    assert refused.value.status_code == 500
+    assert refused.value.body == {
+        "code": 500,
+        "message": 'response_format type must be one of "text" or "json_object", but got: '
+        "json_schema",
+        "type": "server_error",
+    }
+    out = await llama.chat.completions.create(
+        model="sim-llm",
+        messages=user("Up?"),
+        response_format={"type": "json_object", "schema": schema},
+    )  # no "json" in the messages: llama.cpp does not ask for it
+    assert set(json.loads(out.choices[0].message.content)) == {"up"}
+    plain = await llama.chat.completions.create(model="sim-llm", messages=user("Up?"))
+    assert plain.choices[0].message.content
+
+
+async def test_bad_citation_rate_also_spoils_article_ids(sim: SimServer) -> None:
+    sim.set_faults("llm", {**FAST, "bad_citation_rate": 1.0})
+    items = [{"id": "a1", "title": "Acme wins major contract", "text": ""}]
+    prompt = "Answer in JSON.\nARTICLES:\n" + json.dumps(items)
+    out = await client(sim).chat.completions.create(
+        model="sim-llm", messages=user(prompt), response_format={"type": "json_object"}
+    )
+    assert [a["id"] for a in json.loads(out.choices[0].message.content)["articles"]] == ["a1001"]
+
+
 async def test_article_contract_is_mostly_right(sim: SimServer) -> None:
     truth = stories(sim)
     items = [{"id": s["id"], "title": s["title"], "text": s["title"]} for s in truth]
