@@ -5,8 +5,8 @@ sent in batches sized by the prompt budget; each verdict is stored keyed by (art
 instrument, model, prompt version), so a re-run finds it and costs nothing. When the daily
 budget is spent, the rest is scored by the lexicon and the counts say so. A batch the model
 cannot answer validly (after the one repair) or at all is scored by the lexicon too, each
-article marked with the reason, and the report says it is degraded: nothing is left blank.
-Nothing from an answer that failed validation is stored.
+article marked with the reason (in its gist), and the report says it is degraded: nothing
+is left blank. Nothing from an answer that failed validation is stored.
 """
 
 from __future__ import annotations
@@ -69,20 +69,15 @@ def _article(row: asyncpg.Record) -> Article:
 
 
 async def _store(
-    conn: asyncpg.Connection,
-    instrument_id: str,
-    rows: list[tuple],
-    method: str,
-    model: str | None,
-    note: str | None = None,
+    conn: asyncpg.Connection, instrument_id: str, rows: list[tuple], method: str, model: str | None
 ) -> None:
     await conn.executemany(
         """INSERT INTO analyses (fingerprint, instrument_id, cache_key, method, model,
-                                 prompt_version, sentiment, label, relevance, gist, note)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING""",
+                                 prompt_version, sentiment, label, relevance, gist)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING""",
         [
             (fp, instrument_id, cache_key(fp, instrument_id, model or method, PROMPT_VERSION),
-             method, model, PROMPT_VERSION, s, label, rel, gist, note)
+             method, model, PROMPT_VERSION, s, label, rel, gist)
             for fp, s, label, rel, gist in rows
         ],
     )  # fmt: skip
@@ -91,10 +86,12 @@ async def _store(
 async def _lexicon(
     conn: asyncpg.Connection, instrument_id: str, articles: list[Article], note: str | None = None
 ) -> int:
+    """Score `articles` by the lexicon; `note` (why not by the LLM) becomes their gist."""
     scored = [(a.fingerprint, score_article(a)) for a in articles]
+    gist = f"lexicon in place of the LLM: {note}"[:300] if note else ""
     await _store(
         conn, instrument_id,
-        [(fp, s.score, s.label, None, "") for fp, s in scored], "lexicon", None, note,
+        [(fp, s.score, s.label, None, gist) for fp, s in scored], "lexicon", None,
     )  # fmt: skip
     return len(scored)
 

@@ -114,9 +114,9 @@ async def test_invalid_article_answers_are_scored_by_the_lexicon_with_the_reason
     counts = await analyze_articles(conn, aapl, START, END, gateway.complete, "en", "t-bad")
     assert counts["analysed"] == counts["lexicon"] == counts["articles"] - counts["skipped"] > 0
     assert counts["failed"] == 0 and "InvalidAnswer" in counts["degraded"]
-    rows = await conn.fetch("SELECT method, note FROM analyses WHERE instrument_id = 'AAPL'")
+    rows = await conn.fetch("SELECT method, gist FROM analyses WHERE instrument_id = 'AAPL'")
     assert {r["method"] for r in rows} == {"lexicon"}
-    assert all(r["note"].startswith("InvalidAnswer") for r in rows)
+    assert all(r["gist"].startswith("lexicon in place of the LLM: InvalidAnswer") for r in rows)
     paid = await pool.fetchval(
         "SELECT count(*) FROM llm_usage WHERE trace_id = 't-bad' AND cost_micro > 0"
     )
