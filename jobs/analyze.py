@@ -26,7 +26,7 @@ import ray
 from configs.settings import load_settings
 from core.analysis.pipeline import analyze_articles, write_report
 from core.errors import LLMError
-from core.llm.budget import spent_by_trace
+from core.llm.budget import spent_by_run
 from core.models import Instrument
 from core.storage import job_runs
 from core.storage.db import connect
@@ -172,7 +172,7 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
                 failed[instrument.id] = report.get("error") or counts.get("errors")
             print(f"{PROG}: {instrument.id} {counts} report={report}", flush=True)
         # Every call that cost money, answers that failed validation included.
-        totals["llm_calls"], cost = await spent_by_trace(conn, trace_id)
+        totals["llm_calls"], cost = await spent_by_run(conn, trace_id, run_id)
         totals["cost_usd"] = round(cost, 6)
         # job_runs has no `degraded` status (yet): the run succeeded, its counts say degraded
         totals["degraded"] = degraded or None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import asyncpg
 
@@ -88,12 +89,13 @@ class DailyBudget:
         }
 
 
-async def spent_by_trace(conn: asyncpg.Connection, trace_id: str) -> tuple[int, float]:
-    """Calls that cost money under `trace_id` (whatever became of their answers) and their
-    cost in USD, as `llm_usage` recorded them."""
+async def spent_by_run(conn: asyncpg.Connection, trace_id: str, run_id: Any) -> tuple[int, float]:
+    """Calls that cost money under `trace_id` since job run `run_id` started (whatever
+    became of their answers) and their cost in USD, as `llm_usage` recorded them."""
     row = await conn.fetchrow(
-        "SELECT count(*) AS calls, coalesce(sum(cost_micro), 0) AS micro FROM llm_usage "
-        "WHERE trace_id = $1 AND cost_micro > 0",
-        trace_id,
-    )
+        """SELECT count(*) AS calls, coalesce(sum(cost_micro), 0) AS micro FROM llm_usage
+           WHERE trace_id = $1 AND cost_micro > 0
+             AND at >= (SELECT started_at FROM job_runs WHERE id = $2)""",
+        trace_id, run_id,
+    )  # fmt: skip
     return row["calls"], int(row["micro"]) / MICRO
