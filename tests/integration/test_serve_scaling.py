@@ -31,6 +31,7 @@ from sim.server import SimServer
 
 pytestmark = pytest.mark.timeout(600)
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)
+RETRY_BACKOFF_S = 0.5
 BARS = "/api/v1/instruments/AAPL/bars?start=2024-01-01T00:00:00Z&end=2024-07-01T00:00:00Z"
 
 
@@ -141,8 +142,8 @@ async def _get(http: httpx.AsyncClient, url: str) -> str:
 
 
 async def drive(url: str, key: str, workers: int, stop: asyncio.Event, pause_s: float = 0) -> Load:
-    """`workers` clients GETting bars until `stop`; a failed GET is retried once (GETs are
-    idempotent), as a well-behaved client does."""
+    """`workers` clients GETting bars until `stop`; a failed GET is retried once after a
+    short back-off (GETs are idempotent), as a well-behaved client does."""
     load = Load()
     headers = {"Authorization": f"Bearer {key}"}
 
@@ -151,6 +152,9 @@ async def drive(url: str, key: str, workers: int, stop: asyncio.Event, pause_s: 
             kind = await _get(http, url + BARS)
             load.first[kind] += 1
             if kind != "200":
+                # Serve's router may still pick the killed replica for a moment after its
+                # death (the proxy answers 500 for it); a client backs off before retrying.
+                await asyncio.sleep(RETRY_BACKOFF_S)
                 kind = await _get(http, url + BARS)
             load.final[kind] += 1
             if kind == "200":
