@@ -164,14 +164,15 @@ def parse_chart(
     quoted = meta.get("currency") if isinstance(meta.get("currency"), str) else None
     if not result.get("timestamp") and not result.get("events"):
         return series  # nothing to store, so nothing whose currency could be wrong
+    stated = _raw_actions(result, instrument)
     units = Units(
         divisor=minor_unit_divisor(PROVIDER, quoted, instrument.currency, "meta.currency"),
         decimals=_price_hint(meta),
-        splits=_splits(result, instrument, later_splits),
+        splits=_splits([*stated, *later_splits]),
     )
     bars = _bars(result, instrument, interval, units, as_of or datetime.now(UTC))
     inside = [b for b in bars if start <= b.ts < end]
-    actions = _actions(result, instrument, units, start, end, later_splits)
+    actions = _actions(stated, instrument, units, start, end, later_splits)
     return replace(series, bars=tuple(inside), actions=actions)
 
 
@@ -210,11 +211,9 @@ def _price_hint(meta: dict[str, Any]) -> int:
     return hint if isinstance(hint, int) and 0 <= hint <= 8 else DEFAULT_DECIMALS
 
 
-def _splits(
-    result: dict[str, Any], instrument: Instrument, later: Sequence[CorporateAction]
-) -> tuple[tuple[date, float], ...]:
-    found = {a.ex_date: a.ratio for a in _raw_actions(result, instrument) if a.kind == "split"}
-    found.update((a.ex_date, a.ratio) for a in later if a.kind == "split")
+def _splits(actions: Sequence[CorporateAction]) -> tuple[tuple[date, float], ...]:
+    """(ex-date, ratio) of each split, once per ex-date (a later answer's wins)."""
+    found = {a.ex_date: a.ratio for a in actions if a.kind == "split"}
     return tuple(sorted((day, ratio) for day, ratio in found.items() if ratio))
 
 
@@ -344,7 +343,7 @@ def _raw_actions(result: dict[str, Any], instrument: Instrument) -> list[Corpora
 
 
 def _actions(
-    result: dict[str, Any],
+    stated: Sequence[CorporateAction],
     instrument: Instrument,
     units: Units,
     start: datetime,
@@ -352,7 +351,7 @@ def _actions(
     later: Sequence[CorporateAction],
 ) -> tuple[CorporateAction, ...]:
     actions = []
-    for action in _raw_actions(result, instrument):
+    for action in stated:
         if not start <= session_open(instrument, action.ex_date) < end:
             continue
         if action.kind == "dividend" and action.amount is not None:
