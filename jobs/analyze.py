@@ -174,9 +174,8 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
         # Every call that cost money, answers that failed validation included.
         totals["llm_calls"], cost = await spent_by_run(conn, trace_id, run_id)
         totals["cost_usd"] = round(cost, 6)
-        # job_runs has no `degraded` status (yet): the run succeeded, its counts say degraded
         totals["degraded"] = degraded or None
-        status = "failed" if failed else "succeeded"
+        status = "failed" if failed else "degraded" if degraded else "succeeded"
         error = "; ".join(f"{k}: {v}" for k, v in failed.items()) or None
         await job_runs.finish_run(conn, run_id, status, totals, error)
     finally:

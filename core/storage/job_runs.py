@@ -33,7 +33,7 @@ async def finish_run(
     counts: dict[str, Any],
     error: str | None = None,
 ) -> None:
-    """Close a run as `succeeded` or `failed`, with its final counts."""
+    """Close a run as `succeeded`, `degraded` or `failed`, with its final counts."""
     await conn.execute(
         "UPDATE job_runs SET status = $2, counts = $3, error = $4, finished_at = now() "
         "WHERE id = $1",

@@ -136,6 +136,8 @@ def test_invalid_answers_degrade_to_the_lexicon_and_still_publish(ray_cluster, s
             ray_cluster.dsn, "SELECT counts::text FROM job_runs WHERE id = $1::uuid", run["run_id"]
         )
     )
+    status = _sql(ray_cluster.dsn, "SELECT status FROM job_runs WHERE id = $1::uuid", run["run_id"])
+    assert status == "degraded"  # its own status, beside its own exit code
     assert "000660.KS" in row_counts["degraded"] and row_counts["llm_calls"] == counts["llm_calls"]
     notes = _sql(
         ray_cluster.dsn,
