@@ -26,6 +26,22 @@ POSITIVE: dict[str, float] = {
     "all-time high": 1.5,
     "profitable": 1.0,
     "narrower loss": 1.0,
+    # a loss that turned into a profit; the reverse is in NEGATIVE
+    "swing to profit": 2.0,
+    "swing to a profit": 2.0,
+    "swung to profit": 2.0,
+    "swung to a profit": 2.0,
+    "swing into profit": 2.0,
+    "swung into profit": 2.0,
+    "return to profit": 2.0,
+    "returned to profit": 2.0,
+    "back to profit": 1.5,
+    "back in the black": 1.5,
+    "into the black": 1.5,
+    "turn profitable": 1.5,
+    "turned profitable": 1.5,
+    "turn a profit": 1.5,
+    "turned a profit": 1.5,
     "margin expansion": 1.5,
     # guidance and outlook
     "raise outlook": 2.0,
@@ -34,7 +50,6 @@ POSITIVE: dict[str, float] = {
     "lift guidance": 2.0,
     "raise full year outlook": 2.0,
     "raise full year guidance": 2.0,
-    "raise": 0.5,
     "upbeat": 1.5,
     "bullish": 1.5,
     "optimistic": 1.0,
@@ -44,19 +59,9 @@ POSITIVE: dict[str, float] = {
     "demand accelerate": 1.5,
     "accelerate": 1.0,
     # price action
-    "jump": 1.0,
-    "surge": 1.5,
-    "soar": 1.5,
-    "skyrocket": 2.0,
     "rally": 1.0,
     "rallied": 1.0,
     "rebound": 1.0,
-    "gain": 0.75,
-    "climb": 0.75,
-    "rise": 0.5,
-    "rose": 0.5,
-    "higher": 0.5,
-    "advance": 0.5,
     "outperform": 1.5,
     # analysts and capital returns
     "upgrade": 1.5,
@@ -83,13 +88,11 @@ POSITIVE: dict[str, float] = {
     "robust": 1.0,
     "solid": 0.75,
     "growth": 0.5,
-    "expand": 0.5,
     "expansion": 0.5,
     "recovery": 1.0,
     "recover": 1.0,
     "improve": 0.75,
     "improvement": 0.75,
-    "boost": 1.0,
     "cheer": 1.0,
     "positive": 0.75,
     "rate cut": 0.5,
@@ -106,6 +109,15 @@ NEGATIVE: dict[str, float] = {
     "fall short": 1.5,
     "profit warning": 2.0,
     "net loss": 1.5,
+    "swing to loss": 2.0,
+    "swing to a loss": 2.0,
+    "swung to loss": 2.0,
+    "swung to a loss": 2.0,
+    "swing into loss": 2.0,
+    "swung into loss": 2.0,
+    "swung into the red": 2.0,
+    "into the red": 1.5,
+    "in the red": 1.0,
     "wider loss": 1.5,
     "loss": 1.0,
     "record low": 1.5,
@@ -141,24 +153,8 @@ NEGATIVE: dict[str, float] = {
     "downturn": 1.0,
     "recession": 1.5,
     # price action
-    "slide": 1.0,
-    "slid": 1.0,
-    "slump": 1.5,
-    "plunge": 2.0,
-    "tumble": 1.5,
-    "sink": 1.5,
-    "sank": 1.5,
-    "crash": 2.0,
     "sell off": 1.5,
     "selloff": 1.5,
-    "fall": 1.0,
-    "fell": 1.0,
-    "drop": 1.0,
-    "dropped": 1.0,
-    "decline": 1.0,
-    "slip": 0.5,
-    "slipped": 0.5,
-    "lower": 0.5,
     "underperform": 1.5,
     # analysts
     "downgrade": 1.5,
@@ -206,7 +202,60 @@ NEUTRAL: tuple[str, ...] = (
     "not only",
     "no change",
     "ahead of",
+    # the old rating in "downgraded to hold from buy" is not the news
+    "from buy",
+    "from outperform",
+    "from overweight",
+    "from underweight",
+    "from underperform",
+    "from sell",
+    "capital gain",
+    "stop loss",
+    "weight loss",
+    "long term",
+    "short term",
+    "campaign rally",
 )
+
+# A word in another sense when one of these comes right before it (first set) or right after
+# it (second set): "the concern said", "growth markets", "industrial concern".
+OTHER_SENSES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "concern": (
+        frozenset(
+            (
+                "german", "french", "swiss", "dutch", "italian", "japanese", "korean", "chinese",
+                "industrial", "engineering", "chemicals", "chemical", "steel", "family", "retail",
+                "media", "energy", "auto", "car", "mining", "drug", "pharmaceutical", "insurance",
+                "banking", "telecom", "telecoms", "electronics", "going",
+            )
+        ),
+        frozenset(
+            (
+                "said", "says", "reported", "reports", "announced", "expects", "plans", "posted",
+                "added", "which",
+            )
+        ),
+    ),
+    "growth": (
+        frozenset(),
+        frozenset(
+            (
+                "market", "markets", "stock", "stocks", "fund", "funds", "strategy", "strategies",
+                "plan", "plans", "target", "targets", "investor", "investors", "investing",
+                "equity", "capital", "company", "companies", "sector", "sectors", "rate", "rates",
+                "driver", "drivers", "engine", "area", "areas", "segment", "segments", "names",
+                "style",
+            )
+        ),
+    ),
+    "gain": (frozenset(("capital",)), frozenset(("tax", "taxes"))),
+}  # fmt: skip
+
+# Words that end the search for a direction's subject after it: "jump after earnings".
+SUBJECT_STOPS: tuple[str, ...] = (
+    "after", "on", "as", "amid", "despite", "but", "while", "and", "or", "for", "with",
+    "from", "than", "over", "into", "at", "by", "in", "to", "since", "though", "because",
+)  # fmt: skip
 
 INTENSIFIERS: dict[str, float] = {
     "sharply": 1.5,
