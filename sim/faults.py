@@ -19,6 +19,7 @@ Schema (JSON object per provider; every key optional, an empty object means no f
       "ttft_ms": 20, "tokens_per_s": 2000,  # llm: time to first token, then generation speed
       "rpm": 60, "tpm": 40000,            # llm: OpenAI-style 429 + Retry-After per minute
       "bad_citation_rate": 0.0,           # llm: reports cite an id that was not given
+      "ungrounded_rate": 0.0,             # llm: reports on facts add a number no fact gives
       "models": {"sim-llm": 8192}         # llm: known models and their context windows
     }
 
@@ -105,6 +106,7 @@ class FaultConfig:
     rpm: int | None = None
     tpm: int | None = None
     bad_citation_rate: float = 0.0
+    ungrounded_rate: float = 0.0
     models: tuple[tuple[str, int], ...] | None = None  # (name, context window) pairs
 
     @classmethod
@@ -144,6 +146,7 @@ class FaultConfig:
             rpm=_opt(data.get("rpm"), int),
             tpm=_opt(data.get("tpm"), int),
             bad_citation_rate=_rate(data.get("bad_citation_rate", 0.0), "bad_citation_rate"),
+            ungrounded_rate=_rate(data.get("ungrounded_rate", 0.0), "ungrounded_rate"),
             models=_models(data.get("models")),
         )
         config._check()

@@ -183,6 +183,7 @@ class ChatEndpoint:
             messages,
             body.get("response_format"),
             cfg.bad_citation_rate,
+            cfg.ungrounded_rate,
         )
         limited = self._limit(model, prompt + (cap or count_tokens(full)))
         if limited is not None:

@@ -1,6 +1,7 @@
 """What the simulated LLM answers: token counting, and a deterministic reply to the prompt
 contract in sim/README.md (`ARTICLES:` → per-article sentiment, `REPORT:` → a cited report,
-`SOURCES:` + `QUESTION:` → a plain-text answer citing source ids as `[a1]`).
+on computed facts when it is given some (sim.providers.llm_reports), `SOURCES:` +
+`QUESTION:` → a plain-text answer citing source ids as `[a1]`).
 
 Every number is a pure function of (seed, request text), so the same request gets the same answer.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from sim import rng
 from sim.news import LABEL_THRESHOLD, NewsModel, label_of, normalise_title
+from sim.providers.llm_reports import grounded_report
 
 MESSAGE_OVERHEAD = 4  # tokens per message for role and separators, as OpenAI's chat format has
 ACCURACY = 0.9  # share of articles whose label matches the truth (a good, not perfect, model)
@@ -104,6 +106,7 @@ def answer(
     messages: Sequence[Mapping],
     response_format: Mapping | None,
     bad_citation_rate: float = 0.0,
+    ungrounded_rate: float = 0.0,
 ) -> str:
     """The full completion text (before any max_tokens cut) for this request."""
     users = [m for m in messages if m.get("role") == "user"]
@@ -119,9 +122,21 @@ def answer(
             verdicts[0]["id"] = "a1001"  # an id that was not given: the answer must be refused
         return _dump({"articles": verdicts})
     report = _payload(text, "REPORT")
+    if report is None and re.search(r"^[ \t]*FIX:", text, re.MULTILINE):
+        # a repair request: a fresh note on the report asked for earlier in the conversation
+        earlier = [_payload(message_text(m.get("content")), "REPORT") for m in users[:-1]]
+        report = next((r for r in reversed(earlier) if isinstance(r, Mapping)), None)
     if isinstance(report, Mapping):
         bad = rng.unit(rng.at(digest, 1)) < bad_citation_rate
-        return _dump(_report(report, bad, digest))
+        if "facts" not in report:
+            return _dump(_report(report, bad, digest))
+        note = grounded_report(report, digest, ungrounded_rate)
+        if bad:
+            bogus = f"sim-{rng.at(digest, 2):012x}"[:16]
+            note["citations"].append(bogus)
+            if note["positives"] or note["concerns"]:
+                (note["positives"] or note["concerns"])[0]["citations"].append(bogus)
+        return _dump(note)
     sources = _payload(text, "SOURCES")
     if isinstance(sources, Mapping) and kind == "text":
         bad = rng.unit(rng.at(digest, 1)) < bad_citation_rate

@@ -1,0 +1,99 @@
+"""Reports: publishing one (idempotent by its cache key) and reading them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+Db = asyncpg.Connection | asyncpg.Pool
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    """A report ready to publish; `facts` and claims are JSON-ready, citations fingerprints."""
+
+    instrument_id: str
+    cache_key: str
+    window_start: datetime
+    window_end: datetime
+    method: str
+    model: str | None
+    prompt_version: str
+    locale: str
+    summary: str
+    positives: list[dict[str, Any]]
+    concerns: list[dict[str, Any]]
+    outlook: str
+    rating: str
+    sentiment: float
+    coverage: dict[str, Any]
+    citations: list[str]
+    facts: list[dict[str, Any]] = field(default_factory=list)
+    model_rating: str | None = None
+    rating_disagrees: bool = False
+    dropped_claims: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    """A published report as chat and the API read it."""
+
+    id: str
+    instrument_id: str
+    summary: str
+    positives: list[dict[str, Any]]
+    concerns: list[dict[str, Any]]
+    outlook: str | None
+    rating: str
+    sentiment: float
+    citations: list[str]
+    facts: list[dict[str, Any]]
+    model_rating: str | None
+    rating_disagrees: bool
+    dropped_claims: int
+    published_at: datetime | None
+
+
+_INSERT = """
+    INSERT INTO reports (instrument_id, cache_key, window_start, window_end, method, model,
+        prompt_version, locale, summary, positives, concerns, outlook, rating, sentiment,
+        coverage, citations, facts, model_rating, rating_disagrees, dropped_claims, status,
+        published_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20, 'published', now())
+    ON CONFLICT (cache_key) DO NOTHING RETURNING id"""
+
+_LATEST = """
+    SELECT id, instrument_id, summary, positives, concerns, outlook, rating, sentiment,
+           citations, facts, model_rating, rating_disagrees, dropped_claims, published_at
+    FROM reports WHERE instrument_id = $1 AND status = 'published'
+    ORDER BY published_at DESC LIMIT 1"""
+
+
+async def report_id_for_key(db: Db, cache_key: str) -> str | None:
+    """The id of the report published under `cache_key`, if any."""
+    found = await db.fetchval("SELECT id FROM reports WHERE cache_key = $1", cache_key)
+    return None if found is None else str(found)
+
+
+async def insert_report(db: Db, report: NewReport) -> str | None:
+    """Publish `report`; None when one with its cache key exists already."""
+    r = report
+    found = await db.fetchval(
+        _INSERT, r.instrument_id, r.cache_key, r.window_start, r.window_end, r.method, r.model,
+        r.prompt_version, r.locale, r.summary, r.positives, r.concerns, r.outlook, r.rating,
+        r.sentiment, r.coverage, r.citations, r.facts, r.model_rating, r.rating_disagrees,
+        r.dropped_claims,
+    )  # fmt: skip
+    return None if found is None else str(found)
+
+
+async def latest_published(db: Db, instrument_id: str) -> StoredReport | None:
+    """The instrument's newest published report, or None."""
+    row = await db.fetchrow(_LATEST, instrument_id)
+    if row is None:
+        return None
+    return StoredReport(**{**dict(row), "id": str(row["id"]), "facts": list(row["facts"] or [])})
