@@ -76,6 +76,18 @@ class LLMGatewayActor:
         async for item in gateway.stream(messages, **kwargs):
             yield item
 
+    async def health(self) -> dict[str, Any]:
+        """Each endpoint's structured mode now and as configured, its step-downs and
+        cooldown, and today's budget; `enabled` False when no endpoint has a key."""
+        gateway = await self._get()
+        if gateway is None:
+            return {"enabled": False, "endpoints": [], "budget": None}
+        return {
+            "enabled": True,
+            "endpoints": gateway.health(),
+            "budget": await gateway.budget.state(),
+        }
+
     async def budget(self) -> dict[str, float]:
         """Today's limit, reserved, spent and left (USD)."""
         gateway = await self._get()

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from core.faults import fault_point
 from core.models import Article, Capability, Disclosure
 from core.providers import PriceSeries
 from core.storage import watermarks
@@ -20,6 +21,7 @@ from core.storage.dedupe import Dedupe
 from core.storage.lake import Lake
 from core.storage.writers import (
     WriteResult,
+    linked_fingerprints,
     write_articles,
     write_bars,
     write_corporate_actions,
@@ -39,16 +41,19 @@ Also = Callable[[asyncpg.Connection], Awaitable[None]] | None
 
 @dataclass
 class Counts:
-    """`fetched` from providers, `unique` after dedupe, `saved` rows inserted or changed."""
+    """`fetched` from providers, `unique` after dedupe (written), `saved` rows inserted or
+    changed, `known` articles found already stored (checked in the database), `repeated`
+    repeats within one fetch: for news, fetched = unique + known + repeated."""
 
     fetched: int = 0
     unique: int = 0
     saved: int = 0
+    known: int = 0
+    repeated: int = 0
 
     def __iadd__(self, other: Counts) -> Counts:
-        self.fetched += other.fetched
-        self.unique += other.unique
-        self.saved += other.saved
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
         return self
 
     def as_dict(self) -> dict[str, int]:
@@ -126,28 +131,39 @@ async def save_news(
     also: Also = None,
     fresh_out: list[Article] | None = None,
 ) -> Counts:
-    """Articles not seen recently for this instrument; claims are released if the write fails.
+    """Articles not yet stored for this instrument; claims are released if the write fails.
 
     Dedupe keys are fingerprint + instrument: the same story found for a second instrument
-    must still link to it. `fresh_out`, if given, receives the articles first seen here
-    once they are committed (what the collector announces as `article` events).
+    must still link to it. A claim only saves work, the database is the truth: a writer
+    killed between its claim and its commit leaves claims for rows never stored, so the
+    articles whose keys were already claimed are looked up, and those not stored are
+    written here. `fresh_out`, if given, receives the articles written here once they are
+    committed (what the collector announces as `article` events).
     """
     keys = [f"{a.fingerprint}:{instrument_id}" for a in articles]
     fresh_flags = await dedupe.first_seen(keys)
     fresh = [a for a, new in zip(articles, fresh_flags, strict=True) if new]
     claimed = [k for k, new in zip(keys, fresh_flags, strict=True) if new]
+    fresh_fps = {a.fingerprint for a in fresh}
+    others = {a.fingerprint: a for a in articles if a.fingerprint not in fresh_fps}
+    stored = await linked_fingerprints(conn, instrument_id, list(others)) if others else set()
+    orphaned = [a for fp, a in others.items() if fp not in stored]  # a dead writer's claims
+    fault_point("news.claimed")
     newest = max((a.published_at for a in articles), default=None)
     mark = (instrument_id, Capability.NEWS.value, provider, newest) if articles else None
+    write = fresh + orphaned
     try:
-        if lake is not None and fresh:
-            lake.write_articles(fresh)
-        result = await _commit(conn, lambda: write_articles(conn, fresh), mark, also)
+        if lake is not None and write:
+            lake.write_articles(write)
+        result = await _commit(conn, lambda: write_articles(conn, write), mark, also)
     except BaseException:
         await dedupe.forget(claimed)
         raise
     if fresh_out is not None:
-        fresh_out.extend(fresh)
-    return Counts(len(articles), len(fresh), result.inserted)
+        fresh_out.extend(write)
+    counts = Counts(len(articles), len(write), result.inserted, len(stored))
+    counts.repeated = counts.fetched - counts.unique - counts.known
+    return counts
 
 
 async def save_disclosures(

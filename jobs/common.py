@@ -130,7 +130,8 @@ def _log_env() -> dict[str, Any] | None:
     return {"env_vars": env_vars} if env_vars else None
 
 
-LOG_ENV = ("STOCKRAY_LOG_JSON", "STOCKRAY_LOG_LEVEL")
+# Passed to the tasks' workers: log settings, and armed fault points (core/faults.py).
+LOG_ENV = ("STOCKRAY_LOG_JSON", "STOCKRAY_LOG_LEVEL", "STOCKRAY_FAULTS")
 
 
 def job_logging(settings: Settings, trace_id: str, stage: str) -> None:

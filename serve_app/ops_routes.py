@@ -216,3 +216,47 @@ async def providers(ctx: Ctx) -> dict[str, Any]:
             503, "providers_unavailable", f"provider router did not answer: {type(exc).__name__}"
         ) from None
     return {"providers": health}
+
+
+class LLMEndpointHealth(BaseModel):
+    """One LLM endpoint: how it takes a schema now and as configured, and why it changed."""
+
+    endpoint: str
+    structured: str = Field(description="structured-output mode in use now")
+    configured: str = Field(description="the mode `llm.yaml` gives")
+    downgrades: list[str] = Field(description="each step-down: `from -> to: refusal`")
+    cooling_s: float = Field(description="seconds until a cooled-down endpoint is tried again")
+
+
+class LLMBudget(BaseModel):
+    """Today's LLM budget in USD."""
+
+    model_config = ConfigDict(extra="allow")
+
+    limit_usd: float | None = None
+    reserved_usd: float | None = None
+    spent_usd: float | None = None
+    left_usd: float | None = None
+
+
+class LLMHealth(BaseModel):
+    """The LLM gateway: endpoints (with structured-output step-downs) and today's budget."""
+
+    enabled: bool
+    endpoints: list[LLMEndpointHealth]
+    budget: LLMBudget | None
+
+
+@router.get("/llm", response_model=LLMHealth)
+async def llm_health(ctx: Ctx) -> LLMHealth:
+    """The LLM gateway's endpoints: structured-output mode in use and configured, every
+    step-down after an endpoint refused a `response_format`, cooldowns, today's budget."""
+    from actors.llm import gateway_handle
+
+    try:
+        health = await asyncio.wait_for(gateway_handle().health.remote(), PROVIDERS_TIMEOUT_S)
+    except Exception as exc:  # the gateway actor is down or slow: a 503, in the error shape
+        raise ApiError(
+            503, "llm_unavailable", f"LLM gateway did not answer: {type(exc).__name__}"
+        ) from None
+    return LLMHealth.model_validate(health)

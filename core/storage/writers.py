@@ -231,3 +231,16 @@ async def write_articles(conn: asyncpg.Connection, articles: Sequence[Article]) 
 
     inserted, updated = await _in_transaction(conn, work)
     return WriteResult(len(articles), inserted, updated)
+
+
+async def linked_fingerprints(
+    conn: asyncpg.Connection, instrument_id: str, fingerprints: Sequence[str]
+) -> set[str]:
+    """Which of `fingerprints` are stored and linked to `instrument_id`."""
+    rows = await conn.fetch(
+        "SELECT fingerprint FROM article_instruments "
+        "WHERE instrument_id = $1 AND fingerprint = ANY($2::text[])",
+        instrument_id,
+        list(fingerprints),
+    )
+    return {r["fingerprint"] for r in rows}

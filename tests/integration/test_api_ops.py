@@ -94,3 +94,24 @@ async def test_providers_show_circuit_and_budget(ops) -> None:
     assert yahoo["enabled"] is True
     assert yahoo["circuit"]["state"] == "closed"
     assert "budget" in yahoo
+
+
+async def test_llm_shows_each_endpoints_structured_mode_and_budget(ops, ray_cluster) -> None:
+    http, keys = ops
+    assert (await http.get("/api/v1/llm")).status_code == 401
+    answer = await http.get("/api/v1/llm", headers={"Authorization": keys["read"]})
+    assert answer.status_code == 200, answer.text
+    llm = answer.json()
+    assert llm["enabled"] is True
+    configured = load_settings(config_dir=ray_cluster.config_dir).llm.endpoints
+    assert [e["endpoint"] for e in llm["endpoints"]] == [e.name for e in configured]
+    for shown, config in zip(llm["endpoints"], configured, strict=True):
+        assert shown["configured"] == config.structured
+        # a mode only ever steps down, and each step is listed with the refusal
+        modes = ("json_schema", "json_object_schema", "json_object", "none")
+        assert modes.index(shown["structured"]) == modes.index(config.structured) + len(
+            shown["downgrades"]
+        )
+    assert (
+        llm["budget"]["limit_usd"] > 0 and llm["budget"]["left_usd"] <= llm["budget"]["limit_usd"]
+    )

@@ -270,3 +270,33 @@ async def _yahoo_bars(sim: SimServer, symbol: str, start: datetime, end: datetim
         return list((await client.fetch_bars(instrument, start, end)).bars)
     finally:
         await client.aclose()
+
+
+def test_worker_killed_between_claim_and_commit_loses_no_article(ray_cluster, tmp_path) -> None:
+    """The dedupe claims are taken, then the worker dies before its commit; Ray's retry
+    finds the claims but not the rows, and stores every article (exactly once)."""
+    args = ["--tickers", "NVDA", "--start", "2024-03-04", "--end", "2024-03-08",
+            "--capabilities", "news"]  # fmt: skip
+    window = (datetime(2024, 3, 4, tzinfo=UTC), datetime(2024, 3, 9, tzinfo=UTC))
+    stored_sql = (
+        "SELECT count(*) FROM article_instruments ai JOIN articles a USING (fingerprint) "
+        "WHERE ai.instrument_id = 'NVDA' AND a.published_at >= $1 AND a.published_at < $2"
+    )
+    marker = tmp_path / "news.claimed.fired"
+    env = {**ray_cluster.job_env(), "STOCKRAY_FAULTS": f"news.claimed=exit@{marker}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.backfill", *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert marker.exists(), "the fault point was never reached"
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    first = _summary(done)["counts"]
+    stored = _sql(ray_cluster.dsn, stored_sql, *window)
+    assert first["fetched"] > 0 and stored > 0
+    # the retry found every claim taken and no row stored: it wrote them all
+    assert first["unique"] == first["fetched"] - first["repeated"] and first["known"] == 0
+
+    again = _summary(_run(ray_cluster, "jobs.backfill", *args, "--refetch"))["counts"]
+    assert again["fetched"] == first["fetched"]
+    assert again["unique"] == 0 and again["saved"] == 0  # all there already
+    assert again["known"] == first["unique"] == stored  # each stored exactly once
