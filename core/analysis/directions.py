@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from core.analysis.lexicon_terms import words
+
 
 class Direction(NamedTuple):
     """`strength` is signed (+ up, − down); `alone` is the weight with no subject in reach."""
 
     strength: float
     alone: float
-
-
-def _words(text: str) -> tuple[str, ...]:
-    """Comma-separated words or phrases."""
-    return tuple(w.strip() for w in text.split(","))
 
 
 def _up(strength: float, alone: float | None = None) -> Direction:
@@ -109,7 +106,7 @@ EN_UPDOWN_FOLLOWERS = frozenset(
 # What moves, and whether up is good (+1) or bad (−1) for the company or market that has it.
 EN_SUBJECTS: dict[str, int] = {
     **dict.fromkeys(
-        _words(
+        words(
             "revenue, sales, turnover, profit, profits, earnings, income, net income,"
             " operating income, operating profit, pretax profit, ebitda, eps, margin, margins,"
             " dividend, payout, orders, bookings, backlog, deliveries, shipments, demand,"
@@ -122,7 +119,7 @@ EN_SUBJECTS: dict[str, int] = {
         1,
     ),
     **dict.fromkeys(
-        _words(
+        words(
             "loss, losses, net loss, operating loss, pretax loss, deficit, debt, cost, costs,"
             " expenses, spending, fuel bill, fuel cost, fuel costs, charges, writedowns,"
             " impairments, provisions, outflows, redemptions, unemployment, jobless,"
@@ -179,7 +176,7 @@ KO_DIRECTIONS: dict[str, Direction] = {
 
 KO_SUBJECTS: dict[str, int] = {
     **dict.fromkeys(
-        _words(
+        words(
             "매출, 영업이익, 순이익, 이익, 실적, 주가, 목표가, 목표주가, 배당, 배당금, 수주,"
             " 점유율, 수출, 판매, 수요, 가동률, 시총, 시가총액, 이익률, 마진, 투자의견,"
             " 주주환원, 고용, 일자리"
@@ -187,7 +184,7 @@ KO_SUBJECTS: dict[str, int] = {
         1,
     ),
     **dict.fromkeys(
-        _words(
+        words(
             "손실, 영업손실, 순손실, 적자, 적자폭, 적자 폭, 비용, 부채, 원가, 부담, 재고,"
             " 연체율, 실업, 부실, 충당금"
         ),

@@ -18,3 +18,8 @@ class Entry(NamedTuple):
     kind: str
     weight: float
     extra: float = 0.0
+
+
+def words(text: str) -> tuple[str, ...]:
+    """Comma-separated words or phrases, so long word lists stay compact in the source."""
+    return tuple(w.strip() for w in text.split(","))

@@ -6,6 +6,8 @@ Keys are words or space-separated phrases in plain form; the analyzer stems both
 
 from __future__ import annotations
 
+from core.analysis.lexicon_terms import words
+
 POSITIVE: dict[str, float] = {
     # results against expectations
     "beat": 1.0,
@@ -97,6 +99,36 @@ POSITIVE: dict[str, float] = {
     "positive": 0.75,
     "rate cut": 0.5,
     "winning": 1.0,
+    "top forecast": 2.0,
+    "top consensus": 2.0,
+    "top guidance": 2.0,
+    "top view": 2.0,
+    # analysts' calls ("cut to Hold" is in NEGATIVE)
+    **dict.fromkeys(
+        words(
+            "upped to buy, raise to buy, raise to outperform, raise to overweight, start at buy,"
+            " start at outperform, start at overweight, initiate at buy, initiate at outperform,"
+            " initiate at overweight, reiterate buy, top pick, bull case"
+        ),
+        1.5,
+    ),
+    # market and trader talk (news, StockTwits, finance tweets)
+    **dict.fromkeys(
+        words(
+            "breakout, break out, upside, undervalued, go long, went long, long setup, longed,"
+            " buy point, new high, record close, bull, bulls, boom, booming, rosy, resilient,"
+            " resilience, thrive, strengthen, outpace, victory, success, successful, promising,"
+            " confident, great, excellent, outstanding, impressive, blockbuster, best"
+        ),
+        1.0,
+    ),
+    **dict.fromkeys(
+        words(
+            "good, nice, bounce, benefit, inflows, momentum, support, clear, nod, buy, agree,"
+            " agreement, favorite, highs"
+        ),
+        0.5,
+    ),
 }
 
 NEGATIVE: dict[str, float] = {
@@ -193,6 +225,27 @@ NEGATIVE: dict[str, float] = {
     "writedown": 1.0,
     "dividend cut": 1.5,
     "negative": 0.75,
+    **dict.fromkeys(
+        words(
+            "cut to hold, cut to sell, cut to neutral, cut to underweight, cut to equal weight,"
+            " cut to market perform, cut to sector perform, cut to underperform, cut to in line,"
+            " start at sell, start at underperform, start at underweight, bear case, bear raid,"
+            " bear market, death knell, meltdown, worst"
+        ),
+        1.5,
+    ),
+    **dict.fromkeys(
+        words(
+            "downside, shorting, overvalued, bear, bears, lose, lost, struggle, trouble,"
+            " troubles, hurt, harm, damage, suffer, woe, woes, pain, crisis, collapse, jail,"
+            " jailed, guilty, accuse, allegation, allegations, closure, abandon, pull the plug,"
+            " skepticism, doubt, soft, lag, rejection, breach, hack, hackers, rout, turmoil,"
+            " panic, deteriorate, deterioration, stagnant, bleak, bleaker, gloomy, grim,"
+            " delist, contraction, outflows, bad, ugly, terrible, failure, axe, lay off, dump"
+        ),
+        1.0,
+    ),
+    **dict.fromkeys(words("short, caution, cautious, correction, volatility, shut"), 0.5),
 }
 
 # Phrases that look sentimental word by word but are not; matched and ignored.
