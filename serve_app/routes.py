@@ -24,6 +24,7 @@ from serve_app.cache import Cached
 from serve_app.context import Ctx
 from serve_app.errors import ApiError, uuid_or_404
 from serve_app.params import Instant
+from serve_app.report_views import ReportList, ReportView
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
 MAX_LIMIT = 100
@@ -331,12 +332,13 @@ async def _report(pool: Any, report_id: Any) -> dict[str, Any] | None:
     }
 
 
-@router.get("/reports")
+@router.get("/reports", response_model=ReportList)
 async def reports(ctx: Ctx, instrument: str | None = None, limit: Limit = 20) -> dict[str, Any]:
     """Published reports, newest first (optionally of one instrument)."""
     pool = await ctx.pool()
     rows = await pool.fetch(
-        """SELECT id, instrument_id, method, rating, sentiment, summary, published_at
+        """SELECT id, instrument_id, method, rating, model_rating, rating_disagrees,
+                  dropped_claims, sentiment, summary, published_at
            FROM reports WHERE status = 'published' AND ($1::text IS NULL OR instrument_id = $1)
            ORDER BY published_at DESC LIMIT $2""",
         instrument, limit,
@@ -349,7 +351,7 @@ async def reports(ctx: Ctx, instrument: str | None = None, limit: Limit = 20) ->
     }
 
 
-@router.get("/reports/{report_id}")
+@router.get("/reports/{report_id}", response_model=ReportView)
 async def report(ctx: Ctx, report_id: str) -> dict[str, Any]:
     """One report, its citations resolved to article titles and URLs."""
     found = await _report(await ctx.pool(), uuid_or_404(report_id, "report"))
