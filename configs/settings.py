@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     api_rate_limit: Annotated[int, Field(ge=0)] = Field(
         600, description="Requests per minute per API key (per replica without Redis); 0 = off."
     )
+    api_auth_failures_per_minute: Annotated[int, Field(ge=0)] = Field(
+        20,
+        description="Failed key attempts per key prefix and per client address in any 60 s "
+        "before they get 429 without a check; 0 = off.",
+    )
+    api_max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        65536, description="Largest request body the API reads (413 beyond), checked after the key."
+    )
     api_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(
         30, description="Longest a cached hot read lives (events invalidate sooner); 0 = off."
     )

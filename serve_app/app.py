@@ -18,6 +18,7 @@ from core.logs import configure_logging
 from serve_app import chat, live, metrics, ops_routes, routes, subscriptions, web
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from serve_app.guard import BodyGuard
 
 log = logging.getLogger("stockray.serve")
 CHECK_TIMEOUT_S = 3.0
@@ -31,6 +32,9 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="stockray", version="0.1.0", docs_url="/docs", responses=ERROR_RESPONSES)
     install_error_handlers(app)
     settings = settings or load_settings()
+    # Middleware added later wraps what came before: metrics outermost, then CORS (so its
+    # headers reach even the guard's errors), then the body guard, then the routes.
+    app.add_middleware(BodyGuard)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

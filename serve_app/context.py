@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 from configs.settings import Settings
 from core.storage.db import create_pool
 from serve_app.cache import ReadCache
-from serve_app.ratelimit import KeyRateLimits
+from serve_app.ratelimit import FailedAuthLimits, KeyRateLimits
 
 
 class AppContext:
@@ -35,6 +35,7 @@ class AppContext:
         self._jobs: Any = None
         self.cache = ReadCache(settings.api_cache_ttl_s, self.redis)
         self.limits = KeyRateLimits(settings.api_rate_limit, self.redis)
+        self.auth_failures = FailedAuthLimits(settings.api_auth_failures_per_minute, self.redis)
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
         self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
         self.event_hooks: list[Callable[[dict[str, Any]], None]] = [self.cache.on_event]

@@ -34,8 +34,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "missing, invalid or revoked API key"),
         (403, "the key's scope is too small"),
         (404, "no such resource, or it belongs to another key"),
+        (413, "the request body is over STOCKRAY_API_MAX_BODY_BYTES"),
         (422, "request validation failed"),
-        (429, "the key is over its request rate; see Retry-After"),
+        (429, "the key is over its request rate, or too many failed key attempts; see Retry-After"),
         (503, "a dependency (Postgres, Ray) is not available"),
     ]
 }

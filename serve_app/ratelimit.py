@@ -7,6 +7,7 @@ the limit. Either way a refused request waits for nothing: it gets `Retry-After`
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -46,3 +47,40 @@ class KeyRateLimits:
         else:
             self._limiters.move_to_end(key_id)
         return limiter
+
+
+class FailedAuthLimits:
+    """Failed key attempts per key prefix and per client address, each `per_minute` in any
+    60 s; beyond that the prefix or address gets 429 without a verification for the rest of
+    the window. Keys already verified on this replica are never held back (an attacker
+    sharing an address with good clients, e.g. behind a proxy, cannot lock them out).
+
+    Failures are counted in Redis when configured (every replica sees them); the hold is
+    kept per replica, which learns of it on the next failure it sees.
+    """
+
+    def __init__(self, per_minute: int, redis: Any = None) -> None:
+        self._counts = KeyRateLimits(per_minute, redis)
+        self._held: OrderedDict[str, float] = OrderedDict()  # bucket -> monotonic until
+
+    def held(self, buckets: list[str]) -> float:
+        """Seconds until the first of `buckets` may try again (0.0: none is held)."""
+        now = time.monotonic()
+        wait = 0.0
+        for bucket in buckets:
+            until = self._held.get(bucket)
+            if until is not None and until <= now:
+                del self._held[bucket]
+            elif until is not None:
+                wait = max(wait, until - now)
+        return wait
+
+    async def failed(self, buckets: list[str]) -> None:
+        """Count one failed attempt against each bucket; hold those over the limit."""
+        for bucket in buckets:
+            wait = await self._counts.check(f"authfail:{bucket}")
+            if wait > 0:
+                self._held[bucket] = time.monotonic() + wait
+                self._held.move_to_end(bucket)
+                while len(self._held) > MAX_LOCAL_KEYS:
+                    self._held.popitem(last=False)

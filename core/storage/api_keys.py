@@ -1,4 +1,11 @@
-"""API keys: `sr_<prefix>_<secret>`, stored as a salted scrypt hash, shown once.
+"""API keys: `sr_<prefix>_<secret>`, stored as a salted HMAC-SHA256, shown once.
+
+Why a fast hash is enough: the secrets are 256-bit random (`secrets.token_urlsafe(32)`),
+not chosen by people, so there is no dictionary to try and a stolen hash cannot be brute-
+forced at any hash speed (2^256 guesses). A slow hash (scrypt, bcrypt) only protects
+low-entropy passwords, and costs ~50 ms of CPU per verification, which an attacker can
+make a replica spend at will. Keys created before this change carry `scrypt$…` hashes:
+they are checked once more with scrypt, off the event loop, and rewritten as HMAC.
 
 Verified keys are cached in-process for `CACHE_TTL_S` seconds (keyed by sha256 of the
 presented key), so a key revoked elsewhere keeps working on a replica for at most that long.
@@ -6,6 +13,7 @@ presented key), so a key revoked elsewhere keeps working on a replica for at mos
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -22,9 +30,7 @@ CACHE_TTL_S = 30.0  # a revoked key stops working on every replica within this m
 CACHE_MAX_ENTRIES = 10_000
 LAST_USED_RESOLUTION = "1 minute"  # last_used_at is written at most this often per key
 
-# scrypt: stdlib, so no new dependency. The secrets are 256-bit random, so a fast hash would
-# be acceptable too (no dictionary to attack); scrypt costs ~50 ms per cache miss, i.e. nothing.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_DKLEN = 2**14, 8, 1, 32
+_HMAC = "hmac-sha256"
 _PREFIX_BYTES, _SECRET_BYTES = 6, 32  # token_urlsafe: 6 bytes -> 8 chars, 32 bytes -> 43 chars
 _KEY = re.compile(r"^sr_([A-Za-z0-9_-]{8})_([A-Za-z0-9_-]{43})$")
 
@@ -57,32 +63,49 @@ def _info(row: asyncpg.Record) -> KeyInfo:
 
 
 def hash_secret(secret: str) -> str:
-    """`scrypt$n$r$p$salt$hash` (salt and hash hex) for `secret`, with a fresh random salt."""
+    """`hmac-sha256$salt$digest` (hex) for `secret`, with a fresh random 16-byte salt."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=_SCRYPT_DKLEN
-    )
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+    digest = hmac.new(salt, secret.encode(), hashlib.sha256).hexdigest()
+    return f"{_HMAC}${salt.hex()}${digest}"
+
+
+def needs_rehash(stored: str) -> bool:
+    """True for a hash in an older, slow scheme (scrypt)."""
+    return not stored.startswith(f"{_HMAC}$")
 
 
 def check_secret(secret: str, stored: str) -> bool:
-    """True when `secret` matches a `hash_secret` string (constant-time compare)."""
+    """True when `secret` matches a stored hash (constant-time compare). HMAC hashes cost a
+    microsecond; a legacy scrypt hash ~50 ms (call it off the event loop)."""
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
+        scheme, *fields = stored.split("$")
+        if scheme == _HMAC:
+            salt, digest = fields
+            actual = hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).digest()
+            return hmac.compare_digest(actual, bytes.fromhex(digest))
         if scheme != "scrypt":
             return False
+        n, r, p, salt, digest = fields
         expected = bytes.fromhex(digest)
         actual = hashlib.scrypt(
-            secret.encode(),
-            salt=bytes.fromhex(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
+            secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
             dklen=len(expected),
-        )
+        )  # fmt: skip
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def key_prefix(presented: str) -> str:
+    """The prefix part of a presented key ("" when it is not shaped like one)."""
+    match = _KEY.match(presented)
+    return match.group(1) if match else ""
+
+
+def is_cached(presented: str) -> bool:
+    """Whether `presented` was verified in this process within the cache's TTL."""
+    cached = _cache.get(hashlib.sha256(presented.encode()).hexdigest())
+    return cached is not None and time.monotonic() - cached[0] < CACHE_TTL_S
 
 
 def clear_cache() -> None:
@@ -127,7 +150,15 @@ async def verify_key(conn: asyncpg.Connection, presented: str) -> KeyInfo | None
         _cache.pop(fingerprint, None)
     prefix, secret = match.groups()
     row = await conn.fetchrow(f"SELECT {_COLUMNS}, hash FROM api_keys WHERE prefix = $1", prefix)
-    if row is None or row["revoked_at"] is not None or not check_secret(secret, row["hash"]):
+    if row is None or row["revoked_at"] is not None:
+        return None
+    if needs_rehash(row["hash"]):  # a legacy scrypt hash: verify in a thread, then upgrade
+        if not await asyncio.to_thread(check_secret, secret, row["hash"]):
+            return None
+        await conn.execute(
+            "UPDATE api_keys SET hash = $2 WHERE id = $1", row["id"], hash_secret(secret)
+        )
+    elif not check_secret(secret, row["hash"]):
         return None
     info = _info(row)
     used = await conn.fetchval(

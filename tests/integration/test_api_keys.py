@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -47,17 +48,34 @@ async def test_bad_keys_verify_to_none(migrated_pool) -> None:
         assert await verify_key(conn, plaintext) is not None
 
 
-async def test_stored_hash_is_scrypt_and_not_the_key(migrated_pool) -> None:
+async def test_stored_hash_is_a_salted_hmac_and_not_the_key(migrated_pool) -> None:
     async with migrated_pool.acquire() as conn:
         info, plaintext = await create_key(conn, "ops", "admin")
         stored = await conn.fetchval("SELECT hash FROM api_keys WHERE id = $1", info.id)
     secret = plaintext.split("_", 2)[2][-43:]
     assert secret not in stored and plaintext not in stored
-    scheme, n, r, p, salt, digest = stored.split("$")
-    assert (scheme, int(n), int(r), int(p)) == ("scrypt", 2**14, 8, 1)
+    scheme, salt, digest = stored.split("$")
+    assert scheme == "hmac-sha256"
     assert len(bytes.fromhex(salt)) == 16 and len(bytes.fromhex(digest)) == 32
     assert api_keys.check_secret(secret, stored) and not api_keys.check_secret("x", stored)
     assert api_keys.hash_secret(secret) != stored  # a fresh salt per hash
+
+
+async def test_a_legacy_scrypt_hash_verifies_once_and_is_rewritten(migrated_pool) -> None:
+    salt = bytes(range(16))
+    async with migrated_pool.acquire() as conn:
+        info, plaintext = await create_key(conn, "old", "read")
+        secret = plaintext.split("_", 2)[2][-43:]
+        digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+        legacy = f"scrypt${2**14}$8$1${salt.hex()}${digest.hex()}"
+        await conn.execute("UPDATE api_keys SET hash = $2 WHERE id = $1", info.id, legacy)
+        assert await verify_key(conn, f"sr_{info.prefix}_" + "B" * 43) is None
+        assert await conn.fetchval("SELECT hash FROM api_keys WHERE id = $1", info.id) == legacy
+        assert (await verify_key(conn, plaintext)).id == info.id
+        upgraded = await conn.fetchval("SELECT hash FROM api_keys WHERE id = $1", info.id)
+        assert upgraded.startswith("hmac-sha256$") and api_keys.check_secret(secret, upgraded)
+        api_keys.clear_cache()
+        assert (await verify_key(conn, plaintext)).id == info.id
 
 
 async def test_list_never_exposes_hashes_or_secrets(migrated_pool) -> None:
