@@ -205,10 +205,19 @@ function reportView(report) {
       h("strong", {}, report.rating ?? "—"), " · ",
       h("span", { class: tone(report.sentiment) }, number(report.sentiment, 2)), " · ",
       `${t("inst.method")}: ${report.method}`, " · ",
-      `${t("inst.published")}: ${when(report.published_at)}`),
+      `${t("inst.published")}: ${when(report.published_at)}`,
+      report.model_rating ? [" · ", `${t("inst.modelrating")}: ${report.model_rating}`,
+        report.rating_disagrees ? h("span", { class: "neg" }, ` (${t("inst.disagrees")})`) : null]
+        : null,
+      report.dropped_claims ? [" · ", `${report.dropped_claims} ${t("inst.dropped")}`] : null),
     h("p", {}, report.summary),
     claims("inst.positives", report.positives ?? []),
     claims("inst.concerns", report.concerns ?? []),
+    report.facts?.length ? [
+      h("h3", {}, t("inst.facts")),
+      h("ul", { class: "facts" },
+        report.facts.map((f) => h("li", { id: `fact-${f.id}` }, h("strong", {}, `[${f.id}] `), f.text))),
+    ] : null,
     report.citations?.length ? [
       h("h3", {}, t("inst.citations")),
       h("ol", { class: "citations" },
