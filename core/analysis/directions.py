@@ -26,7 +26,7 @@ def _up(strength: float, alone: float | None = None) -> Direction:
 
 
 def _down(strength: float, alone: float | None = None) -> Direction:
-    return Direction(-strength, -strength if alone is None else alone)
+    return Direction(-strength, -strength if alone is None else -alone)
 
 
 # English keys are stemmed like every lexicon phrase ("rise" matches rises, rising).
@@ -124,7 +124,7 @@ EN_SUBJECTS: dict[str, int] = {
             " expenses, spending, fuel bill, fuel cost, fuel costs, charges, writedowns,"
             " impairments, provisions, outflows, redemptions, unemployment, jobless,"
             " jobless claims, layoffs, delinquencies, defaults, churn, inventories, inventory,"
-            " borrowing, leverage, headcount, short interest, emissions"
+            " borrowing, leverage, headcount, short interest, emissions, competition"
         ),
         -1,
     ),

@@ -21,7 +21,7 @@ from core.analysis.lexicon_terms import (
 EN_NEGATION_TOKENS = 3  # a negator reaches this many tokens ahead
 EN_BOOST_TOKENS = 2  # an intensifier reaches the term right after it, or one word later
 # A signed percentage ("+4%", "-11%") is one token; so is each word or number.
-_EN_TOKEN = re.compile(r"(?<![\w.])[+-]\d+(?:\.\d+)?%|[a-z0-9]+(?:'[a-z]+)?", re.IGNORECASE)
+_EN_TOKEN = re.compile(r"(?<![\w.%])[+-]\d+(?:\.\d+)?%|[a-z0-9]+(?:'[a-z]+)?", re.IGNORECASE)
 # Clauses end at sentence punctuation or a comma followed by space ("3.5%" stays whole).
 _EN_CLAUSE = re.compile(r"[.;:!?,…]+(?:\s|$)|\s[-–—]+\s")
 _CONTRACTIONS = frozenset(words_en.CONTRACTIONS)
