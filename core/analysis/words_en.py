@@ -108,7 +108,7 @@ POSITIVE: dict[str, float] = {
         words(
             "upped to buy, raise to buy, raise to outperform, raise to overweight, start at buy,"
             " start at outperform, start at overweight, initiate at buy, initiate at outperform,"
-            " initiate at overweight, reiterate buy, top pick, bull case"
+            " initiate at overweight, reiterate buy, top pick, bull case, buy signal"
         ),
         1.5,
     ),
@@ -116,6 +116,7 @@ POSITIVE: dict[str, float] = {
     **dict.fromkeys(
         words(
             "breakout, break out, upside, undervalued, go long, went long, long setup, longed,"
+            " go up, move up, take off, year high, week high,"
             " buy point, new high, record close, bull, bulls, boom, booming, rosy, resilient,"
             " resilience, thrive, strengthen, outpace, victory, success, successful, promising,"
             " confident, great, excellent, outstanding, impressive, blockbuster, best"
@@ -125,7 +126,7 @@ POSITIVE: dict[str, float] = {
     **dict.fromkeys(
         words(
             "good, nice, bounce, benefit, inflows, momentum, support, clear, nod, buy, agree,"
-            " agreement, favorite, highs"
+            " agreement, favorite, highs, oversold, pop, record"
         ),
         0.5,
     ),
@@ -230,7 +231,7 @@ NEGATIVE: dict[str, float] = {
             "cut to hold, cut to sell, cut to neutral, cut to underweight, cut to equal weight,"
             " cut to market perform, cut to sector perform, cut to underperform, cut to in line,"
             " start at sell, start at underperform, start at underweight, bear case, bear raid,"
-            " bear market, death knell, meltdown, worst"
+            " bear market, death knell, meltdown, worst, sell signal, crush"
         ),
         1.5,
     ),
@@ -241,11 +242,18 @@ NEGATIVE: dict[str, float] = {
             " jailed, guilty, accuse, allegation, allegations, closure, abandon, pull the plug,"
             " skepticism, doubt, soft, lag, rejection, breach, hack, hackers, rout, turmoil,"
             " panic, deteriorate, deterioration, stagnant, bleak, bleaker, gloomy, grim,"
-            " delist, contraction, outflows, bad, ugly, terrible, failure, axe, lay off, dump"
+            " delist, contraction, outflows, bad, ugly, terrible, failure, axe, lay off, dump,"
+            " breakdown, go down, bleed, beaten down, year low, week low"
         ),
         1.0,
     ),
-    **dict.fromkeys(words("short, caution, cautious, correction, volatility, shut"), 0.5),
+    **dict.fromkeys(
+        words(
+            "short, caution, cautious, correction, volatility, shut, overbought, pullback,"
+            " pull back"
+        ),
+        0.5,
+    ),
 }
 
 # Phrases that look sentimental word by word but are not; matched and ignored.
