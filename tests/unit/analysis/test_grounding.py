@@ -102,3 +102,30 @@ def test_share_over_a_stored_report() -> None:
     }
     assert numbers_grounded_share(report) == pytest.approx(3 / 4)
     assert numbers_grounded_share({"summary": "No numbers here.", "facts": []}) == 1.0
+
+
+def test_what_stays_ungrounded_is_dropped_and_an_empty_summary_is_generated() -> None:
+    from core.analysis.facts import HouseView
+    from core.analysis.report import Draft, _grounded
+    from core.models import Instrument
+
+    view = HouseView(sentiment=0.2, momentum=0.2, score=0.4, rating="buy")
+    draft = Draft({}, [RETURN, VOLUME], view, "llm")
+    draft.answer = ReportAnswer(
+        summary="Shares rose 14.2% [f1]. Revenue grew 37.5%.",
+        positives=[
+            {"text": "Margins up 3.1 points", "citations": ["f1"]},
+            {"text": "Up 14.2%", "citations": ["f1"]},
+        ],
+        outlook="Expect 50% upside.",
+        rating="strong_buy",
+        sentiment=0.9,
+    )
+    kept = _grounded(draft, Instrument("TST", "Test Corp", "X", "USD", "UTC"), "14d", "en")
+    assert kept.summary == "Shares rose 14.2% [f1]." and kept.outlook == ""
+    assert [c.text for c in kept.positives] == ["Up 14.2%"] and draft.dropped == 3
+    draft.answer = kept.model_copy(update={"summary": "Sales hit 1조원."})
+    draft.dropped = 0
+    again = _grounded(draft, Instrument("TST", "Test Corp", "X", "USD", "UTC"), "14d", "en")
+    assert again.summary.startswith("Test Corp over 14d, from computed facts:")
+    assert draft.dropped == 1
