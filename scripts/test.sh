@@ -20,6 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 
+# The `test` extra includes llama-cpp-python, built from source the first time (pip's wheel
+# cache keeps the wheel for later runs); two compile jobs keep a small CI machine usable.
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 python -m pip install -q --disable-pip-version-check -e ".[test]"
 
 ruff check .

@@ -48,6 +48,39 @@ class Completion:
     cost_usd: float
 
 
+class WindowCut(ContextTooLong):
+    """The endpoint cut its answer at the context window (llama.cpp's server shortens
+    `max_tokens` to what is left of `n_ctx` instead of refusing): the tokens were spent and
+    are charged, and a larger window may take the whole answer."""
+
+    def __init__(self, message: str, endpoint: str, tokens_in: int, tokens_out: int) -> None:
+        super().__init__(message, endpoint)
+        self.tokens_in, self.tokens_out = tokens_in, tokens_out
+        self.cost_micro = 0  # set by the gateway once priced
+
+    def __reduce__(self):  # keep the tokens across Ray's pickling
+        return (self.__class__, (self.message, self.endpoint, self.tokens_in, self.tokens_out))
+
+
+def window_cut(
+    finish_reason: str | None,
+    tokens_in: int,
+    tokens_out: int,
+    max_tokens: int,
+    window: int,
+    endpoint: str,
+) -> WindowCut | None:
+    """A `WindowCut` when an answer stopped for length before `max_tokens` with the prompt
+    and answer filling the endpoint's `window`: the window cut it, not `max_tokens`."""
+    if finish_reason != "length" or tokens_out >= max_tokens or tokens_in + tokens_out < window:
+        return None
+    return WindowCut(
+        f"the answer was cut at the context window of {window} tokens after {tokens_out} of "
+        f"{max_tokens} ({tokens_in} in the prompt)",
+        endpoint, tokens_in, tokens_out,
+    )  # fmt: skip
+
+
 def classify(err: Exception, endpoint: str) -> LLMError:
     """Map an `openai` SDK error to our typed tree, in this one place."""
     if isinstance(err, LLMError):

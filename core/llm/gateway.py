@@ -35,10 +35,12 @@ from core.llm.calls import (
     Completion,
     EndpointLike,
     Messages,
+    WindowCut,
     classify,
     fields,
     parsed_answer,
     stream_usage,
+    window_cut,
 )
 from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro
 from core.llm.limits import TokenWindow, token_estimate
@@ -213,7 +215,11 @@ class LLMGateway:
                 done = await ep.retrier.call(self._send, ep, messages, max_tokens, sent)
                 spent = cost_micro(self.prices[cfg.model], done.tokens_in, done.tokens_out)
             except (LLMError, Timeout) as err:
-                return None, err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
+                failed = err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
+                if isinstance(failed, WindowCut):  # the cut answer's tokens were spent
+                    tokens = (failed.tokens_in, failed.tokens_out)
+                    spent = failed.cost_micro = cost_micro(self.prices[cfg.model], *tokens)
+                return None, failed
             finally:
                 await self.budget.settle(reservation, spent)
         return Completion(**{**fields(done), "cost_usd": spent / MICRO}), None
@@ -350,7 +356,12 @@ class LLMGateway:
         except openai.OpenAIError as err:
             raise classify(err, cfg.name) from None
         usage = answer.usage
-        text = (answer.choices[0].message.content or "") if answer.choices else ""
+        choice = answer.choices[0] if answer.choices else None
+        text = (choice.message.content or "") if choice else ""
+        finish = choice.finish_reason if choice else None
+        tokens = (usage.prompt_tokens, usage.completion_tokens)
+        if cut := window_cut(finish, *tokens, max_tokens, cfg.context_window, cfg.name):
+            raise cut
         return Completion(
             text, None, cfg.name, cfg.model, usage.prompt_tokens, usage.completion_tokens, 0.0
         )
@@ -369,11 +380,14 @@ class LLMGateway:
     async def _record_error(
         self, cfg: EndpointLike, purpose: str, trace_id: str | None, err: LLMError, micro: int = 0
     ) -> None:
+        tokens = (0, 0)
+        if isinstance(err, WindowCut):  # an answer came, cut short: its tokens were charged
+            tokens, micro = (err.tokens_in, err.tokens_out), err.cost_micro
         await self.pool.execute(
             """INSERT INTO llm_usage (endpoint, model, tokens_in, tokens_out, cost_micro,
                                       trace_id, purpose, status, detail)
-               VALUES ($1, $2, 0, 0, $3, $4, $5, 'error', $6)""",
-            cfg.name, cfg.model, micro, trace_id, purpose,
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'error', $8)""",
+            cfg.name, cfg.model, *tokens, micro, trace_id, purpose,
             f"{type(err).__name__}: {err.message}"[:500],
         )  # fmt: skip
 

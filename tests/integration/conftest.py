@@ -19,6 +19,7 @@ from configs.settings import PACKAGE_CONFIG_DIR, load_settings
 from core.storage.db import connect, create_pool
 from core.storage.migrations import migrate
 from sim.server import SimServer
+from tests.llama_server import llama_model, llama_server, own_llama_server  # noqa: F401
 
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 
