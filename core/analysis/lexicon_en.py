@@ -113,6 +113,8 @@ def _match_en(stems: list[str], i: int) -> tuple[int, Entry | None]:
 
 def _other_sense(raw: list[str], i: int, cased: list[str] | None) -> bool:
     """A sentiment word used as a name ("Sue Smith"), a company ("the concern said")…"""
+    if raw[i] in words_en.HOMOGRAPHS:
+        return True
     sense = words_en.OTHER_SENSES.get(raw[i])
     before, after = raw[i - 1] if i else "", raw[i + 1] if i + 1 < len(raw) else ""
     if sense and (before in sense[0] or after in sense[1]):

@@ -115,7 +115,7 @@ POSITIVE: dict[str, float] = {
     # market and trader talk (news, StockTwits, finance tweets)
     **dict.fromkeys(
         words(
-            "breakout, break out, upside, undervalued, go long, went long, long setup, longed,"
+            "breakout, break out, upside, undervalued, go long, went long, long setup,"
             " go up, move up, take off, year high, week high,"
             " buy point, new high, record close, bull, bulls, boom, booming, rosy, resilient,"
             " resilience, thrive, strengthen, outpace, victory, success, successful, promising,"
@@ -126,7 +126,7 @@ POSITIVE: dict[str, float] = {
     **dict.fromkeys(
         words(
             "good, nice, bounce, benefit, inflows, momentum, support, clear, nod, buy, agree,"
-            " agreement, favorite, highs, oversold, pop, record"
+            " agreement, favorite, oversold, pop, record, long"
         ),
         0.5,
     ),
@@ -274,6 +274,12 @@ NEUTRAL: tuple[str, ...] = (
     "stop loss",
     "weight loss",
     "long term",
+    "as long as",
+    "long way",
+    "for long",
+    "how long",
+    "long time",
+    "long running",
     "short term",
     "campaign rally",
 )
@@ -310,7 +316,11 @@ OTHER_SENSES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         ),
     ),
     "gain": (frozenset(("capital",)), frozenset(("tax", "taxes"))),
+    "best": (frozenset(), frozenset(("buy",))),  # the retailer
 }  # fmt: skip
+
+# Words whose stem collides with a sentiment word's: "fine" is not "fined", "goods" not "good".
+HOMOGRAPHS: frozenset[str] = frozenset(("fine", "goods", "wine", "wines"))
 
 # Words that end the search for a direction's subject after it: "jump after earnings".
 SUBJECT_STOPS: tuple[str, ...] = (
