@@ -124,7 +124,9 @@ EN_SUBJECTS: dict[str, int] = {
             " expenses, spending, fuel bill, fuel cost, fuel costs, charges, writedowns,"
             " impairments, provisions, outflows, redemptions, unemployment, jobless,"
             " jobless claims, layoffs, delinquencies, defaults, churn, inventories, inventory,"
-            " borrowing, leverage, headcount, short interest, emissions, competition"
+            " borrowing, leverage, headcount, short interest, emissions, competition,"
+            " production costs, operating costs, labour costs, labor costs, input costs,"
+            " funding costs, unit costs"
         ),
         -1,
     ),

@@ -148,21 +148,31 @@ def _en_items(raw: list[str], stems: list[str], cased: list[str] | None) -> list
 
 
 def _subject_of(items: list[_Item], d: int, raw: list[str]) -> int | None:
-    """The subject a direction moves: the nearest one just before it, else one just after."""
+    """The subject a direction moves: the nearest one just before it, else one just after
+    ("cut production costs": the last of adjacent subjects is the head noun)."""
     for j in range(d - 1, -1, -1):
-        if items[d].start - items[j].end > EN_SUBJECT_BEFORE or items[j].entry.kind == DIRECTION:
+        if _out_of_reach(raw[items[j].end : items[d].start], EN_SUBJECT_BEFORE, items[j]):
             break
         if items[j].entry.kind == SUBJECT:
             return j
     for j in range(d + 1, len(items)):
-        between = raw[items[d].end : items[j].start]
-        if len(between) > EN_SUBJECT_AFTER or _EN_STOPS.intersection(between):
-            break
-        if items[j].entry.kind == DIRECTION:
+        if _out_of_reach(raw[items[d].end : items[j].start], EN_SUBJECT_AFTER, items[j]):
             break
         if items[j].entry.kind == SUBJECT:
+            while j + 1 < len(items) and items[j + 1].entry.kind == SUBJECT:
+                if items[j + 1].start != items[j].end:
+                    break
+                j += 1
             return j
     return None
+
+
+def _out_of_reach(between: list[str], reach: int, item: _Item) -> bool:
+    return (
+        len(between) > reach
+        or bool(_EN_STOPS.intersection(between))
+        or item.entry.kind == DIRECTION
+    )
 
 
 def _score_en_items(items: list[_Item], raw: list[str]) -> tuple[float, list[str]]:

@@ -319,13 +319,13 @@ OTHER_SENSES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "best": (frozenset(), frozenset(("buy",))),  # the retailer
 }  # fmt: skip
 
-# Words whose stem collides with a sentiment word's: "fine" is not "fined", "goods" not "good".
-HOMOGRAPHS: frozenset[str] = frozenset(("fine", "goods", "wine", "wines"))
+# Words whose stem collides with a sentiment word's: "goods" is not "good", "wine" not "win".
+HOMOGRAPHS: frozenset[str] = frozenset(("goods", "wine", "wines"))
 
 # Words that end the search for a direction's subject after it: "jump after earnings".
 SUBJECT_STOPS: tuple[str, ...] = (
     "after", "on", "as", "amid", "despite", "but", "while", "and", "or", "for", "with",
-    "from", "than", "over", "into", "at", "by", "in", "to", "since", "though", "because",
+    "from", "than", "over", "into", "at", "by", "to", "since", "though", "because",
 )  # fmt: skip
 
 INTENSIFIERS: dict[str, float] = {

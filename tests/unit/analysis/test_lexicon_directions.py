@@ -30,6 +30,8 @@ SUBJECT_FLIPS = [
     ("The retailer will cut 370 jobs", "negative"),
     ("The airline cut costs by 30 per cent", "positive"),
     ("Brokers raise price target on Apple", "positive"),
+    ("Shell posts a rise in earnings", "positive"),
+    ("BHP Billiton to lower copper production costs", "positive"),
 ]
 OTHER_SENSES = [
     ("The concern said it would publish results in March", "neutral"),
@@ -94,6 +96,7 @@ def test_up_and_down_need_an_amount() -> None:
 
 def test_direction_and_subject_stay_in_their_clause() -> None:
     assert score_text("Costs were flat, revenue fell").label == "negative"
+    assert score_text("Earnings held despite lower oil prices").hits == ("lower",)
     assert score_text("Shares jump after earnings beat estimates").hits == (
         "jump",
         "beat estimates",
