@@ -54,6 +54,11 @@ EN_DIRECTIONS: dict[str, Direction] = {
     "raise": _up(1.0, 0.5),
     "hike": _up(1.0, 0.0),
     "up": _up(1.0, 0.75),
+    "top": _up(1.0, 0.0),  # "tops Q3 earnings estimates"
+    "ramp": _up(1.0, 0.0),
+    "ramp up": _up(1.0, 0.5),
+    "create": _up(1.0, 0.0),
+    "perk up": _up(1.0),
     "tick up": _up(0.75, 0.5),
     "expand": _up(1.0, 0.5),
     "widen": _up(1.0, 0.0),
@@ -94,6 +99,8 @@ EN_DIRECTIONS: dict[str, Direction] = {
     "narrow": _down(1.0, 0.0),
     "narrower": _down(1.0, 0.0),
     "down": _down(1.0, 0.75),
+    "shy of": _down(1.0, 0.0),  # "revenue shy of guidance"
+    "short of": _down(1.0, 0.0),
     "tick down": _down(0.75, 0.5),
     "shed": _down(1.0, 0.5),
 }
@@ -114,7 +121,7 @@ EN_SUBJECTS: dict[str, int] = {
             " estimates, production, output, volume, traffic, passengers, subscribers, users,"
             " customers, jobs, payrolls, hiring, employment, cash flow, free cash flow, nav,"
             " asset value, assets under management, inflows, savings, valuation, stake,"
-            " buyback, rating, ratings, investment, exports"
+            " buyback, rating, ratings, investment, exports, expectations, consensus, forecasts"
         ),
         1,
     ),

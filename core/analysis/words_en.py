@@ -108,7 +108,8 @@ POSITIVE: dict[str, float] = {
         words(
             "upped to buy, raise to buy, raise to outperform, raise to overweight, start at buy,"
             " start at outperform, start at overweight, initiate at buy, initiate at outperform,"
-            " initiate at overweight, reiterate buy, top pick, bull case, buy signal"
+            " initiate at overweight, reiterate buy, top pick, bull case, buy signal, buy the dip,"
+            " buy dip, soft landing"
         ),
         1.5,
     ),
@@ -116,7 +117,8 @@ POSITIVE: dict[str, float] = {
     **dict.fromkeys(
         words(
             "breakout, break out, upside, undervalued, go long, went long, long setup,"
-            " go up, move up, take off, year high, week high,"
+            " go up, move up, take off, year high, week high, gainers, winners, winner, healthy,"
+            " love, accumulation, accumulate,"
             " buy point, new high, record close, bull, bulls, boom, booming, rosy, resilient,"
             " resilience, thrive, strengthen, outpace, victory, success, successful, promising,"
             " confident, great, excellent, outstanding, impressive, blockbuster, best"
@@ -126,7 +128,7 @@ POSITIVE: dict[str, float] = {
     **dict.fromkeys(
         words(
             "good, nice, bounce, benefit, inflows, momentum, support, clear, nod, buy, agree,"
-            " agreement, favorite, oversold, pop, record, long"
+            " agreement, favorite, oversold, pop, record, long, hope, hopes"
         ),
         0.5,
     ),
@@ -243,7 +245,8 @@ NEGATIVE: dict[str, float] = {
             " skepticism, doubt, soft, lag, rejection, breach, hack, hackers, rout, turmoil,"
             " panic, deteriorate, deterioration, stagnant, bleak, bleaker, gloomy, grim,"
             " delist, contraction, outflows, bad, ugly, terrible, failure, axe, lay off, dump,"
-            " breakdown, go down, bleed, beaten down, year low, week low"
+            " breakdown, go down, bleed, beaten down, year low, week low, losers, loser, doom,"
+            " hard landing"
         ),
         1.0,
     ),

@@ -17,6 +17,8 @@ DIRECTION_WORDS = [
     ("Kohl's -11% after profit view slashed", "negative"),
     ("Canopy shares +4% premarket", "positive"),
     ("The dividend was halved", "negative"),
+    ("Just Energy tops Q3 earnings estimates", "positive"),
+    ("NanoString Q1 top line shy of guidance", "negative"),
 ]
 SUBJECT_FLIPS = [
     ("Net loss narrowed to $3m", "positive"),
