@@ -81,7 +81,10 @@ def _figures(rows: list[LabelledText]) -> tuple[dict[str, float], dict[str, dict
     return pooled, by_set
 
 
-def lexicon_figures() -> dict:
+Figures = dict[str, float | dict[str, dict[str, float]]]
+
+
+def lexicon_figures() -> Figures:
     """Pooled and per-set accuracy / macro-F1 on the test split, and pooled on the tune split."""
     test, test_by_set = _figures(load_sets("test"))
     tune, tune_by_set = _figures(load_sets("tune"))
