@@ -65,7 +65,7 @@ class Source:
 
     id: str
     kind: str  # "report" | "fact" | "article"
-    ref: str  # report uuid, "<report uuid>#<fact id>" or article fingerprint
+    ref: str  # report uuid (for a fact: the report holding it) or article fingerprint
     title: str
     text: str
     at: datetime | None
@@ -284,7 +284,7 @@ def _report_sources(report: StoredReport) -> dict[str, Source]:
                         report.sentiment)}  # fmt: skip
     for fact in report.facts:
         out[fact["id"]] = Source(
-            fact["id"], "fact", f"{report.id}#{fact['id']}", fact["kind"], fact["text"],
+            fact["id"], "fact", report.id, fact["kind"], fact["text"],
             report.published_at,
         )  # fmt: skip
     return out

@@ -193,8 +193,8 @@ async def test_answer_is_grounded_cited_costed_and_stored(api: Api) -> None:
         assert cite["id"] in message["content"]
         if cite["kind"] == "article":
             assert stored[cite["ref"]] == cite["title"] and cite["url"]
-        else:  # the report, or one of its facts ("<report id>#f2")
-            assert cite["ref"].split("#")[0] in report_ids
+        else:  # the report, or one of its facts (ref: the report holding it)
+            assert cite["ref"] in report_ids
     usage = await _chat_usage(api.conn)
     assert [u["status"] for u in usage] == ["ok"]
     assert usage[0]["cost_micro"] == round(message["cost_usd"] * 1e6) > 0
@@ -247,17 +247,15 @@ async def test_citations_to_unknown_sources_are_dropped(api: Api, sim: SimServer
 async def test_answers_cite_the_reports_facts_like_its_articles(api: Api) -> None:
     sid = await api.session()
     message = (await api.ask(sid, "How many analysed articles, and what sentiment?")).json()
-    facts = {
-        f["id"]: f
-        for f in await api.conn.fetchval(
-            "SELECT facts FROM reports WHERE instrument_id = 'AAPL' ORDER BY published_at DESC"
-        )
-    }
+    latest = await api.conn.fetchrow(
+        "SELECT id, facts FROM reports WHERE instrument_id = 'AAPL' ORDER BY published_at DESC"
+    )
+    facts = {f["id"]: f for f in latest["facts"]}
     cited = [c for c in message["citations"] if c["kind"] == "fact"]
     assert cited, message
     for cite in cited:
         assert f"[{cite['id']}]" in message["content"] or cite["id"] in message["content"]
-        assert cite["ref"].endswith(f"#{cite['id']}") and cite["title"] == facts[cite["id"]]["kind"]
+        assert cite["ref"] == str(latest["id"]) and cite["title"] == facts[cite["id"]]["kind"]
 
 
 async def test_lexicon_answer_without_llm_or_budget(api: Api, sim: SimServer) -> None:

@@ -48,12 +48,12 @@ def test_extractive_answer_quotes_the_report_and_the_most_related_articles() -> 
 
 def test_facts_are_sources_cited_like_articles_and_quoted_by_the_fallback() -> None:
     base = _grounding()
-    fact = Source("f2", "fact", "rep-uuid#f2", "return_1m", "1m return +7.72% (close 234.86 "
+    fact = Source("f2", "fact", "rep-uuid", "return_1m", "1m return +7.72% (close 234.86 "
                   "on 2024-02-13 to 253.00 on 2024-03-14)", AT)  # fmt: skip
     grounding = Grounding("AAPL", "Apple Inc.", {**base.sources, "f2": fact})
     cleaned, cited, unknown = resolve_citations("Up 7.72% [f2], fees [a2, f9].", grounding)
     assert cleaned == "Up 7.72% [f2], fees [a2]." and unknown == ["f9"]
-    assert cited[0] == {"id": "f2", "kind": "fact", "ref": "rep-uuid#f2", "title": "return_1m",
+    assert cited[0] == {"id": "f2", "kind": "fact", "ref": "rep-uuid", "title": "return_1m",
                         "url": None, "at": AT.isoformat()}  # fmt: skip
     done = extractive_answer(grounding, "How did the price move?", "no LLM")
     assert done.content.splitlines()[-1].startswith("- 1m return +7.72%")
