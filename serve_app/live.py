@@ -35,10 +35,11 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from actors.events import KEEP, KINDS, dumps
-from core.storage.api_keys import KeyInfo, verify_key
+from core.storage.api_keys import KeyInfo
 from serve_app import metrics
-from serve_app.auth import presented_key
+from serve_app.auth import authenticate, client_host, presented_key
 from serve_app.context import AppContext, context
+from serve_app.errors import ApiError
 
 log = logging.getLogger("stockray.serve.live")
 router = APIRouter()
@@ -51,6 +52,7 @@ MAX_MESSAGE = 64 * 1024
 MAX_ITEMS = 500
 CLOSE_RESTART, CLOSE_NOT_READY = 1012, 1013
 CLOSE_BAD_QUERY, CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4400, 4401, 4403
+CLOSE_TOO_MANY = 4429  # the key's request rate, or too many failed key attempts
 
 
 class BadMessage(ValueError):
@@ -304,11 +306,11 @@ async def _authenticate(websocket: WebSocket, ctx: AppContext) -> KeyInfo | None
     if not presented:
         await websocket.close(CLOSE_UNAUTHORIZED, "an API key is required (?key= or a header)")
         return None
-    pool = await ctx.pool()
-    async with pool.acquire() as conn:
-        key = await verify_key(conn, presented)
-    if key is None:
-        await websocket.close(CLOSE_UNAUTHORIZED, "the API key is invalid or revoked")
+    try:  # the handshake is limited like any request, failed attempts included
+        key = await authenticate(presented, ctx, client_host(websocket))
+    except ApiError as err:
+        code = CLOSE_TOO_MANY if err.status == 429 else CLOSE_UNAUTHORIZED
+        await websocket.close(code, err.message[:120])
         return None
     if not key.allows("read"):
         await websocket.close(CLOSE_FORBIDDEN, f"this key's scope {key.scope!r} cannot read")
