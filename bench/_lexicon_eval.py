@@ -81,7 +81,38 @@ def _figures(rows: list[LabelledText]) -> tuple[dict[str, float], dict[str, dict
     return pooled, by_set
 
 
-Figures = dict[str, float | dict[str, dict[str, float]]]
+Figures = dict[str, float | str | dict[str, dict[str, float]] | None]
+# The peer: VADER (Hutto & Gilbert 2014, `vaderSentiment` on PyPI), the usual rule-based
+# lexicon for short English texts, with its documented thresholds (compound ±0.05). English
+# sets only: it has no Korean. Compared with ours on exactly the same rows.
+VADER_THRESHOLD = 0.05
+
+
+def peer_figures(rows: list[LabelledText]) -> Figures:
+    """VADER and our lexicon on the English rows of `rows` (VADER absent: says so)."""
+    english = [r for r in rows if not r.set_name.startswith("ko_")]
+    ours = metrics((predict(r.text), r.label) for r in english)
+    out: Figures = {
+        "lexicon_en_accuracy": ours["accuracy"], "lexicon_en_macro_f1": ours["macro_f1"],
+        "peer": "vaderSentiment (compound >= 0.05 positive, <= -0.05 negative)",
+    }  # fmt: skip
+    try:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    except ImportError:
+        out["peer"] = "vaderSentiment not installed (pip install -e '.[test]')"
+        return out | {"peer_vader_en_accuracy": None, "peer_vader_en_macro_f1": None}
+    vader = SentimentIntensityAnalyzer()
+
+    def label(text: str) -> str:
+        compound = vader.polarity_scores(text)["compound"]
+        if compound >= VADER_THRESHOLD:
+            return "positive"
+        return "negative" if compound <= -VADER_THRESHOLD else "neutral"
+
+    peer = metrics((label(r.text), r.label) for r in english)
+    return out | {
+        "peer_vader_en_accuracy": peer["accuracy"], "peer_vader_en_macro_f1": peer["macro_f1"]
+    }  # fmt: skip
 
 
 def lexicon_figures() -> Figures:
@@ -95,6 +126,7 @@ def lexicon_figures() -> Figures:
         "lexicon_tune_accuracy": tune["accuracy"],
         "lexicon_tune_macro_f1": tune["macro_f1"],
         "lexicon_tune_by_set": tune_by_set,
+        **peer_figures(load_sets("test")),
     }
 
 

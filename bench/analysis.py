@@ -16,7 +16,10 @@ measures, each on a fresh database:
    through the gateway for a sample of articles.
 3. Budget race: 16 jobs loop one-batch calls through one gateway with a small daily budget
    until `BudgetExceeded`; spent must not pass the budget.
-4. Lexicon accuracy on the same labelled stories.
+4. Lexicon accuracy on the same labelled stories (`lexicon_sim_accuracy`), and on public
+   labelled financial sentiment sets (`bench/data/sentiment/`, never Financial PhraseBank):
+   accuracy and macro-F1 on the untouched test split (`lexicon_accuracy`,
+   `lexicon_macro_f1`) and on the tune split, beside the peer VADER on the English rows.
 
 Progress lines first; the last line is one JSON object with the figures.
 """
@@ -42,6 +45,7 @@ from bench._analysis_runs import (
     prepare_calls,
     single_calls,
 )
+from bench._lexicon_eval import lexicon_figures
 from bench._stack import EmbeddedPostgres, embedded_postgres
 from configs.settings import load_settings
 from core.analysis.lexicon import UnsupportedText, accuracy, score_article
@@ -153,8 +157,10 @@ def main() -> None:
         accuracy_, unscorable = lexicon_accuracy(items)
         log(f"lexicon accuracy {accuracy_:.3f} ({unscorable} unscorable)")
         figures = asyncio.run(run(sim, pg, items))
-    figures["lexicon_accuracy"] = round(accuracy_, 4)
-    figures["lexicon_unscorable"] = unscorable
+    figures["lexicon_sim_accuracy"] = round(accuracy_, 4)
+    figures["lexicon_sim_unscorable"] = unscorable
+    log("lexicon on the public labelled sets (tune and untouched test split) ...")
+    figures |= lexicon_figures()
     figures["ideal_from"] = "sim latency model: ttft_ms + usage.completion_tokens / tokens_per_s"
     figures["cpus"] = os.cpu_count()
     figures["run_s"] = round(time.perf_counter() - t0, 1)
