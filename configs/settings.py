@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -86,12 +87,30 @@ class Settings(BaseSettings):
     api_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(
         30, description="Longest a cached hot read lives (events invalidate sooner); 0 = off."
     )
+    ws_max_rules: Annotated[int, Field(ge=1)] = Field(
+        100, description="Subscriptions one WebSocket (and one key's stored set) may hold."
+    )
+    ws_max_sockets_per_key: Annotated[int, Field(ge=0)] = Field(
+        20, description="Open WebSockets per API key on one replica; 0 = off."
+    )
+    ws_key_recheck_s: Annotated[float, Field(gt=0)] = Field(
+        30, description="How often a replica re-checks the keys of its open WebSockets."
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description='Origins allowed by CORS, as JSON: ["https://app.example"]; empty = none.',
     )
-    metrics_loopback_only: bool = Field(
-        False, description="Answer /metrics only to loopback clients."
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token /metrics asks for (Prometheus `credentials_file`); "
+        "unset = /metrics answers 403.",
+    )
+    metrics_refresh_s: Annotated[float, Field(ge=1)] = Field(
+        15, description="How often /metrics' Postgres and Jobs API gauges are recomputed (s)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Addresses whose X-Forwarded-Proto is believed (HSTS), as JSON CIDRs.",
     )
     locale: Literal["en", "ko"] = Field("en", description="Language of reports and messages.")
     log_json: bool = Field(False, description="JSON log lines instead of plain text.")
@@ -137,6 +156,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # a ValueError names the bad entry
+        return value
 
     @property
     def http_host(self) -> str:
@@ -254,7 +280,7 @@ def _env_error(exc: ValidationError) -> ConfigError:
     var = "RAY_ADDRESS" if name == "ray_address" else f"STOCKRAY_{name.upper()}"
     if len(loc) > 1:
         var += "__" + "__".join(p.upper() for p in loc[1:])
-    secret = name in {"database_url", "redis_url", "provider_keys", "llm_keys"}
+    secret = name in {"database_url", "redis_url", "provider_keys", "llm_keys", "metrics_token"}
     return ConfigError(f"environment variable {var}", None, _expected(err, show_input=not secret))
 
 
