@@ -87,6 +87,19 @@ class Settings(BaseSettings):
     api_cache_ttl_s: Annotated[float, Field(ge=0)] = Field(
         30, description="Longest a cached hot read lives (events invalidate sooner); 0 = off."
     )
+    api_cache_max_bytes: Annotated[int, Field(ge=1024)] = Field(
+        32 * 1024 * 1024,
+        description="Bytes of cached bodies a replica keeps (least recently used go first).",
+    )
+    db_command_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        10, description="Longest one API query may run before it is cancelled (503)."
+    )
+    db_acquire_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        5, description="Longest a request waits for a pooled Postgres connection (503)."
+    )
+    redis_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        1, description="Longest one Redis call may take before the replica's fallback serves."
+    )
     ws_max_rules: Annotated[int, Field(ge=1)] = Field(
         100, description="Subscriptions one WebSocket (and one key's stored set) may hold."
     )
