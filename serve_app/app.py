@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import hmac
 import logging
 from typing import Any
 
@@ -15,10 +15,12 @@ from ray.serve.handle import DeploymentHandle
 
 from configs.settings import Settings, load_settings
 from core.logs import configure_logging
-from serve_app import chat, live, metrics, ops_routes, routes, subscriptions, web
+from serve_app import chat, headers, live, metrics, ops_routes, routes, subscriptions, web
+from serve_app.auth import presented_key
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from serve_app.guard import BodyGuard
+from serve_app.state_gauges import StateGauges
 
 log = logging.getLogger("stockray.serve")
 CHECK_TIMEOUT_S = 3.0
@@ -44,6 +46,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Retry-After"],
         )
     app.add_middleware(metrics.RequestMetrics)
+    headers.install(app, settings.trusted_proxies)  # around everything, 500s included
     app.include_router(routes.router)
     app.include_router(ops_routes.router)
     app.include_router(subscriptions.router)
@@ -60,14 +63,23 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         "/metrics",
         tags=["ops"],
         response_class=PlainTextResponse,
-        responses={403: {"description": "not from loopback"}},
+        responses={401: {"description": "no or wrong token"}, 403: {"description": "no token set"}},
     )
     async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
-        """Prometheus text: the API's, providers', jobs' and LLM's `stockray_*` metrics."""
-        client = request.client.host if request.client else ""
-        if ctx.settings.metrics_loopback_only and not _loopback(client):
-            return error_response(403, "forbidden", "/metrics answers loopback clients only")
-        return Response(await metrics.render(ctx), media_type=metrics.CONTENT_TYPE)
+        """Prometheus text: the API's, providers', jobs' and LLM's `stockray_*` metrics.
+
+        Asks for `Authorization: Bearer $STOCKRAY_METRICS_TOKEN`: behind HAProxy every client
+        is 127.0.0.1, so its address cannot tell who scrapes.
+        """
+        refused = _metrics_refused(ctx.settings, request)
+        if refused is not None:
+            return refused
+        gauges = getattr(request.app.state, "state_gauges", None)
+        if gauges is None:
+            gauges = StateGauges(ctx, ctx.settings.metrics_refresh_s)
+            request.app.state.state_gauges = gauges
+        text = await metrics.render(await gauges.families())
+        return Response(text, media_type=metrics.CONTENT_TYPE)
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(ctx: Ctx) -> Any:
@@ -82,11 +94,17 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+def _metrics_refused(settings: Settings, request: Request) -> Response | None:
+    token = settings.metrics_token
+    if token is None:
+        return error_response(403, "forbidden", "/metrics is off: set STOCKRAY_METRICS_TOKEN")
+    presented = (presented_key(request) or "").encode()
+    if not hmac.compare_digest(presented, token.get_secret_value().encode()):
+        return error_response(
+            401, "unauthorized", "/metrics needs its token (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+    return None
 
 
 async def _check(probe: Any) -> str:

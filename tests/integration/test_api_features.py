@@ -56,6 +56,9 @@ async def api(db: dict[str, Any], client: tuple[str, int] = ("127.0.0.1", 5000),
         await app.state.context.close()
 
 
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -175,11 +178,11 @@ async def test_a_read_racing_an_event_does_not_store_the_old_answer(db) -> None:
 
 async def test_metrics_count_requests_by_route_template(db) -> None:
     alice = auth(db["keys"]["alice"])
-    async with api(db) as (http, _):
+    async with api(db, metrics_token=METRICS_TOKEN) as (http, _):
         await http.get(BARS, headers=alice)
         await http.get("/api/v1/instruments/NOPE/bars", headers=alice)
         await http.get("/no/such/path")
-        text = (await http.get("/metrics")).text
+        text = (await http.get("/metrics", headers=auth(METRICS_TOKEN))).text
     route = "/api/v1/instruments/{instrument_id}/bars"
     assert f'stockray_http_requests_total{{method="GET",route="{route}",status="200"}}' in text
     assert f'stockray_http_requests_total{{method="GET",route="{route}",status="404"}}' in text
@@ -203,8 +206,8 @@ async def test_metrics_include_state_read_from_postgres(db) -> None:
         "INSERT INTO llm_budget (day, limit_micro, spent_micro, reserved_micro) "
         "VALUES ((now() AT TIME ZONE 'UTC')::date, 5000000, 4000000, 250000)"
     )
-    async with api(db) as (http, _):
-        text = (await http.get("/metrics")).text
+    async with api(db, metrics_token=METRICS_TOKEN) as (http, _):
+        text = (await http.get("/metrics", headers=auth(METRICS_TOKEN))).text
     assert (
         'stockray_collection_last_success_timestamp_seconds{capability="prices",'
         'instrument="AAPL"} 1.7e+09' in text
@@ -219,12 +222,15 @@ async def test_metrics_include_state_read_from_postgres(db) -> None:
     assert "stockray_llm_spent_usd 4.25" in text
 
 
-async def test_metrics_can_be_limited_to_loopback(db) -> None:
-    async with api(db, client=("10.1.2.3", 4000), metrics_loopback_only=True) as (http, _):
-        refused = await http.get("/metrics")
-        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
-    async with api(db, metrics_loopback_only=True) as (http, _):
-        assert (await http.get("/metrics")).status_code == 200
+async def test_metrics_ask_for_their_token_whatever_the_client_address(db) -> None:
+    async with api(db) as (http, _):  # no token set: /metrics is off
+        assert (await http.get("/metrics")).status_code == 403
+    async with api(db, metrics_token=METRICS_TOKEN) as (http, _):  # loopback, as behind HAProxy
+        for headers in ({}, auth("wrong-" + METRICS_TOKEN), {"X-API-Key": "x"}):
+            refused = await http.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.json()["error"]["code"] == "unauthorized"
+        assert (await http.get("/metrics", headers=auth(METRICS_TOKEN))).status_code == 200
 
 
 async def test_cors_allows_only_the_configured_origins(db) -> None:

@@ -35,7 +35,8 @@ def _promtool(*args: str) -> str:
 
 def test_promtool_accepts_the_rules_and_config_and_each_alert_fires() -> None:
     assert "SUCCESS: 7 rules found" in _promtool("check", "rules", "alerts.yml")
-    _promtool("check", "config", "prometheus.yml")
+    # Syntax only: the scrape's token file (credentials_file) exists where Prometheus runs.
+    _promtool("check", "config", "--syntax-only", "prometheus.yml")
     # alerts_test.yml feeds each alert the series that should fire it (and some that
     # should not) and states exactly which alerts, labels and summaries result.
     assert "SUCCESS" in _promtool("test", "rules", "alerts_test.yml")
@@ -44,7 +45,7 @@ def test_promtool_accepts_the_rules_and_config_and_each_alert_fires() -> None:
 async def _exported(dsn: str) -> set[str]:
     """Every metric name the code exports: the API's /metrics (its own and the Postgres-read
     gauges, on a database holding a row of each kind) plus the actors' Ray metrics."""
-    settings = load_settings(database_url=dsn)
+    settings = load_settings(database_url=dsn, metrics_token="monitoring-token-0123456789")
     conn = await connect(dsn)
     await migrate(conn)
     await sync_instruments(conn, [i.to_instrument() for i in settings.watchlist.instruments])
@@ -63,7 +64,11 @@ async def _exported(dsn: str) -> set[str]:
         transport=httpx.ASGITransport(app=app), base_url="http://api"
     ) as http:
         await http.get("/healthz")
-        text = (await http.get("/metrics")).text
+        answer = await http.get(
+            "/metrics", headers={"Authorization": "Bearer monitoring-token-0123456789"}
+        )
+        assert answer.status_code == 200, answer.text
+        text = answer.text
     await app.state.context.close()
     names = {line.split("{")[0].split()[0] for line in text.splitlines() if line[:1].isalpha()}
     names |= set(METRIC.findall((ROOT / "actors" / "metrics.py").read_text()))
@@ -76,7 +81,7 @@ async def _exported(dsn: str) -> set[str]:
 
 async def test_alerts_and_dashboard_use_only_exported_metrics(fresh_dsn: str) -> None:
     exported = await _exported(fresh_dsn)
-    source = (ROOT / "serve_app" / "metrics.py").read_text()
+    source = (ROOT / "serve_app" / "state_gauges.py").read_text()
     assert '"stockray_ray_jobs"' in source and '"stockray_ray_job_pending_oldest_seconds"' in source
 
     rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"][0]["rules"]

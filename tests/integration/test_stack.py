@@ -25,6 +25,7 @@ from tests.support import free_port, free_port_block
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
+METRICS_TOKEN = "stack-metrics-token-0123456789"
 
 
 class Stack:
@@ -37,6 +38,7 @@ class Stack:
         self.env = {
             **os.environ,
             "STOCKRAY_HOME": str(self.home),
+            "STOCKRAY_METRICS_TOKEN": METRICS_TOKEN,
             "STOCKRAY_RAY_TEMP_DIR": str(root / "ray"),
             "STOCKRAY_API_PORT": str(self.api_port),
             "STOCKRAY_DASHBOARD_PORT": str(free_port()),
@@ -240,9 +242,10 @@ def test_metrics_and_logs_on_the_stack(stack: Stack) -> None:
 
     # Replicas record through Ray's metrics; /metrics gathers them from the node's agent.
     line = "stockray_http_requests_total{"
+    metrics_auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
     deadline, text = time.monotonic() + 60, ""
     while time.monotonic() < deadline:
-        text = httpx.get(f"{base}/metrics", timeout=10).text
+        text = httpx.get(f"{base}/metrics", headers=metrics_auth, timeout=10).text
         if line in text and 'route="/api/v1/instruments"' in text:
             break
         time.sleep(2)

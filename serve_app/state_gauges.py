@@ -1,0 +1,185 @@
+"""The gauges of state `/metrics` shows: read from Postgres, the schedules and the Jobs API.
+
+They cost four SQL queries and a full Ray job list, so a scrape never computes them:
+`StateGauges` keeps the last computed set and, when a scrape finds it older than
+`STOCKRAY_METRICS_REFRESH_S`, recomputes it in a background task while that scrape answers
+with what it has. Only a replica's first scrape waits for a computation. A replica nobody
+scrapes runs no queries at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from itertools import pairwise
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+
+log = logging.getLogger("stockray.serve")
+JOBS_TIMEOUT_S = 3.0
+
+
+class StateGauges:
+    """The state gauges of one replica, recomputed at most every `refresh_s` seconds."""
+
+    def __init__(self, ctx: Any, refresh_s: float) -> None:
+        self.ctx = ctx
+        self.refresh_s = refresh_s
+        self.computed_at: float | None = None  # monotonic time of the last computation
+        self.computations = 0
+        self._families: list[Any] = []
+        self._refresh: asyncio.Task | None = None
+
+    async def families(self) -> list[Any]:
+        """The latest computed gauges; starts a background refresh when they are stale."""
+        stale = self.computed_at is None or time.monotonic() - self.computed_at >= self.refresh_s
+        if stale and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.get_running_loop().create_task(self._compute())
+        if self.computed_at is None and self._refresh is not None:
+            await asyncio.shield(self._refresh)  # a cancelled scrape leaves the refresh running
+        return self._families
+
+    async def _compute(self) -> None:
+        families = schedule_families(self.ctx.settings)
+        families += await _optional("Postgres", _database(self.ctx))
+        families += await _optional("the Jobs API", ray_job_families(self.ctx))
+        self._families, self.computed_at = families, time.monotonic()
+        self.computations += 1
+
+
+async def _optional(source: str, families: Awaitable[list[Any]]) -> list[Any]:
+    try:
+        return await families
+    except Exception as exc:  # a source is down: /metrics still answers with the rest
+        log.warning("metrics from %s unavailable: %s", source, type(exc).__name__)
+        return []
+
+
+async def _database(ctx: Any) -> list[Any]:
+    return await database_families(await ctx.pool())
+
+
+async def database_families(pool: Any) -> list[Any]:
+    """Gauges of state that lives in Postgres, the same whichever replica is asked.
+
+    Short-lived job drivers exit before Ray would export their metrics, so job runs,
+    collection freshness and LLM spend are read from the rows the jobs commit.
+    """
+    fresh = GaugeMetricFamily(
+        "stockray_collection_last_success_timestamp_seconds",
+        "When an instrument's data of a capability last advanced (Unix time).",
+        labels=["instrument", "capability"],
+    )
+    for r in await pool.fetch(
+        "SELECT instrument_id, capability, extract(epoch FROM max(updated_at)) AS at "
+        "FROM watermarks GROUP BY 1, 2"
+    ):
+        fresh.add_metric([r["instrument_id"], r["capability"]], float(r["at"]))
+    runs = GaugeMetricFamily(
+        "stockray_job_runs", "Job runs started in the last 24 h.", labels=["kind", "status"]
+    )
+    oldest = GaugeMetricFamily(
+        "stockray_job_unfinished_oldest_seconds",
+        "Age of the oldest pending or running job run.",
+        labels=["kind", "status"],
+    )
+    for r in await pool.fetch(
+        "SELECT kind, status, count(*) FILTER (WHERE started_at > now() - interval '24 hours') "
+        "AS n, extract(epoch FROM now() - min(started_at)) AS age FROM job_runs "
+        "WHERE started_at > now() - interval '24 hours' OR status IN ('pending', 'running') "
+        "GROUP BY 1, 2"
+    ):
+        runs.add_metric([r["kind"], r["status"]], r["n"])
+        if r["status"] in ("pending", "running"):
+            oldest.add_metric([r["kind"], r["status"]], float(r["age"]))
+    budget = await pool.fetchrow(
+        "SELECT limit_micro, spent_micro, reserved_micro FROM llm_budget "
+        "WHERE day = (now() AT TIME ZONE 'UTC')::date"
+    )
+    limit = GaugeMetricFamily("stockray_llm_budget_usd", "Today's LLM budget (UTC day).")
+    spent = GaugeMetricFamily(
+        "stockray_llm_spent_usd", "Today's LLM spend, reserved calls included (UTC day)."
+    )
+    if budget is not None:
+        limit.add_metric([], budget["limit_micro"] / 1e6)
+        spent.add_metric([], (budget["spent_micro"] + budget["reserved_micro"]) / 1e6)
+    calls = GaugeMetricFamily(
+        "stockray_llm_calls_today",
+        "LLM calls today (UTC day) by endpoint, model, purpose and status.",
+        labels=["endpoint", "model", "purpose", "status"],
+    )
+    for r in await pool.fetch(
+        "SELECT endpoint, model, purpose, status, count(*) AS n FROM llm_usage "
+        "WHERE at >= (now() AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' "
+        "GROUP BY 1, 2, 3, 4"
+    ):
+        calls.add_metric([r["endpoint"], r["model"], r["purpose"], r["status"]], r["n"])
+    return [fresh, runs, oldest, limit, spent, calls]
+
+
+def schedule_families(settings: Any) -> list[Any]:
+    """`stockray_collection_interval_seconds`: how often each instrument's data is due.
+
+    The shortest schedule per (instrument, capability); a cron's longest gap between slots
+    over the next two weeks (weekends included), so "stale" means "missed more than one".
+    """
+    from core.scheduling import next_slot
+
+    interval = GaugeMetricFamily(
+        "stockray_collection_interval_seconds",
+        "Longest expected gap between collections of an instrument's capability.",
+        labels=["instrument", "capability"],
+    )
+    if settings.schedules is None or settings.watchlist is None:
+        return [interval]
+    shortest: dict[tuple[str, str], float] = {}
+    now = time.time()
+    for schedule in settings.schedules.schedules:
+        if not schedule.enabled or schedule.job != "collect":
+            continue
+        gap = schedule.interval_s or _cron_gap(schedule, now, next_slot)
+        tickers = schedule.tickers or settings.watchlist.groups.get(schedule.group, [])
+        for ticker in tickers:
+            for capability in schedule.capabilities:
+                key = (ticker, capability.value)
+                shortest[key] = min(shortest.get(key, gap), gap)
+    for (ticker, capability), gap in sorted(shortest.items()):
+        interval.add_metric([ticker, capability], gap)
+    return [interval]
+
+
+def _cron_gap(schedule: Any, now: float, next_slot: Any) -> float:
+    from datetime import UTC, datetime
+
+    at = datetime.fromtimestamp(now, UTC)
+    slots = [at]
+    while (slots[-1] - at).days < 14 and len(slots) < 5000:
+        slots.append(next_slot(schedule, slots[-1]))
+    return max((b - a).total_seconds() for a, b in pairwise(slots[1:]))  # [0] is now
+
+
+async def ray_job_families(ctx: Any) -> list[Any]:
+    """Ray jobs by status, and how long the oldest pending one has waited."""
+    jobs = asyncio.to_thread(lambda: ctx.jobs_client().list_jobs())
+    found = await asyncio.wait_for(jobs, JOBS_TIMEOUT_S)
+    by_status = GaugeMetricFamily(
+        "stockray_ray_jobs", "Ray jobs known to the cluster, by status.", labels=["status"]
+    )
+    pending = GaugeMetricFamily(
+        "stockray_ray_job_pending_oldest_seconds",
+        "How long the oldest pending Ray job has waited (0 when none).",
+    )
+    counts: dict[str, int] = {}
+    oldest = 0.0
+    for job in found:
+        status = str(getattr(job.status, "value", job.status))
+        counts[status] = counts.get(status, 0) + 1
+        if status == "PENDING" and job.start_time:
+            oldest = max(oldest, time.time() - job.start_time / 1000)
+    for status, n in sorted(counts.items()):
+        by_status.add_metric([status], n)
+    pending.add_metric([], oldest)
+    return [by_status, pending]
