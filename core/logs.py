@@ -7,6 +7,11 @@ follows asyncio tasks (contextvars), and passes through a redaction filter: API 
 bearer tokens, passwords in URLs, key/token query parameters and the configured secrets
 themselves are replaced by `***` before anything is written (`core.redact`, the same
 registry and patterns that scrub error messages).
+
+Other loggers (httpx logs every request's full URL at INFO, query-string keys included;
+Ray's and Serve's own) are scrubbed too: `configure_logging` also installs a log-record
+factory that scrubs each record's message and traceback as it is made, so no handler
+(the root's, Ray's, one added later) can see a secret.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from core.redact import register_secret, scrub
 
 FIELDS = ("trace_id", "instrument", "stage", "provider", "status")
 LOGGER = "stockray"
 
+_scrubbing = False  # whether this process's log-record factory scrubs
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "stockray_log", default=None
 )
@@ -109,14 +116,47 @@ def _secrets(settings: Any) -> list[str]:
         found += [v.get_secret_value() for v in group.values()]
     for url in (settings.database_url, settings.redis_url):
         if url is not None:
-            match = re.search(r"://[^/:@]*:([^@/]+)@", url.get_secret_value())
+            # The password runs to the authority's last "@"; logs may hold it decoded too.
+            match = re.search(r"://[^/:@]*:([^/?#\s]+)@", url.get_secret_value())
             if match:
-                found.append(match[1])
+                found += [match[1], unquote(match[1])]
     return found
 
 
+def scrub_every_record() -> None:
+    """Scrub every log record this process makes, whatever its logger (idempotent)."""
+    global _scrubbing
+    if _scrubbing:
+        return
+    _scrubbing = True
+    make = logging.getLogRecordFactory()
+
+    def scrubbed_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        _scrub_record(record)
+        return record
+
+    logging.setLogRecordFactory(scrubbed_record)
+
+
+def _scrub_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: logging reports it when the line is written
+        return
+    record.msg, record.args = scrub(message), None
+    if record.exc_info and not record.exc_text:
+        # Formatters print exc_text when it is set, so the raw traceback is never rendered.
+        record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = scrub(record.stack_info)
+
+
 def configure_logging(settings: Any, stream: Any = None) -> logging.Logger:
-    """Set up the `stockray` logger for this process (idempotent); return it."""
+    """Set up the `stockray` logger for this process (idempotent); return it.
+
+    Also registers the configured secrets and scrubs every other logger's records too.
+    """
     logger = logging.getLogger(LOGGER)
     for handler in list(logger.handlers):
         if getattr(handler, "_stockray", False):
@@ -125,6 +165,7 @@ def configure_logging(settings: Any, stream: Any = None) -> logging.Logger:
     handler._stockray = True  # type: ignore[attr-defined]
     handler.addFilter(ContextFilter())
     handler.addFilter(Redactor(_secrets(settings)))
+    scrub_every_record()
     handler.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())
     logger.addHandler(handler)
     logger.setLevel(settings.log_level)
