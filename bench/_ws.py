@@ -80,16 +80,23 @@ async def _publish(rate: float, duration_s: float, names: list[str]) -> dict[str
 
 
 async def measure_ws(
-    api_url: str, api_key: str, clients: int = 1000, rate: float = 100.0, duration_s: float = 30.0
+    api_url: str,
+    api_key: str,
+    clients: int = 1000,
+    rate: float = 100.0,
+    duration_s: float = 30.0,
+    instruments: list[str] | None = None,
 ) -> dict:
     """Connect `clients` sockets to `api_url`'s `/ws`, publish `rate` events/s for `duration_s`.
 
     The caller has `ray.init` done against the stack's cluster (the hub actor is there).
+    `/ws` takes only watchlist ids: pass `instruments` (ids in the `instruments` table) unless
+    the synthetic names were added there.
     """
     base = api_url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://")
     url = f"{base}/ws?key={api_key}"
     stamp = int(time.time())
-    names = [f"WSB{stamp}-{i:03d}" for i in range(min(INSTRUMENTS, clients))]
+    names = instruments or [f"WSB{stamp}-{i:03d}" for i in range(min(INSTRUMENTS, clients))]
     pool = [_Client(url, names[i % len(names)]) for i in range(clients)]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 

@@ -4,6 +4,8 @@ A subscription belongs to the key that made it: another key neither sees nor del
 (404, the same answer as for an id that does not exist). The WebSocket starts each of the
 key's connections with the union of its subscriptions. Instruments and events are stored
 sorted and without repeats, so POSTing the same subscription twice returns the first one.
+A key holds at most `STOCKRAY_WS_MAX_RULES` subscriptions (409 beyond), the most one socket
+takes.
 """
 
 # No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
@@ -55,7 +57,10 @@ def _out(row: Any) -> Subscription:
 @router.post(
     "/subscriptions",
     status_code=201,
-    responses={200: {"model": Subscription, "description": "the same subscription existed"}},
+    responses={
+        200: {"model": Subscription, "description": "the same subscription existed"},
+        409: {"description": "the key holds the most subscriptions it may"},
+    },
 )
 async def create_subscription(
     body: NewSubscription, ctx: Ctx, key: Caller, response: Response
@@ -72,19 +77,33 @@ async def create_subscription(
                 [{"field": "instruments", "problem": f"{i!r} is not on the watchlist"}
                  for i in missing],
             )  # fmt: skip
+        await conn.execute("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE", key.id)
         row = await conn.fetchrow(
-            "INSERT INTO subscriptions (key_id, instruments, events) VALUES ($1, $2, $3) "
-            "ON CONFLICT (key_id, instruments, events) DO NOTHING RETURNING *",
+            "SELECT * FROM subscriptions WHERE key_id = $1 AND instruments = $2 "
+            "AND events = $3",
             key.id, instruments, events,
         )  # fmt: skip
-        if row is None:  # a retry, or the same subscription made before
+        if row is not None:  # a retry, or the same subscription made before
             response.status_code = 200
-            row = await conn.fetchrow(
-                "SELECT * FROM subscriptions WHERE key_id = $1 AND instruments = $2 "
-                "AND events = $3",
-                key.id, instruments, events,
-            )  # fmt: skip
+            return _out(row)
+        await _check_room(conn, key, ctx.settings.ws_max_rules)
+        row = await conn.fetchrow(
+            "INSERT INTO subscriptions (key_id, instruments, events) VALUES ($1, $2, $3) "
+            "RETURNING *",
+            key.id, instruments, events,
+        )  # fmt: skip
     return _out(row)
+
+
+async def _check_room(conn: Any, key: KeyInfo, limit: int) -> None:
+    # Every stored subscription is loaded into each of the key's sockets: keep them few.
+    held = await conn.fetchval("SELECT count(*) FROM subscriptions WHERE key_id = $1", key.id)
+    if held >= limit:
+        raise ApiError(
+            409, "too_many_subscriptions",
+            f"this key has {held} subscriptions, the most it may (STOCKRAY_WS_MAX_RULES)",
+            {"limit": limit},
+        )  # fmt: skip
 
 
 @router.get("/subscriptions")

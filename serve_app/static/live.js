@@ -1,9 +1,12 @@
 // The live connection to `/ws` (protocol: serve_app/live.py). One socket per tab,
 // subscribed to every event; reconnects by itself and resumes after the last event seen.
+// Each socket opens with a fresh single-use ticket, so the key never goes in a URL.
+
+import { api } from "./api.js";
 
 const HEARTBEAT_S = 10; // asked of the server; silence for 2.5x this means a dead socket
 const BACKOFF_S = [1, 2, 4, 8, 15, 30];
-const STOP_CODES = new Set([4401, 4403, 4400]); // reconnecting would not help
+const STOP_CODES = new Set([4401, 4403, 4400, 1009]); // reconnecting would not help
 
 /**
  * Live events for this tab.
@@ -35,17 +38,29 @@ export class LiveFeed {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.watchdog);
-    if (this.socket) this.socket.close(1000, "bye");
+    if (this.socket?.close) this.socket.close(1000, "bye");
     this.socket = null;
   }
 
-  connect() {
+  async connect() {
     clearTimeout(this.timer);
+    this.onStatus("connecting");
+    let ticket;
+    try {
+      ({ ticket } = await api("/ws/ticket", { method: "POST", key: this.key }));
+    } catch (err) {
+      if (this.stopped) return;
+      // A refused key ends it as a refused socket would; anything else is retried.
+      const code = err.status === 401 || err.status === 403 ? 4000 + err.status : 1006;
+      this.socket = { ticketFailed: true };
+      this.closed(this.socket, code);
+      return;
+    }
+    if (this.stopped) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const params = new URLSearchParams({ key: this.key, heartbeat_s: String(HEARTBEAT_S) });
+    const params = new URLSearchParams({ ticket, heartbeat_s: String(HEARTBEAT_S) });
     const socket = new WebSocket(`${scheme}://${location.host}/ws?${params}`);
     this.socket = socket;
-    this.onStatus("connecting");
     socket.onopen = () => {
       // Resume in the subscribe message, not the URL: a replay by URL runs before this
       // subscription exists and would be filtered by the key's stored ones only.

@@ -27,13 +27,22 @@ from configs.settings import load_settings
 from core.storage.api_keys import create_key
 from core.storage.db import connect as pg_connect
 from core.storage.migrations import migrate
-from serve_app import live
+from serve_app import live, live_protocol
 from serve_app.app import build_api
 from serve_app.context import AppContext
 
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def watch(conn: Any, *names: str) -> None:
+    """Put `names` on the watchlist (`/ws` subscribes only to watchlist ids)."""
+    await conn.executemany(
+        "INSERT INTO instruments (id, name, exchange, currency, timezone) "
+        "VALUES ($1, $1, 'TEST', 'USD', 'UTC') ON CONFLICT DO NOTHING",
+        [(name,) for name in names],
+    )
 
 
 async def _publish(kind: str, instrument: str | None, **payload: Any) -> int:
@@ -72,25 +81,31 @@ async def keys(fresh_dsn: str) -> AsyncIterator[dict[str, Any]]:
     info, key = await create_key(conn, "ws-reader", "read")
     _, bare = await create_key(conn, "ws-bare", "read")
     stored = _name("STORED")
+    await watch(conn, stored)
     await conn.execute(
         "INSERT INTO subscriptions (key_id, instruments, events) VALUES ($1, $2, $3)",
         info.id,
         [stored],
         ["bar"],
     )
-    yield {"dsn": fresh_dsn, "key": key, "bare": bare, "stored": stored}
+    yield {"dsn": fresh_dsn, "key": key, "bare": bare, "stored": stored, "conn": conn}
     await conn.close()
 
 
 @pytest.fixture
-async def api(ray_cluster, keys) -> AsyncIterator[str]:
-    """The API under uvicorn on a free port (real TCP, so a reader that stops is slow)."""
-    settings = load_settings(database_url=keys["dsn"])
+async def api(request, ray_cluster, keys) -> AsyncIterator[str]:
+    """The API under uvicorn on a free port (real TCP, so a reader that stops is slow).
+
+    Settings overrides come from indirect parametrization (`request.param`)."""
+    settings = load_settings(database_url=keys["dsn"], **getattr(request, "param", {}))
     app = build_api(settings)
     ctx = app.state.context = AppContext(settings)
     await live.on_replica_start(ctx)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=live.MAX_MESSAGE
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
@@ -112,6 +127,7 @@ async def test_keys_are_checked_with_close_codes(api: str) -> None:
 
 async def test_subscribe_filter_and_bad_messages(api: str, keys: dict[str, Any]) -> None:
     stored, other = keys["stored"], _name("OTHER")
+    await watch(keys["conn"], other)
     headers = {"X-API-Key": keys["key"]}
     async with connect(api, additional_headers=headers) as ws:
         hello = await _next(ws)
@@ -129,10 +145,12 @@ async def test_subscribe_filter_and_bad_messages(api: str, keys: dict[str, Any])
                     '{"type":"unsubscribe","instruments":["never"]}'):  # fmt: skip
             await ws.send(bad)
             reply = await _next(ws)
-            assert reply["type"] == "error" and reply["code"] == "invalid_message", bad
+            assert reply["type"] == "error", bad
+            assert reply["code"] in ("invalid_message", "unknown_events", "unknown_subscription")
 
         await ws.send(json.dumps({"type": "subscribe", "instruments": [other]}))
-        assert len((await _next(ws))["subscriptions"]) == 2
+        reply = await _next(ws)
+        assert reply["added"] == [{"instruments": [other], "events": []}] and reply["count"] == 2
         first = await _publish("article", other, title="now wanted")
         second = await _publish("job.progress", None, run_id="r1", done=1, total=2)
         got = await _events(ws, 2)
@@ -197,8 +215,9 @@ async def test_a_client_that_falls_behind_is_told_it_lagged_and_slows_nobody(
     (On loopback the kernel absorbs tens of MB for a reader that stops, so the queue is made
     small here rather than the reader slow; the overflow path is the same.)
     """
-    monkeypatch.setattr(live, "QUEUE_MAX", 20)
+    monkeypatch.setattr(live_protocol, "QUEUE_MAX", 20)
     stored, calm = keys["stored"], _name("CALM")
+    await watch(keys["conn"], calm)
     hub = events_handle()
     async with (
         connect(f"{api}?key={keys['key']}") as busy,
@@ -373,10 +392,15 @@ async def test_fan_out_across_two_replicas_and_resume_after_scale_down(
     assert moved and all(set(c["closes"]) == {live.CLOSE_RESTART} for c in moved)
 
 
+@pytest.mark.parametrize("api", [{"ws_max_sockets_per_key": 40}], indirect=True)
 async def test_bench_measures_every_delivery(api: str, keys: dict[str, Any]) -> None:
     from bench._ws import measure_ws
 
     base = api.removesuffix("/ws").replace("ws://", "http://")
-    result = await measure_ws(base, keys["key"], clients=40, rate=20.0, duration_s=3.0)
+    names = [_name("WSB") for _ in range(40)]  # one client each, as the bench spreads them
+    await watch(keys["conn"], *names)
+    result = await measure_ws(
+        base, keys["key"], clients=40, rate=20.0, duration_s=3.0, instruments=names
+    )
     assert result["ws_clients"] == 40 and result["ws_events"] >= 50
     assert result["ws_lost"] == 0 and result["ws_messages"] == result["ws_events"]  # 1 each

@@ -1,0 +1,118 @@
+"""A replica's live side: start the `Feed`, keep open sockets' keys checked, close on drain.
+
+`serve_app.live` re-exports `on_replica_start` and `on_replica_stop`, which the Serve
+deployment (and tests) call around the replica's life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from serve_app.context import AppContext
+from serve_app.live_feed import Feed
+from serve_app.live_protocol import CLOSE_RESTART, CLOSE_UNAUTHORIZED
+from serve_app.ws_keys import active_keys
+
+log = logging.getLogger("stockray.serve.live")
+RESTART_REASON = "the server is restarting; reconnect"
+READY_TIMEOUT_S = 10.0
+
+
+async def ready(feed: Feed, timeout_s: float = READY_TIMEOUT_S) -> bool:
+    """Wait (up to `timeout_s`) until the feed has its starting point from the hub."""
+    try:
+        await asyncio.wait_for(feed.ready.wait(), timeout_s)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def on_replica_start(ctx: AppContext) -> None:
+    """Start this replica's event listener (and the watch that closes sockets on drain)."""
+    from actors.events import follow
+
+    if ctx.live is not None:
+        return
+    feed = ctx.live = Feed(ctx, _replica_tag())
+    feed._tasks.append(asyncio.create_task(follow(ctx.settings, feed)))
+    feed._tasks.append(asyncio.create_task(_recheck_keys(ctx, feed)))
+    draining = _serve_draining()
+    if draining is not None:
+        feed._tasks.append(asyncio.create_task(_close_on_drain(feed, draining)))
+    await ready(feed)
+
+
+async def on_replica_stop(ctx: AppContext) -> None:
+    """Close this replica's sockets with a close frame and stop its listener."""
+    feed: Feed | None = ctx.live
+    if feed is None:
+        return
+    feed.close_all(CLOSE_RESTART, RESTART_REASON)
+    await _until_closed(feed, 5.0)
+    await feed.stop()
+    ctx.live = None
+
+
+async def _recheck_keys(ctx: AppContext, feed: Feed) -> None:
+    """Every `ws_key_recheck_s`, close the sockets of keys revoked since they connected."""
+    while True:
+        await asyncio.sleep(ctx.settings.ws_key_recheck_s)
+        try:
+            await close_revoked(ctx, feed)
+        except Exception:  # the database is away: keep the sockets, try again next time
+            log.warning("could not re-check the keys of open sockets", exc_info=True)
+
+
+async def close_revoked(ctx: AppContext, feed: Feed) -> None:
+    """Close, with 4401, the sockets whose key is revoked (read from the database)."""
+    clients = list(feed.clients)
+    active = await active_keys(ctx, {c.key_id for c in clients})
+    for client in clients:
+        if client.key_id not in active:
+            client.close(CLOSE_UNAUTHORIZED, "key revoked")
+
+
+async def _until_closed(feed: Feed, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while feed.clients and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _replica_tag() -> str | None:
+    try:
+        from ray import serve
+
+        return serve.get_replica_context().replica_tag
+    except Exception:  # not in a Serve replica (tests, plain uvicorn)
+        return None
+
+
+def _serve_draining() -> Callable[[], bool] | None:
+    """A probe for "Serve is stopping this replica", or None outside a Serve replica.
+
+    Serve waits for open requests before it calls `__del__`, and a socket stays open until
+    someone closes it; so sockets are closed when the drain starts. Serve 2.60 exposes the
+    drain only as the replica's `_shutting_down` flag, read here (and nowhere else).
+    """
+    try:
+        from ray._private.worker import global_worker
+
+        actor = global_worker.actors.get(global_worker.actor_id)
+    except Exception:  # not in a Ray worker
+        return None
+    replica = getattr(actor, "_replica_impl", None)
+    if replica is None or not hasattr(replica, "_shutting_down"):
+        return None
+    return lambda: bool(replica._shutting_down)
+
+
+async def _close_on_drain(feed: Feed, draining: Callable[[], bool]) -> None:
+    while not draining():
+        await asyncio.sleep(0.25)
+    log.info("replica draining: closing %d sockets with %d", len(feed.clients), CLOSE_RESTART)
+    while True:  # keep closing: a socket may still open while the proxy learns of the drain
+        feed.close_all(CLOSE_RESTART, RESTART_REASON)
+        await asyncio.sleep(0.25)
