@@ -171,7 +171,7 @@ class HttpProviderClient:
                 timeout=self._timeout,
                 limits=CONNECTION_LIMITS,
                 headers={"User-Agent": USER_AGENT},
-                follow_redirects=True,
+                follow_redirects=False,  # fetch_json follows same-host redirects only
             )
             self._owns_http = True
         return self._http

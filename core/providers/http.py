@@ -8,6 +8,7 @@ request here is sent exactly once and every failure leaves as a typed `ProviderE
     body cut short after the headers arrived       -> BadPayload(field="body")
     provider-specific error bodies                 -> the client's own `error_for`
     429 -> RateLimited(Retry-After)  401/403 -> AuthError  404 -> NotFound  5xx -> Unavailable
+    a redirect to another host, or more than 5     -> Unavailable (not followed)
     any other non-2xx                              -> BadPayload (the request was rejected)
     a body that is not JSON                        -> BadPayload(field="body")
 """
@@ -39,6 +40,7 @@ ErrorFor = Callable[[httpx.Response, Any], ProviderError | None]
 """A client's one error mapping: (response, decoded JSON or None) -> typed error or None."""
 
 _SNIPPET = 200
+MAX_REDIRECTS = 5
 
 
 async def fetch_json(
@@ -55,7 +57,7 @@ async def fetch_json(
     request = http.build_request("GET", url, params=params, headers=headers, timeout=timeout)
     where = request.url.path  # never the query string: it may carry an API key
     try:
-        response = await http.send(request, stream=True)
+        response = await _send(http, provider, request)
     except httpx.TimeoutException as exc:
         raise Timeout(provider, f"no answer from {where} ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -79,6 +81,38 @@ async def fetch_json(
     if payload is None:
         raise BadPayload(provider, f"answer from {where} is not JSON: {snippet(response)}", "body")
     return payload
+
+
+async def _send(http: httpx.AsyncClient, provider: str, request: httpx.Request) -> httpx.Response:
+    # Keys travel in the query string or a header (X-Api-Key), which httpx would carry to
+    # whatever host a redirect names: only redirects within the provider's own host are
+    # followed (http -> https included), whatever the client's own setting.
+    origin, where = request.url, request.url.path
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await http.send(request, stream=True, follow_redirects=False)
+        target = response.next_request
+        if target is None:
+            return response
+        await response.aclose()
+        if not same_site(origin, target.url):
+            raise Unavailable(
+                provider,
+                f"{where} redirects to another host ({target.url.scheme}://{target.url.host}); "
+                "not followed, the request carries the key",
+            )
+        request = target
+    raise Unavailable(provider, f"{where}: more than {MAX_REDIRECTS} redirects")
+
+
+def same_site(origin: httpx.URL, target: httpx.URL) -> bool:
+    """Whether a redirect from `origin` to `target` stays on the same host and port (or
+    upgrades the same host from http to https)."""
+    if target.host != origin.host:
+        return False
+    if target.scheme == origin.scheme:
+        return target.port == origin.port
+    upgrade = (origin.scheme, target.scheme) == ("http", "https")
+    return upgrade and origin.port is None and target.port is None
 
 
 def decode_json(content: bytes) -> Any:
