@@ -18,7 +18,12 @@ from core.logs import configure_logging
 from serve_app import chat, headers, live, metrics, ops_routes, routes, subscriptions, web
 from serve_app.auth import presented_key
 from serve_app.context import AppContext, Ctx, set_replica_context
-from serve_app.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from serve_app.errors import (
+    ERROR_RESPONSES,
+    RETRY_AFTER_S,
+    error_response,
+    install_error_handlers,
+)
 from serve_app.guard import BodyGuard
 from serve_app.state_gauges import StateGauges
 
@@ -83,13 +88,18 @@ def build_api(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(ctx: Ctx) -> Any:
-        """Readiness: Postgres answers, and Redis too when configured."""
+        """Readiness: 200 `ready` when Postgres answers (and Redis, when configured); 200
+        `degraded` when only Redis does not (the replica's own limits and cache serve, so it
+        should keep its traffic); 503 when Postgres does not (no request could be served).
+        """
         checks = {"postgres": await _check(_check_postgres(ctx))}
         if ctx.settings.redis_url is not None:
             checks["redis"] = await _check(_check_redis(ctx))
-        if all(v == "ok" for v in checks.values()):
-            return {"status": "ready", "checks": checks}
-        return error_response(503, "not_ready", "a dependency is not ready", checks)
+        if checks["postgres"] != "ok":
+            retry = {"Retry-After": str(RETRY_AFTER_S)}
+            return error_response(503, "not_ready", "Postgres is not ready", checks, retry)
+        status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
+        return {"status": status, "checks": checks}
 
     return app
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Annotated, Any
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
+from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
 from configs.settings import Settings
@@ -15,12 +18,71 @@ from core.storage.db import create_pool
 from serve_app.cache import ReadCache
 from serve_app.ratelimit import FailedAuthLimits, KeyRateLimits
 
+log = logging.getLogger("stockray.serve")
+POOL_SIZE = 8
+REDIS_RETRY_S = 5.0  # after a failed Redis call, how long the replica's own state serves
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+T = TypeVar("T")
+
+
+class RedisFallback:
+    """Redis when it answers, else the replica's own state: after a failed call Redis is
+    skipped for `retry_s`, so an outage costs one slow call per period, not one per request.
+    """
+
+    def __init__(self, retry_s: float = REDIS_RETRY_S) -> None:
+        self.retry_s = retry_s
+        self._skip_until = 0.0
+
+    @property
+    def up(self) -> bool:
+        """False while Redis is being skipped after a failure."""
+        return time.monotonic() >= self._skip_until
+
+    async def call(
+        self, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
+    ) -> T:
+        """`shared()` if Redis is up and it succeeds, else `local()`."""
+        if self.up:
+            try:
+                return await shared()
+            except REDIS_ERRORS as exc:
+                log.warning(
+                    "Redis did not answer (%s); replica-local limits and cache serve for %.0f s",
+                    type(exc).__name__, self.retry_s,
+                )  # fmt: skip
+                self._skip_until = time.monotonic() + self.retry_s
+        return await local()
+
+
+class SharedKeyRateLimits(KeyRateLimits):
+    """`KeyRateLimits` in Redis, and the replica's own while Redis does not answer."""
+
+    def __init__(self, per_minute: int, redis: Any, fallback: RedisFallback) -> None:
+        super().__init__(per_minute, redis)
+        self._local = KeyRateLimits(per_minute)
+        self._fallback = fallback
+
+    async def check(self, key_id: str) -> float:
+        """Admit one request of this key (0.0) or return the seconds until one would be."""
+        shared = super().check
+        return await self._fallback.call(lambda: shared(key_id), lambda: self._local.check(key_id))
+
+
+class SharedFailedAuthLimits(FailedAuthLimits):
+    """`FailedAuthLimits` counted in Redis, and by the replica while Redis does not answer."""
+
+    def __init__(self, per_minute: int, redis: Any, fallback: RedisFallback) -> None:
+        super().__init__(per_minute)
+        self._counts = SharedKeyRateLimits(per_minute, redis, fallback)
+
 
 class AppContext:
     """Settings plus a lazily created connection pool (one per replica).
 
     With `STOCKRAY_REDIS_URL` set, the read cache and the per-key limits live in Redis and
-    are shared by every replica; otherwise each replica keeps its own.
+    are shared by every replica; otherwise, and while Redis does not answer, each replica
+    keeps its own.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -28,14 +90,21 @@ class AppContext:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self.redis: Any = None
-        if settings.redis_url is not None:
-            import redis.asyncio as redis
-
-            self.redis = redis.from_url(settings.redis_url.get_secret_value())
+        self.redis_fallback = RedisFallback()
         self._jobs: Any = None
-        self.cache = ReadCache(settings.api_cache_ttl_s, self.redis)
-        self.limits = KeyRateLimits(settings.api_rate_limit, self.redis)
-        self.auth_failures = FailedAuthLimits(settings.api_auth_failures_per_minute, self.redis)
+        self.cache = ReadCache(settings.api_cache_ttl_s, settings.api_cache_max_bytes)
+        self.limits = KeyRateLimits(settings.api_rate_limit)
+        self.auth_failures = FailedAuthLimits(settings.api_auth_failures_per_minute)
+        if settings.redis_url is not None:
+            self.redis = _redis_client(settings)
+            fallback = self.redis_fallback
+            self.cache = ReadCache(
+                settings.api_cache_ttl_s, settings.api_cache_max_bytes, self.redis, fallback
+            )
+            self.limits = SharedKeyRateLimits(settings.api_rate_limit, self.redis, fallback)
+            self.auth_failures = SharedFailedAuthLimits(
+                settings.api_auth_failures_per_minute, self.redis, fallback
+            )
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
         self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
         self.event_hooks: list[Callable[[dict[str, Any]], None]] = [self.cache.on_event]
@@ -49,7 +118,14 @@ class AppContext:
                 if self.settings.database_url is None:
                     raise RuntimeError("STOCKRAY_DATABASE_URL is not set in this replica")
                 dsn = self.settings.database_url.get_secret_value()
-                self._pool = await create_pool(dsn, min_size=1, max_size=8)
+                self._pool = await create_pool(
+                    dsn,
+                    min_size=1,
+                    max_size=POOL_SIZE,
+                    command_timeout_s=self.settings.db_command_timeout_s,
+                    acquire_timeout_s=self.settings.db_acquire_timeout_s,
+                    connect_timeout_s=self.settings.db_acquire_timeout_s,
+                )
             return self._pool
 
     def jobs_client(self) -> Any:
@@ -73,6 +149,23 @@ class AppContext:
             self._pool = None
         if self.redis is not None:
             await self.redis.aclose()
+
+
+def _redis_client(settings: Settings) -> Any:
+    # Short timeouts and one retry (a pooled connection Redis closed on restart): a Redis
+    # that does not answer at once is treated as down, and the fallbacks serve.
+    import redis.asyncio as redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    assert settings.redis_url is not None
+    timeout = settings.redis_timeout_s
+    return redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+    )
 
 
 _replica_context: AppContext | None = None

@@ -1,16 +1,35 @@
-"""The API's one error shape: `{"error": {"code", "message", "details"}}`."""
+"""The API's one error shape: `{"error": {"code", "message", "details"}}`.
+
+What a route raises, and the status it is answered with:
+
+    ApiError                      its own status and code
+    HTTPException                 404 not_found, 405 method_not_allowed, else http_error
+    RequestValidationError        422 invalid_request
+    Postgres down, slow or gone   503 database_unavailable + Retry-After
+      (asyncpg connection, shutdown and resource errors; OSError; TimeoutError: a query
+      over STOCKRAY_DB_COMMAND_TIMEOUT_S or no free connection within
+      STOCKRAY_DB_ACQUIRE_TIMEOUT_S)
+    text Postgres cannot store    422 invalid_request (a NUL byte in a parameter)
+
+Anything else is a bug and stays a 500.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+
+log = logging.getLogger("stockray.serve")
+RETRY_AFTER_S = 5  # what a 503 asks clients to wait: about one pool acquire timeout
 
 
 class ErrorInfo(BaseModel):
@@ -37,7 +56,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "the request body is over STOCKRAY_API_MAX_BODY_BYTES"),
         (422, "request validation failed"),
         (429, "the key is over its request rate, or too many failed key attempts; see Retry-After"),
-        (503, "a dependency (Postgres, Ray) is not available"),
+        (503, "a dependency (Postgres, Ray) is not available; see Retry-After"),
     ]
 }
 """Declared on every route, so the OpenAPI document describes every answer the API gives."""
@@ -60,6 +79,35 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details, self.headers = details, headers
+
+
+def unavailable(code: str, message: str) -> ApiError:
+    """A 503 for a dependency that did not answer, asking the client to retry later."""
+    return ApiError(503, code, message, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+# Postgres classes 08 (connection), 53 (resources: too many connections, disk full) and 57
+# (operator intervention: shutdown, restart, query cancelled): the server, not the request.
+_DB_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+_BAD_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+
+
+def database_error(exc: Exception) -> ApiError | None:
+    """The answer to a Postgres-side failure, or None if it is a bug (a 500)."""
+    if isinstance(exc, _BAD_TEXT):
+        message = "a parameter holds a character Postgres cannot store (NUL)"
+        return ApiError(422, "invalid_request", message)
+    closed = isinstance(exc, asyncpg.InterfaceError) and "clos" in str(exc)  # closed, closing
+    if isinstance(exc, (*_DB_DOWN, OSError, TimeoutError)) or closed:
+        return unavailable("database_unavailable", "the database did not answer; retry later")
+    return None
 
 
 def uuid_or_404(text: str, what: str) -> uuid.UUID:
@@ -101,3 +149,14 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()
         ]
         return error_response(422, "invalid_request", "request validation failed", details)
+
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        answer = database_error(exc)
+        if answer is None:
+            raise exc
+        if answer.status == 503:  # no traceback: the cause is the server, named here
+            log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return error_response(answer.status, answer.code, answer.message, headers=answer.headers)
+
+    for kind in (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        app.add_exception_handler(kind, _database)

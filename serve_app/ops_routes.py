@@ -17,11 +17,12 @@ from core.providers import CLIENTS
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import ApiError
-from serve_app.params import Day
+from serve_app.errors import ApiError, unavailable
+from serve_app.params import Day, no_nul_bytes
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read")), Depends(no_nul_bytes)])
 PROVIDERS_TIMEOUT_S = 30.0  # the first call may create the router and its actors
+JOBS_TIMEOUT_S = 10.0  # one Jobs API call (the client's first includes a version check)
 
 
 def _run(row: Any) -> dict[str, Any]:
@@ -66,8 +67,10 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
         return _run(row)
     try:
         info = await _jobs_api(ctx, lambda jobs: jobs.get_job_info(job_id))
-    except RuntimeError:  # Ray answers 404 for an unknown submission id
-        raise ApiError(404, "not_found", f"no job {job_id!r}") from None
+    except RuntimeError as exc:  # the client's "Request failed with status code N: ..."
+        if "status code 404" in str(exc):  # Ray's answer for an unknown submission id
+            raise ApiError(404, "not_found", f"no job {job_id!r}") from None
+        raise unavailable("jobs_unavailable", "the Ray Jobs API failed") from exc
     trace_id = (info.metadata or {}).get("trace_id")
     row = await pool.fetchrow(
         "SELECT * FROM job_runs WHERE trace_id = $1 ORDER BY started_at DESC LIMIT 1", trace_id
@@ -171,7 +174,7 @@ async def submit_backfill(
         )
     except RuntimeError as exc:
         if submission_id is None or "already exists" not in str(exc):
-            raise ApiError(503, "jobs_unavailable", "the Ray Jobs API refused the job") from exc
+            raise unavailable("jobs_unavailable", "the Ray Jobs API refused the job") from exc
         response.status_code = 200
         info = await _jobs_api(ctx, lambda jobs: jobs.get_job_info(submission_id))
         return {"job_id": submission_id, "trace_id": (info.metadata or {}).get("trace_id")}
@@ -200,7 +203,15 @@ def _check_backfill(ctx: Ctx, body: BackfillRequest) -> None:
 
 async def _jobs_api(ctx: Ctx, call: Callable[[Any], Any]) -> Any:
     # The Jobs API client blocks on HTTP (its constructor too): keep it off the event loop.
-    return await asyncio.to_thread(lambda: call(ctx.jobs_client()))
+    # Unreachable (requests' errors are OSErrors) or slow: a 503; the thread ends on its own.
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(lambda: call(ctx.jobs_client())), JOBS_TIMEOUT_S
+        )
+    except (OSError, TimeoutError) as exc:
+        raise unavailable(
+            "jobs_unavailable", f"the Ray Jobs API did not answer: {type(exc).__name__}"
+        ) from None
 
 
 @router.get("/providers")

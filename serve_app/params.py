@@ -1,7 +1,10 @@
-"""Strict date and time inputs: ISO 8601 text only.
+"""Strict inputs: ISO 8601 dates and times in a sane range, no NUL bytes.
 
 Pydantic's lax mode would also take `0` or `1700000000` as a date or a time (a Unix
-timestamp); the OpenAPI document promises ISO 8601, so anything else is a 422.
+timestamp); the OpenAPI document promises ISO 8601, so anything else is a 422. Dates are
+kept within years 1800-2199, so a default window around one (a year back, a month back)
+or a time zone shift never leaves Python's or Postgres' range. Postgres text cannot hold
+a NUL byte, so one in the path or query is a 422 before any query runs.
 """
 
 # No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
@@ -9,7 +12,10 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from fastapi import Request
+from pydantic import AfterValidator, BeforeValidator
+
+from serve_app.errors import ApiError
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INSTANT = re.compile(
@@ -29,5 +35,34 @@ def _instant(value: Any) -> Any:
     raise ValueError("expected an ISO 8601 time like 2024-05-01T00:00:00Z")
 
 
-Day = Annotated[date, BeforeValidator(_day)]
-Instant = Annotated[datetime, BeforeValidator(_instant)]
+EARLIEST, LATEST = date(1800, 1, 1), date(2199, 12, 31)
+NUL = "\x00"
+
+
+def _in_range(value: Any) -> Any:
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(f"expected a date between {EARLIEST} and {LATEST}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day), AfterValidator(_in_range)]
+Instant = Annotated[datetime, BeforeValidator(_instant), AfterValidator(_in_range)]
+
+
+def in_range(value: datetime) -> bool:
+    """Whether `value` (e.g. read back from a cursor) is within the accepted dates."""
+    return EARLIEST <= value.date() <= LATEST
+
+
+async def no_nul_bytes(request: Request) -> None:
+    """Router dependency: a NUL byte in a path or query parameter is a 422."""
+    found = [("path", k, v) for k, v in request.path_params.items()]
+    found += [("query", k, v) for k, v in request.query_params.multi_items()]
+    problems = [
+        {"field": f"{where}.{name.replace(NUL, '')}", "problem": "contains a NUL byte"}
+        for where, name, value in found
+        if NUL in name or NUL in str(value)
+    ]
+    if problems:
+        raise ApiError(422, "invalid_request", "request validation failed", problems)

@@ -20,13 +20,13 @@ from core.adjust import adjust as adjust_bars
 from core.models import CorporateAction, Instrument
 from core.storage import bars as prices
 from serve_app.auth import require
-from serve_app.cache import Cached
+from serve_app.cache import Cached, request_key
 from serve_app.context import Ctx
 from serve_app.errors import ApiError, uuid_or_404
-from serve_app.params import Instant
+from serve_app.params import NUL, Instant, in_range, no_nul_bytes
 from serve_app.report_views import ReportList, ReportView
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read"))])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read")), Depends(no_nul_bytes)])
 MAX_LIMIT = 100
 PARQUET = "application/vnd.apache.parquet"
 BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "provider", "partial"]
@@ -48,27 +48,33 @@ def _cursor_decode(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         at, key = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), key
+        when = datetime.fromisoformat(at)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+    if when.tzinfo is None or not in_range(when) or NUL in key:  # not one we made
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return when, key
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 async def _cached(
-    request: Request, ctx: Ctx, tags: list[str], produce: Callable[[], Awaitable[Response]]
+    request: Request,
+    ctx: Ctx,
+    tags: list[str],
+    produce: Callable[[], Awaitable[Response]],
+    variant: str = "",
 ) -> Response:
     """`produce()`'s response, or the cached copy of an earlier one for the same request.
 
-    The key is the path, the sorted query and the Accept header (bars differ by format);
-    only 200s are kept. Entries are tagged with what they were read from and dropped by
-    the live events that change it (see `serve_app.cache`).
+    The key is the path, the query parameters the route declares and `variant` (the format
+    bars are rendered in); only 200s are kept. Entries are tagged with what they were read
+    from and dropped by the live events that change it (see `serve_app.cache`).
     """
     if not ctx.cache.enabled:
         return await produce()
-    query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
-    key = f"{request.url.path}?{query}|{request.headers.get('accept', '')}"
+    key = request_key(request, variant)
     hit = await ctx.cache.get(key)
     if hit is not None:
         return Response(hit.body, media_type=hit.media_type, headers={"X-Cache": "hit"})
@@ -126,7 +132,13 @@ async def bars(
     async def produce() -> Response:
         return await _bars(request, ctx, instrument_id, start, end, interval, adjust)
 
-    return await _cached(request, ctx, [f"instrument:{instrument_id}"], produce)
+    tags = [f"instrument:{instrument_id}"]
+    return await _cached(request, ctx, tags, produce, _format(request))
+
+
+def _format(request: Request) -> str:
+    accept = request.headers.get("accept", "")
+    return "csv" if "text/csv" in accept else "parquet" if PARQUET in accept else "json"
 
 
 async def _bars(
@@ -151,10 +163,10 @@ async def _bars(
     closes = await prices.previous_closes(pool, instrument_id) if mode == "all" else {}
     result = adjust_bars(traded, actions, closes, mode, instrument.timezone)
     records = [{c: getattr(b, c) for c in BAR_COLUMNS} for b in result.bars]
-    accept = request.headers.get("accept", "")
-    if "text/csv" in accept:
+    rendering = _format(request)
+    if rendering == "csv":
         return Response(_csv(records), media_type="text/csv")
-    if PARQUET in accept:
+    if rendering == "parquet":
         return Response(_parquet(records), media_type=PARQUET)
     return JSONResponse(
         {

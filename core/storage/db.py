@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 
@@ -23,11 +24,50 @@ async def connect(dsn: str, timeout_s: float = 10.0) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A connection pool with stockray's codecs."""
-    return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, timeout=10
+class TimedPool(asyncpg.Pool):
+    """An asyncpg pool whose every acquire, `pool.fetch(...)` ones included, gives up after
+    `acquire_timeout_s` (asyncpg's own default is to wait for ever)."""
+
+    __slots__ = ("acquire_timeout_s",)
+
+    def __init__(self, *args: Any, acquire_timeout_s: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        """A connection, waiting at most `timeout` (default: the pool's acquire timeout)."""
+        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
+
+
+async def create_pool(
+    dsn: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    *,
+    command_timeout_s: float | None = None,
+    acquire_timeout_s: float | None = None,
+    connect_timeout_s: float = 10.0,
+) -> asyncpg.Pool:
+    """A connection pool with stockray's codecs.
+
+    `command_timeout_s` bounds every query (asyncpg cancels it on the server), and
+    `acquire_timeout_s` every wait for a free connection (a connect included); None = none.
+    """
+    pool = TimedPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        init=_init_connection,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=connect_timeout_s,
+        command_timeout=command_timeout_s,
+        acquire_timeout_s=acquire_timeout_s,
     )
+    return await pool
 
 
 async def sync_instruments(conn: asyncpg.Connection, instruments: Iterable[Instrument]) -> int:
