@@ -8,14 +8,17 @@ address, and their children (workers, agents, Serve replicas).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import re
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,7 +66,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve_env() -> dict[str, str]:
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket path (sun_path, less its NUL)
+RAY_NODE_ID_LEN = 56  # Ray puts HAProxy's files in a per-node folder named by the node id
+
+
+def haproxy_dir(home: Path) -> Path:
+    """Where HAProxy's admin socket, config and server state live: `<home>/haproxy`, 0700.
+
+    Ray's default is /tmp/haproxy-serve with the admin socket (`level admin`) mode 666: any
+    local user could drain or re-point the backends. Ray keeps the mode, so the folder
+    around it is what keeps others out. A data dir too deep for a socket path gets a 0700
+    folder of this user in the temp dir instead, named by the data dir.
+    """
+    path = home / "haproxy"
+    if len(str(path / ("x" * RAY_NODE_ID_LEN) / "metrics.sock").encode()) > SOCKET_PATH_MAX:
+        digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+        path = Path(tempfile.gettempdir()) / f"stockray-{os.getuid()}-{digest}"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = path.lstat()  # not a symlink someone else placed, nor their folder
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise StackError(f"{path} is not a folder of this user; remove it and run `up` again")
+    path.chmod(0o700)
+    return path
+
+
+def haproxy_paths(home: Path) -> dict[str, str]:
+    """Ray Serve's HAProxy file locations, all inside `haproxy_dir(home)`."""
+    where = haproxy_dir(home)
+    return {
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(where / "admin.sock"),
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(where / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(where),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(where / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(where / "metrics.sock"),
+    }
+
+
+def serve_env(home: Path) -> dict[str, str]:
     """Ray Serve's request path for the head's controller, proxies and replicas.
 
     Chosen by measurement (`python -m bench.serve`, ~2.5x the default's throughput):
@@ -74,12 +113,14 @@ def serve_env() -> dict[str, str]:
     reads these when its processes start, so they are set for `ray start`. HAProxy's stats,
     metrics and fallback-proxy ports get free ports so several heads on one machine (tests,
     benchmarks) do not collide; note HAProxy binds its stats and metrics on all interfaces.
-    Without an HAProxy binary (`ray[serve]` bundles one on Linux only; else `haproxy` on
-    PATH) Serve keeps its default proxy.
+    HAProxy's admin socket and files go in a 0700 folder under the data dir `home`
+    (`haproxy_dir`). Without an HAProxy binary (`ray[serve]` bundles one on Linux only; else
+    `haproxy` on PATH) Serve keeps its default proxy.
     """
     if not _haproxy_available():
         return {}
     return {
+        **haproxy_paths(home),
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
@@ -103,7 +144,7 @@ def isolated(root: Path) -> dict[str, Any]:
 
 def start_head(settings: Settings, env: dict[str, str], log_path: Path) -> RayState:
     """Start a head node on loopback; its workers inherit `env` (which may override
-    `serve_env()`)."""
+    `serve_env(...)`)."""
     ensure_auth_token()
     temp_root = settings.ray_temp_dir or Path("/tmp/ray")
     args = [
@@ -122,7 +163,7 @@ def start_head(settings: Settings, env: dict[str, str], log_path: Path) -> RaySt
         args += ["--num-cpus", str(settings.ray_num_cpus)]
     # Workers (the scheduler submitting jobs, jobs calling back) find the dashboard here.
     env = {
-        **serve_env(),
+        **serve_env(settings.home),
         **env,
         "STOCKRAY_DASHBOARD_HOST": settings.dashboard_host,
         "STOCKRAY_DASHBOARD_PORT": str(settings.dashboard_port),
