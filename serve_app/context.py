@@ -88,45 +88,43 @@ class AppContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
-        self.redis: Any = None
-        self.redis_fallback = RedisFallback()
+        self._pool_attempt: asyncio.Task[asyncpg.Pool] | None = None
         self._jobs: Any = None
-        self.cache = ReadCache(settings.api_cache_ttl_s, settings.api_cache_max_bytes)
-        self.limits = KeyRateLimits(settings.api_rate_limit)
-        self.auth_failures = FailedAuthLimits(settings.api_auth_failures_per_minute)
-        if settings.redis_url is not None:
-            self.redis = _redis_client(settings)
-            fallback = self.redis_fallback
-            self.cache = ReadCache(
-                settings.api_cache_ttl_s, settings.api_cache_max_bytes, self.redis, fallback
-            )
-            self.limits = SharedKeyRateLimits(settings.api_rate_limit, self.redis, fallback)
-            self.auth_failures = SharedFailedAuthLimits(
-                settings.api_auth_failures_per_minute, self.redis, fallback
-            )
+        self.redis_fallback = RedisFallback()
+        self.redis: Any = _redis_client(settings) if settings.redis_url is not None else None
+        ttl, max_bytes = settings.api_cache_ttl_s, settings.api_cache_max_bytes
+        rate, failures = settings.api_rate_limit, settings.api_auth_failures_per_minute
+        self.cache = ReadCache(ttl, max_bytes, self.redis, self.redis_fallback)
+        self.limits: KeyRateLimits = KeyRateLimits(rate)
+        self.auth_failures: FailedAuthLimits = FailedAuthLimits(failures)
+        if self.redis is not None:
+            self.limits = SharedKeyRateLimits(rate, self.redis, self.redis_fallback)
+            self.auth_failures = SharedFailedAuthLimits(failures, self.redis, self.redis_fallback)
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
         self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
         self.event_hooks: list[Callable[[dict[str, Any]], None]] = [self.cache.on_event]
 
     async def pool(self) -> asyncpg.Pool:
-        """The pool, created on first use."""
+        """The pool, created on first use. Requests arriving meanwhile share one attempt,
+        and its failure: with Postgres down they all answer 503 at once, not one by one."""
         if self._pool is not None:
             return self._pool
-        async with self._lock:
-            if self._pool is None:
-                if self.settings.database_url is None:
-                    raise RuntimeError("STOCKRAY_DATABASE_URL is not set in this replica")
-                dsn = self.settings.database_url.get_secret_value()
-                self._pool = await create_pool(
-                    dsn,
-                    min_size=1,
-                    max_size=POOL_SIZE,
-                    command_timeout_s=self.settings.db_command_timeout_s,
-                    acquire_timeout_s=self.settings.db_acquire_timeout_s,
-                    connect_timeout_s=self.settings.db_acquire_timeout_s,
-                )
-            return self._pool
+        if self._pool_attempt is None or self._pool_attempt.done():
+            self._pool_attempt = asyncio.get_running_loop().create_task(self._create_pool())
+        return await asyncio.shield(self._pool_attempt)
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        if self.settings.database_url is None:
+            raise RuntimeError("STOCKRAY_DATABASE_URL is not set in this replica")
+        self._pool = await create_pool(
+            self.settings.database_url.get_secret_value(),
+            min_size=1,
+            max_size=POOL_SIZE,
+            command_timeout_s=self.settings.db_command_timeout_s,
+            acquire_timeout_s=self.settings.db_acquire_timeout_s,
+            connect_timeout_s=self.settings.db_acquire_timeout_s,
+        )
+        return self._pool
 
     def jobs_client(self) -> Any:
         """The Ray Jobs API client, made once. Its constructor calls the dashboard, so use
@@ -144,6 +142,8 @@ class AppContext:
 
     async def close(self) -> None:
         """Close the pool and the Redis client, if they were made."""
+        if self._pool_attempt is not None:
+            self._pool_attempt.cancel()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
