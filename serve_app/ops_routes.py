@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
 import asyncio
 import hashlib
+import re
 import shlex
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.models import Capability
 from core.providers import CLIENTS
+from core.redact import scrub, scrub_command
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
@@ -31,6 +33,26 @@ def _run(row: Any) -> dict[str, Any]:
     for key in ("started_at", "finished_at"):
         run[key] = run[key].isoformat() if run[key] else None
     return run
+
+
+OWN_JOB_MODULE = re.compile(r"jobs\.[a-z_]+")
+SHELL_OPERATOR_CHARS = set("();<>|&")
+
+
+def stockray_job(entrypoint: str | None) -> bool:
+    """Whether a Ray job is one stockray submits: `python -m jobs.<name> ...` (the scheduler,
+    the collector and `POST /jobs/backfill` all do); other jobs on the cluster stay unseen."""
+    lexer = shlex.shlex(entrypoint or "", posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        args = list(lexer)
+    except ValueError:
+        return False
+    if any(arg and set(arg) <= SHELL_OPERATOR_CHARS for arg in args):  # `... && other`
+        return False
+    return (
+        len(args) >= 3 and args[:2] == ["python", "-m"] and bool(OWN_JOB_MODULE.fullmatch(args[2]))
+    )
 
 
 @router.get("/jobs")
@@ -53,7 +75,7 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
     """One job: a `job_runs` id, or a Ray job id (e.g. from `POST /jobs/backfill`).
 
     A Ray job id answers with Ray's status and the run it recorded (progress, counts) once
-    it has started one.
+    it has started one; only stockray's own jobs, and their secret-looking arguments masked.
     """
     pool = await ctx.pool()
     try:
@@ -71,6 +93,8 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
         if "status code 404" in str(exc):  # Ray's answer for an unknown submission id
             raise ApiError(404, "not_found", f"no job {job_id!r}") from None
         raise unavailable("jobs_unavailable", "the Ray Jobs API failed") from exc
+    if not stockray_job(info.entrypoint):  # another's job: as unknown as a missing one
+        raise ApiError(404, "not_found", f"no job {job_id!r}")
     trace_id = (info.metadata or {}).get("trace_id")
     row = await pool.fetchrow(
         "SELECT * FROM job_runs WHERE trace_id = $1 ORDER BY started_at DESC LIMIT 1", trace_id
@@ -78,8 +102,8 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
     return {
         "job_id": job_id,
         "status": str(info.status.value if hasattr(info.status, "value") else info.status),
-        "message": info.message,
-        "entrypoint": info.entrypoint,
+        "message": scrub(info.message) if info.message else info.message,  # Ray quotes logs
+        "entrypoint": scrub_command(info.entrypoint),  # its arguments may hold secrets
         "trace_id": trace_id,
         "run": _run(row) if row else None,
     }
