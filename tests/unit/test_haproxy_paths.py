@@ -48,8 +48,8 @@ def test_every_haproxy_file_is_in_a_private_folder_of_the_data_dir(short: Path) 
     assert _mode(folder) == 0o700
 
 
-def test_the_installed_ray_reads_these_variables(tmp_path: Path) -> None:
-    paths = ray_head.haproxy_paths(tmp_path / "h")
+def test_the_installed_ray_reads_these_variables(short: Path) -> None:
+    paths = ray_head.haproxy_paths(short / "h")
     names = list(paths)
     code = (
         "import json; from ray.serve._private import constants as c; "
