@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import ApiError, uuid_or_404
+from serve_app.errors import ApiError, ErrorBody, uuid_or_404
 
 EventType = Literal["bar", "article", "report.published", "job.progress", "provider.circuit"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
@@ -59,7 +59,7 @@ def _out(row: Any) -> Subscription:
     status_code=201,
     responses={
         200: {"model": Subscription, "description": "the same subscription existed"},
-        409: {"description": "the key holds the most subscriptions it may"},
+        409: {"model": ErrorBody, "description": "the key holds the most subscriptions it may"},
     },
 )
 async def create_subscription(
