@@ -85,6 +85,9 @@ class LlamaServer:
             # Logits of every prompt token are only needed for logprobs; over gemma's 262k
             # vocabulary they would cost more than the model itself.
             "--logits_all", "False",
+            # The GGUF carries no chat template (llama-cpp-python would fall back to llama-2's
+            # [INST] format); gemma's turn markers. Its formatter drops system messages.
+            "--chat_format", "gemma",
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(

@@ -16,7 +16,7 @@ import pytest
 
 from sim.llamacpp import LlamaServer, model_path
 
-N_CTX = 2048
+N_CTX = 1024
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,13 @@ from core.errors import LLMPermanent
 MODES = ("json_schema", "json_object_schema", "json_object", "none")
 _SCHEMA_WORDS = re.compile(r"response_format|json_schema|\bschema\b", re.IGNORECASE)
 # llama.cpp answers a response_format it cannot take with a 500 whose message is a
-# validation message ("'response_format' type must be one of 'text' or 'json_object'").
+# validation message: its C++ server "'response_format' type must be one of 'text' or
+# 'json_object'", llama-cpp-python's server pydantic's "1 validation error: {'type':
+# 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': "Input should be 'text'
+# or 'json_object'", ...}".
 _VALIDATION_WORDS = re.compile(
-    r"must be|not supported|unsupported|invalid|unknown|expected", re.IGNORECASE
+    r"must be|not supported|unsupported|invalid|unknown|expected|validation error|should be",
+    re.IGNORECASE,
 )
 
 
