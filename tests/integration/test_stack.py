@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ import psutil
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from cluster import ray_head
 from cluster.state import StackState
 from core.storage.db import connect
 from tests.support import free_port, free_port_block
@@ -239,6 +241,13 @@ def test_metrics_and_logs_on_the_stack(stack: Stack) -> None:
     with ws_connect(f"ws://127.0.0.1:{stack.api_port}/ws?key={key}", open_timeout=30) as ws:
         ws.send(json.dumps({"type": "subscribe", "instruments": ["AAPL"], "events": ["bar"]}))
         assert json.loads(ws.recv(timeout=30))["type"] in ("subscribed", "heartbeat")
+
+    # HAProxy's admin socket (mode 666) sits in the data dir's 0700 folder, not in /tmp.
+    if ray_head.serve_env(stack.home):
+        folder = stack.home / "haproxy"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert list(folder.glob("*/admin.sock")), sorted(folder.rglob("*"))
+    assert httpx.get(f"{base}/metrics", timeout=10).status_code == 401  # no token, no metrics
 
     # Replicas record through Ray's metrics; /metrics gathers them from the node's agent.
     line = "stockray_http_requests_total{"
