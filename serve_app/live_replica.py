@@ -10,10 +10,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from serve_app.context import AppContext
 from serve_app.live_feed import Feed
-from serve_app.live_protocol import CLOSE_RESTART, CLOSE_UNAUTHORIZED
+from serve_app.live_protocol import CLOSE_RESTART, CLOSE_UNAUTHORIZED, MAX_MESSAGE
 from serve_app.ws_keys import active_keys
 
 log = logging.getLogger("stockray.serve.live")
@@ -39,9 +40,12 @@ async def on_replica_start(ctx: AppContext) -> None:
     feed = ctx.live = Feed(ctx, _replica_tag())
     feed._tasks.append(asyncio.create_task(follow(ctx.settings, feed)))
     feed._tasks.append(asyncio.create_task(_recheck_keys(ctx, feed)))
-    draining = _serve_draining()
-    if draining is not None:
-        feed._tasks.append(asyncio.create_task(_close_on_drain(feed, draining)))
+    replica = _serve_replica()
+    if replica is not None and hasattr(replica, "_shutting_down"):
+        draining = asyncio.create_task(_close_on_drain(feed, lambda: replica._shutting_down))
+        feed._tasks.append(draining)
+    if replica is not None:
+        feed._tasks.append(asyncio.create_task(_limit_frames(replica, MAX_MESSAGE)))
     await ready(feed)
 
 
@@ -90,12 +94,14 @@ def _replica_tag() -> str | None:
         return None
 
 
-def _serve_draining() -> Callable[[], bool] | None:
-    """A probe for "Serve is stopping this replica", or None outside a Serve replica.
+def _serve_replica() -> Any:
+    """This process's Serve replica (Serve 2.60's private `_replica_impl`), or None.
 
-    Serve waits for open requests before it calls `__del__`, and a socket stays open until
-    someone closes it; so sockets are closed when the drain starts. Serve 2.60 exposes the
-    drain only as the replica's `_shutting_down` flag, read here (and nowhere else).
+    Two of its fields are read here and nowhere else. `_shutting_down`: Serve waits for
+    open requests before it calls `__del__`, and a socket stays open until someone closes
+    it; so sockets are closed when the drain starts, which Serve exposes only as that flag.
+    `_direct_ingress_http_server`: the replica's own uvicorn server (direct ingress behind
+    HAProxy), built without a way to pass `ws_max_size`.
     """
     try:
         from ray._private.worker import global_worker
@@ -103,10 +109,21 @@ def _serve_draining() -> Callable[[], bool] | None:
         actor = global_worker.actors.get(global_worker.actor_id)
     except Exception:  # not in a Ray worker
         return None
-    replica = getattr(actor, "_replica_impl", None)
-    if replica is None or not hasattr(replica, "_shutting_down"):
-        return None
-    return lambda: bool(replica._shutting_down)
+    return getattr(actor, "_replica_impl", None)
+
+
+async def _limit_frames(replica: Any, max_size: int, timeout_s: float = 300.0) -> None:
+    """Give the replica's own HTTP server our frame limit once it runs, so a larger frame is
+    refused from its header (1009) instead of read: each new connection reads the setting.
+    Behind Serve's Python proxy instead there is none; the replica checks each message."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        server = getattr(replica, "_direct_ingress_http_server", None)
+        if server is not None:
+            server.config.ws_max_size = max_size
+            log.info("WebSocket frames over %d bytes are refused by the replica's server", max_size)
+            return
+        await asyncio.sleep(0.5)
 
 
 async def _close_on_drain(feed: Feed, draining: Callable[[], bool]) -> None:

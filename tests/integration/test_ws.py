@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from actors.events import KEEP, RedisEvents, event_body, events_handle, follow
 from cluster import serve_deploy
-from cluster.ray_head import auth_headers, free_port
+from cluster.ray_head import auth_headers, free_port, serve_env
 from configs.settings import load_settings
 from core.storage.api_keys import create_key
 from core.storage.db import connect as pg_connect
@@ -333,10 +334,16 @@ async def served(ray_cluster, keys) -> AsyncIterator[tuple[str, Any]]:
 
 
 async def test_fan_out_across_two_replicas_and_resume_after_scale_down(
-    served: tuple[str, Any], keys: dict[str, Any]
+    served: tuple[str, Any], keys: dict[str, Any], tmp_path: Path
 ) -> None:
     url, deploy = served
     stored = keys["stored"]
+    async with connect(url, max_size=None) as big:  # a frame over the limit: 1009
+        await _next(big)
+        await big.send("x" * (live.MAX_MESSAGE + 1))
+        assert await _close_code(big) == live.CLOSE_TOO_BIG
+    if serve_env(tmp_path):  # HAProxy to the replica's own server: refused from its header
+        assert not big.close_reason.startswith("messages are at most"), big.close_reason
     clients: list[dict[str, Any]] = []
     # The ingress learns of a new replica a moment after Serve reports it running: keep
     # connecting (up to 30 s) until both replicas hold sockets.
