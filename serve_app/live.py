@@ -274,12 +274,11 @@ async def _read(client: Client, feed: Feed, max_rules: int) -> None:
             return
         if message["type"] == "websocket.disconnect":
             return
-        text = message.get("text")
-        if text is not None and len(text) > MAX_MESSAGE:  # a server without a frame limit
+        if protocol.too_big(message):  # a server without our frame limit read it
             client.close(CLOSE_TOO_BIG, f"messages are at most {MAX_MESSAGE} bytes")
             return
         try:
-            await _handle(client, feed, protocol.parse(text), max_rules)
+            await _handle(client, feed, protocol.parse(message.get("text")), max_rules)
         except BadMessage as exc:
             client.say(exc.reply())
         await asyncio.sleep(0)  # a burst of buffered messages must not hold the event loop

@@ -67,9 +67,19 @@ class Command:
     offset: int = 0
 
 
+def too_big(message: dict[str, Any]) -> bool:
+    """True when an ASGI `websocket.receive` message carries over `MAX_MESSAGE` bytes."""
+    text, data = message.get("text"), message.get("bytes")
+    if text is not None:  # UTF-8 takes 1-4 bytes a character: encode only when in doubt
+        return len(text) > MAX_MESSAGE or (
+            len(text) * 4 > MAX_MESSAGE and len(text.encode()) > MAX_MESSAGE
+        )
+    return data is not None and len(data) > MAX_MESSAGE
+
+
 def parse(text: str | None) -> Command:
     """The command a client's text message holds; `BadMessage` when it holds none."""
-    if text is None or len(text) > MAX_MESSAGE or len(text.encode()) > MAX_MESSAGE:
+    if text is None:
         raise BadMessage(f"send JSON text messages of at most {MAX_MESSAGE} bytes")
     try:
         message = json.loads(text)
