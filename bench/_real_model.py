@@ -1,6 +1,6 @@
 """Real-model figures: the pipeline's article batches through the gateway to a real model.
 
-    python -m bench._real_model [--batches 8] [--structured json_object_schema]
+    python -m bench._real_model [--batches 6] [--structured json_object_schema]
 
 Starts llama.cpp's server on the test model (gemma3 270M, `sim.llamacpp`), the simulator
 (for its labelled stories) and an embedded Postgres (the gateway's budget and `llm_usage`),
@@ -37,7 +37,7 @@ from sim.llamacpp import LlamaServer
 from sim.server import SimServer
 
 N_CTX = 2048
-BATCH_PROMPT_TOKENS = 600  # bound per batch: a handful of headlines, an answer that fits n_ctx
+BATCH_PROMPT_TOKENS = 300  # bound per batch: two or three headlines (the pipeline's is 3000)
 MONTHS = ("2024-01-01", "2024-04-01")
 RETRY = RetryPolicy(max_attempts=1, base_delay_s=0.1, max_delay_s=0.1, deadline_s=600)
 
@@ -88,6 +88,18 @@ class _Checks:
         return check
 
 
+_WHY = ("ids", "values", "json")
+
+
+def _why(message: str) -> str:
+    """What was wrong with an answer that stayed invalid: ids, values or the JSON itself."""
+    if "answer ids" in message:
+        return "ids"
+    if "validation error" in message:
+        return "values"
+    return "json"
+
+
 async def _measure(gateway: LLMGateway, calls: list) -> dict[str, Any]:
     checks, outcomes, wall = _Checks(), [], 0.0
     for i, (messages, ids, max_tokens) in enumerate(calls):
@@ -98,8 +110,8 @@ async def _measure(gateway: LLMGateway, calls: list) -> dict[str, Any]:
                 purpose="bench", trace_id=f"b{i}", ids=sorted(ids),
             )  # fmt: skip
             outcome = "valid"
-        except InvalidAnswer:
-            outcome = "invalid"
+        except InvalidAnswer as err:
+            outcome = f"invalid ({_why(err.message)})"
         except LLMError as err:
             outcome = f"error: {type(err).__name__}"
         wall += time.perf_counter() - t0
@@ -119,7 +131,10 @@ async def _measure(gateway: LLMGateway, calls: list) -> dict[str, Any]:
         "real_model_citation_valid": round(sum(checks.named) / max(1, len(checks.named)), 3),
         "real_model_tokens_per_s": round(tokens_out / wall, 1) if wall else 0.0,
         "real_model_batches": len(calls),
+        "real_model_articles_per_batch": round(sum(len(c[1]) for c in calls) / n, 2),
         "real_model_errors": len([o for o in outcomes if o.startswith("error")]),
+        "real_model_schema_valid_answers": len(checks.named),
+        **{f"real_model_invalid_{k}": outcomes.count(f"invalid ({k})") for k in _WHY},
         "real_model_completion_tokens": int(tokens_out),
         "real_model_wall_s": round(wall, 1),
     }
@@ -147,7 +162,7 @@ async def _run(server: LlamaServer, pg: EmbeddedPostgres, calls: list, mode: str
 
 
 def real_model_figures(
-    n_batches: int = 8, structured: str = "json_object_schema"
+    n_batches: int = 6, structured: str = "json_object_schema"
 ) -> dict[str, float | str]:
     """Start the servers, send `n_batches` article batches, return the figures (see the
     module docstring); `real_model_mode` is the structured mode the answers came in."""
@@ -163,7 +178,7 @@ def real_model_figures(
 def main() -> None:
     """Measure and print the figures as the last line."""
     parser = argparse.ArgumentParser(prog="python -m bench._real_model")
-    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--structured", default="json_object_schema")
     args = parser.parse_args()
     t0 = time.perf_counter()

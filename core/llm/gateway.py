@@ -51,6 +51,7 @@ from core.llm.structured import (
     weaker,
     with_schema_hint,
 )
+from core.llm.usage import record, record_error
 from core.redact import register_secret
 from core.resilience import LocalRateLimiter, Retrier, Window
 
@@ -168,7 +169,7 @@ class LLMGateway:
                 marker = Completion(
                     **{**fields(again), "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0}
                 )
-                await self._record(marker, purpose, trace_id, "invalid", final.raw)
+                await record(self.pool, marker, purpose, trace_id, "invalid", final.raw)
                 raise
 
     async def _route(
@@ -185,14 +186,14 @@ class LLMGateway:
                 sent = (ep.mode, *shape) if shape is not None else None
                 done, failed = await self._attempt(ep, bound, messages, max_tokens, sent)
                 if failed is not None:
-                    await self._record_error(ep.config, purpose, trace_id, failed)
+                    await record_error(self.pool, ep.config, purpose, trace_id, failed)
                 refused = isinstance(failed, FormatRefused) and sent is not None
                 if not (refused and ep.step_down(failed, sent[0])):
                     break
             if failed is not None:
                 self._fail_over(ep, failed, walk)
                 continue
-            await self._record(done, purpose, trace_id, "ok")
+            await record(self.pool, done, purpose, trace_id, "ok")
             return done
         raise walk.exhausted()
 
@@ -303,9 +304,9 @@ class LLMGateway:
                     await self.budget.settle(reservation, spent)
                     if not ended and failed is None:  # the caller walked away mid-stream
                         failed = LLMTransient("stream abandoned by the caller", cfg.name)
-                        await self._record_error(cfg, purpose, trace_id, failed, spent)
+                        await record_error(self.pool, cfg, purpose, trace_id, failed, spent)
             if failed is not None:
-                await self._record_error(cfg, purpose, trace_id, failed, spent)
+                await record_error(self.pool, cfg, purpose, trace_id, failed, spent)
                 if parts:  # the caller has text already: no failover after the first delta
                     raise failed from None
                 self._fail_over(ep, failed, walk)
@@ -313,7 +314,7 @@ class LLMGateway:
             done = Completion(
                 "".join(parts), None, cfg.name, cfg.model, tokens_in, tokens_out, spent / MICRO
             )
-            await self._record(done, purpose, trace_id, "ok")
+            await record(self.pool, done, purpose, trace_id, "ok")
             yield done
             return
         raise walk.exhausted()
@@ -365,31 +366,6 @@ class LLMGateway:
         return Completion(
             text, None, cfg.name, cfg.model, usage.prompt_tokens, usage.completion_tokens, 0.0
         )
-
-    async def _record(
-        self, done: Completion, purpose: str, trace_id: str | None, status: str, detail=None
-    ) -> None:
-        await self.pool.execute(
-            """INSERT INTO llm_usage (endpoint, model, tokens_in, tokens_out, cost_micro,
-                                      trace_id, purpose, status, detail)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            done.endpoint, done.model, done.tokens_in, done.tokens_out,
-            round(done.cost_usd * MICRO), trace_id, purpose, status, detail,
-        )  # fmt: skip
-
-    async def _record_error(
-        self, cfg: EndpointLike, purpose: str, trace_id: str | None, err: LLMError, micro: int = 0
-    ) -> None:
-        tokens = (0, 0)
-        if isinstance(err, WindowCut):  # an answer came, cut short: its tokens were charged
-            tokens, micro = (err.tokens_in, err.tokens_out), err.cost_micro
-        await self.pool.execute(
-            """INSERT INTO llm_usage (endpoint, model, tokens_in, tokens_out, cost_micro,
-                                      trace_id, purpose, status, detail)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'error', $8)""",
-            cfg.name, cfg.model, *tokens, micro, trace_id, purpose,
-            f"{type(err).__name__}: {err.message}"[:500],
-        )  # fmt: skip
 
     def health(self) -> list[dict[str, Any]]:
         """Per endpoint: its structured mode now and as configured, the step-downs, cooldown."""

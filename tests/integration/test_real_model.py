@@ -67,10 +67,15 @@ def _gateway(pool, llama: LlamaServer, sim: SimServer, *names: str, **overrides)
 
 
 class UsageTap:
-    """The `usage` of every completed (non-streamed) answer, as read off the wire."""
+    """The `usage` of every completed (non-streamed) answer, as read off the wire; `sent`
+    is set once a request has gone out."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, int]] = []
+        self.sent = asyncio.Event()
+
+    async def on_request(self, request: httpx.Request) -> None:
+        self.sent.set()
 
     async def hook(self, response: httpx.Response) -> None:
         kind = response.headers.get("content-type", "")
@@ -85,7 +90,8 @@ def _tap(gateway: LLMGateway, name: str) -> UsageTap:
     """Route the endpoint `name`'s requests through a client that records each `usage`."""
     tap = UsageTap()
     ep = next(e for e in gateway.endpoints if e.config.name == name)
-    http = httpx.AsyncClient(event_hooks={"response": [tap.hook]}, timeout=ep.config.timeout_s)
+    hooks = {"request": [tap.on_request], "response": [tap.hook]}
+    http = httpx.AsyncClient(event_hooks=hooks, timeout=ep.config.timeout_s)
     ep.client = openai.AsyncOpenAI(
         base_url=ep.config.base_url, api_key="k", max_retries=0, http_client=http
     )
@@ -310,14 +316,11 @@ async def test_killing_the_server_mid_run_fails_over_with_the_budget_settled(
 ) -> None:
     conn, pool, instruments = news
     gateway = _gateway(pool, own_llama_server, sim, "local", "sim")
-    sent = asyncio.Event()
-
-    async def complete(messages, **kwargs: Any):
-        sent.set()
-        return await Capped(gateway).complete(messages, **kwargs)
+    tap = _tap(gateway, "local")
+    complete = Capped(gateway).complete
 
     async def kill_once_asked() -> None:
-        await sent.wait()
+        await tap.sent.wait()
         await asyncio.sleep(1.0)  # the first batch is in the model's hands by now
         await asyncio.to_thread(own_llama_server.kill)
 
@@ -330,7 +333,8 @@ async def test_killing_the_server_mid_run_fails_over_with_the_budget_settled(
     assert report["report_id"] and counts["failed"] == 0
     spent, reserved, recorded, rows = await _ledger(pool)
     local = [r for r in rows if r["endpoint"] == "local"]
-    assert local and all(r["status"] == "error" for r in local)  # the killed call: no answer
+    assert tap.seen == []  # the killed call never answered
+    assert local and all(r["status"] == "error" for r in local)
     assert all(r["detail"].startswith("LLMTransient: connection") for r in local), local
     assert sum(r["cost_micro"] for r in local) == 0
     assert {r["endpoint"] for r in rows if r["status"] == "ok"} == {"sim"}  # failed over
