@@ -344,6 +344,14 @@ async def test_fan_out_across_two_replicas_and_resume_after_scale_down(
         assert await _close_code(big) == live.CLOSE_TOO_BIG
     if serve_env(tmp_path):  # HAProxy to the replica's own server: refused from its header
         assert not big.close_reason.startswith("messages are at most"), big.close_reason
+    # Tickets made through either replica open sockets on either (they live in Postgres).
+    app_base = url.split("/ws?")[0]
+    async with httpx.AsyncClient(headers={"X-API-Key": keys["key"]}) as http:
+        made = [await http.post(app_base.replace("ws://", "http://") + "/api/v1/ws/ticket")
+                for _ in range(6)]  # fmt: skip
+    for answer in made:
+        async with connect(f"{app_base}/ws?ticket={answer.json()['ticket']}") as ws:
+            assert (await _next(ws))["type"] == "subscribed"
     clients: list[dict[str, Any]] = []
     # The ingress learns of a new replica a moment after Serve reports it running: keep
     # connecting (up to 30 s) until both replicas hold sockets.
