@@ -34,6 +34,7 @@ from bench._cluster import ray_cluster
 from bench._stack import EmbeddedPostgres, embedded_postgres
 from cluster import ray_head, serve_deploy
 from configs.settings import PACKAGE_CONFIG_DIR, load_settings
+from core.models import Instrument
 
 CONCURRENCY = 32
 ROUND_S = 10.0
@@ -42,7 +43,10 @@ INSTRUMENTS = ("AAPL", "MSFT", "NVDA")
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)
 # Both hosts read with the same settings: the per-key rate limit would answer most of the
 # benchmark's requests with 429, which measures nothing.
-APP_ENV = {"STOCKRAY_API_RATE_LIMIT": "0"}
+# No per-key request limit and no per-key socket cap: the load and the 1,000 sockets all use
+# one key, which the limits would (rightly) stop.
+APP_ENV = {"STOCKRAY_API_RATE_LIMIT": "0", "STOCKRAY_WS_MAX_SOCKETS_PER_KEY": "0"}
+WS_INSTRUMENTS = [f"WSB-{i:03d}" for i in range(100)]  # /ws takes watchlist ids only
 
 
 def log(message: str) -> None:
@@ -103,6 +107,10 @@ async def prepare_database(pg: EmbeddedPostgres) -> tuple[str, str]:
 
     settings = load_settings()
     instruments = [i.to_instrument() for i in settings.watchlist.instruments]
+    instruments += [
+        Instrument(name, f"WebSocket bench {name}", "NASDAQ", "USD", "America/New_York")
+        for name in WS_INSTRUMENTS
+    ]
     dsn = await pg.fresh_database("bench_serve", instruments)
     with SimServer(seed=7, watchlist_path=PACKAGE_CONFIG_DIR / "watchlist.yaml") as sim:
         key = await _fill(dsn, sim.urls)
@@ -334,7 +342,16 @@ def main() -> None:
 
                 log("WebSocket fan-out")
                 result.update(
-                    asyncio.run(measure_ws(api_url, key, clients=1000, rate=100.0, duration_s=30.0))
+                    asyncio.run(
+                        measure_ws(
+                            api_url,
+                            key,
+                            clients=1000,
+                            rate=100.0,
+                            duration_s=30.0,
+                            instruments=WS_INSTRUMENTS,
+                        )
+                    )
                 )
     print(json.dumps(result), flush=True)
 
