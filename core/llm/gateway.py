@@ -29,7 +29,7 @@ from core.errors import (
     LLMTransient,
     Timeout,
 )
-from core.llm.budget import DailyBudget
+from core.llm.budget import DailyBudget, Quota
 from core.llm.calls import (
     Check,
     Completion,
@@ -141,15 +141,17 @@ class LLMGateway:
         purpose: str = "analysis",
         trace_id: str | None = None,
         ids: Collection[str] | None = None,
+        quota: Quota | None = None,
     ) -> Completion:
         """One answer; with `schema`, validated (one repair attempt) or `InvalidAnswer`.
 
         `check(parsed)` adds rules the schema cannot say (e.g. citations must name input
         ids); it raises ValueError to reject the answer. `ids` (the input's ids) become an
-        enum of every `id` and citation in the schema sent to the endpoint.
+        enum of every `id` and citation in the schema sent to the endpoint. With `quota`,
+        each attempt also reserves from that key's daily quota (`QuotaExceeded`).
         """
         shape = (schema.__name__, answer_schema(schema, ids)) if schema is not None else None
-        done = await self._route(messages, max_tokens, shape, purpose, trace_id)
+        done = await self._route(messages, max_tokens, shape, purpose, trace_id, quota)
         if schema is None:
             return done
         try:
@@ -160,7 +162,9 @@ class LLMGateway:
                 {"role": "assistant", "content": done.text},
                 {"role": "user", "content": REPAIR_PROMPT.format(problem=first.message)},
             ]
-            again = await self._route(repair, max_tokens, shape, f"{purpose}:repair", trace_id)
+            again = await self._route(
+                repair, max_tokens, shape, f"{purpose}:repair", trace_id, quota
+            )
             try:
                 return parsed_answer(again, schema, check)
             except InvalidAnswer as final:
@@ -179,12 +183,13 @@ class LLMGateway:
         shape: tuple[str, dict[str, Any]] | None,
         purpose: str,
         trace_id: str | None,
+        quota: Quota | None = None,
     ) -> Completion:
         walk = _Walk()
         for ep, bound in self._candidates(messages, max_tokens, walk):
             while True:  # again at once, one mode weaker, while the endpoint refuses a format
                 sent = (ep.mode, *shape) if shape is not None else None
-                done, failed = await self._attempt(ep, bound, messages, max_tokens, sent)
+                done, failed = await self._attempt(ep, bound, messages, max_tokens, sent, quota)
                 if failed is not None:
                     await record_error(self.pool, ep.config, purpose, trace_id, failed)
                 refused = isinstance(failed, FormatRefused) and sent is not None
@@ -204,13 +209,14 @@ class LLMGateway:
         messages: Messages,
         max_tokens: int,
         sent: tuple[str, str, dict[str, Any]] | None,
+        quota: Quota | None = None,
     ) -> tuple[Completion | None, LLMError | None]:
         """One endpoint's try (with its retries): the costed answer, or the error."""
         cfg = ep.config
         # The endpoint's slot first, then the reservation: calls queue in arrival order
         # and a reservation is held only while its call can actually be in flight.
         async with ep.slots:
-            reservation = await self.budget.reserve(bound)  # spent: raise at once
+            reservation = await self.budget.reserve(bound, quota=quota)  # spent: raise at once
             spent = 0
             try:
                 done = await ep.retrier.call(self._send, ep, messages, max_tokens, sent)
@@ -266,6 +272,7 @@ class LLMGateway:
         max_tokens: int = 512,
         purpose: str = "chat",
         trace_id: str | None = None,
+        quota: Quota | None = None,
     ) -> AsyncIterator[str | Completion]:
         """Text deltas as they arrive, then the finished `Completion` (settled, recorded).
 
@@ -276,7 +283,7 @@ class LLMGateway:
         for ep, bound in self._candidates(messages, max_tokens, walk):
             cfg = ep.config
             async with ep.slots:
-                reservation = await self.budget.reserve(bound)  # spent: raise at once
+                reservation = await self.budget.reserve(bound, quota=quota)  # spent: raise
                 parts: list[str] = []
                 spent, usage, failed, ended, finish = bound, None, None, False, None
                 try:
