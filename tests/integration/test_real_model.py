@@ -311,11 +311,12 @@ async def _prompt_of(llama: LlamaServer, tokens: int) -> list[dict[str, str]]:
     return messages(pad)
 
 
+@pytest.mark.parametrize("behind", ["sim", None], ids=["to-sim", "to-lexicon"])
 async def test_killing_the_server_mid_run_fails_over_with_the_budget_settled(
-    news, own_llama_server, sim
+    news, own_llama_server, sim, behind
 ) -> None:
     conn, pool, instruments = news
-    gateway = _gateway(pool, own_llama_server, sim, "local", "sim")
+    gateway = _gateway(pool, own_llama_server, sim, "local", *([behind] if behind else []))
     tap = _tap(gateway, "local")
     complete = Capped(gateway).complete
 
@@ -337,8 +338,15 @@ async def test_killing_the_server_mid_run_fails_over_with_the_budget_settled(
     assert local and all(r["status"] == "error" for r in local)
     assert all(r["detail"].startswith("LLMTransient: connection") for r in local), local
     assert sum(r["cost_micro"] for r in local) == 0
-    assert {r["endpoint"] for r in rows if r["status"] == "ok"} == {"sim"}  # failed over
     assert gateway.health()[0]["cooling_s"] > 0
+    methods = {r["method"] for r in await conn.fetch("SELECT method FROM analyses")}
+    if behind:  # failed over to the next endpoint
+        assert {r["endpoint"] for r in rows if r["status"] == "ok"} == {"sim"}
+        assert methods == {"llm"}  # (the report may not fit ANSWER_CAP: either way, published)
+    else:  # nothing left to ask: the lexicon answers, and says why
+        assert not [r for r in rows if r["status"] == "ok"]
+        assert methods == {"lexicon"} and report["method"] == "lexicon"
+        assert "LLMTransient" in counts["degraded"] and report["degraded"]
     assert (spent, reserved) == (recorded, 0)  # no reservation leaked by the broken call
     await gateway.aclose()
 
