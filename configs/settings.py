@@ -23,6 +23,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "llm": LlmConfig,
 }
 Port = Annotated[int, Field(ge=1, le=65535)]
+CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
 
 
 class ConfigError(Exception):
@@ -108,6 +109,11 @@ class Settings(BaseSettings):
     )
     ws_key_recheck_s: Annotated[float, Field(gt=0)] = Field(
         30, description="How often a replica re-checks the keys of its open WebSockets."
+    )
+    chat_usd_per_key_per_day: Annotated[float, Field(ge=0)] = Field(
+        CHAT_USD_PER_KEY_PER_DAY,
+        description="LLM spend (USD) one API key's chat may use per UTC day, unless the key "
+        "has its own (`stockray keys set-quota`); 0 = extractive answers only.",
     )
     cors_origins: list[str] = Field(
         default_factory=list,
