@@ -98,17 +98,36 @@ COMMANDS = {
 
 
 def _add_keys_parser(sub: argparse._SubParsersAction) -> None:
-    keys_parser = sub.add_parser("keys", help="create, list or revoke API keys")
+    keys_parser = sub.add_parser(
+        "keys", help="create, list, revoke API keys or set their chat quota"
+    )
     actions = keys_parser.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help=(keys.cmd_create.__doc__ or "").splitlines()[0])
     create.add_argument("--name", required=True, help="who or what the key is for")
     create.add_argument("--scope", required=True, choices=keys.api_keys.SCOPES)
+    create.add_argument(
+        "--chat-usd-per-day", type=_usd, metavar="X",
+        help="its own daily chat quota (default: STOCKRAY_CHAT_USD_PER_KEY_PER_DAY)",
+    )  # fmt: skip
     create.set_defaults(keys_handler=keys.cmd_create)
     listing = actions.add_parser("list", help=(keys.cmd_list.__doc__ or "").splitlines()[0])
     listing.set_defaults(keys_handler=keys.cmd_list)
     revoke = actions.add_parser("revoke", help=(keys.cmd_revoke.__doc__ or "").splitlines()[0])
     revoke.add_argument("key", metavar="PREFIX_OR_ID")
     revoke.set_defaults(keys_handler=keys.cmd_revoke)
+    quota = actions.add_parser("set-quota", help=(keys.cmd_set_quota.__doc__ or "").splitlines()[0])
+    quota.add_argument("key", metavar="PREFIX_OR_ID")
+    amount = quota.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--chat-usd-per-day", type=_usd, metavar="X", help="USD per UTC day")
+    amount.add_argument("--default", action="store_true", help="back to the setting's default")
+    quota.set_defaults(keys_handler=keys.cmd_set_quota)
+
+
+def _usd(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"a non-negative USD amount, not {text!r}")
+    return value
 
 
 def _add_backup_parsers(sub: argparse._SubParsersAction) -> None:

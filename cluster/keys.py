@@ -1,4 +1,4 @@
-"""`stockray keys create|list|revoke`: manage API keys in the stack's database."""
+"""`stockray keys create|list|revoke|set-quota`: manage API keys in the stack's database."""
 
 from __future__ import annotations
 
@@ -39,12 +39,21 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
+def _quota(key: api_keys.KeyInfo) -> str:
+    micro = key.chat_micro_per_day
+    return "default" if micro is None else f"{micro / 1e6:g}"
+
+
 def cmd_create(dsn: str, args: argparse.Namespace) -> int:
     """Create a key and print it once (the notice goes to stderr, so stdout is just the key)."""
-    info, plaintext = _run(dsn, lambda conn: api_keys.create_key(conn, args.name, args.scope))
+    quota = getattr(args, "chat_usd_per_day", None)
+    info, plaintext = _run(
+        dsn, lambda conn: api_keys.create_key(conn, args.name, args.scope, quota)
+    )
     print(plaintext)
     print(
-        f"created key {info.prefix} ({info.name}, scope {info.scope}); "
+        f"created key {info.prefix} ({info.name}, scope {info.scope}, chat quota "
+        f"{_quota(info)}); "
         "store it now: it cannot be shown again",
         file=sys.stderr,
     )
@@ -54,11 +63,12 @@ def cmd_create(dsn: str, args: argparse.Namespace) -> int:
 def cmd_list(dsn: str, args: argparse.Namespace) -> int:
     """Print every key as a table (prefixes only, never secrets or hashes)."""
     keys = _run(dsn, api_keys.list_keys)
-    header = ("PREFIX", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")
+    header = ("PREFIX", "NAME", "SCOPE", "CHAT USD/DAY", "CREATED", "LAST USED", "REVOKED")
     rows = [
-        (k.prefix, k.name, k.scope, _when(k.created_at), _when(k.last_used_at), _when(k.revoked_at))
+        (k.prefix, k.name, k.scope, _quota(k), _when(k.created_at), _when(k.last_used_at),
+         _when(k.revoked_at))
         for k in keys
-    ]
+    ]  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -72,4 +82,15 @@ def cmd_revoke(dsn: str, args: argparse.Namespace) -> int:
     if not _run(dsn, lambda conn: api_keys.revoke_key(conn, args.key)):
         raise StackError(f"no API key with prefix or id {args.key!r}")
     print(f"revoked {args.key} (replicas stop accepting it within {api_keys.CACHE_TTL_S:g}s)")
+    return 0
+
+
+def cmd_set_quota(dsn: str, args: argparse.Namespace) -> int:
+    """Set a key's daily chat quota in USD, or return it to the default; unknown is an error."""
+    usd = None if args.default else args.chat_usd_per_day
+    info = _run(dsn, lambda conn: api_keys.set_chat_quota(conn, args.key, usd))
+    if info is None:
+        raise StackError(f"no API key with prefix or id {args.key!r}")
+    shown = "the default (STOCKRAY_CHAT_USD_PER_KEY_PER_DAY)" if usd is None else f"${usd:g}"
+    print(f"chat quota of {info.prefix} ({info.name}): {shown} per UTC day")
     return 0

@@ -49,13 +49,14 @@ class KeyInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    chat_micro_per_day: int | None = None  # its own daily chat quota; None: the default
 
     def allows(self, needed: str) -> bool:
         """True when this key's scope is at least `needed` (read < write < admin)."""
         return SCOPES.index(self.scope) >= SCOPES.index(needed)
 
 
-_COLUMNS = "id, name, prefix, scope, created_at, last_used_at, revoked_at"
+_COLUMNS = "id, name, prefix, scope, created_at, last_used_at, revoked_at, chat_micro_per_day"
 
 
 def _info(row: asyncpg.Record) -> KeyInfo:
@@ -113,8 +114,12 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-async def create_key(conn: asyncpg.Connection, name: str, scope: str) -> tuple[KeyInfo, str]:
-    """Store a new key; return it and its plaintext, which is never available again."""
+async def create_key(
+    conn: asyncpg.Connection, name: str, scope: str, chat_usd_per_day: float | None = None
+) -> tuple[KeyInfo, str]:
+    """Store a new key (with its own daily chat quota, or None for the default); return it
+    and its plaintext, which is never available again."""
+    quota = _micro(chat_usd_per_day)
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got {scope!r}")
     if not name.strip():
@@ -124,12 +129,13 @@ async def create_key(conn: asyncpg.Connection, name: str, scope: str) -> tuple[K
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         try:
             row = await conn.fetchrow(
-                f"""INSERT INTO api_keys (name, prefix, hash, scope) VALUES ($1, $2, $3, $4)
-                    RETURNING {_COLUMNS}""",
+                f"""INSERT INTO api_keys (name, prefix, hash, scope, chat_micro_per_day)
+                    VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
                 name,
                 prefix,
                 hash_secret(secret),
                 scope,
+                quota,
             )
         except asyncpg.UniqueViolationError:
             continue
@@ -182,12 +188,38 @@ async def list_keys(conn: asyncpg.Connection) -> list[KeyInfo]:
     return [_info(r) for r in rows]
 
 
+def _micro(usd: float | None) -> int | None:
+    if usd is None:
+        return None
+    if not usd >= 0:  # NaN too
+        raise ValueError(f"a chat quota is a non-negative USD amount; got {usd!r}")
+    return round(usd * 1_000_000)
+
+
+async def set_chat_quota(
+    conn: asyncpg.Connection, prefix_or_id: str, usd_per_day: float | None
+) -> KeyInfo | None:
+    """Give a key (by prefix or id) its own daily chat quota, or None to return it to the
+    default; None if no such key. Its next chat call reserves under the new limit."""
+    micro = _micro(usd_per_day)
+    row = await conn.fetchrow(
+        f"""UPDATE api_keys SET chat_micro_per_day = $3
+            WHERE prefix = $1 OR id = $2 RETURNING {_COLUMNS}""",
+        prefix_or_id, _uuid_or_none(prefix_or_id), micro,
+    )  # fmt: skip
+    return None if row is None else _info(row)
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
 async def revoke_key(conn: asyncpg.Connection, prefix_or_id: str) -> bool:
     """Revoke a key by prefix or id; False if no such key (revoking twice keeps the first time)."""
-    try:
-        key_id: uuid.UUID | None = uuid.UUID(prefix_or_id)
-    except ValueError:
-        key_id = None
+    key_id = _uuid_or_none(prefix_or_id)
     revoked = await conn.fetchval(
         """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
            WHERE prefix = $1 OR id = $2 RETURNING id""",
