@@ -56,6 +56,7 @@ class LlamaServer:
         self.alias = alias
         self.n_threads = n_threads or min(2, os.cpu_count() or 1)
         self.log_path = Path(log_path) if log_path else None
+        self._own_log = log_path is None  # a temp file of ours, deleted by `stop`
         self.port = 0
         self._proc: subprocess.Popen | None = None
 
@@ -75,8 +76,10 @@ class LlamaServer:
             return self
         model = self.model or model_path()
         self.port = free_port()
-        if self.log_path is None:
-            self.log_path = Path(tempfile.mkstemp(prefix="llamacpp-", suffix=".log")[1])
+        if self._own_log:
+            fd, name = tempfile.mkstemp(prefix="llamacpp-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
         args = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(model),
             "--model_alias", self.alias, "--host", "127.0.0.1", "--port", str(self.port),
@@ -131,14 +134,15 @@ class LlamaServer:
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if self._own_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> LlamaServer:
         return self.start()

@@ -8,7 +8,6 @@ Registered by `tests/integration/conftest.py`.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,20 +24,15 @@ def llama_model() -> Path:
     return model_path()
 
 
-def _server(model: Path, n_ctx: int) -> LlamaServer:
-    log = Path(tempfile.mkdtemp(prefix="srllama")) / "server.log"
-    return LlamaServer(n_ctx=n_ctx, model=model, log_path=log)
-
-
 @pytest.fixture(scope="session")
 def llama_server(llama_model: Path) -> Iterator[LlamaServer]:
     """The session's llama.cpp server: `base_url` (…/v1), `n_ctx`, `alias`."""
-    with _server(llama_model, N_CTX) as server:
+    with LlamaServer(n_ctx=N_CTX, model=llama_model) as server:
         yield server
 
 
 @pytest.fixture
 def own_llama_server(llama_model: Path) -> Iterator[LlamaServer]:
     """A llama.cpp server for one test, which may kill it (stopped at the end if not)."""
-    with _server(llama_model, N_CTX) as server:
+    with LlamaServer(n_ctx=N_CTX, model=llama_model) as server:
         yield server
