@@ -23,10 +23,12 @@ from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle
 
 from actors.llm import GatewayClient, gateway_handle
-from configs.settings import load_settings
+from configs.settings import CHAT_USD_PER_KEY_PER_DAY, load_settings
 from core import chat as core
 from core.errors import BudgetExceeded, LLMError
+from core.llm.budget import Quota, QuotaExceeded, next_day_start, quota_state, today
 from core.logs import configure_logging
+from core.storage import chat as store
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import AppContext, Ctx
@@ -39,12 +41,18 @@ Event = dict[str, Any]
 
 
 class ChatService:
-    """Answers chat turns: grounding from Postgres, the LLM (`complete`/`stream`) or,
-    without one or its budget, an extractive answer marked `lexicon`."""
+    """Answers chat turns: grounding from Postgres, the LLM (`complete`/`stream`) under the
+    key's daily quota or, without one, its budget or quota, an extractive answer (`lexicon`)."""
 
-    def __init__(self, pool: Callable[[], Awaitable[asyncpg.Pool]], llm: Any | None) -> None:
+    def __init__(
+        self,
+        pool: Callable[[], Awaitable[asyncpg.Pool]],
+        llm: Any | None,
+        key_usd_per_day: float = CHAT_USD_PER_KEY_PER_DAY,
+    ) -> None:
         self._pool = pool
         self.llm = llm
+        self.key_usd_per_day = key_usd_per_day  # a key's quota unless it has its own
 
     async def llm_client(self) -> Any | None:
         """The LLM to ask (None: answer without one)."""
@@ -74,48 +82,58 @@ class ChatService:
         """`start`, then `token`s, then `done` or `error`; refusals raise before `start`."""
         pool = await self._pool()
         async with pool.acquire() as conn:
-            session = await core.owned_session(conn, uuid.UUID(key_id), uuid.UUID(session_id))
-            turn = await core.begin_turn(conn, session["id"], content, idempotency_key)
+            session = await store.owned_session(conn, uuid.UUID(key_id), uuid.UUID(session_id))
+            turn = await store.begin_turn(conn, session["id"], content, idempotency_key)
         replayed = turn.answer is not None
         start = {"session_id": session_id, "message_id": str(turn.user_message["id"])}
         yield {"event": "start", "data": {**start, "replayed": replayed}}
         if replayed:
-            message = core.message_view(turn.answer)
+            message = store.message_view(turn.answer)
             yield {"event": "token", "data": {"text": message["content"]}}
             yield {"event": "done", "data": message}
             return
         try:
             async with pool.acquire() as conn:
                 grounding = await core.load_grounding(conn, session["instrument_id"])
-                earlier = await core.history(conn, session["id"], turn.user_message["seq"])
+                earlier = await store.history(conn, session["id"], turn.user_message["seq"])
             answer = None
-            async for item in self._generate(grounding, earlier, content, stream):
+            call = {
+                "quota": Quota.usd(key_id, self.key_usd_per_day),
+                "trace_id": str(turn.user_message["id"]),  # llm_usage rows name the turn
+            }
+            async for item in self._generate(grounding, earlier, content, stream, call):
                 if isinstance(item, str):
                     yield {"event": "token", "data": {"text": item}}
                 else:
                     answer = item
             async with pool.acquire() as conn:
-                row = await core.finish_turn(conn, turn, answer)
+                row = await store.finish_turn(conn, turn, answer)
         except Exception as err:  # the turn stays retryable; the client learns why
             log.warning("chat turn failed: %s: %s", type(err).__name__, err)
             async with pool.acquire() as conn:
-                await core.fail_turn(conn, turn)
+                await store.fail_turn(conn, turn)
             yield _error_event(err)
             return
         except BaseException:  # the caller went away: free the turn for a retry
             async with pool.acquire() as conn:
-                await core.fail_turn(conn, turn)
+                await store.fail_turn(conn, turn)
             raise
-        yield {"event": "done", "data": core.message_view(row)}
+        yield {"event": "done", "data": store.message_view(row)}
 
     async def _generate(
-        self, grounding: core.Grounding, earlier: list, question: str, stream: bool
+        self,
+        grounding: core.Grounding,
+        earlier: list,
+        question: str,
+        stream: bool,
+        call: dict[str, Any],
     ) -> AsyncIterator[str | core.Answer]:
         llm = await self.llm_client() if grounding.sources else None
         reason = "no LLM endpoint is configured" if grounding.sources else "no stored sources"
+        spent_quota = None
         if llm is not None:
             messages = core.prompt(grounding, earlier, question)
-            kwargs = {"max_tokens": core.ANSWER_MAX_TOKENS, "purpose": "chat"}
+            kwargs = {"max_tokens": core.ANSWER_MAX_TOKENS, "purpose": "chat", **call}
             sent = False
             try:
                 if stream:
@@ -129,6 +147,9 @@ class ChatService:
                     done = await llm.complete(messages, **kwargs)
                 yield core.llm_answer(done.text, grounding, done.model, done.cost_usd)
                 return
+            except QuotaExceeded as err:  # an answer still, saying the key's quota is spent
+                reason = f"chat quota: {err.message}"
+                spent_quota = {"resets_at": next_day_start().isoformat()}
             except BudgetExceeded as err:
                 reason = f"LLM budget: {err.message}"
             except LLMError as err:
@@ -136,6 +157,8 @@ class ChatService:
                     raise
                 reason = f"LLM unavailable: {type(err).__name__}"
         answer = core.extractive_answer(grounding, question, reason)
+        if spent_quota is not None:
+            answer.detail["quota_exceeded"] = spent_quota
         if stream:
             for i in range(0, len(answer.content), TOKEN_CHARS):
                 yield answer.content[i : i + TOKEN_CHARS]
@@ -159,7 +182,7 @@ class Chat(ChatService):
         settings = load_settings()
         configure_logging(settings)
         self.context = AppContext(settings)
-        super().__init__(self.context.pool, None)
+        super().__init__(self.context.pool, None, settings.chat_usd_per_key_per_day)
         self._llm_checked = False
 
     async def llm_client(self) -> Any | None:
@@ -254,7 +277,7 @@ async def create_session(
     pool = await ctx.pool()
     try:
         async with pool.acquire() as conn:
-            session, created = await core.create_session(
+            session, created = await store.create_session(
                 conn, key.id, body.instrument, idempotency_key
             )
     except core.ChatRefused as err:
@@ -328,11 +351,11 @@ async def get_messages(
     pool = await ctx.pool()
     async with pool.acquire() as conn:
         try:
-            session = await core.owned_session(conn, key.id, sid)
+            session = await store.owned_session(conn, key.id, sid)
         except core.ChatRefused as err:
             raise _refused(err) from None
-        messages = await core.list_messages(conn, sid, limit)
-    return {"session": core.session_view(session), "messages": messages}
+        messages = await store.list_messages(conn, sid, limit)
+    return {"session": store.session_view(session), "messages": messages}
 
 
 @router.get("/chat/sessions")
@@ -342,9 +365,29 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """The caller's own chat sessions, newest first."""
-    rows = await (await ctx.pool()).fetch(
-        "SELECT * FROM chat_sessions WHERE key_id = $1 ORDER BY created_at DESC, id LIMIT $2",
-        key.id,
-        limit,
-    )
-    return {"sessions": [core.session_view(r) for r in rows]}
+    async with (await ctx.pool()).acquire() as conn:
+        return {"sessions": await store.list_sessions(conn, key.id, limit)}
+
+
+class ChatQuotaOut(BaseModel):
+    """The caller's chat spend on the current UTC day against its daily quota."""
+
+    day: str = Field(description="the UTC day (YYYY-MM-DD)")
+    limit_usd: float = Field(description="the key's own quota, else the default setting")
+    reserved_usd: float = Field(description="held by chat calls in flight")
+    spent_usd: float
+    left_usd: float
+    resets_at: str = Field(description="next UTC midnight, when a new day's quota starts")
+
+
+@router.get("/chat/quota")
+async def get_quota(ctx: Ctx, key: Annotated[KeyInfo, Depends(require("read"))]) -> ChatQuotaOut:
+    """The caller's chat spend today and its daily chat quota (over it, answers are
+    extractive, `method: lexicon` with `detail.quota_exceeded`, until `resets_at`)."""
+    day = today()
+    quota = Quota.usd(key.id, ctx.settings.chat_usd_per_key_per_day)
+    async with (await ctx.pool()).acquire() as conn:
+        state = await quota_state(conn, quota, day)
+    if state is None:  # the key was deleted after its check
+        raise ApiError(404, "not_found", "no such API key")
+    return ChatQuotaOut(day=day.isoformat(), resets_at=next_day_start().isoformat(), **state)
