@@ -18,7 +18,7 @@ from core.analysis.pipeline import analyze_articles, write_report
 from core.collection import save_news
 from core.llm.gateway import LLMGateway
 from core.providers import NewsApiClient
-from core.storage.api_keys import create_key
+from core.storage.api_keys import create_key, key_prefix, set_chat_quota
 from core.storage.db import connect, sync_instruments
 from core.storage.dedupe import MemoryDedupe
 from core.storage.migrations import migrate
@@ -333,6 +333,100 @@ async def test_failure_mid_stream_is_an_error_event_and_the_turn_retryable(
     )
     spent = await api.conn.fetchval("SELECT spent_micro + reserved_micro FROM llm_budget")
     assert spent == sum(u["cost_micro"] for u in usage)
+    _, reserved, key_spent, recorded = await _ledger(api, "alice")  # and the key's quota
+    assert reserved == 0 and key_spent == recorded == spent
+
+
+# --- per-key daily chat quotas (issue 14) ------------------------------------------------
+
+
+async def _set_quota(api: Api, who: str, usd: float) -> None:
+    assert await set_chat_quota(api.conn, key_prefix(api.keys[who]), usd) is not None
+
+
+async def _ledger(api: Api, who: str) -> tuple[int, int, int, int]:
+    """(limit, reserved, spent) micro-dollars of the key's chat today, and what `llm_usage`
+    recorded for its turns (a chat call's trace id is its user message)."""
+    row = await api.conn.fetchrow(
+        """SELECT k.id, b.limit_micro, b.reserved_micro, b.spent_micro FROM api_keys k
+           LEFT JOIN chat_budget b ON b.key_id = k.id WHERE k.prefix = $1""",
+        key_prefix(api.keys[who]),
+    )
+    recorded = await api.conn.fetchval(
+        """SELECT coalesce(sum(u.cost_micro), 0) FROM llm_usage u
+           JOIN chat_messages m ON u.trace_id = m.id::text
+           JOIN chat_sessions s ON s.id = m.session_id WHERE s.key_id = $1""",
+        row["id"],
+    )
+    return row["limit_micro"], row["reserved_micro"] or 0, row["spent_micro"] or 0, recorded
+
+
+async def _quota(api: Api, who: str) -> dict:
+    shown = await api.http.get("/api/v1/chat/quota", headers=api.auth(who))
+    assert shown.status_code == 200, shown.text
+    return shown.json()
+
+
+async def test_key_over_its_quota_gets_extractive_answers_while_another_key_chats(
+    api: Api,
+) -> None:
+    await _set_quota(api, "alice", 0.002)  # a few calls' worth at the sim's prices
+    sid, answers = await api.session(), []
+    for _ in range(20):
+        answers.append((await api.ask(sid, "What did Apple report?")).json())
+        if answers[-1]["method"] == "lexicon":
+            break
+    assert [a["method"] for a in answers[:-1]] == ["llm"] * (len(answers) - 1) and answers[:-1]
+    over = answers[-1]
+    assert over["method"] == "lexicon" and over["citations"] and over["cost_usd"] == 0
+    assert "chat quota" in over["detail"]["reason"]
+    resets_at = datetime.fromisoformat(over["detail"]["quota_exceeded"]["resets_at"])
+    assert resets_at > datetime.now(UTC) and resets_at.hour == resets_at.minute == 0
+    calls = len(await _chat_usage(api.conn))
+    again = (await api.ask(sid, "Anything else?")).json()  # still spent: nothing sent
+    assert again["method"] == "lexicon" and len(await _chat_usage(api.conn)) == calls
+    limit, reserved, spent, recorded = await _ledger(api, "alice")
+    assert limit == 2000 and reserved == 0 and 0 < spent == recorded <= limit
+    shown = await _quota(api, "alice")
+    assert shown["limit_usd"] == 0.002 and shown["spent_usd"] == spent / 1e6
+    assert shown["reserved_usd"] == 0 and shown["resets_at"] == resets_at.isoformat()
+    # Bob's quota (the default) is his own: he still gets the model's answers.
+    bob = (await api.ask(await api.session("bob"), "What did Apple report?", "bob")).json()
+    assert bob["method"] == "llm" and bob["cost_usd"] > 0
+    assert (await _quota(api, "bob"))["limit_usd"] == 0.5
+    assert (await _quota(api, "reader"))["spent_usd"] == 0  # read scope may look
+    # The day's budget counts both keys' calls, exactly.
+    day = await api.conn.fetchrow("SELECT spent_micro, reserved_micro FROM llm_budget")
+    assert day["reserved_micro"] == 0
+    assert day["spent_micro"] == sum(u["cost_micro"] for u in await _chat_usage(api.conn))
+
+
+async def test_racing_calls_of_one_key_never_overspend_its_quota(api: Api) -> None:
+    await _set_quota(api, "alice", 0.003)
+    sessions = [await api.session() for _ in range(12)]
+    answers = await asyncio.gather(*(api.ask(s, "What did Apple report?") for s in sessions))
+    assert all(a.status_code == 201 for a in answers), [a.text for a in answers]
+    methods = [a.json()["method"] for a in answers]
+    assert "llm" in methods and "lexicon" in methods, methods
+    refused = [a.json() for a in answers if a.json()["method"] == "lexicon"]
+    assert all("quota_exceeded" in a["detail"] for a in refused)
+    limit, reserved, spent, recorded = await _ledger(api, "alice")
+    assert reserved == 0 and 0 < spent == recorded <= limit == 3000
+
+
+async def test_a_failed_chat_call_releases_its_hold_on_the_quota(api: Api, sim: SimServer) -> None:
+    await _set_quota(api, "alice", 0.01)
+    sim.set_faults("llm", {"error_rate": 1.0})
+    failed = (await api.ask(await api.session(), "Any risks?")).json()
+    assert failed["method"] == "lexicon" and "unavailable" in failed["detail"]["reason"]
+    assert await _ledger(api, "alice") == (10_000, 0, 0, 0)  # its hold released, no charge
+    sim.clear_faults()
+    await asyncio.sleep(1.1)  # the endpoint's cooldown after the failure
+    ok = (await api.ask(await api.session(), "Any risks?")).json()
+    _, reserved, spent, recorded = await _ledger(api, "alice")
+    assert (
+        ok["method"] == "llm" and reserved == 0 and spent == recorded == round(ok["cost_usd"] * 1e6)
+    )
 
 
 async def _seed_cluster(dsn: str, sim: SimServer) -> str:
