@@ -25,9 +25,11 @@ from core.analysis.pipeline import analyze_articles, write_report
 from core.analysis.prompts import ArticleVerdict, ArticleVerdicts, article_messages
 from core.collection import save_news
 from core.errors import ContextTooLong
+from core.llm.budget import spent_by_run
 from core.llm.cost import cost_micro
 from core.llm.gateway import LLMGateway
 from core.providers import NewsApiClient
+from core.storage import job_runs
 from core.storage.db import connect, create_pool, sync_instruments
 from core.storage.dedupe import MemoryDedupe
 from core.storage.migrations import migrate
@@ -220,7 +222,8 @@ async def test_analysis_run_on_the_real_model_stores_only_valid_cited_accounted_
     tap = _tap(gateway, "local")
     complete, trace = Capped(gateway).complete, "t-real-run"
     failed, degraded = {}, {}
-    for ticker in TICKERS:  # what one `jobs.analyze` task does per instrument
+    run_id = await job_runs.start_run(conn, "analyze", trace, {"tickers": list(TICKERS)})
+    for ticker in TICKERS:  # what `jobs.analyze` does per instrument, and for the run
         counts = await analyze_articles(
             conn, instruments[ticker], START, END, complete, "en", trace
         )
@@ -234,8 +237,11 @@ async def test_analysis_run_on_the_real_model_stores_only_valid_cited_accounted_
         assert counts["analysed"] == counts["articles"] - counts["skipped"] > 0
         assert report["report_id"], report  # never blank
         await _assert_cited_inputs_only(conn, ticker, report["report_id"])
+    calls, _ = await spent_by_run(conn, trace, run_id)  # the run's count of paid calls
     status = "failed" if failed else "degraded" if degraded else "succeeded"
-    assert status in ("succeeded", "degraded"), failed
+    await job_runs.finish_run(conn, run_id, status, {"llm_calls": calls}, str(failed or ""))
+    ended = await conn.fetchval("SELECT status FROM job_runs WHERE id = $1", run_id)
+    assert ended in ("succeeded", "degraded"), failed
 
     # Stored verdicts: the model's are valid answers; the rest are the lexicon's, marked so.
     rows = await conn.fetch("SELECT * FROM analyses")
@@ -249,7 +255,7 @@ async def test_analysis_run_on_the_real_model_stores_only_valid_cited_accounted_
     # Every answered call is recorded with the server's own tokens, and nothing else is paid.
     spent, reserved, recorded, usage = await _ledger(pool)
     answered = [(u["tokens_in"], u["tokens_out"]) for u in usage if u["cost_micro"] > 0]
-    assert Counter(answered) == Counter(tap.seen) and tap.seen
+    assert Counter(answered) == Counter(tap.seen) and len(tap.seen) == calls > 0
     assert all(u["status"] in ("ok", "invalid", "error") for u in usage)
     assert (spent, reserved) == (recorded, 0)
     await gateway.aclose()
