@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ from actors import NAMESPACE
 from actors.events import publish
 from actors.metrics import RayMetricsHooks, record_failover
 from configs.settings import Settings, load_settings
+from core.errors import Timeout
 from core.logs import bind, configure_logging
 from core.models import Capability
 from core.provider_service import ProviderService
@@ -20,6 +22,7 @@ from core.routing import FailoverRouter, Routed
 
 log = logging.getLogger("stockray.providers")
 ROUTER_NAME = "provider-router"
+ACTOR_GRACE_S = 1.0  # past a call's deadline, for the provider actor's own Timeout to arrive
 
 
 def provider_actor_name(provider: str) -> str:
@@ -67,10 +70,13 @@ class ProviderActor:
         if Capability.PRICES in self.service.client.capabilities:
             _warm_calendars(settings)
 
-    async def call(self, method: str, *args: Any, failover: bool = False) -> Any:
-        """One provider call (`fetch_bars`, `fetch_news`, `fetch_disclosures`)."""
+    async def call(
+        self, method: str, *args: Any, failover: bool = False, deadline_s: float | None = None
+    ) -> Any:
+        """One provider call (`fetch_bars`, `fetch_news`, `fetch_disclosures`), ending with
+        `Timeout` after `deadline_s` (the caller's time left) at the latest."""
         try:
-            return await self.service.call(method, *args, failover=failover)
+            return await self.service.call(method, *args, failover=failover, deadline_s=deadline_s)
         finally:
             await self._announce_circuit()
 
@@ -150,9 +156,18 @@ class ProviderRouter:
             on_failover=_failed_over,
         )
 
-    async def _call(self, provider: str, method: str, args: tuple[Any, ...], failover: bool) -> Any:
+    async def _call(
+        self, provider: str, method: str, args: tuple[Any, ...], failover: bool, deadline_s: float
+    ) -> Any:
+        ref = self.handles[provider].call.remote(
+            method, *args, failover=failover, deadline_s=deadline_s
+        )
         try:
-            return await self.handles[provider].call.remote(method, *args, failover=failover)
+            # The actor keeps its deadline itself; this bounds a stuck actor or a slow hop.
+            async with asyncio.timeout(deadline_s + ACTOR_GRACE_S):
+                return await ref
+        except TimeoutError:
+            raise Timeout(provider, f"no answer from its actor within {deadline_s:.1f}s") from None
         except ray.exceptions.RayTaskError as err:
             raise _unwrap(err) from None
 

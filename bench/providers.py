@@ -1,6 +1,7 @@
 """Provider throughput and failover: stockray's one-owner limiter against per-worker limiters.
 
     python -m bench.providers [--limit-rps 25] [--duration-s 30] [--symbols 300]
+                              [--only saturation|peer|failover ...]
 
 1. Saturation: three driver tasks fetch bars for `--symbols` symbols through the
    ProviderRouter and the one Yahoo provider actor, while the sim enforces `limit_rps`
@@ -20,6 +21,7 @@ import asyncio
 import json
 import os
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,11 +33,15 @@ from core.providers import YahooClient
 from core.resilience import LocalRateLimiter, Window
 from sim.server import SimServer
 
-START = datetime(2023, 1, 1, tzinfo=UTC)
+# Windows within the last 100 sessions: what the fallback (Alpha Vantage's free plan,
+# outputsize=compact) serves. Older windows would be a PlanLimit there, or on premium a
+# full-history payload (1.4 MB) the sim builds at ~5/s, so no fallback could answer.
+START = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=120)
 COOLDOWN_S = 5.0
 IN_FLIGHT_PER_DRIVER = 8
 WARMUP_S = 5.0  # Ray starts the driver tasks' workers; counting starts after this
 FAILOVER_LOAD = 0.6  # share of the limit offered during the failover run
+PARTS = ("saturation", "peer", "failover")
 
 
 def _instrument(symbol: str) -> Instrument:
@@ -43,8 +49,8 @@ def _instrument(symbol: str) -> Instrument:
 
 
 def _window(i: int) -> tuple[datetime, datetime]:
-    # Different months per request so nothing is cached anywhere along the way.
-    start = START + timedelta(days=30 * (i % 24))
+    # Different windows per request so nothing is cached anywhere along the way.
+    start = START + timedelta(days=3 * (i % 24))
     return start, start + timedelta(days=30)
 
 
@@ -112,7 +118,8 @@ def project_driver(
         try:
             outcome = ray.get(ready[0]).provider
         except Exception as exc:  # the figure counts failures; keep the kind
-            outcome = f"error:{type(exc).__name__}"
+            cause = getattr(exc, "cause", None) or exc  # RayTaskError wraps the typed error
+            outcome = f"error:{type(cause).__name__}"
         done.append((t0, time.time(), outcome))
 
 
@@ -227,6 +234,7 @@ def measure_failover(
     during = [c[1] - c[0] for c in calls if outage_at <= c[0] < back_at]
     returned = [c[1] for c in ok if c[2] == "yahoo" and c[0] >= back_at]
     served_by = {p: sum(1 for c in ok if c[2] == p) for p in {c[2] for c in ok}}
+    failures = Counter(c[2].removeprefix("error:") for c in calls if c[2].startswith("error"))
     return {
         "failover_requests": len(calls),
         "failover_success_rate": round(len(ok) / len(calls), 4) if calls else 0.0,
@@ -234,6 +242,7 @@ def measure_failover(
         "recovery_s": round(min(returned) - back_at, 2) if returned else None,
         "recovery_goal_s": COOLDOWN_S + 1,
         "failover_served_by": served_by,
+        "failover_failures": dict(failures),
     }
 
 
@@ -242,6 +251,9 @@ def main() -> None:
     parser.add_argument("--limit-rps", type=int, default=25)
     parser.add_argument("--duration-s", type=float, default=30)
     parser.add_argument("--symbols", type=int, default=300)
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only this part (repeatable)"
+    )
     args = parser.parse_args()
     from bench._cluster import ray_cluster
 
@@ -252,13 +264,17 @@ def main() -> None:
         env["STOCKRAY_SIM"] = "off"
         with ray_cluster(env, {"providers": _providers_yaml(args.limit_rps)}):
             figures: dict[str, Any] = {}
-            print(f"saturation: {args.duration_s:.0f}s through the router ...", flush=True)
-            figures |= measure_saturation(sim, symbols, args.limit_rps, args.duration_s)
-            print(json.dumps(figures), flush=True)
-            print(f"peer: {args.duration_s:.0f}s of per-worker limiters ...", flush=True)
-            figures |= measure_peer(sim, symbols, args.limit_rps, args.duration_s)
-            print("failover: primary refused for 8 s ...", flush=True)
-            figures |= measure_failover(sim, symbols, args.limit_rps, baseline_s=6, outage_s=8)
+            parts = args.only or PARTS
+            if "saturation" in parts:
+                print(f"saturation: {args.duration_s:.0f}s through the router ...", flush=True)
+                figures |= measure_saturation(sim, symbols, args.limit_rps, args.duration_s)
+                print(json.dumps(figures), flush=True)
+            if "peer" in parts:
+                print(f"peer: {args.duration_s:.0f}s of per-worker limiters ...", flush=True)
+                figures |= measure_peer(sim, symbols, args.limit_rps, args.duration_s)
+            if "failover" in parts:
+                print("failover: primary refused for 8 s ...", flush=True)
+                figures |= measure_failover(sim, symbols, args.limit_rps, baseline_s=6, outage_s=8)
     figures["cpus"] = os.cpu_count()
     print(json.dumps(figures))
 

@@ -11,6 +11,7 @@ and leaves the circuit alone.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,8 +31,12 @@ from core.errors import (
     Unavailable,
 )
 from core.providers import CLIENTS, HttpProviderClient
+from core.providers.base import CONNECTION_LIMITS
 from core.resilience import CircuitBreaker, CircuitOpen, LocalRateLimiter, Retrier, Throttled
 from core.resilience.limiter import RateLimiter
+
+MAX_IN_FLIGHT = CONNECTION_LIMITS.max_connections or 10
+"""Requests sent to one provider at once: no more than its client's connection pool."""
 
 # Most specific first: CircuitOpen is an Unavailable; Throttled, QuotaExhausted RateLimited.
 _OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
@@ -107,6 +112,7 @@ class ProviderService:
         *,
         hooks: Hooks | None = None,
         max_wait_s: float | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self.name = name
         self.client = client
@@ -117,6 +123,11 @@ class ProviderService:
         self.fail_fast = retrier.with_attempts(1)
         self.hooks = hooks or NoHooks()
         self.max_wait_s = max_wait_s
+        # Calls beyond the client's connection pool wait here, outside the circuit's guard:
+        # our own queue is not the provider's failure (httpx would time the pool wait out as
+        # a Timeout, which the circuit counts), and the wait counts toward the call's deadline.
+        self.max_in_flight = max_in_flight
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._health = _Health()
 
     @classmethod
@@ -149,14 +160,23 @@ class ProviderService:
             max_wait_s=config.retry.deadline_s,
         )
 
-    async def call(self, method: str, *args: Any, failover: bool = False) -> Any:
+    async def call(
+        self, method: str, *args: Any, failover: bool = False, deadline_s: float | None = None
+    ) -> Any:
         """`client.<method>(*args)` with limits, circuit and retries; typed errors on failure.
 
         `failover=True` (the caller has another provider): a single attempt, no retries.
+        `deadline_s`: the caller's time left; the call (queueing included) ends by then with
+        `Timeout`, which the circuit does not count (the caller gave up, not the provider).
         """
         fetch = getattr(self.client, method)
 
         async def attempt() -> Any:
+            self.breaker.check()  # an open circuit refuses before the call queues for a slot
+            async with self._in_flight:
+                return await admitted()
+
+        async def admitted() -> Any:
             with self.breaker.guard():
                 waited = await self.limiter.acquire(max_wait_s=self.max_wait_s)
                 self.hooks.ratelimit_wait(self.name, waited)
@@ -176,7 +196,8 @@ class ProviderService:
                 return result
 
         try:
-            return await (self.fail_fast if failover else self.retrier).call(attempt)
+            retrier = self.fail_fast if failover else self.retrier
+            return await retrier.call_within(deadline_s, attempt)
         except (CircuitOpen, Throttled) as err:  # nothing was sent; count it all the same
             self._record(err, 0.0)
             raise

@@ -6,10 +6,15 @@ behind an open circuit, answers garbage, rejects our key or its plan does not co
 request (`PlanLimit`); it stops at `NotFound` (the symbol is unknown: another provider will
 not know it either). A provider that cannot serve the request at all (an interval it lacks)
 is skipped without a call.
+
+Every routed call has one deadline (`deadline_s`), split between the providers: one with
+another behind it gets at most `PRIMARY_SHARE` of the time left, the last gets all that
+remains. A primary that hangs or queues therefore costs at most that share, never the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +29,13 @@ METHODS = {
     Capability.NEWS: "fetch_news",
     Capability.DISCLOSURES: "fetch_disclosures",
 }
-# (provider, method, args, failover): `failover` is True when another provider comes next.
-Call = Callable[[str, str, tuple[Any, ...], bool], Awaitable[Any]]
+ROUTE_DEADLINE_S = 20.0
+"""Default time for one routed call, all providers tried included."""
+PRIMARY_SHARE = 0.5
+"""Share of the time left that a provider with another one behind it may use."""
+# (provider, method, args, failover, deadline_s): `failover` is True when another provider
+# comes next; `deadline_s` is the time this provider may take, queueing included.
+Call = Callable[[str, str, tuple[Any, ...], bool, float], Awaitable[Any]]
 OnFailover = Callable[[Capability, str, str], None]
 
 
@@ -59,11 +69,13 @@ class FailoverRouter:
         enabled: set[str],
         call: Call,
         on_failover: OnFailover | None = None,
+        deadline_s: float = ROUTE_DEADLINE_S,
     ) -> None:
         self.order = order
         self.enabled = enabled
         self._call = call
         self._on_failover = on_failover
+        self.deadline_s = deadline_s
 
     def candidates(self, capability: Capability, interval: str | None = None) -> list[str]:
         """Enabled providers able to serve, in priority order."""
@@ -84,10 +96,14 @@ class FailoverRouter:
             )
         skipped: list[tuple[str, str]] = []
         last: ProviderError | None = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadline_s
         for i, provider in enumerate(providers):
+            has_next = i + 1 < len(providers)
+            left = deadline - loop.time()
+            share = left * PRIMARY_SHARE if has_next else left
             try:
-                has_next = i + 1 < len(providers)
-                result = await self._call(provider, METHODS[capability], args, has_next)
+                result = await self._call(provider, METHODS[capability], args, has_next, share)
                 return Routed(provider, result, tuple(skipped))
             except ProviderError as err:
                 if isinstance(err, NotFound):

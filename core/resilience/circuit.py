@@ -111,6 +111,11 @@ class CircuitBreaker:
         """A context manager around one call: admits it or raises `CircuitOpen`, then scores it."""
         return _Guard(self)
 
+    def check(self) -> None:
+        """Raise `CircuitOpen` while open (before its cooldown ends); admits nothing itself."""
+        if self.state == "open":
+            raise CircuitOpen(self.provider, self.retry_in_s, self._why())
+
     def snapshot(self) -> dict[str, object]:
         """State for health reports."""
         return {

@@ -111,7 +111,18 @@ class Retrier:
 
         An attempt still running at the deadline is cancelled and reported as `Timeout`.
         """
-        deadline = asyncio.get_running_loop().time() + self.deadline_s
+        return await self.call_within(self.deadline_s, fn, *args, **kwargs)
+
+    async def call_within(
+        self,
+        deadline_s: float | None,
+        fn: Callable[P, Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`call` ending by the sooner of `deadline_s` (the caller's time left) and the policy's."""
+        budget = self.deadline_s if deadline_s is None else min(deadline_s, self.deadline_s)
+        deadline = asyncio.get_running_loop().time() + budget
 
         async def attempt() -> T:
             window = asyncio.timeout_at(deadline)
@@ -121,13 +132,13 @@ class Retrier:
             except TimeoutError:
                 if not window.expired():
                     raise
-                raise Timeout(self.provider, f"call deadline of {self.deadline_s:g}s") from None
+                raise Timeout(self.provider, f"call deadline of {budget:g}s") from None
 
         # A fresh AsyncRetrying per call: tenacity keeps per-call state on the object,
         # shared by every task of a thread, so concurrent calls must not share one.
         retrying = AsyncRetrying(
             sleep=self._sleep,
-            stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.deadline_s),
+            stop=stop_after_attempt(self.max_attempts) | stop_before_delay(budget),
             wait=self._delay,
             retry=retry_if_exception(_retryable),
             before_sleep=self._report if self.on_retry else None,
