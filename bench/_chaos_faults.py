@@ -1,0 +1,101 @@
+"""The faults the chaos bench injects, each returning seconds until the part answers again.
+
+Actors are killed the way a crash kills them (`ray.kill` with restarts allowed: Ray
+restarts a `max_restarts=-1` actor under the same name); an API replica is killed for
+good, as `tests/integration/test_serve_scaling.py` does, and Serve replaces it; a backfill
+worker is the Ray worker process running `run_chunk`, SIGKILLed (Ray retries its task).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import ray
+
+from actors import NAMESPACE
+
+POLL_S = 0.2
+
+
+def _until(ready: Callable[[], bool], timeout_s: float) -> float | None:
+    """Seconds until `ready()` is true, or None after `timeout_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if ready():
+                return round(time.monotonic() - started, 2)
+        except Exception:  # not answering yet is what we wait out
+            pass
+        time.sleep(POLL_S)
+    return None
+
+
+def crash_actor(name: str, probe: str, timeout_s: float = 120) -> float | None:
+    """Kill actor `name` (Ray restarts it); seconds until its method `probe` answers."""
+    handle = ray.get_actor(name, namespace=NAMESPACE)
+    ray.kill(handle, no_restart=False)
+    time.sleep(POLL_S)
+    return _until(
+        lambda: ray.get(getattr(handle, probe).remote(), timeout=5) is not None, timeout_s
+    )
+
+
+def _chunk_workers() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if cmdline.startswith("ray::run_chunk"):
+            found.append(proc)
+    return found
+
+
+def kill_backfill_worker(done_chunks: Callable[[], int], timeout_s: float = 120) -> dict[str, Any]:
+    """SIGKILL a Ray worker running a backfill chunk; seconds until another chunk is done."""
+    victims = _chunk_workers()
+    if not victims:
+        return {"recovery_s": None, "note": "no worker was running a backfill chunk"}
+    before = done_chunks()
+    victims[0].send_signal(signal.SIGKILL)
+    return {"recovery_s": _until(lambda: done_chunks() > before, timeout_s), "pid": victims[0].pid}
+
+
+def _api_replicas(app: str) -> list[Any]:
+    from ray.util.state import list_actors
+
+    return list_actors(
+        filters=[("class_name", "=", f"ServeReplica:{app}:Api"), ("state", "=", "ALIVE")]
+    )
+
+
+def kill_api_replica(app: str, ready: Callable[[], bool], timeout_s: float = 180) -> dict:
+    """Kill one `Api` replica; seconds until as many are alive again and `ready()` holds."""
+    replicas = _api_replicas(app)
+    if not replicas:
+        return {"recovery_s": None, "note": "no Api replica found"}
+    ray.kill(ray.get_actor(replicas[0].name, namespace="serve"), no_restart=True)
+    time.sleep(1.0)  # the state API sees the death a moment later
+    recovered = _until(lambda: len(_api_replicas(app)) >= len(replicas) and ready(), timeout_s)
+    return {
+        "recovery_s": None if recovered is None else round(recovered + 1.0, 2),
+        "replicas": len(replicas),
+    }
+
+
+def restart_postgres(
+    stop: Callable[[], None],
+    start: Callable[[], None],
+    ready: Callable[[], bool],
+    timeout_s: float = 300,
+) -> dict[str, Any]:
+    """Stop Postgres, start it again; seconds from the stop until `ready()` holds."""
+    started = time.monotonic()
+    stop()
+    down_s = round(time.monotonic() - started, 2)
+    start()
+    recovered = _until(ready, timeout_s)
+    total = None if recovered is None else round(time.monotonic() - started, 2)
+    return {"recovery_s": total, "stop_s": down_s}
