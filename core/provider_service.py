@@ -12,6 +12,7 @@ and leaves the circuit alone.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -170,6 +171,7 @@ class ProviderService:
         `Timeout`, which the circuit does not count (the caller gave up, not the provider).
         """
         fetch = getattr(self.client, method)
+        give_up_at = math.inf if deadline_s is None else time.monotonic() + deadline_s
 
         async def attempt() -> Any:
             self.breaker.check()  # an open circuit refuses before the call queues for a slot
@@ -178,7 +180,7 @@ class ProviderService:
 
         async def admitted() -> Any:
             with self.breaker.guard():
-                waited = await self.limiter.acquire(max_wait_s=self.max_wait_s)
+                waited = await self.limiter.acquire(max_wait_s=self._max_wait(give_up_at))
                 self.hooks.ratelimit_wait(self.name, waited)
                 if self.breaker.state == "open":  # opened while we queued: send nothing
                     raise CircuitOpen(self.name, self.breaker.retry_in_s)
@@ -203,6 +205,12 @@ class ProviderService:
             raise
         finally:
             self.hooks.circuit(self.name, self.breaker.state != "closed")
+
+    def _max_wait(self, give_up_at: float) -> float | None:
+        # A limiter slot later than the caller's deadline is refused now (Throttled): with a
+        # fallback, the router moves on at once instead of waiting for a slot it cannot use.
+        left = min(self.max_wait_s or math.inf, give_up_at - time.monotonic())
+        return None if left == math.inf else max(left, 0.0)
 
     def _record(self, error: ProviderError | None, seconds: float) -> None:
         outcome = outcome_of(error)
