@@ -51,11 +51,18 @@ def refuses_format(status: int, message: str) -> bool:
 
 
 def answer_schema(model: type[BaseModel], ids: Collection[str] | None = None) -> dict[str, Any]:
-    """The model's JSON schema; with `ids`, every `id` and `citations` item is one of them."""
+    """The model's JSON schema; with `ids`, every `id` and `citations` item is one of them,
+    and a top-level list of items that carry an `id` (one entry per input) has exactly
+    `len(ids)` entries."""
     schema = model.model_json_schema()
     if ids:
         choices = sorted(ids)
-        for part in [schema, *schema.get("$defs", {}).values()]:
+        defs = schema.get("$defs", {})
+        for prop in schema.get("properties", {}).values():
+            ref = str((prop.get("items") or {}).get("$ref", "")).rsplit("/", 1)[-1]
+            if prop.get("type") == "array" and "id" in defs.get(ref, {}).get("properties", {}):
+                prop["minItems"] = prop["maxItems"] = len(choices)
+        for part in [schema, *defs.values()]:
             props = part.get("properties", {})
             if "id" in props:
                 props["id"] = {**props["id"], "enum": choices}
@@ -81,11 +88,17 @@ def response_format(mode: str, name: str, schema: Mapping[str, Any]) -> dict[str
 def with_schema_hint(
     mode: str, messages: Sequence[Mapping[str, str]], schema: Mapping[str, Any]
 ) -> list[Mapping[str, str]]:
-    """The messages, plus the schema in words where the mode cannot send it."""
+    """The messages, with the schema in words where the mode cannot send it: appended to the
+    last user message, since some servers' chat formats drop system messages that do not
+    come first (llama.cpp's `gemma` format drops every one)."""
     if mode in ("json_schema", "json_object_schema"):
         return list(messages)
     hint = (
         "Reply with only one JSON object (no prose, no code fence) valid for this JSON "
         f"schema: {json.dumps(schema, ensure_ascii=False, separators=(',', ':'))}"
     )
-    return [*messages, {"role": "system", "content": hint}]
+    out = list(messages)
+    if out and out[-1].get("role") == "user":
+        out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n\n{hint}"}
+        return out
+    return [*out, {"role": "user", "content": hint}]

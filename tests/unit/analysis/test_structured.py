@@ -44,7 +44,10 @@ def test_each_mode_has_its_response_format() -> None:
 
 
 def test_schema_constrains_labels_ratings_and_ids() -> None:
-    verdict = answer_schema(ArticleVerdicts, {"a2", "a1"})["$defs"]["ArticleVerdict"]
+    verdicts = answer_schema(ArticleVerdicts, {"a2", "a1"})
+    assert verdicts["properties"]["articles"]["minItems"] == 2  # one entry per input
+    assert verdicts["properties"]["articles"]["maxItems"] == 2
+    verdict = verdicts["$defs"]["ArticleVerdict"]
     assert verdict["properties"]["id"]["enum"] == ["a1", "a2"]
     assert set(verdict["properties"]["label"]["enum"]) == {"positive", "negative", "neutral"}
     report = answer_schema(ReportAnswer, {"a1"})
@@ -57,13 +60,16 @@ def test_schema_constrains_labels_ratings_and_ids() -> None:
 
 
 def test_the_schema_goes_into_the_prompt_only_where_the_mode_cannot_send_it() -> None:
-    messages = [{"role": "user", "content": "hi"}]
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
     assert with_schema_hint("json_schema", messages, {"type": "object"}) == messages
     assert with_schema_hint("json_object_schema", messages, {"type": "object"}) == messages
     for mode in ("json_object", "none"):
         hinted = with_schema_hint(mode, messages, {"type": "object"})
-        assert len(hinted) == 2 and '{"type":"object"}' in hinted[-1]["content"]
-        assert "JSON" in hinted[-1]["content"]
+        # in the user's message: some chat formats drop system messages after the first
+        assert len(hinted) == 2 and hinted[-1]["role"] == "user"
+        assert hinted[-1]["content"].startswith("hi\n\n") and "JSON" in hinted[-1]["content"]
+        assert '{"type":"object"}' in hinted[-1]["content"]
+    assert messages[-1]["content"] == "hi"  # the caller's messages are left as they were
 
 
 def test_modes_step_down_in_order() -> None:
