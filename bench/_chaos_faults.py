@@ -34,28 +34,55 @@ def _until(ready: Callable[[], bool], timeout_s: float) -> float | None:
     return None
 
 
-def crash_actor(name: str, probe: str, timeout_s: float = 120) -> float | None:
-    """Kill actor `name` (Ray restarts it); seconds until its method `probe` answers."""
-    handle = ray.get_actor(name, namespace=NAMESPACE)
+def _wait_for(find: Callable[[], Any], timeout_s: float) -> Any:
+    """`find()`'s first truthy answer within `timeout_s` (None after)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if found := find():
+                return found
+        except ValueError:  # a named actor not created yet
+            pass
+        time.sleep(POLL_S)
+    return None
+
+
+def crash_actor(name: str, probe: str, timeout_s: float = 120) -> dict[str, Any]:
+    """Kill actor `name` once the jobs have made it (Ray restarts it); seconds until its
+    method `probe` answers again."""
+    waited = time.monotonic()
+    handle = _wait_for(lambda: ray.get_actor(name, namespace=NAMESPACE), timeout_s)
+    if handle is None:
+        return {"recovery_s": None, "note": f"actor {name} never appeared"}
+    waited_s = round(time.monotonic() - waited, 1)
     ray.kill(handle, no_restart=False)
     time.sleep(POLL_S)
-    return _until(
+    answered = _until(
         lambda: ray.get(getattr(handle, probe).remote(), timeout=5) is not None, timeout_s
     )
+    return {"recovery_s": answered, "actor": name, "waited_for_it_s": waited_s}
 
 
-def _chunk_workers() -> list[psutil.Process]:
+def _chunk_workers(home: str) -> list[psutil.Process]:
+    """This stack's Ray workers running `run_chunk` (other stacks may share the machine)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if cmdline.startswith("ray::run_chunk"):
-            found.append(proc)
+        if not " ".join(proc.info["cmdline"] or []).startswith("ray::run_chunk"):
+            continue
+        try:
+            if proc.environ().get("STOCKRAY_HOME") == home:
+                found.append(proc)
+        except psutil.Error:
+            continue
     return found
 
 
-def kill_backfill_worker(done_chunks: Callable[[], int], timeout_s: float = 120) -> dict[str, Any]:
-    """SIGKILL a Ray worker running a backfill chunk; seconds until another chunk is done."""
-    victims = _chunk_workers()
+def kill_backfill_worker(
+    home: str, done_chunks: Callable[[], int], timeout_s: float = 120
+) -> dict[str, Any]:
+    """SIGKILL a Ray worker running a backfill chunk (waiting for one to run); seconds until
+    another chunk is done."""
+    victims = _wait_for(lambda: _chunk_workers(home), timeout_s)
     if not victims:
         return {"recovery_s": None, "note": "no worker was running a backfill chunk"}
     before = done_chunks()

@@ -117,8 +117,8 @@ async def budget_overspend(dsn: str) -> dict[str, float]:
     limit = await sql_rows(
         dsn, "SELECT limit_micro FROM llm_budget WHERE day = (now() AT TIME ZONE 'UTC')::date"
     )
-    spent_usd = spent[0]["s"] / 1e6
-    limit_usd = limit[0]["limit_micro"] / 1e6 if limit else None
+    spent_usd = float(spent[0]["s"]) / 1e6
+    limit_usd = float(limit[0]["limit_micro"]) / 1e6 if limit else None
     over = max(0.0, spent_usd - limit_usd) if limit_usd is not None else 0.0
     return {
         "llm_spent_usd": spent_usd,
