@@ -100,6 +100,27 @@ def test_failover_to_secondary(router, instruments, sim: SimServer, faults, outc
     assert health["yahoo"]["last_error"]["type"] == outcome
 
 
+def test_a_burst_through_a_refused_primary_is_all_answered_by_the_fallback(
+    router, instruments, sim: SimServer
+) -> None:
+    # More calls than the fallback's 10 connections, each held 0.7 s: the last of them
+    # queue past its timeout_s (2 s). Queued in httpx's pool that was a Timeout the circuit
+    # counted, so the fallback's circuit opened too; queued in the service, within the
+    # call's deadline, every call is answered and nothing counts against the fallback.
+    sim.set_faults("yahoo", {"outage": {"mode": "refuse"}})
+    sim.set_faults("alphavantage", {"latency": {"base_ms": 700}})
+    refs = [
+        router.fetch_bars.remote(instruments["AAPL"], RECENT_START, RECENT_END, "1d")
+        for _ in range(40)
+    ]
+    routed = ray.get(refs, timeout=60)
+    assert {r.provider for r in routed} == {"alphavantage"}
+    assert all(len(r.result.bars) > 30 for r in routed)
+    health = ray.get(router.health.remote())["alphavantage"]
+    assert health["circuit"]["state"] == "closed"
+    assert health["counts"] == {"ok": 40}
+
+
 def test_unknown_symbol_is_not_found_without_failover(router) -> None:
     ghost = Instrument("ZZZZ", "Nobody", "NASDAQ", "USD", "America/New_York", {})
     with pytest.raises(NotFound, match="unknown symbol ZZZZ"):
