@@ -77,17 +77,41 @@ def _chunk_workers(home: str) -> list[psutil.Process]:
     return found
 
 
+def _task_finished(task_id: str) -> bool:
+    from ray.util.state import list_tasks
+
+    attempts = list_tasks(filters=[("task_id", "=", task_id)], raise_on_missing_output=False)
+    return any(a.state == "FINISHED" for a in attempts)
+
+
 def kill_backfill_worker(
     home: str, done_chunks: Callable[[], int], timeout_s: float = 120
 ) -> dict[str, Any]:
     """SIGKILL a Ray worker running a backfill chunk (waiting for one to run); seconds until
-    another chunk is done."""
+    Ray's retry of that very task finished (else until any next chunk is done)."""
+    from ray.util.state import list_tasks
+
     victims = _wait_for(lambda: _chunk_workers(home), timeout_s)
     if not victims:
         return {"recovery_s": None, "note": "no worker was running a backfill chunk"}
+    victim = victims[0]
+    running = list_tasks(
+        filters=[("worker_pid", "=", str(victim.pid)), ("state", "=", "RUNNING")],
+        raise_on_missing_output=False,
+    )
     before = done_chunks()
-    victims[0].send_signal(signal.SIGKILL)
-    return {"recovery_s": _until(lambda: done_chunks() > before, timeout_s), "pid": victims[0].pid}
+    victim.send_signal(signal.SIGKILL)
+    if running:
+        task_id = running[0].task_id
+        recovered = _until(lambda: _task_finished(task_id), timeout_s)
+        return {
+            "recovery_s": recovered,
+            "pid": victim.pid,
+            "task_id": task_id,
+            "measured": "the killed task's retry finished",
+        }
+    recovered = _until(lambda: done_chunks() > before, timeout_s)
+    return {"recovery_s": recovered, "pid": victim.pid, "measured": "a next chunk done"}
 
 
 def _api_replicas(app: str) -> list[Any]:
@@ -98,17 +122,27 @@ def _api_replicas(app: str) -> list[Any]:
     )
 
 
+def _connections(replica: Any) -> int:
+    try:
+        return len(psutil.Process(replica.pid).net_connections(kind="tcp"))
+    except psutil.Error:
+        return 0
+
+
 def kill_api_replica(app: str, ready: Callable[[], bool], timeout_s: float = 180) -> dict:
     """Kill one `Api` replica; seconds until as many are alive again and `ready()` holds."""
     replicas = _api_replicas(app)
     if not replicas:
         return {"recovery_s": None, "note": "no Api replica found"}
-    ray.kill(ray.get_actor(replicas[0].name, namespace="serve"), no_restart=True)
+    victim = max(replicas, key=_connections)  # the one holding the most sockets
+    connections = _connections(victim)
+    ray.kill(ray.get_actor(victim.name, namespace="serve"), no_restart=True)
     time.sleep(1.0)  # the state API sees the death a moment later
     recovered = _until(lambda: len(_api_replicas(app)) >= len(replicas) and ready(), timeout_s)
     return {
         "recovery_s": None if recovered is None else round(recovered + 1.0, 2),
         "replicas": len(replicas),
+        "victim_connections": connections,
     }
 
 

@@ -17,6 +17,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -65,15 +66,15 @@ class ApiLoad:
                 }
             )
 
-    async def run(self, stop: asyncio.Event, in_flight: int = 48) -> None:
-        """Send at `rps` until `stop` is set."""
+    async def run(self, should_stop: Callable[[], bool], in_flight: int = 48) -> None:
+        """Send at `rps` until `should_stop()`."""
         limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
         gate = asyncio.Semaphore(in_flight)
         tasks: set[asyncio.Task] = set()
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=self.api_url, timeout=10, limits=limits) as client:
             started = time.monotonic()
             n = 0
-            while not stop.is_set():
+            while not should_stop():
                 n += 1
                 if gate.locked():
                     self.skipped += 1
@@ -104,6 +105,18 @@ class ApiLoad:
         }
 
 
+def run_api_load(
+    api_url: str, key: str, instruments: list[str], rps: float, stop: Any, results: Any
+) -> None:
+    """Process entry: load until the `multiprocessing.Event` `stop`, report into `results`.
+
+    A process of its own, so the WebSocket clients' decoding does not eat the loader's core.
+    """
+    load = ApiLoad(api_url, key, instruments, rps)
+    asyncio.run(load.run(stop.is_set))
+    results.put(load.report())
+
+
 class _Socket:
     def __init__(self, url: str, instrument: str) -> None:
         self.url, self.instrument = url, instrument
@@ -118,12 +131,13 @@ class _Socket:
         while not stop.is_set():
             try:
                 self.ws = await connect(self.url, open_timeout=30, max_queue=None)
-                subscribe = {
+                subscribe: dict[str, Any] = {
                     "type": "subscribe",
                     "instruments": [self.instrument],
                     "events": ["bar"],
-                    "last_event_id": self.last_id,
                 }
+                if self.last_id:  # a resume; 0 would ask for events the buffer no longer has
+                    subscribe["last_event_id"] = self.last_id
                 await self.ws.send(json.dumps(subscribe))
                 return
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from cluster.state import StackState
 from core.storage.db import connect
 from tests.support import free_port_block
 
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception): .*")
 SIM_PORTS = 6  # admin + one per provider (cluster/sim_process.py)
 
 
@@ -119,6 +122,16 @@ class ChaosStack:
         pgdata = self.state().postgres.pgdata
         assert pgdata
         stop_embedded(Path(pgdata))
+
+    def replica_exceptions(self, limit: int = 8) -> dict[str, int]:
+        """Exception lines (`pkg.Error: message`) in the Serve replicas' logs, most frequent
+        first: the evidence behind a 500."""
+        found: Counter[str] = Counter()
+        for path in (self.root / "ray").glob("session_*/logs/serve/replica_*.log"):
+            for line in path.read_text(errors="replace").splitlines():
+                if match := EXCEPTION_LINE.match(line.strip()):
+                    found[f"{path.name.split('_')[2]}: {match.group(0)[:160]}"] += 1
+        return dict(found.most_common(limit))
 
     def readyz(self) -> int:
         """Status code of GET /readyz (0 when nothing answers)."""

@@ -70,25 +70,37 @@ def _bare(url: str) -> str:
     return f"{parts.netloc}{parts.path}".rstrip("/")
 
 
-def truth_stories(admin_url: str, instruments: list[Instrument], start: str, end: str) -> dict:
-    """The sim's stories in [start, end] that NewsAPI lists, by id."""
+async def truth_stories(
+    dsn: str, admin_url: str, instruments: list[Instrument], start: datetime, end: datetime
+) -> dict[str, Any]:
+    """The sim's stories each stored news chunk in [start, end) should hold: those the
+    provider that served the chunk lists (NewsAPI's `[Removed]` copies aside), by id."""
+    symbols = {i.id: i.symbol_for("yahoo") for i in instruments}
+    chunks = await sql_rows(
+        dsn,
+        "SELECT DISTINCT instrument_id, period_start, period_end, provider FROM backfill_chunks "
+        "WHERE capability = 'news' AND status = 'done' AND period_start < $2 AND period_end > $1",
+        start,
+        end,
+    )
     stories: dict[str, Any] = {}
-    for instrument in instruments:
+    for chunk in chunks:
+        first, last = max(chunk["period_start"], start), min(chunk["period_end"], end)
         answer = httpx.get(
             f"{admin_url}/_sim/truth/news",
             params={
-                "symbol": instrument.symbol_for("yahoo"),
-                "from": start,
-                "to": end,
-                "provider": "newsapi",
+                "symbol": symbols[chunk["instrument_id"]],
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "provider": chunk["provider"],
             },
             timeout=30,
         )
         answer.raise_for_status()
         for story in answer.json()["stories"]:
-            listed = [c for c in story["copies"] if c["provider"] == "newsapi" and not c["removed"]]
-            if listed:
-                stories[story["id"]] = story
+            copies = story["copies"]
+            if any(c["provider"] == chunk["provider"] and not c["removed"] for c in copies):
+                stories[story["id"]] = {**story, "served_by": chunk["provider"]}
     return stories
 
 
@@ -102,7 +114,7 @@ async def articles_lost(dsn: str, stories: dict[str, Any]) -> dict[str, Any]:
         "articles_stored": len(rows),
         "articles_lost": len(missing),
         "articles_lost_samples": [
-            {"id": s["id"], "url": s["url"], "published_at": s["published_at"]} for s in missing[:3]
+            {k: s[k] for k in ("id", "url", "published_at", "served_by")} for s in missing[:3]
         ],
     }
 

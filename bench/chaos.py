@@ -14,10 +14,12 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench._chaos_faults import (
@@ -26,7 +28,7 @@ from bench._chaos_faults import (
     kill_backfill_worker,
     restart_postgres,
 )
-from bench._chaos_load import ApiLoad, WsFleet
+from bench._chaos_load import WsFleet, run_api_load
 from bench._chaos_stack import ChaosStack, sql_rows
 from bench._chaos_truth import (
     articles_lost,
@@ -38,7 +40,8 @@ from bench._chaos_truth import (
     watchlist,
 )
 
-NEWS_WINDOW = ("2024-03-04", "2024-03-08")
+# NewsAPI's developer plan reaches back 30 days (core/providers/newsapi.py): a recent week.
+NEWS_WINDOW = tuple((datetime.now(UTC).date() - timedelta(days=d)).isoformat() for d in (9, 3))
 PRICES_END = "2023-12-31"
 YAHOO_RPS = 5  # configs/providers.yaml: the backfill's pace, so it outlasts the window
 
@@ -152,12 +155,15 @@ async def _window(
     connect_s = await fleet.open()
     _log(f"{args.ws_clients} WebSocket clients open in {connect_s:.1f}s")
     stop = asyncio.Event()
-    load = ApiLoad(stack.api_url, keys["read"], ids, args.rps)
+    spawn = multiprocessing.get_context("spawn")
+    load_stop, load_results = spawn.Event(), spawn.Queue()
+    loader = spawn.Process(
+        target=run_api_load,
+        args=(stack.api_url, keys["read"], ids, args.rps, load_stop, load_results),
+    )
+    loader.start()
     t0 = time.monotonic()
-    background = [
-        asyncio.create_task(load.run(stop)),
-        asyncio.create_task(fleet.publish(stop, args.publish_rate)),
-    ]
+    publisher = asyncio.create_task(fleet.publish(stop, args.publish_rate))
 
     async def collect_then_analyze() -> dict[str, Any]:
         return {
@@ -173,13 +179,16 @@ async def _window(
     faults = await asyncio.to_thread(_faults, stack, args.seconds / 6, t0)
     await asyncio.sleep(max(0.0, t0 + args.seconds - time.monotonic()))
     stop.set()
-    await asyncio.gather(*background)
+    load_stop.set()
+    await publisher
+    load = await asyncio.to_thread(load_results.get, True, 120)
+    loader.join(30)
     _log("load stopped; draining WebSocket deliveries")
     ws = await fleet.close()
     first_runs = {name: await task for name, task in job_tasks.items()}
     return {
         "faults": faults,
-        "load": load.report(),
+        "load": load,
         "ws": ws,
         "first_runs": first_runs,
         "ws_connect_s": round(connect_s, 1),
@@ -201,7 +210,9 @@ async def _check(stack: ChaosStack, jobs: dict[str, list[str]]) -> dict[str, Any
     start, end = day_bounds(first, last)
     expected = await expected_bars(stack.sim_yahoo, instruments, start, end)
     stored = await stored_bars(stack.dsn, start, end)
-    stories = await asyncio.to_thread(truth_stories, stack.sim_admin, instruments, *NEWS_WINDOW)
+    stories = await truth_stories(
+        stack.dsn, stack.sim_admin, instruments, *day_bounds(*NEWS_WINDOW)
+    )
     return {
         "prices_window": [first, last],
         "rows_expected": sum(expected.values()),
@@ -234,6 +245,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result.update(asyncio.run(_check(stack, jobs)))
         except Exception as exc:  # the figures gathered so far are still worth printing
             result["check_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        result["replica_exceptions"] = stack.replica_exceptions()
         return result
     finally:
         try:
