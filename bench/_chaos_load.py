@@ -16,7 +16,7 @@ import asyncio
 import json
 import random
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +39,8 @@ class ApiLoad:
         self.other_5xx: list[dict[str, Any]] = []
         self.skipped = 0
         self.elapsed_s = 0.0
+        self.started = time.monotonic()
+        self.timeline: defaultdict[int, Counter[int]] = defaultdict(Counter)
 
     def _path(self, n: int) -> str:
         instrument = self.instruments[n % len(self.instruments)]
@@ -56,6 +58,7 @@ class ApiLoad:
             self.transport_errors[type(exc).__name__] += 1
             return
         self.statuses[response.status_code] += 1
+        self.timeline[int(time.monotonic() - self.started) // 5 * 5][response.status_code] += 1
         if response.status_code >= 500 and response.status_code != 503:
             self.other_5xx.append(
                 {
@@ -72,7 +75,7 @@ class ApiLoad:
         gate = asyncio.Semaphore(in_flight)
         tasks: set[asyncio.Task] = set()
         async with httpx.AsyncClient(base_url=self.api_url, timeout=10, limits=limits) as client:
-            started = time.monotonic()
+            started = self.started = time.monotonic()
             n = 0
             while not should_stop():
                 n += 1
@@ -101,7 +104,13 @@ class ApiLoad:
             "api_5xx_other_than_503": sum(
                 v for k, v in self.statuses.items() if k >= 500 and k != 503
             ),
-            "api_5xx_samples": self.other_5xx[:5],
+            "api_5xx_samples": self.other_5xx[:3],
+            "api_5xx_first_last_at": [self.other_5xx[0]["at"], self.other_5xx[-1]["at"]]
+            if self.other_5xx
+            else None,
+            "api_statuses_per_5s": {
+                s: {str(k): v for k, v in c.items()} for s, c in sorted(self.timeline.items())
+            },
         }
 
 

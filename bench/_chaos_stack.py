@@ -22,7 +22,7 @@ from cluster.state import StackState
 from core.storage.db import connect
 from tests.support import free_port_block
 
-EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception): .*")
+EXCEPTION_LINE = re.compile(r"\b[\w.]+(?:Error|Exception): [^\"\\\n]{0,120}")
 SIM_PORTS = 6  # admin + one per provider (cluster/sim_process.py)
 
 
@@ -81,11 +81,17 @@ class ChaosStack:
         if done.returncode != 0:
             raise RuntimeError(f"stockray up failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
 
-    def down(self) -> None:
-        """`stockray down` and delete the temp home."""
+    def down(self, keep_logs: Path | None = None) -> None:
+        """`stockray down` and delete the temp home (its Ray and stack logs copied to
+        `keep_logs` first, when given)."""
         try:
             self.cli("down", timeout=300)
         finally:
+            if keep_logs:
+                for logs in (self.root / "ray").glob("session_2*/logs"):
+                    shutil.copytree(logs, keep_logs / "ray", dirs_exist_ok=True)
+                if (self.home / "var" / "logs").exists():
+                    shutil.copytree(self.home / "var" / "logs", keep_logs / "var")
             shutil.rmtree(self.root, ignore_errors=True)
 
     def state(self) -> StackState:
@@ -129,8 +135,8 @@ class ChaosStack:
         found: Counter[str] = Counter()
         for path in (self.root / "ray").glob("session_*/logs/serve/replica_*.log"):
             for line in path.read_text(errors="replace").splitlines():
-                if match := EXCEPTION_LINE.match(line.strip()):
-                    found[f"{path.name.split('_')[2]}: {match.group(0)[:160]}"] += 1
+                for match in EXCEPTION_LINE.finditer(line):
+                    found[f"{path.name.split('_')[2]}: {match.group(0)}"] += 1
         return dict(found.most_common(limit))
 
     def readyz(self) -> int:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench._chaos_faults import (
@@ -135,7 +136,8 @@ def _faults(stack: ChaosStack, gap_s: float, t0: float) -> dict[str, Any]:
         time.sleep(gap_s)
         _log(f"fault: {name}")
         try:
-            out[name] = {"at_s": round(time.monotonic() - t0, 1), **inject()}
+            at = {"at_s": round(time.monotonic() - t0, 1), "at": round(time.time(), 1)}
+            out[name] = {**at, **inject()}
         except Exception as exc:  # a fault that could not be injected is reported
             out[name] = {"recovery_s": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
         _log(f"  {name}: {out[name]}")
@@ -235,6 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack.up()
         _log(f"stack up in {time.monotonic() - started:.0f}s (home {stack.home})")
         os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_ADDRESS"] = stack.gcs_address  # the state API: other heads may run
         ray.init(address=stack.gcs_address, namespace="stockray", log_to_driver=False)
         keys = {"read": stack.key("read", "chaos-load"), "ws": stack.key("read", "chaos-ws")}
         ids = [i.id for i in watchlist()]
@@ -253,7 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             ray.shutdown()
         finally:
-            stack.down()
+            stack.down(Path(args.keep_logs) if args.keep_logs else None)
 
 
 def _summary(r: dict[str, Any]) -> dict[str, Any]:
@@ -286,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rps", type=float, default=200.0, help="target REST requests/s")
     parser.add_argument("--ws-clients", type=int, default=500)
     parser.add_argument("--publish-rate", type=float, default=10.0, help="WebSocket events/s")
+    parser.add_argument("--keep-logs", help="copy the stack's Ray and stack logs to this dir")
     args = parser.parse_args(argv)
     print(json.dumps(_summary(run(args))), flush=True)
     return 0
