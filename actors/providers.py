@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -12,7 +11,6 @@ from actors import NAMESPACE
 from actors.events import publish
 from actors.metrics import RayMetricsHooks, record_failover
 from configs.settings import Settings, load_settings
-from core.errors import Timeout
 from core.logs import bind, configure_logging
 from core.models import Capability
 from core.provider_service import ProviderService
@@ -22,7 +20,6 @@ from core.routing import FailoverRouter, Routed
 
 log = logging.getLogger("stockray.providers")
 ROUTER_NAME = "provider-router"
-ACTOR_GRACE_S = 1.0  # past a call's deadline, for the provider actor's own Timeout to arrive
 
 
 def provider_actor_name(provider: str) -> str:
@@ -159,15 +156,12 @@ class ProviderRouter:
     async def _call(
         self, provider: str, method: str, args: tuple[Any, ...], failover: bool, deadline_s: float
     ) -> Any:
-        ref = self.handles[provider].call.remote(
-            method, *args, failover=failover, deadline_s=deadline_s
-        )
+        # The actor times the deadline from when it runs the call: an actor still starting
+        # (seconds on a loaded machine) is not a provider's slowness.
         try:
-            # The actor keeps its deadline itself; this bounds a stuck actor or a slow hop.
-            async with asyncio.timeout(deadline_s + ACTOR_GRACE_S):
-                return await ref
-        except TimeoutError:
-            raise Timeout(provider, f"no answer from its actor within {deadline_s:.1f}s") from None
+            return await self.handles[provider].call.remote(
+                method, *args, failover=failover, deadline_s=deadline_s
+            )
         except ray.exceptions.RayTaskError as err:
             raise _unwrap(err) from None
 

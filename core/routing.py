@@ -33,6 +33,8 @@ ROUTE_DEADLINE_S = 20.0
 """Default time for one routed call, all providers tried included."""
 PRIMARY_SHARE = 0.5
 """Share of the time left that a provider with another one behind it may use."""
+MIN_CALL_S = 1.0
+"""Time a provider gets even when the deadline is spent: a late answer beats none."""
 # (provider, method, args, failover, deadline_s): `failover` is True when another provider
 # comes next; `deadline_s` is the time this provider may take, queueing included.
 Call = Callable[[str, str, tuple[Any, ...], bool, float], Awaitable[Any]]
@@ -100,7 +102,7 @@ class FailoverRouter:
         deadline = loop.time() + self.deadline_s
         for i, provider in enumerate(providers):
             has_next = i + 1 < len(providers)
-            left = deadline - loop.time()
+            left = max(deadline - loop.time(), MIN_CALL_S)
             share = left * PRIMARY_SHARE if has_next else left
             try:
                 result = await self._call(provider, METHODS[capability], args, has_next, share)

@@ -163,10 +163,10 @@ async def test_a_hanging_primary_costs_its_share_and_the_fallback_answers() -> N
         {Capability.PRICES: ["yahoo", "alphavantage"]},
         {"yahoo", "alphavantage"},
         call,
-        deadline_s=0.2,
+        deadline_s=2.0,
     )
     routed = await router.route(Capability.PRICES, AAPL, *WINDOW, "1d", interval="1d")
     assert routed.provider == "alphavantage" and routed.result == "bars"
     assert routed.failovers == (("yahoo", "timeout"),)
-    assert given["yahoo"] <= 0.2 * PRIMARY_SHARE
-    assert 0 < given["alphavantage"] <= 0.2 - given["yahoo"] + 0.01
+    assert given["yahoo"] <= 2.0 * PRIMARY_SHARE
+    assert 0 < given["alphavantage"] <= 2.0 - given["yahoo"] + 0.01
