@@ -225,6 +225,7 @@ class WsFleet:
         deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline and self._missing():
             await asyncio.sleep(0.5)
+        open_at_end = sum(1 for s in self.sockets if s.ws and s.ws.state.name == "OPEN")
         self._stop.set()
         for task in self._readers:
             task.cancel()
@@ -233,6 +234,8 @@ class WsFleet:
         refusals: Counter[str] = Counter()
         for sock in self.sockets:
             refusals.update(sock.refusals)
+        lossy = [(s, sorted(self.published[s.instrument] - s.ids)) for s in self.sockets]
+        lossy = [(s, gone) for s, gone in lossy if gone]
         return {
             "ws_clients": len(self.sockets),
             "ws_events_published": sum(len(ids) for ids in self.published.values()),
@@ -242,4 +245,17 @@ class WsFleet:
             "ws_lagged": sum(s.lagged for s in self.sockets),
             "ws_reconnects": sum(s.reconnects for s in self.sockets),
             "ws_reconnect_refusals": dict(refusals.most_common(6)),
+            "ws_open_at_end": open_at_end,
+            "ws_sockets_with_loss": len(lossy),
+            "ws_loss_samples": [
+                {
+                    "instrument": s.instrument,
+                    "missing": len(gone),
+                    "first": gone[0],
+                    "last": gone[-1],
+                    "last_seen": s.last_id,
+                    "reconnects": s.reconnects,
+                }
+                for s, gone in lossy[:4]
+            ],
         }
