@@ -3,15 +3,17 @@
 A provider actor holds one of each and composes them per call, outermost first::
 
     async def attempt(query):
-        with circuit.guard():                       # CircuitOpen: fail over at once
-            await limiter.acquire(max_wait_s=5)     # Throttled: nothing was sent
-            try:
-                return await client.fetch(query)
-            except RateLimited as err:
-                await limiter.penalize(err.retry_after or 1.0)
-                raise
+        circuit.check()                         # open: refuse before queueing
+        async with slots:                       # our own queue: never the provider's fault
+            with circuit.guard():               # CircuitOpen: fail over at once
+                await limiter.acquire(max_wait_s=left)  # Throttled: nothing was sent
+                try:
+                    return await client.fetch(query)
+                except RateLimited as err:
+                    await limiter.penalize(err.retry_after or 1.0)
+                    raise
 
-    rows = await retrier.call(attempt, query)       # backoff until success or deadline
+    rows = await retrier.call_within(left, attempt, query)  # backoff within the deadline
 
 Each retry is a new request, so it takes a new limiter slot and passes the circuit again.
 """
