@@ -105,7 +105,10 @@ def database_error(exc: Exception) -> ApiError | None:
         message = "a parameter holds a character Postgres cannot store (NUL)"
         return ApiError(422, "invalid_request", message)
     closed = isinstance(exc, asyncpg.InterfaceError) and "clos" in str(exc)  # closed, closing
-    if isinstance(exc, (*_DB_DOWN, OSError, TimeoutError)) or closed:
+    # A connection reset while the server shuts down can leave asyncpg's protocol mid-state
+    # ("cannot switch to state 15; another operation is in progress"): the server went away.
+    broken = isinstance(exc, asyncpg.InternalClientError)
+    if isinstance(exc, (*_DB_DOWN, OSError, TimeoutError)) or closed or broken:
         return unavailable("database_unavailable", "the database did not answer; retry later")
     return None
 

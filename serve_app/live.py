@@ -51,7 +51,7 @@ from serve_app import live_protocol as protocol
 from serve_app import metrics
 from serve_app.auth import authenticate, client_host, presented_key, require
 from serve_app.context import AppContext, Ctx, context
-from serve_app.errors import ApiError
+from serve_app.errors import ApiError, database_error
 from serve_app.live_feed import Client, Feed
 from serve_app.live_protocol import (
     CLOSE_BAD_QUERY,
@@ -104,6 +104,17 @@ async def live_events(websocket: WebSocket) -> None:
     """Live events for the caller's subscriptions; see the module docstring for the protocol."""
     ctx = context(websocket)  # the dependency reads only `.app.state`, which sockets have
     await websocket.accept()
+    try:
+        await _serve(websocket, ctx)
+    except Exception as exc:  # the database is down or its pool exhausted: "retry shortly"
+        answer = database_error(exc)
+        if answer is None or answer.status != 503:
+            raise
+        with contextlib.suppress(Exception):
+            await websocket.close(CLOSE_NOT_READY, "the database did not answer; retry shortly")
+
+
+async def _serve(websocket: WebSocket, ctx: AppContext) -> None:
     key = await _authenticate(websocket, ctx)
     if key is None:
         return
