@@ -163,6 +163,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Real-world edges the sim `up` starts shows, per provider (sim/README.md).",
     )
+    sim_limits: Literal["off", "realistic"] = Field(
+        "off",
+        description="Rate limits of the sim `up` starts: realistic = providers.yaml's `limits`.",
+    )
 
     watchlist: Watchlist | None = Field(None, exclude=True)
     providers: Providers | None = Field(None, exclude=True)
