@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     up_timeout_s: Annotated[float, Field(gt=0)] = Field(
         120, description="How long `up` waits for /readyz before giving up."
     )
+    first_collection: Literal["on", "off"] = Field(
+        "on",
+        description="`up` on an empty database starts a first collection of the watchlist.",
+    )
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Provider API keys: STOCKRAY_PROVIDER_KEYS__NEWSAPI=…"
     )
