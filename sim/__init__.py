@@ -9,7 +9,8 @@ provider at start (`faults=`, `--faults`) or at run time (`PUT /_sim/faults/{pro
      "error_rate": 0.1, "error_status": 500 | [500, 502, 503],
      "outages": [{"mode": "refuse" | "503", "start_s": 0, "duration_s": 5 | null}],
      "rate_limit": {"limit": 5, "window_s": 1, "window": "sliding" | "fixed",
-                    "style": "provider" | "http429", "variant": "information" | "note" | "burst"},
+                    "style": "provider" | "http429", "variant": "information" | "note" | "burst"}
+                   | [window, ...],   # several windows at once, every one must admit
      "slow": {"rate": 1.0, "delay_s": 30},
      "malformed_rate": 0.05, "truncated_rate": 0.05,
      "max_results": 100}

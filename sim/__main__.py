@@ -3,7 +3,8 @@
     python -m sim --seed 7 --watchlist configs/watchlist.yaml --extra-symbols 300 \\
         --ports yahoo=18001,alphavantage=18002,newsapi=18003,dart=18004,llm=18005 \\
         --admin-port 18000 \\
-        --faults faults.json --scenarios '{"yahoo": {"live_row": true}}'
+        --faults faults.json --scenarios '{"yahoo": {"live_row": true}}' \\
+        --limits realistic   # providers.yaml's rate-limit windows; --faults keys win
 
 Prints one JSON line once every listener accepts connections:
 {"urls": {"yahoo": "http://127.0.0.1:18001", ...}, "admin_url": "...", "seed": 7, "pid": N}
@@ -18,7 +19,8 @@ import os
 import signal
 import sys
 
-from sim.faults import FaultConfig, load_fault_map
+from sim.faults import FaultConfig, load_fault_map, read_fault_json
+from sim.limits import PRESETS, PROVIDERS_YAML, merged, preset
 from sim.runtime import SimRuntime
 from sim.scenarios import Scenarios, load_scenario_map
 from sim.world import SimWorld
@@ -42,6 +44,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--admin-port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--faults", help="fault JSON: a file path or an inline JSON object")
+    parser.add_argument(
+        "--limits",
+        choices=PRESETS,
+        default="off",
+        help="rate-limit preset: realistic = every window of --providers-yaml's limits",
+    )
+    parser.add_argument("--providers-yaml", default=str(PROVIDERS_YAML), help=argparse.SUPPRESS)
     parser.add_argument(
         "--scenarios", help="scenario JSON ({provider: {name: true}}): a file path or inline"
     )
@@ -79,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
     args = _args(argv)
     try:
-        faults = load_fault_map(args.faults)
+        limits = preset(args.limits, args.providers_yaml)
+        faults = load_fault_map(merged(limits, read_fault_json(args.faults)))
         scenarios = load_scenario_map(args.scenarios)
         ports = parse_ports(args.ports)
     except (ValueError, OSError) as exc:

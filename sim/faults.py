@@ -12,6 +12,7 @@ Schema (JSON object per provider; every key optional, an empty object means no f
                                           # "outage": {...} for one; duration null = until cleared
       "rate_limit": {"limit": 5, "window_s": 1, "window": "sliding" | "fixed",
                      "style": "provider" | "http429", "variant": "information" | "note" | "burst"},
+                                          # or a list of such windows, all enforced at once
       "slow":       {"rate": 1.0, "delay_s": 30},   # answer only after delay_s
       "malformed_rate": 0.05,             # body made invalid JSON
       "truncated_rate": 0.05,             # body cut to a prefix (Content-Length matches)
@@ -22,6 +23,10 @@ Schema (JSON object per provider; every key optional, an empty object means no f
       "ungrounded_rate": 0.0,             # llm: reports on facts add a number no fact gives
       "models": {"sim-llm": 8192}         # llm: known models and their context windows
     }
+
+With several `rate_limit` windows a request is admitted only when every window admits it (a
+refused request counts in none); the window that would wait longest answers, in its style and
+variant (e.g. Alpha Vantage's burst text for a per-second window, its daily text for a day).
 
 Draws come from RNGs seeded by (seed, provider, fault kind), reseeded whenever the provider's
 faults are set, so the same configuration and request order give the same faults.
@@ -79,6 +84,11 @@ class RateLimit:
     style: str = "provider"
     variant: str = "information"
 
+    @property
+    def label(self) -> str:
+        """A short name for counters, like `5/1s`."""
+        return f"{self.limit}/{self.window_s:g}s"
+
 
 @dataclass(frozen=True)
 class Slow:
@@ -96,7 +106,7 @@ class FaultConfig:
     error_rate: float = 0.0
     error_status: tuple[int, ...] = (500,)
     outages: tuple[Outage, ...] = ()
-    rate_limit: RateLimit | None = None
+    rate_limit: tuple[RateLimit, ...] = ()  # every window must admit a request
     slow: Slow | None = None
     malformed_rate: float = 0.0
     truncated_rate: float = 0.0
@@ -136,7 +146,7 @@ class FaultConfig:
             error_rate=_rate(data.get("error_rate", 0.0), "error_rate"),
             error_status=tuple(int(s) for s in (status if isinstance(status, list) else [status])),
             outages=tuple(_sub(Outage, o) for o in outages),
-            rate_limit=_sub(RateLimit, data.get("rate_limit")),
+            rate_limit=_windows(data.get("rate_limit")),
             slow=_sub(Slow, data.get("slow")),
             malformed_rate=_rate(data.get("malformed_rate", 0.0), "malformed_rate"),
             truncated_rate=_rate(data.get("truncated_rate", 0.0), "truncated_rate"),
@@ -159,8 +169,7 @@ class FaultConfig:
             raise FaultConfigError("outage mode must be 'refuse' or '503'")
         if any(not 500 <= s <= 599 for s in self.error_status):
             raise FaultConfigError("error_status must be 5xx")
-        limit = self.rate_limit
-        if limit is not None:
+        for limit in self.rate_limit:
             if limit.limit < 0 or limit.window_s <= 0:
                 raise FaultConfigError("rate_limit needs limit >= 0 and window_s > 0")
             if limit.window not in ("sliding", "fixed"):
@@ -182,6 +191,8 @@ class FaultConfig:
         out["error_status"] = list(self.error_status)
         out["outages"] = list(out["outages"])
         out["models"] = dict(self.models) if self.models is not None else None
+        windows = out["rate_limit"]  # one window as the object it was given as, several a list
+        out["rate_limit"] = (list(windows) if len(windows) > 1 else windows[0]) if windows else None
         return out
 
 
@@ -205,6 +216,15 @@ def _models(value: object) -> tuple[tuple[str, int], ...] | None:
     if not isinstance(value, Mapping) or not value:
         raise FaultConfigError("models must be a non-empty object or list")
     return tuple((str(k), int(v)) for k, v in value.items())
+
+
+def _windows(value: object) -> tuple[RateLimit, ...]:
+    """`rate_limit`: None, one window object or a list of them."""
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(_sub(RateLimit, v) for v in value)
+    return (_sub(RateLimit, value),)
 
 
 def _sub(kind: type, value: object):
@@ -232,21 +252,35 @@ class RateLimiter:
 
     def admit(self) -> float | None:
         """None when admitted (and counted), else seconds until a request would be admitted."""
-        now, cfg = self._clock(), self.limit
+        now = self._clock()
+        wait = self.wait(now)
+        if wait is None:
+            self.record(now)
+        return wait
+
+    def wait(self, now: float) -> float | None:
+        """None when a request at `now` would be admitted, else seconds until one would be;
+        counts nothing (`record` does)."""
+        cfg = self.limit
         if cfg.window == "fixed":
             window_id = int((now - self._origin) // cfg.window_s)
             if window_id != self._window_id:
                 self._window_id, self._count = window_id, 0
             if self._count < cfg.limit:
-                self._count += 1
                 return None
             return self._origin + (window_id + 1) * cfg.window_s - now
         while self._log and self._log[0] <= now - cfg.window_s:
             self._log.popleft()
         if len(self._log) < cfg.limit:
-            self._log.append(now)
             return None
         return (self._log[0] + cfg.window_s - now) if self._log else cfg.window_s
+
+    def record(self, now: float) -> None:
+        """Count one admitted request at `now` (after `wait` said None)."""
+        if self.limit.window == "fixed":
+            self._count += 1
+        else:
+            self._log.append(now)
 
 
 @dataclass
@@ -257,6 +291,7 @@ class Decision:
     status: int = 200
     latency_s: float = 0.0
     retry_after_s: float | None = None
+    limit: RateLimit | None = None  # the window that refused a "limited" request
     slow_s: float = 0.0
     corrupt: str | None = None  # malformed | truncated
     cut: float = 1.0  # share of the body kept when truncated
@@ -283,7 +318,7 @@ class FaultState:
         """Install `config`: fresh limiter, reseeded draws, no active outage."""
         self.config = config
         self.outage = None
-        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
+        self.limiters = [RateLimiter(window) for window in config.rate_limit]
         self._rngs = {
             kind: random.Random(rng.key(self.seed, "faults", self.provider, kind))
             for kind in ("latency", "error", "slow", "corrupt")
@@ -298,12 +333,18 @@ class FaultState:
             stats.outage_503 += 1
             decision.action, decision.status = "outage", 503
             return decision
-        if self.limiter is not None:
-            wait = self.limiter.admit()
-            if wait is not None:
+        if self.limiters:
+            now = time.monotonic()
+            refused = [(w, lim.limit) for lim in self.limiters if (w := lim.wait(now)) is not None]
+            if refused:  # the window that frees up last answers
+                wait, window = max(refused, key=lambda item: item[0])
                 stats.limited += 1
+                stats.limited_by[window.label] += 1
                 decision.action, decision.retry_after_s = "limited", max(wait, 0.0)
+                decision.limit = window
                 return decision
+            for limiter in self.limiters:
+                limiter.record(now)
         stats.admitted += 1
         if cfg.error_rate and self._rngs["error"].random() < cfg.error_rate:
             stats.errors_injected += 1
@@ -332,10 +373,11 @@ class FaultState:
         return max(0.0, lat.base_ms + jitter) / 1000.0
 
 
-def load_fault_map(source: Mapping | str | Path | None) -> dict[str, FaultConfig]:
-    """{provider: FaultConfig} from a mapping, a JSON file path, or an inline JSON object."""
+def read_fault_json(source: Mapping | str | Path | None) -> dict:
+    """Raw fault JSON from a mapping, a JSON file path, or an inline JSON object."""
     if source is None:
         return {}
+    raw: object = source
     if isinstance(source, (str, Path)):
         text = str(source)
         raw = (
@@ -343,8 +385,11 @@ def load_fault_map(source: Mapping | str | Path | None) -> dict[str, FaultConfig
             if text.lstrip().startswith("{")
             else json.loads(Path(text).read_text(encoding="utf-8"))
         )
-    else:
-        raw = source
     if not isinstance(raw, Mapping):
         raise FaultConfigError("faults must map provider names to fault objects")
-    return {str(name): FaultConfig.from_dict(cfg) for name, cfg in raw.items()}
+    return dict(raw)
+
+
+def load_fault_map(source: Mapping | str | Path | None) -> dict[str, FaultConfig]:
+    """{provider: FaultConfig} from a mapping, a JSON file path, or an inline JSON object."""
+    return {str(name): FaultConfig.from_dict(cfg) for name, cfg in read_fault_json(source).items()}

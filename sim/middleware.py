@@ -113,7 +113,7 @@ class FaultMiddleware:
 
     def _fault_response(self, decision: Decision) -> Response:
         if decision.action == "limited":
-            limit = self.state.config.rate_limit
+            limit = decision.limit
             assert limit is not None
             response = self.spec.limit_response(limit.variant)
             if limit.style == "http429":

@@ -1,6 +1,6 @@
 """`SimServer`: the simulator started from Python, in this process or as a subprocess.
 
-    with SimServer(seed=7) as sim:
+    with SimServer(seed=7) as sim:  # limits="realistic": the real services' rate limits
         httpx.get(sim.urls["yahoo"] + "/v8/finance/chart/AAPL?range=1mo")
         sim.set_faults("yahoo", {"error_rate": 0.2})
         sim.set_scenarios("yahoo", {"live_row": True})
@@ -28,7 +28,8 @@ from typing import Any
 
 import httpx
 
-from sim.faults import FaultConfig, load_fault_map
+from sim.faults import FaultConfig, load_fault_map, read_fault_json
+from sim.limits import merged, preset
 from sim.runtime import SimRuntime
 from sim.scenarios import Scenarios, load_scenario_map
 from sim.world import SimWorld
@@ -49,11 +50,15 @@ class SimServer:
         in_process: bool = True,
         host: str = "127.0.0.1",
         scenarios: Mapping[str, Mapping] | str | Path | None = None,
+        limits: str = "off",
     ) -> None:
         self.seed = seed
         self.watchlist_path = watchlist_path
         self.extra_symbols = extra_symbols
-        self.faults: dict[str, FaultConfig] = load_fault_map(faults)
+        # A limits preset ("realistic": providers.yaml's windows) under the faults' own keys.
+        self.faults: dict[str, FaultConfig] = load_fault_map(
+            merged(preset(limits), read_fault_json(faults))
+        )
         self.scenarios: dict[str, Scenarios] = load_scenario_map(scenarios)
         self.ports = dict(ports or {})
         self.in_process = in_process

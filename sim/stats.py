@@ -19,6 +19,7 @@ class ProviderStats:
     malformed: int = 0  # bodies made invalid JSON
     truncated: int = 0  # bodies cut short
     refusals: int = 0  # times the listener was closed for a "refuse" outage
+    limited_by: Counter = field(default_factory=Counter)  # limited requests per window label
     by_status: Counter = field(default_factory=Counter)
 
     def record_status(self, status: int) -> None:
@@ -39,5 +40,6 @@ class ProviderStats:
             "refusals": self.refusals,
             "http_5xx": sum(n for s, n in self.by_status.items() if s >= 500),
             "http_429": self.by_status.get(429, 0),
+            "limited_by": dict(self.limited_by),
             "by_status": {str(s): n for s, n in sorted(self.by_status.items())},
         }
