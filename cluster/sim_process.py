@@ -6,12 +6,15 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
+import yaml
 
 from cluster.state import SimState, StackError
 from configs.settings import Settings
+from sim.limits import merged, windows_faults
 
 SIM_PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart", "llm")
 SIM_KEY = "sim-demo-key"  # the sim accepts any key not starting with "bad"
@@ -46,6 +49,35 @@ def provider_env(settings: Settings, state: SimState) -> dict[str, str]:
     return env
 
 
+def faults(settings: Settings) -> dict[str, dict]:
+    """The sim's fault JSON: the models llm.yaml names (with their context windows) and, with
+    STOCKRAY_SIM_LIMITS=realistic, every window of providers.yaml's `limits`."""
+    out: dict[str, dict] = {
+        "llm": {"models": {e.model: e.context_window for e in settings.llm.endpoints}}
+    }
+    if settings.sim_limits == "realistic":
+        limits = {
+            name: [(lim.requests, lim.per_s) for lim in cfg.limits]
+            for name, cfg in settings.providers.providers.items()
+        }
+        out = merged(windows_faults(limits), out)
+    return out
+
+
+def write_watchlist(settings: Settings) -> Path:
+    """The effective watchlist (watchlist.yaml plus the STOCKRAY_WATCHLIST groups) as the
+    YAML the sim reads, at `<home>/sim/watchlist.yaml`; returns its path."""
+    path = settings.home / "sim" / "watchlist.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(
+        settings.watchlist.model_dump(mode="json"), allow_unicode=True, sort_keys=False
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def alive(state: SimState) -> bool:
     """Whether the recorded sim answers its admin API."""
     if not state.admin_url:
@@ -64,13 +96,10 @@ def start(settings: Settings, timeout_s: float = 30.0) -> SimState:
     args = [
         sys.executable, "-m", "sim",
         "--seed", "7",
-        "--watchlist", str(settings.config_dir / "watchlist.yaml"),
+        "--watchlist", str(write_watchlist(settings)),
         "--admin-port", str(p.pop("admin")),
         "--ports", ",".join(f"{n}={port}" for n, port in p.items()),
-        # The sim answers for the models llm.yaml names, with their context windows.
-        "--faults", json.dumps({"llm": {"models": {
-            e.model: e.context_window for e in settings.llm.endpoints
-        }}}),
+        "--faults", json.dumps(faults(settings)),
         "--scenarios", json.dumps(settings.sim_scenarios),
     ]  # fmt: skip
     with log_path.open("w") as log:
