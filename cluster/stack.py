@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster import postgres, ray_head, scheduler, serve_deploy, sim_process
+from cluster.first_run import FirstRun, first_run_steps
 from cluster.state import PostgresState, RayState, ServeState, StackError, StackState
 from configs.settings import Settings
 
@@ -34,6 +35,7 @@ class Report:
 
     components: list[Component] = field(default_factory=list)
     ready_s: float | None = None
+    first_run: FirstRun | None = None
 
     def add(self, name: str, ok: bool, detail: str) -> None:
         """Record one component's state."""
@@ -212,7 +214,17 @@ def up(settings: Settings) -> Report:
         _rollback(settings, state, undo)
         raise
     report.ready_s = time.monotonic() - started_at
+    _first_run(settings, state, dsn, report)
     return report
+
+
+def _first_run(settings: Settings, state: StackState, dsn: str, report: Report) -> None:
+    # The stack is up either way: a failure here is a line to read, not a reason to stop it.
+    env = _stack_env(settings, state, dsn) if settings.ray_address else None
+    try:
+        report.first_run = first_run_steps(settings, dsn, env)
+    except Exception as exc:
+        report.add("first run", False, f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _rollback(

@@ -43,14 +43,32 @@ def usage_error(prog: str, message: str) -> NoReturn:
 
 
 def load_job_settings(prog: str) -> Settings:
-    """Settings with a database to write to, or exit 2 naming the bad file or variable."""
+    """Settings with a database to write to, or exit 2 naming the bad file or variable.
+
+    Without STOCKRAY_DATABASE_URL (a shell, not a Ray Job of the stack) the job joins the
+    stack `stockray up` recorded under STOCKRAY_HOME, or exits 2 saying what to do.
+    """
     try:
         settings = load_settings()
     except ConfigError as exc:
         usage_error(prog, str(exc))
-    if settings.database_url is None:
-        usage_error(prog, "STOCKRAY_DATABASE_URL is not set (run under `stockray up`)")
+    if settings.database_url is None:  # run by hand in a shell: join the recorded stack
+        settings = _join_recorded_stack(prog, settings)
     return settings
+
+
+def _join_recorded_stack(prog: str, settings: Settings) -> Settings:
+    from jobs.stack_env import NoStack, running_stack_env
+
+    try:
+        env = running_stack_env(settings)
+    except NoStack as exc:
+        usage_error(prog, str(exc))
+    os.environ.update(env)  # for ray.init, and for what this job starts (jobs.analyze)
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        usage_error(prog, str(exc))
 
 
 def csv_arg(text: str | None) -> list[str]:

@@ -1,0 +1,81 @@
+"""What `up` does once on a new database: an admin API key and a first collection.
+
+Both are decided by the database, not by `stack.json`: a database with any API key gets
+no new key; one with bars or a recorded collect run gets no first collection. The first
+collection's submission id is fixed, so a second `up` on the same head, before the job has
+recorded its run, finds it and starts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import uuid
+from dataclasses import dataclass
+
+from cluster import ray_head
+from configs.settings import Settings
+from core.storage import api_keys, first_run
+from core.storage.db import connect
+
+FIRST_COLLECTION_ID = "stockray-first-collection"
+FIRST_KEY_NAME = "admin (first up)"
+FIRST_CAPABILITIES = "prices,news"
+
+
+@dataclass
+class FirstRun:
+    """What this `up` did for a new database (all None: nothing)."""
+
+    admin_key: str | None = None
+    collection_job: str | None = None
+    instruments: int = 0
+
+
+async def _prepare(dsn: str) -> tuple[str | None, bool]:
+    conn = await connect(dsn)
+    try:
+        key = None
+        if not await first_run.has_api_keys(conn):
+            _, key = await api_keys.create_key(conn, FIRST_KEY_NAME, "admin", None)
+        return key, await first_run.nothing_collected(conn)
+    finally:
+        await conn.close()
+
+
+def collection_entrypoint(trace_id: str) -> str:
+    """The first collection's command: prices and news of the whole watchlist."""
+    return shlex.join(
+        ["python", "-m", "jobs.collect", "--capabilities", FIRST_CAPABILITIES,
+         "--trace-id", trace_id]
+    )  # fmt: skip
+
+
+def submit_first_collection(settings: Settings, env: dict[str, str] | None) -> str | None:
+    """Submit the first collection under its fixed id; None if this head already has it."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(settings.dashboard_url, headers=ray_head.auth_headers())
+    trace_id = uuid.uuid4().hex[:16]
+    try:
+        return client.submit_job(
+            entrypoint=collection_entrypoint(trace_id),
+            submission_id=FIRST_COLLECTION_ID,
+            metadata={"trigger": "up", "trace_id": trace_id},
+            # An external cluster's nodes do not have the stack's settings (see `up`).
+            runtime_env={"env_vars": env} if env else None,
+        )
+    except RuntimeError as exc:
+        if "already exists" in str(exc):
+            return None
+        raise
+
+
+def first_run_steps(settings: Settings, dsn: str, env: dict[str, str] | None) -> FirstRun:
+    """Create the first admin key and start the first collection where the database is new."""
+    key, empty = asyncio.run(_prepare(dsn))
+    done = FirstRun(admin_key=key)
+    if empty and settings.first_collection == "on":
+        done.collection_job = submit_first_collection(settings, env)
+        done.instruments = len(settings.watchlist.instruments) if done.collection_job else 0
+    return done
