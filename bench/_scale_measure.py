@@ -1,0 +1,177 @@
+"""bench.scale's measuring parts: percentiles, the job's summary line, the sim's stats delta,
+and a sampler of resident memory (a job driver with its children, and named Ray actors)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+MB = 1024 * 1024
+KEY_LINE = re.compile(r"API key[^:]*:\s*(\S+)")
+PROVIDER_ACTOR_CLASSES = ("ProviderActor", "ProviderRouter")
+
+
+def p99_ms(seconds: list[float]) -> float | None:
+    """The 99th percentile of latencies in seconds, in ms (None without two samples)."""
+    if len(seconds) < 2:
+        return None
+    return round(statistics.quantiles(seconds, n=100, method="inclusive")[98] * 1000, 2)
+
+
+def ratio(numerator: float | None, denominator: float | None, digits: int = 3) -> float | None:
+    """`numerator / denominator`, None when either is missing or the denominator is 0."""
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, digits)
+
+
+def summary_of(stdout: str) -> dict[str, Any] | None:
+    """The job's summary: the last stdout line that is a JSON object (None if none is)."""
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                return parsed
+    return None
+
+
+def admin_key(output: str) -> str | None:
+    """The key `stockray up` prints once (`admin API key (shown once): <key>`), if any."""
+    found = KEY_LINE.search(output)
+    return found.group(1) if found else None
+
+
+def stats_delta(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict[str, int]]:
+    """Per provider, what the sim counted between two `/_sim/stats` answers: requests,
+    limited (its rate-limit answers, 429 or the provider's own body) and http_429."""
+    out = {}
+    for name, now in after.items():
+        then = before.get(name, {})
+        delta = {k: int(now.get(k, 0)) - int(then.get(k, 0)) for k in ("requests", "limited")}
+        delta["http_429"] = int(now.get("http_429", 0)) - int(then.get("http_429", 0))
+        if any(delta.values()):
+            out[name] = delta
+    return out
+
+
+def count_of(value: Any) -> int | None:
+    """A plan's `deferred` as a number: a count as given, or the length of a list/dict."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, list | dict):
+        return len(value)
+    return None
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of process `pid` and its descendants (0 once it has exited)."""
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def pids_rss(pids: Iterable[int]) -> int:
+    """Resident bytes of these processes together (the ones that exist)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            total += psutil.Process(pid).memory_info().rss
+    return total
+
+
+def provider_actor_pids() -> dict[str, int]:
+    """Pid of each live provider actor of the connected cluster, by actor name (Ray's state
+    API; `ray.init` must have run)."""
+    from ray.util.state import list_actors
+
+    actors = list_actors(
+        filters=[("state", "=", "ALIVE")], detail=True, limit=1000, raise_on_missing_output=False
+    )
+    return {
+        a.name or a.actor_id: a.pid
+        for a in actors
+        if a.class_name in PROVIDER_ACTOR_CLASSES and a.pid
+    }
+
+
+@dataclass
+class RssSampler:
+    """Peak resident memory of a driver (with children) and of the provider actors, sampled
+    every `every_s` in a thread; the actors' pids are looked up every `refresh_s`."""
+
+    driver_pid: int
+    find_actors: Callable[[], dict[str, int]] = provider_actor_pids
+    every_s: float = 0.2
+    refresh_s: float = 2.0
+    peak_driver: int = 0
+    peak_actors: int = 0
+    peak_total: int = 0
+    samples: int = 0
+    actor_names: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        pids: dict[str, int] = {}
+        looked = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() - looked >= self.refresh_s:
+                looked = time.monotonic()
+                try:
+                    pids = self.find_actors()
+                    self.actor_names |= set(pids)
+                except Exception as exc:  # the state API busy: keep the last pids
+                    if len(self.errors) < 5:
+                        self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            driver, actors = tree_rss(self.driver_pid), pids_rss(pids.values())
+            self.peak_driver = max(self.peak_driver, driver)
+            self.peak_actors = max(self.peak_actors, actors)
+            self.peak_total = max(self.peak_total, driver + actors)
+            self.samples += 1
+            self._stop.wait(self.every_s)
+
+    def figures(self) -> dict[str, Any]:
+        """Peaks in MB and what was sampled."""
+        return {
+            "driver_mb": round(self.peak_driver / MB, 1),
+            "provider_actors_mb": round(self.peak_actors / MB, 1),
+            "total_mb": round(self.peak_total / MB, 1),
+            "provider_actors": sorted(self.actor_names),
+            "samples": self.samples,
+            **({"sampler_errors": self.errors} if self.errors else {}),
+        }
