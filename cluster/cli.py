@@ -1,14 +1,19 @@
-"""`stockray` command line: up, down, status, migrate, config, keys, backup, restore."""
+"""`stockray` command line: up, down, status, migrate, config, keys, backup, restore,
+collect, backfill, analyze."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cluster import backup, keys
+from cluster import backup, jobs_cli, keys
 from cluster.state import StackError
 from configs.settings import ConfigError, Settings, describe_settings, load_settings
+
+if TYPE_CHECKING:
+    from cluster.first_run import FirstRun
 
 EXIT_CONFIG = 2
 
@@ -30,7 +35,23 @@ def cmd_up(settings: Settings) -> int:
     _print_report(report, "up")
     print(f"  API        {settings.api_url}  (OpenAPI {settings.api_url}/docs)")
     print(f"  dashboard  {settings.dashboard_url}  (Ray; clients need RAY_AUTH_MODE=token)")
+    _print_first_run(settings, report.first_run)
     return 0
+
+
+def _print_first_run(settings: Settings, done: FirstRun | None) -> None:
+    if done is None:
+        return
+    if done.admin_key:
+        print(f"admin API key (shown once): {done.admin_key}")
+        print(f"  open {settings.api_url}/ and enter it (store it now: it cannot be shown again)")
+    if done.collection_job:
+        print(
+            f"first collection started: job {done.collection_job} ({done.instruments} "
+            f"instruments); follow it with `RAY_AUTH_MODE=token ray job logs -f "
+            f"{done.collection_job} --address {settings.dashboard_url}` or on "
+            f"{settings.api_url}/#/ops"
+        )
 
 
 def cmd_down(settings: Settings) -> int:
@@ -150,11 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=(fn.__doc__ or "").splitlines()[0])
     _add_keys_parser(sub)
     _add_backup_parsers(sub)
+    for name in jobs_cli.JOBS:  # listed here; `main` hands their arguments to jobs_cli
+        sub.add_parser(name, help=f"submit `python -m jobs.{name} ARGS` and follow it")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `stockray` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in jobs_cli.JOBS:  # the job's own arguments pass through
+        return jobs_cli.main(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
