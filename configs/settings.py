@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,16 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from configs.sections import LlmConfig, Pricing, Providers, Schedules, ServeConfig, Watchlist
+from configs.sections import (
+    GroupFileError,
+    LlmConfig,
+    Pricing,
+    Providers,
+    Schedules,
+    ServeConfig,
+    Watchlist,
+    parse_group,
+)
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -23,6 +33,9 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "llm": LlmConfig,
 }
 Port = Annotated[int, Field(ge=1, le=65535)]
+GROUPS_DIR = "watchlists"  # <config_dir>/watchlists/<group>.csv
+ALL_GROUP = "all"
+_GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
 
 
@@ -172,7 +185,17 @@ class Settings(BaseSettings):
         description="Rate limits of the sim `up` starts: realistic = providers.yaml's `limits`.",
     )
 
-    watchlist: Watchlist | None = Field(None, exclude=True)
+    watchlist_groups: str = Field(
+        "",
+        validation_alias=AliasChoices("STOCKRAY_WATCHLIST"),
+        description="Index groups to follow besides watchlist.yaml, comma-separated "
+        "(sp500,kospi200: <config dir>/watchlists/<name>.csv); empty = watchlist.yaml only.",
+    )
+
+    # Sections: read from the YAML files by load_settings, never from the environment.
+    watchlist: Watchlist | None = Field(
+        None, exclude=True, validation_alias=AliasChoices("watchlist.yaml")
+    )
     providers: Providers | None = Field(None, exclude=True)
     schedules: Schedules | None = Field(None, exclude=True)
     pricing: Pricing | None = Field(None, exclude=True)
@@ -183,6 +206,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
+
+    @field_validator("watchlist_groups")
+    @classmethod
+    def _group_names(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        bad = [n for n in names if not _GROUP_NAME.match(n)]
+        if bad:
+            raise ValueError(f"group names are lower-case file stems; not {', '.join(bad)}")
+        return ",".join(dict.fromkeys(names))
 
     @field_validator("metrics_token")
     @classmethod
@@ -251,9 +283,59 @@ def load_settings(**overrides: Any) -> Settings:
     sections = {
         name: _load_section(base.config_dir, name, model) for name, model in SECTIONS.items()
     }
+    sections["watchlist"] = effective_watchlist(
+        base.config_dir, sections["watchlist"], sections["providers"], base.watchlist_groups
+    )
     _check_schedules(base.config_dir, sections["watchlist"], sections["schedules"])
     _check_prices(base.config_dir, sections["llm"], sections["pricing"])
     return base.model_copy(update=sections)
+
+
+def group_files(config_dir: Path) -> dict[str, Path]:
+    """The group files present: name -> `<config_dir>/watchlists/<name>.csv`."""
+    folder = config_dir / GROUPS_DIR
+    paths = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    return {p.stem: p for p in paths if _GROUP_NAME.match(p.stem)}
+
+
+def effective_watchlist(
+    config_dir: Path, own: Watchlist, providers: Providers, selected: str
+) -> Watchlist:
+    """watchlist.yaml plus the selected groups' files, deduplicated by id (yaml's entry wins).
+
+    Groups: watchlist.yaml's, one per selected file (all its ids), and `all` (every instrument).
+    """
+    names = [n for n in selected.split(",") if n]
+    files = group_files(config_dir)
+    unknown = [n for n in names if n not in files]
+    if unknown:
+        known = ", ".join(files) or f"none in {_shown_path(config_dir / GROUPS_DIR)}"
+        raise ConfigError(
+            "environment variable STOCKRAY_WATCHLIST",
+            None,
+            f"unknown group {unknown[0]!r} (known: {known})",
+        )
+    clash = [n for n in names if n in own.groups]
+    if clash:
+        raise ConfigError(
+            _shown_path(config_dir / "watchlist.yaml"),
+            f"groups.{clash[0]}",
+            f"also the name of {_shown_path(files[clash[0]])}; rename one of them",
+        )
+    by_id = {i.id: i for i in own.instruments}
+    groups = dict(own.groups)
+    for name in names:
+        try:
+            rows = parse_group(
+                files[name].read_text(encoding="utf-8"), _shown_path(files[name]), providers
+            )
+        except GroupFileError as exc:
+            raise ConfigError(exc.source, f"line {exc.line}", exc.reason) from None
+        for row in rows:
+            by_id.setdefault(row.id, row)
+        groups[name] = [row.id for row in rows]
+    groups.setdefault(ALL_GROUP, list(by_id))
+    return Watchlist(instruments=list(by_id.values()), groups=groups)
 
 
 def _check_schedules(config_dir: Path, watchlist: Watchlist, schedules: Schedules) -> None:
@@ -311,7 +393,7 @@ def _env_error(exc: ValidationError) -> ConfigError:
     err = exc.errors(include_url=False)[0]
     loc = [str(p) for p in err["loc"]]
     name = loc[0] if loc else ""
-    var = "RAY_ADDRESS" if name == "ray_address" else f"STOCKRAY_{name.upper()}"
+    var = _env_name(name)
     if len(loc) > 1:
         var += "__" + "__".join(p.upper() for p in loc[1:])
     secret = name in {"database_url", "redis_url", "provider_keys", "llm_keys", "metrics_token"}
@@ -342,9 +424,18 @@ def describe_settings() -> list[tuple[str, str, str]]:
     for name, info in Settings.model_fields.items():
         if name in SECTIONS:
             continue
-        var = "RAY_ADDRESS" if name == "ray_address" else f"STOCKRAY_{name.upper()}"
+        var = _env_name(name)
         default = info.get_default(call_default_factory=True)
         if isinstance(default, Path):
             default = os.path.relpath(default) if name == "config_dir" else str(default)
         rows.append((var, "" if default is None else str(default), info.description or ""))
     return rows
+
+
+def _env_name(field: str) -> str:
+    """The environment variable a setting is read from."""
+    if field.upper() in ("RAY_ADDRESS", "STOCKRAY_WATCHLIST"):  # an alias, as errors name it
+        return field.upper()
+    return {"ray_address": "RAY_ADDRESS", "watchlist_groups": "STOCKRAY_WATCHLIST"}.get(
+        field, f"STOCKRAY_{field.upper()}"
+    )
