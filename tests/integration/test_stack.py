@@ -49,6 +49,8 @@ class Stack:
             "STOCKRAY_RAY_METRICS_PORT": str(free_port()),
             "STOCKRAY_RAY_AGENT_PORT": str(free_port()),
             "STOCKRAY_SIM_PORT": str(free_port_block(6)),
+            # These tests assert on data they write themselves; test_first_hour.py turns it on.
+            "STOCKRAY_FIRST_COLLECTION": "off",
         }
         self.env.pop("RAY_ADDRESS", None)
 
