@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from configs.sections import (
     GroupFileError,
+    InstrumentConfig,
     LlmConfig,
     Pricing,
     Providers,
@@ -35,7 +36,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
 Port = Annotated[int, Field(ge=1, le=65535)]
 GROUPS_DIR = "watchlists"  # <config_dir>/watchlists/<group>.csv
 ALL_GROUP = "all"
-_GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
 
 
@@ -211,7 +212,7 @@ class Settings(BaseSettings):
     @classmethod
     def _group_names(cls, value: str) -> str:
         names = [n.strip() for n in value.split(",") if n.strip()]
-        bad = [n for n in names if not _GROUP_NAME.match(n)]
+        bad = [n for n in names if not GROUP_NAME.match(n)]
         if bad:
             raise ValueError(f"group names are lower-case file stems; not {', '.join(bad)}")
         return ",".join(dict.fromkeys(names))
@@ -276,10 +277,7 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment and the YAML files; raise `ConfigError` naming what is wrong."""
-    try:
-        base = Settings(**overrides)
-    except ValidationError as exc:
-        raise _env_error(exc) from None
+    base = load_env(**overrides)
     sections = {
         name: _load_section(base.config_dir, name, model) for name, model in SECTIONS.items()
     }
@@ -291,11 +289,24 @@ def load_settings(**overrides: Any) -> Settings:
     return base.model_copy(update=sections)
 
 
+def load_env(**overrides: Any) -> Settings:
+    """The environment's settings without the YAML files; `ConfigError` names a bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise _env_error(exc) from None
+
+
 def group_files(config_dir: Path) -> dict[str, Path]:
     """The group files present: name -> `<config_dir>/watchlists/<name>.csv`."""
     folder = config_dir / GROUPS_DIR
     paths = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    return {p.stem: p for p in paths if _GROUP_NAME.match(p.stem)}
+    return {p.stem: p for p in paths if GROUP_NAME.match(p.stem)}
+
+
+def read_group_file(path: Path, providers: Providers) -> list[InstrumentConfig]:
+    """A group file's instruments; GroupFileError names the file and line."""
+    return parse_group(path.read_text(encoding="utf-8-sig"), _shown_path(path), providers)
 
 
 def effective_watchlist(
@@ -326,11 +337,9 @@ def effective_watchlist(
     groups = dict(own.groups)
     for name in names:
         try:
-            rows = parse_group(
-                files[name].read_text(encoding="utf-8"), _shown_path(files[name]), providers
-            )
+            rows = read_group_file(files[name], providers)
         except GroupFileError as exc:
-            raise ConfigError(exc.source, f"line {exc.line}", exc.reason) from None
+            raise ConfigError(f"{exc.source} line {exc.line}", None, exc.reason) from None
         for row in rows:
             by_id.setdefault(row.id, row)
         groups[name] = [row.id for row in rows]
@@ -363,6 +372,11 @@ def _check_prices(config_dir: Path, llm: LlmConfig, pricing: Pricing) -> None:
                 f"endpoints.{i}.model",
                 f"no price for model {endpoint.model!r} in pricing.yaml",
             )
+
+
+def load_section(config_dir: Path, name: str) -> BaseModel:
+    """One YAML file of SECTIONS as its model; ConfigError names what is wrong."""
+    return _load_section(config_dir, name, SECTIONS[name])
 
 
 def _load_section(config_dir: Path, name: str, model: type[BaseModel]) -> BaseModel:
