@@ -16,7 +16,13 @@ from core.models import Capability
 from core.provider_service import ProviderService
 from core.providers.sessions import calendar_for
 from core.resilience.limiter import RateLimiter
-from core.routing import FailoverRouter, Routed
+from core.routing import (
+    BATCH_METHODS,
+    ROUTE_DEADLINE_S,
+    FailoverRouter,
+    NoProviderAvailable,
+    Routed,
+)
 
 log = logging.getLogger("stockray.providers")
 ROUTER_NAME = "provider-router"
@@ -165,19 +171,38 @@ class ProviderRouter:
         except ray.exceptions.RayTaskError as err:
             raise _unwrap(err) from None
 
-    async def fetch_bars(self, instrument: Any, start: Any, end: Any, interval: str = "1d"):
-        """Bars from the first price provider that answers."""
+    async def fetch_bars(
+        self, instrument: Any, start: Any, end: Any, interval: str = "1d", first: str | None = None
+    ) -> Routed:
+        """Bars from the first price provider that answers (`first`: the plan's, asked first)."""
         return await self.router.route(
-            Capability.PRICES, instrument, start, end, interval, interval=interval
+            Capability.PRICES, instrument, start, end, interval, interval=interval, first=first
         )
 
-    async def fetch_news(self, instrument: Any, start: Any, end: Any, limit: int = 100) -> Routed:
+    async def fetch_news(
+        self, instrument: Any, start: Any, end: Any, limit: int = 100, first: str | None = None
+    ) -> Routed:
         """Articles from the first news provider that answers."""
-        return await self.router.route(Capability.NEWS, instrument, start, end, limit)
+        return await self.router.route(Capability.NEWS, instrument, start, end, limit, first=first)
 
-    async def fetch_disclosures(self, instrument: Any, start: Any, end: Any) -> Routed:
+    async def fetch_disclosures(
+        self, instrument: Any, start: Any, end: Any, first: str | None = None
+    ) -> Routed:
         """Filings from the first disclosure provider that answers."""
-        return await self.router.route(Capability.DISCLOSURES, instrument, start, end)
+        return await self.router.route(Capability.DISCLOSURES, instrument, start, end, first=first)
+
+    async def fetch_batch(
+        self, provider: str, capability: Capability, instruments: list, start: Any, end: Any
+    ) -> Routed:
+        """One multi-instrument request to `provider` (a plan's batch): no failover, since the
+        others take one instrument per request and the plan did not budget for that; its
+        instruments are the stalest of the next cycle if it fails. Result: id → items."""
+        if provider not in self.handles:
+            raise NoProviderAvailable(provider, "not enabled")
+        result = await self._call(
+            provider, BATCH_METHODS[capability], (instruments, start, end), False, ROUTE_DEADLINE_S
+        )
+        return Routed(provider, result)
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Per provider: plan, circuit, quota, budget, last success/error, counts; or why it

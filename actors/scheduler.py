@@ -38,10 +38,12 @@ def entrypoint(settings: Settings, schedule: Schedule, trace_id: str) -> str:
             f"python -m jobs.analyze --tickers {tickers} --window {schedule.window} "
             f"--trace-id {trace_id}"
         )
+    # An interval schedule's cycle must fit in its interval and gets its share of daily quotas.
+    cycle = f"--cycle-s {schedule.interval_s:g} " if schedule.interval_s else ""
     return (
         f"python -m jobs.collect --tickers {tickers} "
         f"--capabilities {','.join(c.value for c in schedule.capabilities)} "
-        f"--trace-id {trace_id}"
+        f"{cycle}--trace-id {trace_id}"
     )
 
 

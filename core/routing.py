@@ -38,6 +38,7 @@ MIN_CALL_S = 1.0
 # (provider, method, args, failover, deadline_s): `failover` is True when another provider
 # comes next; `deadline_s` is the time this provider may take, queueing included.
 Call = Callable[[str, str, tuple[Any, ...], bool, float], Awaitable[Any]]
+BATCH_METHODS = {Capability.NEWS: "fetch_news_batch"}
 OnFailover = Callable[[Capability, str, str], None]
 
 
@@ -88,10 +89,17 @@ class FailoverRouter:
         ]
 
     async def route(
-        self, capability: Capability, *args: Any, interval: str | None = None
+        self,
+        capability: Capability,
+        *args: Any,
+        interval: str | None = None,
+        first: str | None = None,
     ) -> Routed:
-        """Call the first provider that answers; raise the last error if none does."""
+        """Call the first provider that answers; raise the last error if none does.
+        `first` (a cycle's plan) is asked before the others, which keep their order."""
         providers = self.candidates(capability, interval)
+        if first in providers:
+            providers = [first, *(p for p in providers if p != first)]
         if not providers:
             raise NoProviderAvailable(
                 capability.value, "no enabled provider serves this request (see providers.yaml)"

@@ -33,7 +33,7 @@ from core.providers import CLIENTS
 from core.storage import checkpoints, job_runs
 from core.storage.db import connect
 from core.storage.lake import Lake
-from jobs.collect import serves
+from jobs.collect_plan import serves
 from jobs.common import (
     TASK_SCHEDULING,
     Progress,

@@ -1,11 +1,15 @@
 """`python -m jobs.collect`: fetch each instrument's new data since its watermark and store it.
 
-    python -m jobs.collect [--tickers AAPL,MSFT|us] [--capabilities prices,news,disclosures]
-                           [--interval 1d] [--trace-id ID]
+    python -m jobs.collect [--tickers AAPL,MSFT|us|sp500] [--capabilities prices,news,...]
+                           [--interval 1d] [--cycle-s 3600] [--plan-only] [--trace-id ID]
 
-One Ray task per instrument; the provider actors' limiters pace the calls. Each instrument
-publishes a `collected` event; the run is one `job_runs` row with counts fetched, unique,
-saved. Exit 0 when every instrument succeeded, 1 otherwise (the summary names them).
+The cycle is planned before its first request (core/planning.py): requests per provider
+within each one's limits and, with `--cycle-s`, its share of the daily quotas; several
+instruments per request where the provider takes them (NewsAPI); what does not fit is
+deferred up front, stalest first, and named. One Ray task per planned request, a bounded
+number in flight per provider; the provider actors' limiters pace the calls. Each instrument
+publishes `collected` events; the run is one `job_runs` row with counts fetched, unique,
+saved. Exit 0 when every request succeeded (deferred is not failed), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,22 +35,23 @@ from core.collection import (
 )
 from core.errors import ProviderError
 from core.models import Capability, Instrument
+from core.planning import Unit
 from core.storage import job_runs, watermarks
 from core.storage.db import connect
 from core.storage.lake import Lake
+from jobs.collect_plan import in_flight, make_plan, run_units, stalest_first
 from jobs.common import (
     TASK_SCHEDULING,
+    Progress,
     UsageError,
     add_common_args,
     capabilities_arg,
     connect_cluster,
     describe_error,
-    in_flight_for,
     instruments_arg,
     job_logging,
     load_job_settings,
     new_trace_id,
-    run_bounded,
     summary_line,
     task_logging,
     usage_error,
@@ -56,16 +62,8 @@ MAX_ARTICLE_EVENTS = 20  # per instrument and run; a first collection may save h
 log = logging.getLogger("stockray.jobs.collect")
 
 
-def serves(settings: Any, capability: Capability, instrument: Instrument) -> bool:
-    """Disclosure providers key on their own codes: skip instruments without one."""
-    if capability is not Capability.DISCLOSURES:
-        return True
-    names = settings.providers.capabilities.get(capability, [])
-    return any(name in instrument.symbols for name in names)
-
-
-async def _collect(
-    instrument: Instrument, capabilities: list[Capability], interval: str, now: datetime
+async def _collect_unit(
+    unit: Unit, instruments: list[Instrument], interval: str, now: datetime
 ) -> dict[str, Any]:
     from actors.dedupe import make_dedupe
     from actors.providers import router_handle
@@ -75,63 +73,108 @@ async def _collect(
     lake = Lake(settings.home / "lake")
     dedupe = await make_dedupe(settings)
     conn = await connect(settings.database_url.get_secret_value())
-    counts, errors, served_by, new_articles = Counts(), {}, {}, 0
-    events: list[tuple[str, dict[str, Any]]] = []
+    capability = unit.capability
+    key = watermark_key(capability, interval)
+    per: dict[str, dict[str, Any]] = {
+        i.id: {"counts": Counts(), "provider": None, "error": None, "new_articles": 0}
+        for i in instruments
+    }
+    events: list[tuple[str, dict[str, Any], str]] = []
     try:
-        for capability in capabilities:
-            if not serves(settings, capability, instrument):
-                continue
-            key = watermark_key(capability, interval)
-            start, end = collect_window(
-                capability, await watermarks.latest(conn, instrument.id, key), now, interval
-            )
-            try:
+        marks = await watermarks.latest_many(conn, list(per), key)
+        windows = {
+            i.id: collect_window(capability, marks.get(i.id), now, interval) for i in instruments
+        }
+        try:
+            if len(instruments) > 1:  # one multi-instrument request, then a save per instrument
+                start = min(w[0] for w in windows.values())
+                routed = await router.fetch_batch.remote(
+                    unit.provider, capability, instruments, start, now
+                )
+                for instrument in instruments:
+                    found = routed.result.get(instrument.id, [])
+                    await _save_news(conn, lake, dedupe, instrument, routed.provider, found,
+                                     per, events)  # fmt: skip
+            else:
+                instrument = instruments[0]
+                start, end = windows[instrument.id]
+                routed = await _fetch_one(router, unit, instrument, start, end, interval)
                 if capability is Capability.PRICES:
-                    routed = await router.fetch_bars.remote(instrument, start, end, interval)
                     saved = await save_prices(conn, lake, routed.result, end)
-                    counts += saved
+                    per[instrument.id]["counts"] += saved
                     if saved.saved:
-                        events.append(("bar", _bar_event(routed.result.bars, interval)))
+                        events.append(
+                            ("bar", _bar_event(routed.result.bars, interval), instrument.id)
+                        )
                 elif capability is Capability.NEWS:
-                    routed = await router.fetch_news.remote(instrument, start, end)
-                    fresh: list[Any] = []
-                    news = await save_news(
-                        conn, lake, instrument.id, routed.provider, routed.result, dedupe,
-                        fresh_out=fresh,
-                    )  # fmt: skip
-                    newest = sorted(fresh, key=lambda a: a.published_at, reverse=True)
-                    events += [("article", _article_event(a)) for a in newest[:MAX_ARTICLE_EVENTS]]
-                    counts += news
-                    new_articles = news.saved
+                    await _save_news(conn, lake, dedupe, instrument, routed.provider,
+                                     routed.result, per, events)  # fmt: skip
                 else:
-                    routed = await router.fetch_disclosures.remote(instrument, start, end)
-                    counts += await save_disclosures(
+                    per[instrument.id]["counts"] += await save_disclosures(
                         conn, instrument.id, routed.provider, routed.result
                     )
-                served_by[capability.value] = routed.provider
-            except ProviderError as err:  # this capability failed; the others go on
-                errors[capability.value] = str(err)
-                log.warning(
-                    "%s failed: %s", capability.value, err,
-                    extra={"provider": getattr(err, "provider", None), "status": "failed"},
-                )  # fmt: skip
+            for entry in per.values():
+                entry["provider"] = routed.provider
+        except ProviderError as err:  # this request failed; the job's other requests go on
+            for entry in per.values():
+                entry["error"] = str(err)
+            log.warning(
+                "%s failed: %s", capability.value, err,
+                extra={"provider": getattr(err, "provider", None), "status": "failed"},
+            )  # fmt: skip
     finally:
         await conn.close()
-    result = {
-        "instrument": instrument.id,
-        "counts": counts.as_dict(),
-        "providers": served_by,
-        "errors": errors,
-        "new_articles": new_articles,
-    }
-    for kind, payload in events:  # after the rows are committed
-        await publish(kind, payload, instrument.id)
-    await publish("collected", result, instrument.id)
+    for kind, payload, instrument_id in events:  # after the rows are committed
+        await publish(kind, payload, instrument_id)
+    for instrument_id, entry in per.items():
+        await publish("collected", _collected(instrument_id, capability, entry), instrument_id)
     log.info(
-        "collected %s via %s", counts.as_dict(), served_by,
-        extra={"status": "partial" if errors else "ok"},
+        "collected %s %s via %s", capability.value, len(instruments), unit.provider,
+        extra={"status": "partial" if any(e["error"] for e in per.values()) else "ok"},
     )  # fmt: skip
-    return result
+    return {
+        "capability": capability.value,
+        "instruments": {i: {**e, "counts": e["counts"].as_dict()} for i, e in per.items()},
+    }
+
+
+async def _fetch_one(
+    router: Any, unit: Unit, instrument: Instrument, start: datetime, end: datetime, interval: str
+) -> Any:
+    # One instrument: the plan's provider first, then failover in the configured order.
+    if unit.capability is Capability.PRICES:
+        return await router.fetch_bars.remote(instrument, start, end, interval, first=unit.provider)
+    if unit.capability is Capability.NEWS:
+        return await router.fetch_news.remote(instrument, start, end, first=unit.provider)
+    return await router.fetch_disclosures.remote(instrument, start, end, first=unit.provider)
+
+
+async def _save_news(
+    conn: Any,
+    lake: Lake,
+    dedupe: Any,
+    instrument: Instrument,
+    provider: str,
+    articles: list[Any],
+    per: dict[str, dict[str, Any]],
+    events: list[tuple[str, dict[str, Any], str]],
+) -> None:
+    fresh: list[Any] = []
+    news = await save_news(conn, lake, instrument.id, provider, articles, dedupe, fresh_out=fresh)
+    newest = sorted(fresh, key=lambda a: a.published_at, reverse=True)[:MAX_ARTICLE_EVENTS]
+    events += [("article", _article_event(a), instrument.id) for a in newest]
+    per[instrument.id]["counts"] += news
+    per[instrument.id]["new_articles"] = news.saved
+
+
+def _collected(instrument_id: str, capability: Capability, entry: dict[str, Any]) -> dict:
+    return {
+        "instrument": instrument_id,
+        "counts": entry["counts"].as_dict(),
+        "providers": {capability.value: entry["provider"]} if entry["provider"] else {},
+        "errors": {capability.value: entry["error"]} if entry["error"] else {},
+        "new_articles": entry["new_articles"],
+    }
 
 
 def _bar_event(bars: list[Any], interval: str) -> dict[str, Any]:
@@ -157,16 +200,13 @@ def _article_event(article: Any) -> dict[str, Any]:
 
 
 @ray.remote(num_cpus=0, scheduling_strategy=TASK_SCHEDULING)
-def collect_instrument(
-    instrument: Instrument,
-    capabilities: list[Capability],
-    interval: str,
-    now: datetime,
-    trace_id: str,
+def collect_unit(
+    unit: Unit, instruments: list[Instrument], interval: str, now: datetime, trace_id: str
 ) -> dict[str, Any]:
-    """Collect one instrument (a Ray task)."""
-    with task_logging(trace_id, "collect", instrument.id):
-        return asyncio.run(_collect(instrument, capabilities, interval, now))
+    """One planned request and the writes of what it brought (a Ray task)."""
+    single = instruments[0].id if len(instruments) == 1 else None
+    with task_logging(trace_id, "collect", single):
+        return asyncio.run(_collect_unit(unit, instruments, interval, now))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -176,10 +216,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--capabilities", default="prices,news,disclosures")
     parser.add_argument("--interval", default="1d", help="bar interval for prices")
     parser.add_argument(
+        "--cycle-s",
+        type=float,
+        help="the schedule's interval: the cycle must fit in it and may use its share of the "
+        "daily quotas (default: a one-off run that may use all that is left)",
+    )
+    parser.add_argument(
+        "--plan-only", action="store_true", help="print the plan and exit without collecting"
+    )
+    parser.add_argument(
         "--no-analyze", action="store_true", help="do not start jobs.analyze for new articles"
     )
     add_common_args(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cycle_s is not None and not args.cycle_s > 0:
+        parser.error("--cycle-s: give a number of seconds > 0")
+    return args
 
 
 def trigger_analysis(settings: Any, tickers: list[str], trace_id: str) -> str | None:
@@ -201,7 +253,7 @@ async def _record(dsn: str, kind: str, trace_id: str, params: dict, outcome) -> 
     conn = await connect(dsn)
     try:
         run_id = await job_runs.start_run(conn, kind, trace_id, params)
-        summary = await outcome(run_id)
+        summary = await outcome(conn, run_id)
         status = "succeeded" if not summary["failed"] else "failed"
         error = "; ".join(f"{k}: {v}" for k, v in summary["failed"].items()) or None
         await job_runs.finish_run(conn, run_id, status, summary["counts"], error)
@@ -220,50 +272,68 @@ def main(argv: list[str] | None = None) -> int:
         usage_error(PROG, str(exc))
     trace_id = args.trace_id or new_trace_id()
     job_logging(settings, trace_id, "collect")
-    analyze = not args.no_analyze
     params = {
         "tickers": [i.id for i in instruments],
         "capabilities": [c.value for c in capabilities],
         "interval": args.interval,
+        "cycle_s": args.cycle_s,
     }
     connect_cluster()
+    from actors.providers import router_handle
+
+    health = ray.get(router_handle().health.remote())
+    by_id = {i.id: i for i in instruments}
     now = datetime.now(UTC)
     summary: dict[str, Any] = {}
 
-    async def run(run_id) -> dict[str, Any]:
-        total, failed, per_instrument, done = Counts(), {}, {}, 0
-        items = run_bounded(
-            lambda i: collect_instrument.remote(i, capabilities, args.interval, now, trace_id),
-            instruments,
-            in_flight_for(settings, capabilities),
-        )
-        for instrument, result in items:
+    async def run(conn: Any, run_id: Any) -> dict[str, Any]:
+        work = await stalest_first(conn, settings, instruments, capabilities, args.interval)
+        plan = make_plan(settings, work, health, args.interval, args.cycle_s)
+        for line in plan.describe():
+            print(f"{PROG}: {line}", flush=True)
+        summary.update(kind="collect", run_id=str(run_id), trace_id=trace_id,
+                       instruments=len(instruments), plan=plan.summary())  # fmt: skip
+        if args.plan_only:
+            summary.update(counts=Counts().as_dict(), failed={}, elapsed_s=0.0)
+            return summary
+        started = time.monotonic()
+        total, failed, fresh = Counts(), {}, set()
+        progress = Progress(PROG, len(plan.units))
+
+        def submit(unit: Unit) -> Any:
+            chosen = [by_id[i] for i in unit.instrument_ids]
+            return collect_unit.remote(unit, chosen, args.interval, now, trace_id)
+
+        for unit, result in run_units(submit, plan.units, lambda p: in_flight(settings, p)):
+            rows = 0
             if isinstance(result, Exception):
-                failed[instrument.id] = describe_error(result)
-                continue
-            total += Counts(**result["counts"])
-            per_instrument[instrument.id] = result
-            if result["errors"]:
-                failed[instrument.id] = result["errors"]
-            print(f"{PROG}: {instrument.id} {result['counts']} via {result['providers']}")
-            done += 1
+                for iid in unit.instrument_ids:
+                    failed.setdefault(iid, {})[unit.capability.value] = describe_error(result)
+            else:
+                for iid, entry in result["instruments"].items():
+                    counts = Counts(**entry["counts"])
+                    total += counts
+                    rows += counts.saved
+                    if entry["error"]:
+                        failed.setdefault(iid, {})[unit.capability.value] = entry["error"]
+                    if entry["new_articles"]:
+                        fresh.add(iid)
+            progress.step(rows)
             await publish(
                 "job.progress",
                 {"kind": "collect", "run_id": str(run_id), "trace_id": trace_id,
-                 "done": done, "total": len(instruments), "counts": total.as_dict(),
-                 "last": instrument.id},
+                 "done": progress.done, "total": progress.total, "counts": total.as_dict(),
+                 "last": ",".join(unit.instrument_ids[:3])},
             )  # fmt: skip
-        fresh = [i for i, r in per_instrument.items() if r["new_articles"]]
-        analyze_job = trigger_analysis(settings, fresh, trace_id) if fresh and analyze else None
-        summary.update(
-            analyze_job=analyze_job,
-            kind="collect",
-            run_id=str(run_id),
-            trace_id=trace_id,
-            counts=total.as_dict(),
-            failed=failed,
-            instruments=len(instruments),
+        elapsed = time.monotonic() - started
+        fresh_ids = [i.id for i in instruments if i.id in fresh]
+        analyze_job = (
+            trigger_analysis(settings, fresh_ids, trace_id)
+            if fresh_ids and not args.no_analyze
+            else None
         )
+        summary.update(analyze_job=analyze_job, counts=total.as_dict(), failed=failed,
+                       elapsed_s=round(elapsed, 2))  # fmt: skip
         return summary
 
     asyncio.run(_record(settings.database_url.get_secret_value(), "collect", trace_id, params, run))

@@ -106,6 +106,12 @@ class HttpProviderClient:
         """How far back from now this provider serves `interval` (None: no known limit)."""
         return cls.MAX_HISTORY.get(interval)
 
+    @classmethod
+    def batches(cls, capability: Capability, instruments: list[Instrument]) -> list[list]:
+        """`instruments` grouped one request per group: one each, unless the provider takes
+        several symbols in one request for this capability (then it overrides this)."""
+        return [[i] for i in instruments]
+
     async def fetch_bars(
         self, instrument: Instrument, start: datetime, end: datetime, interval: str = "1d"
     ) -> PriceSeries:

@@ -11,7 +11,8 @@ Its other limits (the result cap, the month of history) are `PlanLimit`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,8 @@ from core.providers.payload import as_datetime, as_dict, as_int, as_list, as_str
 PROVIDER = "newsapi"
 PAGE_SIZE_MAX = 100
 KOREAN_EXCHANGES = frozenset({"KRX", "KOSPI", "KOSDAQ", "KONEX"})
+QUERY_MAX_CHARS = 500  # NewsAPI's documented maximum length of `q`
+BATCH_MAX = 10  # companies per query: a page of 100 leaves about ten articles each
 NEWS_HISTORY = timedelta(days=30)  # the developer plan's reach; paid plans go further
 QUOTA_WINDOW = timedelta(hours=24)  # the developer plan counts requests over a rolling day
 _REMOVED = "[Removed]"
@@ -85,6 +88,28 @@ class NewsApiClient(HttpProviderClient):
         newest_first = sorted(articles.values(), key=lambda a: a.published_at, reverse=True)
         return newest_first[:limit]
 
+    @classmethod
+    def batches(cls, capability: Capability, instruments: list[Instrument]) -> list[list]:
+        """News: several companies per query (same language, `q` within its length)."""
+        if capability is not Capability.NEWS:
+            return super().batches(capability, instruments)
+        return news_batches(instruments)
+
+    async def fetch_news_batch(
+        self, instruments: list[Instrument], start: datetime, end: datetime
+    ) -> dict[str, list[Article]]:
+        """One request (a page of 100, newest first) for several companies: each article
+        goes to the instruments whose name it mentions in its title or description."""
+        self._check_window(start, end)
+        if len({news_language(i) for i in instruments}) != 1:
+            raise ValueError("a news batch must be of one language (see news_batches)")
+        params = everything_params(instruments[0], start, end, self.page_size, 1)
+        params["q"] = batch_query(instruments)
+        headers = {"X-Api-Key": self._key()}
+        payload = await self._get_json("/v2/everything", newsapi_error, params, headers)
+        page = parse_everything(payload, instruments[0], start, end)
+        return assign_articles(page.articles, instruments)
+
 
 def news_language(instrument: Instrument) -> str:
     """`ko` for instruments listed in Korea, else `en`."""
@@ -104,6 +129,55 @@ def everything_params(
         "pageSize": str(page_size),
         "page": str(page),
     }
+
+
+def _term(instrument: Instrument) -> str:
+    return instrument.symbol_for(PROVIDER).replace('"', "")
+
+
+def batch_query(instruments: list[Instrument]) -> str:
+    """`"Apple" OR "Microsoft"`: NewsAPI's boolean query, each name an exact phrase."""
+    return " OR ".join(f'"{_term(i)}"' for i in instruments)
+
+
+def news_batches(instruments: list[Instrument]) -> list[list[Instrument]]:
+    """Consecutive instruments packed into queries of one language, at most `BATCH_MAX`
+    names and `QUERY_MAX_CHARS` characters each; groups ordered by their first member."""
+    open_batches: dict[str, list[Instrument]] = {}
+    groups: list[list[Instrument]] = []
+    for instrument in instruments:
+        language = news_language(instrument)
+        batch = open_batches.get(language)
+        if (
+            batch is None
+            or len(batch) >= BATCH_MAX
+            or len(batch_query([*batch, instrument])) > QUERY_MAX_CHARS
+        ):
+            batch = open_batches[language] = []
+            groups.append(batch)
+        batch.append(instrument)
+    return groups
+
+
+def _mentions(term: str) -> re.Pattern[str]:
+    # Latin names as whole words ("Apple" not "Applebee's"); Korean names as written.
+    escaped = re.escape(term)
+    return re.compile(rf"\b{escaped}\b" if term.isascii() else escaped, re.IGNORECASE)
+
+
+def assign_articles(
+    articles: list[Article], instruments: list[Instrument]
+) -> dict[str, list[Article]]:
+    """Each article under every instrument whose name its title or description mentions;
+    an article mentioning none of them is dropped."""
+    patterns = [(i.id, _mentions(_term(i))) for i in instruments]
+    out: dict[str, list[Article]] = {i.id: [] for i in instruments}
+    for article in articles:
+        text = f"{article.title}\n{article.summary or ''}"
+        ids = tuple(iid for iid, pattern in patterns if pattern.search(text))
+        for iid in ids:
+            out[iid].append(replace(article, instrument_ids=(iid,)))
+    return out
 
 
 def newsapi_error(response: httpx.Response, payload: Any) -> ProviderError | None:

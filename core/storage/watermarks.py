@@ -64,3 +64,17 @@ async def latest(conn: asyncpg.Connection, instrument_id: str, capability: str) 
         instrument_id,
         str(capability),
     )
+
+
+async def latest_many(
+    conn: asyncpg.Connection, instrument_ids: list[str], capability: str
+) -> dict[str, datetime]:
+    """`latest` for many instruments in one query; those never collected are absent."""
+    rows = await conn.fetch(
+        """SELECT instrument_id, max(covered_until) AS until FROM watermarks
+           WHERE instrument_id = ANY($1::text[]) AND capability = $2
+           GROUP BY instrument_id""",
+        instrument_ids,
+        str(capability),
+    )
+    return {r["instrument_id"]: r["until"] for r in rows}

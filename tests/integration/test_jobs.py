@@ -88,7 +88,10 @@ def test_collect_stores_then_rerun_saves_nothing(ray_cluster) -> None:
     articles = [e for e in live if e["type"] == "article"]
     assert articles and all(e["payload"]["title"] and e["payload"]["url"] for e in articles)
     progress = [e["payload"] for e in live if e["type"] == "job.progress"]
-    assert [(p["done"], p["total"]) for p in progress] == [(1, 2), (2, 2)]
+    # One step per planned request: prices and filings one each, news per language batch.
+    planned = summary["plan"]["requests"]
+    assert planned == 5 and summary["plan"]["deferred"] == 0
+    assert [(p["done"], p["total"]) for p in progress] == [(i, planned) for i in range(1, 6)]
     assert [e["id"] for e in live] == sorted(e["id"] for e in live)
 
     again = _summary(_run(ray_cluster, "jobs.collect", "--tickers", "AAPL,005930.KS"))
