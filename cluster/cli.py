@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cluster import backup, jobs_cli, keys
+from cluster import backup, jobs_cli, keys, watchlist_cli
 from cluster.state import StackError
 from configs.settings import ConfigError, Settings, describe_settings, load_settings
 
@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=(fn.__doc__ or "").splitlines()[0])
     _add_keys_parser(sub)
     _add_backup_parsers(sub)
+    watchlist_cli.add_parser(sub)
     for name in jobs_cli.JOBS:  # listed here; `main` hands their arguments to jobs_cli
         sub.add_parser(name, help=f"submit `python -m jobs.{name} ARGS` and follow it")
     return parser
@@ -183,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return jobs_cli.main(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "watchlist":  # loads what it needs: it may repair a selected group
+            return args.watchlist_handler(args)
         settings = load_settings()
         if args.command == "keys":
             return args.keys_handler(_database_dsn(settings), args)
