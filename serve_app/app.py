@@ -15,7 +15,17 @@ from ray.serve.handle import DeploymentHandle
 
 from configs.settings import Settings, load_settings
 from core.logs import configure_logging
-from serve_app import chat, headers, live, metrics, ops_routes, routes, subscriptions, web
+from serve_app import (
+    chat,
+    headers,
+    live,
+    metrics,
+    ops_routes,
+    overview,
+    routes,
+    subscriptions,
+    web,
+)
 from serve_app.auth import presented_key
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import (
@@ -53,6 +63,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.RequestMetrics)
     headers.install(app, settings.trusted_proxies)  # around everything, 500s included
     app.include_router(routes.router)
+    app.include_router(overview.router)
     app.include_router(ops_routes.router)
     app.include_router(subscriptions.router)
     app.include_router(chat.router)

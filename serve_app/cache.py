@@ -70,9 +70,10 @@ class Cached:
 
 
 def tags_of(event: dict[str, Any]) -> list[str]:
-    """The cache tags an event makes stale."""
+    """The cache tags an event makes stale: the instrument's, and the watchlist's (which
+    shows every instrument)."""
     instrument = event.get("instrument") or (event.get("payload") or {}).get("instrument")
-    return [f"instrument:{instrument}"] if instrument else []
+    return [f"instrument:{instrument}", "watchlist"] if instrument else []
 
 
 class ReadCache:
@@ -97,6 +98,9 @@ class ReadCache:
         self._gens: dict[str, int] = {}
         self._by_tag: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task] = set()
+        # Reads this replica is producing now, by key: a request for the same key waits for
+        # that answer instead of running the same query again (a burst after an event).
+        self.pending: dict[str, asyncio.Future[Cached | None]] = {}
         if redis is not None:
             self._put = redis.register_script(_PUT)
             self._invalidate = redis.register_script(_INVALIDATE)

@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from configs.settings import Settings
 from core.storage.db import create_pool
 from serve_app.cache import ReadCache
+from serve_app.progress import ProgressBoard
 from serve_app.ratelimit import FailedAuthLimits, KeyRateLimits
 
 log = logging.getLogger("stockray.serve")
@@ -102,7 +103,11 @@ class AppContext:
             self.auth_failures = SharedFailedAuthLimits(failures, self.redis, self.redis_fallback)
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
         self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
-        self.event_hooks: list[Callable[[dict[str, Any]], None]] = [self.cache.on_event]
+        self.progress = ProgressBoard()  # the latest `job.progress` of each run seen
+        self.event_hooks: list[Callable[[dict[str, Any]], None]] = [
+            self.cache.on_event,
+            self.progress.on_event,
+        ]
 
     async def pool(self) -> asyncpg.Pool:
         """The pool, created on first use. Requests arriving meanwhile share one attempt,

@@ -106,6 +106,7 @@ class Feed:
             if event["id"] == self.last_id + 1:
                 self.ring.append((event["id"], event, dumps(event)))
                 self.last_id = event["id"]
+        self.ctx.progress.seed(events)  # a run's progress, for a page opening mid-run
         self.ready.set()
 
     def accept(self, floor: int, events: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@ jobs, costs."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
@@ -70,19 +71,31 @@ async def _cached(
 
     The key is the path, the query parameters the route declares and `variant` (the format
     bars are rendered in); only 200s are kept. Entries are tagged with what they were read
-    from and dropped by the live events that change it (see `serve_app.cache`).
+    from and dropped by the live events that change it (see `serve_app.cache`). Requests
+    arriving while the same read runs on this replica wait for its answer.
     """
     if not ctx.cache.enabled:
         return await produce()
     key = request_key(request, variant)
     hit = await ctx.cache.get(key)
+    if hit is None and key in ctx.cache.pending:  # the same read is running: share its answer
+        hit = await asyncio.shield(ctx.cache.pending[key])
     if hit is not None:
         return Response(hit.body, media_type=hit.media_type, headers={"X-Cache": "hit"})
-    gens = await ctx.cache.generations(tags)
-    response = await produce()
-    if response.status_code == 200:
-        value = Cached(bytes(response.body), response.media_type or "application/json")
-        await ctx.cache.put(key, tags, gens, value)
+    shared: asyncio.Future[Cached | None] = asyncio.get_running_loop().create_future()
+    ctx.cache.pending[key] = shared
+    try:
+        gens = await ctx.cache.generations(tags)
+        response = await produce()
+        if response.status_code == 200:
+            value = Cached(bytes(response.body), response.media_type or "application/json")
+            shared.set_result(value)
+            await ctx.cache.put(key, tags, gens, value)
+    finally:
+        if not shared.done():
+            shared.set_result(None)  # an error: each waiting request produces its own
+        if ctx.cache.pending.get(key) is shared:
+            del ctx.cache.pending[key]
     response.headers["X-Cache"] = "miss"
     return response
 

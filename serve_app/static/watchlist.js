@@ -1,32 +1,50 @@
-// Watchlist: last price, change, sentiment and rating per instrument; `bar` events move it.
+// Watchlist: every instrument's last price, change, sentiment and rating from one
+// `/watchlist` answer, rendered once; `bar` events move a row's price. While a run collects,
+// a banner shows how far it is (`/status`, then `job.progress` events) and instruments
+// without data yet say "collecting…" instead of a dash.
 
 import { api, enc, query } from "./api.js";
 import { fill, h, table } from "./dom.js";
 import { money, number, percent, t } from "./i18n.js";
 
-const BAR_DAYS = 30; // enough for the last two daily bars across holidays
-const SENTIMENT_DAYS = 7;
+const PAGE = 1000; // the API's largest page
+const REFRESH_MS = 3000; // article/report events: one watchlist re-read per burst
+const STATUS_POLL_MS = 5000; // while collecting: notices a run's end (no event says so)
 
 /** The watchlist page in `view`; returns {onEvent, refresh, dispose}. */
 export function watchlistPage(view, app) {
-  const rows = new Map(); // instrument id → {instrument, cells, last, previous, lastTs, ...}
+  const rows = new Map(); // instrument id → {instrument, tr, cells, last, previous, lastTs}
+  const runs = new Map(); // run id → {kind, done, total}
+  const banner = h("div", { id: "collecting", class: "collecting", role: "status", hidden: true });
   const body = h("div", { class: "card" }, h("p", {}, t("loading")));
-  fill(view, h("h1", {}, t("wl.title")), body);
+  fill(view, h("h1", {}, t("wl.title")), banner, body);
   let alive = true;
+  let refreshTimer = null;
+  let pollTimer = null;
 
   async function load() {
-    let instruments;
+    let instruments, status;
     try {
-      instruments = await app.instruments();
+      [instruments, status] = await Promise.all([readAll(), api("/status")]);
     } catch (err) {
       return app.fail(err);
     }
     if (!alive) return;
+    setRuns(status.runs);
     if (!instruments.length) return fill(body, h("p", {}, t("wl.empty")));
     rows.clear();
-    const trs = instruments.map((instrument) => row(instrument));
+    const trs = instruments.map((item) => row(item));
+    const filter = h("input", {
+      id: "wl-filter",
+      type: "search",
+      autocomplete: "off",
+      placeholder: t("wl.filter"),
+      "aria-label": t("wl.filter"),
+      oninput: () => applyFilter(filter.value),
+    });
     fill(
       body,
+      h("p", { class: "filter" }, filter),
       table(
         t("wl.caption"),
         [t("wl.instrument"), t("wl.name"), t("wl.price"), t("wl.change"), t("wl.sentiment"), t("wl.rating")],
@@ -34,66 +52,73 @@ export function watchlistPage(view, app) {
         { id: "watchlist", class: "data" },
       ),
     );
-    await Promise.all(instruments.map((i) => Promise.all([loadBars(i.id), loadAnalysis(i.id)])));
   }
 
-  function row(instrument) {
+  /** Every row of the watchlist, a page at a time. */
+  async function readAll() {
+    const all = [];
+    for (;;) {
+      const page = await api(`/watchlist${query({ limit: PAGE, offset: all.length })}`);
+      all.push(...page.instruments);
+      if (!page.instruments.length || all.length >= page.total) return all;
+    }
+  }
+
+  function row(item) {
     const cells = {
-      price: h("td", { class: "num", dataset: { field: "price" } }, "—"),
-      change: h("td", { class: "num", dataset: { field: "change" } }, "—"),
-      sentiment: h("td", { class: "num", dataset: { field: "sentiment" } }, "—"),
-      rating: h("td", { dataset: { field: "rating" } }, "—"),
+      price: h("td", { class: "num", dataset: { field: "price" } }),
+      change: h("td", { class: "num", dataset: { field: "change" } }),
+      sentiment: h("td", { class: "num", dataset: { field: "sentiment" } }),
+      rating: h("td", { dataset: { field: "rating" } }),
     };
-    const link = h("a", { href: `#/instrument/${enc(instrument.id)}` }, instrument.id);
+    const link = h("a", { href: `#/instrument/${enc(item.id)}` }, item.id);
     const tr = h(
       "tr",
-      { dataset: { instrument: instrument.id } },
+      { dataset: { instrument: item.id } },
       h("th", { scope: "row" }, link),
-      h("td", {}, instrument.name),
+      h("td", {}, item.name),
       cells.price,
       cells.change,
       cells.sentiment,
       cells.rating,
     );
-    rows.set(instrument.id, { instrument, cells, last: null, previous: null, lastTs: null });
+    const entry = {
+      instrument: item,
+      tr,
+      cells,
+      last: item.last,
+      previous: item.previous,
+      lastTs: item.last_ts,
+      search: `${item.id} ${item.name}`.toLowerCase(),
+    };
+    rows.set(item.id, entry);
+    showPrice(entry, null);
+    showAnalysis(entry, item);
     return tr;
   }
 
-  async function loadBars(id) {
-    const start = new Date(Date.now() - BAR_DAYS * 86400e3).toISOString();
-    try {
-      const { bars } = await api(`/instruments/${enc(id)}/bars${query({ start })}`);
-      const entry = rows.get(id);
-      if (!entry || !bars.length) return;
-      entry.last = bars[bars.length - 1].close;
-      entry.lastTs = bars[bars.length - 1].ts;
-      entry.previous = bars.length > 1 ? bars[bars.length - 2].close : null;
-      showPrice(entry, null);
-    } catch (err) {
-      app.fail(err);
-    }
+  function applyFilter(text) {
+    const wanted = text.trim().toLowerCase();
+    for (const entry of rows.values()) entry.tr.hidden = Boolean(wanted) && !entry.search.includes(wanted);
   }
 
-  async function loadAnalysis(id) {
-    try {
-      const { report, timeline } = await api(
-        `/instruments/${enc(id)}/analysis${query({ days: SENTIMENT_DAYS })}`,
-      );
-      const entry = rows.get(id);
-      if (!entry) return;
-      const latest = timeline.length ? timeline[timeline.length - 1].sentiment : report?.sentiment;
-      fill(entry.cells.sentiment, latest == null ? "—" : number(latest, 2));
-      entry.cells.sentiment.className = `num ${tone(latest)}`;
-      fill(entry.cells.rating, report?.rating ?? "—");
-    } catch (err) {
-      app.fail(err);
-    }
+  /** "—", or "collecting…" while a run may still bring the value. */
+  function missing(cell) {
+    const pending = runs.size > 0;
+    fill(cell, pending ? t("wl.pending") : "—");
+    cell.classList.toggle("pending", pending);
   }
 
   function showPrice(entry, direction) {
     const { cells, last, previous, instrument } = entry;
+    if (last == null) {
+      missing(cells.price);
+      missing(cells.change);
+      return;
+    }
+    cells.price.classList.remove("pending");
     fill(cells.price, money(last, instrument.currency));
-    const diff = previous == null || last == null ? null : last - previous;
+    const diff = previous == null ? null : last - previous;
     fill(
       cells.change,
       diff == null ? "—" : `${money(diff, instrument.currency)} (${percent(diff / previous)})`,
@@ -106,7 +131,92 @@ export function watchlistPage(view, app) {
     }
   }
 
+  function showAnalysis(entry, item) {
+    const { cells } = entry;
+    const latest = item.sentiment ?? item.report_sentiment;
+    entry.hasAnalysis = latest != null || item.rating != null;
+    if (!entry.hasAnalysis) {
+      missing(cells.sentiment);
+      missing(cells.rating);
+      return;
+    }
+    fill(cells.sentiment, latest == null ? "—" : number(latest, 2));
+    cells.sentiment.className = `num ${tone(latest)}`;
+    fill(cells.rating, item.rating ?? "—");
+    cells.rating.className = "";
+  }
+
+  /** Re-read the watchlist's sentiment and ratings (after article and report events). */
+  function scheduleRefresh() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(async () => {
+      refreshTimer = null;
+      try {
+        const instruments = await readAll();
+        if (!alive) return;
+        for (const item of instruments) {
+          const entry = rows.get(item.id);
+          if (!entry) continue;
+          showAnalysis(entry, item);
+          if (entry.last == null && item.last != null) {
+            Object.assign(entry, { last: item.last, previous: item.previous, lastTs: item.last_ts });
+            showPrice(entry, null);
+          }
+        }
+      } catch (err) {
+        app.fail(err);
+      }
+    }, REFRESH_MS);
+  }
+
+  function setRuns(list) {
+    runs.clear();
+    for (const run of list) runs.set(run.run_id, { kind: run.kind, done: run.done, total: run.total });
+    showRuns();
+  }
+
+  function showRuns() {
+    const wasHidden = banner.hidden;
+    banner.hidden = runs.size === 0;
+    fill(
+      banner,
+      [...runs.entries()].map(([id, run]) => {
+        const known = run.total != null && run.done != null;
+        const text = known
+          ? t("wl.collecting", { kind: kindName(run.kind), done: run.done, total: run.total })
+          : t("wl.collecting.start", { kind: kindName(run.kind) });
+        const bar = h("progress", { max: known ? Math.max(run.total, 1) : null, "aria-label": text });
+        if (known) bar.value = run.done;
+        return h("p", { dataset: { run: id, kind: run.kind } }, h("span", { class: "label" }, text), bar);
+      }),
+    );
+    if (wasHidden !== banner.hidden) {
+      // The pending cells change wording when collecting starts or ends.
+      for (const entry of rows.values()) {
+        if (entry.last == null) showPrice(entry, null);
+        if (!entry.hasAnalysis) showAnalysis(entry, entry.instrument);
+      }
+    }
+    clearTimeout(pollTimer);
+    if (runs.size && alive) pollTimer = setTimeout(pollStatus, STATUS_POLL_MS);
+  }
+
+  async function pollStatus() {
+    try {
+      const status = await api("/status");
+      if (alive) setRuns(status.runs);
+    } catch (err) {
+      if (alive) pollTimer = setTimeout(pollStatus, STATUS_POLL_MS); // transient; try again
+    }
+  }
+
   function onEvent(event) {
+    if (event.type === "job.progress") {
+      const { run_id: id, kind, done = null, total = null } = event.payload ?? {};
+      if (!id) return;
+      runs.set(id, { kind, done, total });
+      return showRuns();
+    }
     const entry = rows.get(event.instrument);
     if (!entry) return;
     if (event.type === "bar") {
@@ -126,7 +236,7 @@ export function watchlistPage(view, app) {
       entry.last = close;
       showPrice(entry, before == null ? 1 : Math.sign(close - before) || 1);
     } else if (event.type === "report.published" || event.type === "article") {
-      loadAnalysis(event.instrument);
+      scheduleRefresh();
     }
   }
 
@@ -136,8 +246,16 @@ export function watchlistPage(view, app) {
     refresh: load,
     dispose() {
       alive = false;
+      clearTimeout(refreshTimer);
+      clearTimeout(pollTimer);
     },
   };
+}
+
+function kindName(kind) {
+  const key = `wl.kind.${kind}`;
+  const text = t(key);
+  return text === key ? kind : text;
 }
 
 /** "pos", "neg" or "" for colouring a signed value. */

@@ -1,0 +1,78 @@
+"""Reading the watchlist as one table: each instrument's last two daily closes, its recent
+sentiment and its latest published report, in one set-based query for any number of
+instruments (no query per instrument)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+Db = asyncpg.Connection | asyncpg.Pool
+
+SENTIMENT_DAYS = 7
+"""The sentiment shown is the average of the newest day with analysed articles this recent."""
+
+# Closes are split-adjusted as `GET /bars` adjusts them by default (`core.adjust`): a bar
+# traded before a split's ex-date is divided by its ratio, so the change across a split
+# is the price's, not the split's. A bar's trading day is its ts in the exchange's zone.
+_WATCHLIST = """
+WITH page AS (
+    SELECT id, name, exchange, currency, timezone, count(*) OVER () AS total
+    FROM instruments ORDER BY id LIMIT $1 OFFSET $2
+), daily AS (
+    SELECT x.instrument_id, date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS mood
+    FROM articles a
+    JOIN analyses x ON x.fingerprint = a.fingerprint
+    WHERE a.published_at >= now() - make_interval(days => $3)
+      AND x.instrument_id IN (SELECT id FROM page)
+    GROUP BY 1, 2
+), mood AS (
+    SELECT d.instrument_id, d.day, d.mood AS sentiment
+    FROM daily d
+    JOIN (SELECT instrument_id, max(day) AS day FROM daily GROUP BY 1) newest
+      USING (instrument_id, day)
+)
+SELECT p.id, p.name, p.exchange, p.currency, p.total,
+       lb.ts[1] AS last_ts, lb.close[1] AS last, lb.ts[2] AS previous_ts, lb.close[2] AS previous,
+       m.sentiment, m.day AS sentiment_day,
+       r.id AS report_id, r.rating, r.sentiment AS report_sentiment,
+       r.published_at AS report_at
+FROM page p
+LEFT JOIN LATERAL (
+    SELECT array_agg(t.ts ORDER BY t.ts DESC) AS ts,
+           array_agg(t.close ORDER BY t.ts DESC) AS close
+    FROM (
+        SELECT b.ts, b.close / coalesce((
+            SELECT exp(sum(ln(ca.ratio))) FROM corporate_actions ca
+            WHERE ca.instrument_id = p.id AND ca.kind = 'split' AND ca.ratio > 0
+              AND ca.ex_date > (b.ts AT TIME ZONE p.timezone)::date), 1) AS close
+        FROM bars b
+        WHERE b.instrument_id = p.id AND b.interval = '1d' AND b.close IS NOT NULL
+        ORDER BY b.ts DESC LIMIT 2
+    ) t
+) lb ON true
+LEFT JOIN mood m ON m.instrument_id = p.id
+LEFT JOIN LATERAL (
+    SELECT id, rating, sentiment, published_at FROM reports
+    WHERE instrument_id = p.id AND status = 'published'
+    ORDER BY published_at DESC LIMIT 1
+) r ON true
+ORDER BY p.id
+"""
+
+
+async def watchlist(
+    db: Db, limit: int, offset: int = 0, sentiment_days: int = SENTIMENT_DAYS
+) -> tuple[int, list[dict[str, Any]]]:
+    """(instruments in all, one page of rows ordered by id).
+
+    A row: `id`, `name`, `exchange`, `currency`; `last`/`last_ts` and `previous`/
+    `previous_ts`, the two newest daily closes (split-adjusted, None when not stored);
+    `sentiment` on `sentiment_day`, the newest day with analysed articles in the last
+    `sentiment_days`; `rating`, `report_sentiment`, `report_at`, `report_id` of the latest
+    published report.
+    """
+    rows = await db.fetch(_WATCHLIST, limit, offset, sentiment_days)
+    total = rows[0]["total"] if rows else await db.fetchval("SELECT count(*) FROM instruments")
+    return total, [{k: v for k, v in r.items() if k != "total"} for r in rows]

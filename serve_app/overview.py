@@ -1,0 +1,158 @@
+"""`/api/v1/watchlist` (every instrument's last price, change, sentiment and rating in one
+answer) and `/api/v1/status` (the runs collecting now and how far they are)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from core.storage import progress as runs
+from core.storage import watchlist as reads
+from serve_app.auth import require
+from serve_app.context import AppContext, Ctx
+from serve_app.params import no_nul_bytes
+from serve_app.routes import _cached
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read")), Depends(no_nul_bytes)])
+MAX_ROWS = 1000
+WATCHLIST_TAG = "watchlist"
+"""Cache tag of the watchlist answers; every event naming an instrument drops them."""
+
+
+class WatchlistRow(BaseModel):
+    """One instrument: its two newest daily closes (split-adjusted as `/bars` adjusts by
+    default; null until a bar is stored), the change between them, the average sentiment
+    of the newest day with analysed articles in the last `sentiment_days`, and its latest
+    published report's rating and sentiment."""
+
+    id: str
+    name: str
+    exchange: str
+    currency: str
+    last: float | None = None
+    last_ts: datetime | None = None
+    previous: float | None = None
+    previous_ts: datetime | None = None
+    change: float | None = None
+    change_pct: float | None = None
+    sentiment: float | None = None
+    sentiment_day: date | None = None
+    rating: str | None = None
+    report_sentiment: float | None = None
+    report_at: datetime | None = None
+    report_id: str | None = None
+
+
+class Watchlist(BaseModel):
+    """A page of the watchlist, ordered by instrument id; `total` counts every instrument."""
+
+    instruments: list[WatchlistRow]
+    total: int
+    limit: int
+    offset: int
+    sentiment_days: int
+
+
+class RunStatus(BaseModel):
+    """A run that is pending or running: `done` of `total` (instruments for a collect,
+    chunks for a backfill; null until it reports), the instrument it finished `last`, its
+    counts so far and when it last reported (`progress_at`)."""
+
+    run_id: str
+    kind: str
+    trace_id: str
+    status: str
+    started_at: datetime
+    done: int | None = None
+    total: int | None = None
+    last: str | None = None
+    counts: dict[str, Any] = {}
+    progress_at: datetime | None = None
+
+
+class Status(BaseModel):
+    """What is collecting now: the active runs, and how many of the watchlist's
+    `instruments` have any price stored yet (`with_prices`)."""
+
+    collecting: bool
+    runs: list[RunStatus]
+    instruments: int
+    with_prices: int
+
+
+@router.get("/watchlist", response_model=None, responses={200: {"model": Watchlist}})
+async def watchlist(
+    request: Request,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = MAX_ROWS,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    sentiment_days: Annotated[int, Query(ge=1, le=365)] = reads.SENTIMENT_DAYS,
+) -> Response:
+    """The watchlist as one table, `limit` instruments from `offset` (ordered by id): last
+    price and change, recent sentiment and rating. One query for every row; cached until
+    an event names any instrument."""
+
+    async def produce() -> Response:
+        total, rows = await reads.watchlist(await ctx.pool(), limit, offset, sentiment_days)
+        page = Watchlist(
+            instruments=[_row(r) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+            sentiment_days=sentiment_days,
+        )
+        return Response(page.model_dump_json(), media_type="application/json")
+
+    return await _cached(request, ctx, [WATCHLIST_TAG], produce)
+
+
+def _row(r: dict[str, Any]) -> WatchlistRow:
+    last, previous = r["last"], r["previous"]
+    change = last - previous if last is not None and previous is not None else None
+    day = r["sentiment_day"]
+    return WatchlistRow(
+        **{k: v for k, v in r.items() if k not in ("sentiment_day", "report_id")},
+        change=change,
+        change_pct=change / previous if change is not None and previous else None,
+        sentiment_day=day.date() if day is not None else None,
+        report_id=str(r["report_id"]) if r["report_id"] is not None else None,
+    )
+
+
+@router.get("/status", response_model=Status)
+async def status(ctx: Ctx) -> Status:
+    """Runs pending or running now (newest first) with their progress, and how many
+    instruments have prices: the dashboard shows "collecting N/M" from this, then follows
+    the `job.progress` events."""
+    pool = await ctx.pool()
+    active = await runs.active_runs(pool)
+    instruments, priced = await runs.instruments_with_prices(pool)
+    shown = [_run(ctx, r) for r in active]
+    return Status(collecting=bool(shown), runs=shown, instruments=instruments, with_prices=priced)
+
+
+def _run(ctx: AppContext, row: dict[str, Any]) -> RunStatus:
+    # What the run stored, else its backfill chunk counts, else the last event seen here.
+    run_id = str(row["id"])
+    counts = row["counts"] or {}
+    found = row["progress"] or ctx.progress.latest(run_id) or {}
+    done, total = found.get("done"), found.get("total")
+    if done is None and "chunks_total" in counts:
+        done = counts.get("chunks_done", 0) + counts.get("chunks_failed", 0)
+        total = counts["chunks_total"]
+    return RunStatus(
+        run_id=run_id,
+        kind=row["kind"],
+        trace_id=row["trace_id"],
+        status=row["status"],
+        started_at=row["started_at"],
+        done=done,
+        total=total,
+        last=found.get("last"),
+        counts=found.get("counts") or counts,
+        progress_at=row["progress_at"],
+    )
