@@ -274,9 +274,14 @@ class Universe:
         self.instruments: tuple[SimInstrument, ...] = tuple(instruments)
         self._by_id = {i.id.upper(): i for i in self.instruments}
         self._by_provider: dict[tuple[str, str], SimInstrument] = {}
+        self._by_name: dict[str, list[SimInstrument]] = {}  # every name, lower-case
+        self._at: dict[str, list[SimInstrument]] = {}
         for inst in self.instruments:
             for provider, symbol in inst.symbols.items():
                 self._by_provider[(provider, symbol.upper())] = inst
+                self._at.setdefault(provider, []).append(inst)
+            for name in _names(inst):
+                self._by_name.setdefault(name, []).append(inst)
 
     @classmethod
     def build(
@@ -318,17 +323,22 @@ class Universe:
                 found = inst  # unmapped at this provider: it goes by the canonical id
         return found
 
+    def at(self, provider: str) -> list[SimInstrument]:
+        """The instruments with a symbol of their own at `provider`, in universe order."""
+        return self._at.get(provider, [])
+
     def find(self, term: str) -> SimInstrument | None:
-        """The instrument matching `term` by id, any provider symbol or any of its names."""
-        needle = term.strip().lower()
-        for inst in self.instruments:
-            names = {
-                inst.id,
-                inst.name,
-                inst.short_name,
-                inst.korean_name or "",
-                *inst.symbols.values(),
-            }
-            if needle in {n.lower() for n in names if n}:
-                return inst
-        return None
+        """The instrument matching `term` by id, any provider symbol or any of its names (the
+        first in universe order when several do); an index lookup, whatever the size."""
+        found = self._by_name.get(term.strip().lower())
+        return found[0] if found else None
+
+    def named(self, term: str) -> list[SimInstrument]:
+        """Every instrument `term` names (GOOGL and GOOG are both "Alphabet"), in order."""
+        return list(self._by_name.get(term.strip().lower(), ()))
+
+
+def _names(inst: SimInstrument) -> set[str]:
+    """Everything `Universe.find` knows `inst` by, lower-case."""
+    names = {inst.id, inst.name, inst.short_name, inst.korean_name or "", *inst.symbols.values()}
+    return {n.strip().lower() for n in names if n.strip()}

@@ -82,11 +82,7 @@ class ListEndpoint:
         ):
             return status("100")  # without corp_code DART searches at most three months
         universe = self.world.universe
-        insts = (
-            [universe.by_symbol("dart", corp_code)]
-            if corp_code
-            else [i for i in universe.instruments if "dart" in i.symbols]
-        )
+        insts = [universe.by_symbol("dart", corp_code)] if corp_code else universe.at("dart")
         if None in insts or params.get("corp_cls", "Y") != "Y":
             return status("013")
         kind = params.get("pblntf_ty")

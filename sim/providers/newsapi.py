@@ -2,6 +2,10 @@
 
 Errors are `{"status": "error", "code": ..., "message": ...}` with NewsAPI's HTTP codes.
 Articles never carry the true sentiment; the same story may appear twice (tracking params).
+`q` is a term or a boolean query (`"Apple" OR "Microsoft" OR 삼성전자`, at most 500
+characters): the stories of every instrument a term names, merged newest first. Each story
+names its company in its title (and so its description): the English or Korean name news
+uses, which is the instrument's `newsapi` symbol.
 Scenarios: `odd_published_at` (a third of items stamped `+00:00` or with seven fraction
 digits), `null_descriptions` (a third with `description: null`), `echo_key`.
 """
@@ -40,6 +44,7 @@ LANGUAGES = {
     "ko",
 }
 SORTS = {"publishedAt", "relevancy", "popularity"}
+QUERY_MAX_CHARS = 500  # newsapi.org/docs/endpoints/everything: "Max length: 500 chars"
 _MESSAGES = {
     "apiKeyMissing": "Your API key is missing. Append this to the URL with the apiKey param, "
     "or use the x-api-key HTTP header.",
@@ -89,6 +94,13 @@ class EverythingEndpoint:
         query = params.get("q") or params.get("qInTitle")
         if not query:
             return error("parametersMissing")
+        if len(query) > QUERY_MAX_CHARS:  # no recorded answer: NewsAPI's generic 400 code
+            name = "q" if params.get("q") else "qInTitle"
+            return error(
+                "parameterInvalid",
+                f"The {name} param is too long: {len(query)} characters. The maximum is "
+                f"{QUERY_MAX_CHARS}.",
+            )
         problem, window = self._check(params)
         if problem:
             return error("parameterInvalid", problem)
@@ -147,7 +159,8 @@ class EverythingEndpoint:
         terms = [
             t.strip().strip('"()+').strip() for t in query.replace(" AND ", " OR ").split(" OR ")
         ]
-        insts = {inst.id: inst for t in terms if t and (inst := self.world.universe.find(t))}
+        universe = self.world.universe
+        insts = {inst.id: inst for t in terms if t for inst in universe.named(t)}
         out = []
         for story in self.world.news.window(list(insts.values()), start - timedelta(hours=2), end):
             if language and story.language != language:
