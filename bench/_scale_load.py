@@ -14,18 +14,18 @@ from typing import Any
 import aiohttp
 
 from bench._scale_measure import p99_ms
+from core.storage import watchlist as reads
 from core.storage.db import create_pool
 
 CONCURRENCY = 16
-# The routes' own queries (serve_app/routes.py `instruments`, core/storage/bars.py `_BARS`).
-WATCHLIST_SQL = (
-    "SELECT id, name, exchange, currency, timezone, symbols FROM instruments ORDER BY id"
-)
+# The bars route's own query (core/storage/bars.py `_BARS`); the watchlist's is
+# core.storage.watchlist's one set-based query, which the peer calls as the route does.
 BARS_SQL = """
     SELECT instrument_id, interval, ts, open, high, low, close, volume, provider, partial
     FROM bars WHERE instrument_id = $1 AND interval = $2 AND ts >= $3 AND ts < $4
     ORDER BY ts"""
-WATCHLIST_PATH = "/api/v1/instruments"
+WATCHLIST_PATH = "/api/v1/watchlist"  # every instrument in one page (limit 1000)
+WATCHLIST_ROWS = 1000
 BARS_PATH = "/api/v1/instruments/{id}/bars"
 
 
@@ -125,7 +125,7 @@ async def db_load(dsn: str, ids: list[str], seconds: float, warmup_s: float = 3.
     try:
 
         async def watchlist(_: int) -> None:
-            await pool.fetch(WATCHLIST_SQL)
+            await reads.watchlist(pool, WATCHLIST_ROWS)
 
         async def bars(i: int) -> None:
             end = datetime.now(UTC)  # the route's default window: the last 365 days

@@ -50,7 +50,8 @@ WATCHLIST_SCRIPT = """
 import json
 from configs.settings import load_settings
 w = load_settings().watchlist
-print(json.dumps({"ids": [i.id for i in w.instruments], "groups": sorted(w.groups)}))
+ids = list(w.groups.get("all") or [i.id for i in w.instruments])
+print(json.dumps({"ids": ids, "groups": sorted(w.groups)}))
 """
 
 
@@ -105,11 +106,15 @@ def _plan(summary: dict[str, Any]) -> dict[str, Any]:
     return plan if isinstance(plan, dict) else {}
 
 
-def run_cycle(stack: ChaosStack, tickers: str, label: str, timeout_s: float) -> dict[str, Any]:
-    """One `python -m jobs.collect --capabilities prices,news` cycle over `tickers`, with
-    the driver's and the provider actors' peak RSS and the sim's counts of it."""
+def run_cycle(
+    stack: ChaosStack, tickers: str, label: str, timeout_s: float, cycle_s: float | None = None
+) -> dict[str, Any]:
+    """One `python -m jobs.collect --capabilities prices,news` cycle over `tickers` (with
+    `--cycle-s` when given), with the driver's and the provider actors' peak RSS and the
+    sim's counts of it."""
     argv = [sys.executable, "-m", "jobs.collect", "--capabilities", "prices,news"]
     argv += ["--tickers", tickers, "--no-analyze"]
+    argv += ["--cycle-s", str(cycle_s)] if cycle_s else []
     before = sim_stats(stack)
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -140,7 +145,7 @@ def run_cycle(stack: ChaosStack, tickers: str, label: str, timeout_s: float) -> 
     plan = _plan(summary)
     cycle_s = summary.get("elapsed_s")
     result: dict[str, Any] = {
-        "instruments": len(summary.get("instruments") or []) or len(tickers.split(",")),
+        "instruments": count_of(summary.get("instruments")) or len(tickers.split(",")),
         "exit": None if timed_out else proc.returncode,
         "wall_s": round(wall_s, 1),
         "cycle_s": cycle_s,
@@ -154,10 +159,9 @@ def run_cycle(stack: ChaosStack, tickers: str, label: str, timeout_s: float) -> 
         "counts": summary.get("counts"),
         "sim": delta,
         "per_provider_plan": plan.get("per_provider"),
+        "deferred_first": (plan.get("deferred_first") or [])[:5],
         "peak_rss": sampler.figures(),
     }
-    if isinstance(summary.get("instruments"), int):
-        result["instruments"] = summary["instruments"]
     if timed_out:
         result["error"] = f"timed out after {timeout_s:.0f}s"
     if not summary:

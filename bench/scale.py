@@ -61,9 +61,12 @@ def _disconnect_ray() -> None:
 
 def scale_part(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
     """Stack A: the two cycles, then the API and its Postgres peer."""
-    stack = ChaosStack(SCALE_ENV)
+    env = {**SCALE_ENV, "STOCKRAY_WATCHLIST": args.watchlist}
+    if not args.watchlist:
+        del env["STOCKRAY_WATCHLIST"]
+    stack = ChaosStack(env)
     stack.env["STOCKRAY_CONFIG_DIR"] = str(quiet_configs(stack.root))
-    notes += [f"{name} is not a setting yet (ignored)" for name in known_settings(SCALE_ENV)]
+    notes += [f"{name} is not a setting yet (ignored)" for name in known_settings(env)]
     out: dict[str, Any] = {}
     try:
         ids, groups = watchlist(stack.env)
@@ -82,7 +85,7 @@ def scale_part(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
             if tickers == "all" and "all" not in groups:
                 tickers = ",".join(ids)
             log(f"cycle over {label} instruments (prices, news)")
-            cycles[label] = run_cycle(stack, tickers, label, args.cycle_timeout)
+            cycles[label] = run_cycle(stack, tickers, label, args.cycle_timeout, args.cycle_s)
             log(f"  {json.dumps({k: cycles[label].get(k) for k in (*CYCLE_FIELDS, 'wall_s')})}")
         out["cycles"] = cycles
         log(f"API and Postgres reads at concurrency 16, {args.api_seconds:.0f}s each")
@@ -157,8 +160,16 @@ def report(scale: dict[str, Any], first: dict[str, Any], notes: list[str]) -> di
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run both parts, print the JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument(
+        "--watchlist",
+        default=SCALE_ENV["STOCKRAY_WATCHLIST"],
+        help="STOCKRAY_WATCHLIST of stack A ('' = the shipped default)",
+    )
     parser.add_argument("--small", type=int, default=70, help="instruments of the small cycle")
     parser.add_argument("--cycle-timeout", type=float, default=1500.0, help="per cycle (s)")
+    parser.add_argument(
+        "--cycle-s", type=float, help="passed to jobs.collect (default: a one-off cycle)"
+    )
     parser.add_argument("--api-seconds", type=float, default=15.0, help="load per route (s)")
     parser.add_argument("--first-data-timeout", type=float, default=300.0)
     parser.add_argument("--only", choices=("scale", "first-data"), help="run one part")
