@@ -80,3 +80,5 @@ def test_entrypoints_of_collect_and_analyze_schedules() -> None:
         analyze.startswith("python -m jobs.analyze --tickers AAPL,MSFT")
         and "--window 24h" in analyze
     )
+    hourly = entrypoint(settings, by_name["news-hourly"], "t")
+    assert "--capabilities news --cycle-s 3600 --trace-id t" in hourly  # planned to fit
