@@ -264,8 +264,8 @@ def _group_row(
     if calendar is None:
         from core.providers.sessions import CALENDAR_BY_EXCHANGE
 
-        known = ", ".join(CALENDAR_BY_EXCHANGE)
-        raise GroupFileError(source, n, f"unknown exchange {row['exchange']!r} (known: {known})")
+        names = ", ".join(CALENDAR_BY_EXCHANGE)
+        raise GroupFileError(source, n, f"unknown exchange {row['exchange']!r} (known: {names})")
     symbols = {p: row[p] for p in known if row.get(p)}
     defaults = {"yahoo": row["id"], "newsapi": row["name"]}
     if calendar == "XNYS":
