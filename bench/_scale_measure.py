@@ -148,8 +148,8 @@ class RssSampler:
 
     def _run(self) -> None:
         pids: dict[str, int] = {}
-        looked = 0.0
-        while not self._stop.is_set():
+        looked = -self.refresh_s
+        while True:  # one sample at least, however soon the sampler is stopped
             if time.monotonic() - looked >= self.refresh_s:
                 looked = time.monotonic()
                 try:
@@ -163,7 +163,8 @@ class RssSampler:
             self.peak_actors = max(self.peak_actors, actors)
             self.peak_total = max(self.peak_total, driver + actors)
             self.samples += 1
-            self._stop.wait(self.every_s)
+            if self._stop.wait(self.every_s):
+                return
 
     def figures(self) -> dict[str, Any]:
         """Peaks in MB and what was sampled."""
