@@ -24,6 +24,8 @@ from configs.settings import (
     ALL_GROUP,
     GROUP_NAME,
     GROUPS_DIR,
+    ConfigError,
+    check_schedules,
     effective_watchlist,
     group_files,
     load_env,
@@ -91,6 +93,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
         rows = parse_group(text, args.source, providers)
     except GroupFileError as exc:
         return _refuse(str(exc))
+    if name in settings.watchlist_groups.split(","):  # selected: the stack must still start
+        try:
+            merged = effective_watchlist(
+                settings.config_dir, own, providers, settings.watchlist_groups, {name: rows}
+            )
+            check_schedules(
+                settings.config_dir, merged, load_section(settings.config_dir, "schedules")
+            )
+        except ConfigError as exc:
+            return _refuse(f"{args.source} would not load with STOCKRAY_WATCHLIST: {exc}")
     path = settings.config_dir / GROUPS_DIR / f"{name}.csv"
     before = _previous(path, providers)
     _write_atomically(path, _render(text, args.source, rows, providers))

@@ -284,7 +284,7 @@ def load_settings(**overrides: Any) -> Settings:
     sections["watchlist"] = effective_watchlist(
         base.config_dir, sections["watchlist"], sections["providers"], base.watchlist_groups
     )
-    _check_schedules(base.config_dir, sections["watchlist"], sections["schedules"])
+    check_schedules(base.config_dir, sections["watchlist"], sections["schedules"])
     _check_prices(base.config_dir, sections["llm"], sections["pricing"])
     return base.model_copy(update=sections)
 
@@ -310,15 +310,21 @@ def read_group_file(path: Path, providers: Providers) -> list[InstrumentConfig]:
 
 
 def effective_watchlist(
-    config_dir: Path, own: Watchlist, providers: Providers, selected: str
+    config_dir: Path,
+    own: Watchlist,
+    providers: Providers,
+    selected: str,
+    replace: dict[str, list[InstrumentConfig]] | None = None,
 ) -> Watchlist:
     """watchlist.yaml plus the selected groups' files, deduplicated by id (yaml's entry wins).
 
     Groups: watchlist.yaml's, one per selected file (all its ids), and `all` (every instrument).
+    `replace`: rows to use instead of a group's file (a sync checks them before writing).
     """
     names = [n for n in selected.split(",") if n]
     files = group_files(config_dir)
-    unknown = [n for n in names if n not in files]
+    replace = replace or {}
+    unknown = [n for n in names if n not in files and n not in replace]
     if unknown:
         known = ", ".join(files) or f"none in {_shown_path(config_dir / GROUPS_DIR)}"
         raise ConfigError(
@@ -331,13 +337,13 @@ def effective_watchlist(
         raise ConfigError(
             _shown_path(config_dir / "watchlist.yaml"),
             f"groups.{clash[0]}",
-            f"also the name of {_shown_path(files[clash[0]])}; rename one of them",
+            f"also the name of {_shown_path(config_dir / GROUPS_DIR / clash[0])}.csv; rename one",
         )
     by_id = {i.id: i for i in own.instruments}
     groups = dict(own.groups)
     for name in names:
         try:
-            rows = read_group_file(files[name], providers)
+            rows = replace[name] if name in replace else read_group_file(files[name], providers)
         except GroupFileError as exc:
             raise ConfigError(f"{exc.source} line {exc.line}", None, exc.reason) from None
         for row in rows:
@@ -347,8 +353,8 @@ def effective_watchlist(
     return Watchlist(instruments=list(by_id.values()), groups=groups)
 
 
-def _check_schedules(config_dir: Path, watchlist: Watchlist, schedules: Schedules) -> None:
-    # Across files: a schedule may only name watchlist groups and instruments.
+def check_schedules(config_dir: Path, watchlist: Watchlist, schedules: Schedules) -> None:
+    """Across files: a schedule may only name watchlist groups and instruments."""
     shown = _shown_path(config_dir / "schedules.yaml")
     for i, schedule in enumerate(schedules.schedules):
         if schedule.group is not None and schedule.group not in watchlist.groups:

@@ -260,3 +260,24 @@ def test_sync_from_a_url(
     assert kia is not None and kia.symbols["dart"] == "00106641"
     assert _sync("kr_autos", f"{base}/gone.csv") == 2
     assert "404" in capsys.readouterr().err
+
+
+def test_sync_refuses_what_a_schedule_of_the_selected_group_still_names(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = _group(config_dir, "mine", "TSLA,Tesla,NASDAQ,USD,America/New_York,TSLA,TSLA,Tesla,")
+    schedules = config_dir / "schedules.yaml"
+    schedules.write_text(
+        schedules.read_text()
+        + "  - name: tesla\n    tickers: [TSLA]\n    capabilities: [prices]\n    interval_s: 900\n"
+    )
+    monkeypatch.setenv("STOCKRAY_WATCHLIST", "mine")
+    assert load_settings().watchlist.get("TSLA") is not None
+    before = target.read_bytes()
+    other = tmp_path / "other.csv"
+    other.write_text("id,name,exchange\nKO,Coca-Cola,NYSE\n", encoding="utf-8")
+    assert _sync("mine", str(other)) == 2
+    assert target.read_bytes() == before
+    monkeypatch.setenv("STOCKRAY_WATCHLIST", "")  # not selected: nothing to keep loading
+    assert _sync("mine", str(other)) == 0
+    assert "KO,Coca-Cola" in target.read_text()
