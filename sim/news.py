@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -40,7 +41,6 @@ class Story:
     language: str
     title: str
     description: str
-    content: str
     url: str
     source_id: str | None
     source: str
@@ -52,6 +52,11 @@ class Story:
     topic: str
     tickers: tuple[str, ...]
     copies: tuple[Copy, ...] = field(default=())
+
+    @property
+    def content(self) -> str:
+        """The article body (derived, so that a large universe's stories stay small)."""
+        return f"{self.description} {FILLER[self.language] * 3}".strip()
 
     def copies_for(self, provider: str) -> list[Copy]:
         """This story's copies listed by `provider`."""
@@ -151,6 +156,23 @@ class NewsModel:
             day += timedelta(days=1)
         return sorted(seen.values(), key=lambda s: (s.published_at, s.id), reverse=True)
 
+    def newest_first(
+        self, insts: list[SimInstrument], start: datetime, end: datetime
+    ) -> Iterator[Story]:
+        """`window`'s stories, newest first, generated a day at a time: a caller wanting only
+        the latest few (a market-wide feed over a large universe) stops early."""
+        seen: set[str] = set()
+        upper = end
+        while upper >= start:
+            lower = max(start, upper - timedelta(days=1))
+            for story in self.window(insts, lower, upper):
+                if story.id not in seen:
+                    seen.add(story.id)
+                    yield story
+            if lower == start:
+                break
+            upper = lower
+
     def _story(self, inst: SimInstrument, day: date, index: int, r: random.Random) -> Story:
         korean = inst.korean_name is not None and inst.currency == "KRW"
         lang = "ko" if korean and r.random() < 0.7 else "en"
@@ -190,7 +212,6 @@ class NewsModel:
             language=lang,
             title=title,
             description=description,
-            content=f"{description} {FILLER[lang] * 3}".strip(),
             url=url,
             source_id=source_id,
             source=source,

@@ -252,12 +252,17 @@ class QueryEndpoint:
             return json_response({"Information": INVALID_INPUTS})
         pool = insts or [i for i in universe.instruments if not i.synthetic]
         wanted = {i.id for i in insts}  # type: ignore[union-attr]
+        latest = params.get("sort", "LATEST") != "EARLIEST"
+        order = self.world.news.newest_first if latest else self.world.news.window
+        stories = order(pool, start, min(end, now))  # type: ignore[arg-type]
         feed = []
-        for story in self.world.news.window(pool, start, min(end, now)):  # type: ignore[arg-type]
+        for story in stories:
             copies = story.copies_for("alphavantage")
             if copies and wanted <= set(story.tickers):
                 feed.append(self._item(story, copies[0].url))
-        if params.get("sort", "LATEST") == "EARLIEST":
+                if latest and len(feed) >= limit:
+                    break  # the market-wide feed over a large universe: only the latest days
+        if not latest:
             feed.reverse()
         feed = feed[:limit]
         return json_response(
