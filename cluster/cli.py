@@ -1,5 +1,5 @@
 """`stockray` command line: up, down, status, migrate, config, keys, backup, restore,
-collect, backfill, analyze."""
+collect, backfill, analyze, watchlist."""
 
 from __future__ import annotations
 
@@ -98,7 +98,8 @@ def cmd_migrate(settings: Settings) -> int:
 def cmd_config(settings: Settings) -> int:
     """Print every setting's effective value, secrets masked."""
     for var, _, _ in describe_settings():
-        field = "ray_address" if var == "RAY_ADDRESS" else var.removeprefix("STOCKRAY_").lower()
+        aliases = {"RAY_ADDRESS": "ray_address", "STOCKRAY_WATCHLIST": "watchlist_groups"}
+        field = aliases.get(var) or var.removeprefix("STOCKRAY_").lower()
         print(
             f"{var}={getattr(settings, field)!s}"
             if getattr(settings, field) is not None
