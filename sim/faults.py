@@ -306,6 +306,7 @@ class FaultState:
     config: FaultConfig = field(default_factory=FaultConfig)
     outage: Outage | None = None
     stats: ProviderStats = field(default_factory=ProviderStats)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)  # rate-limit time
     scenarios: ScenarioState = field(init=False)
 
     def __post_init__(self) -> None:
@@ -318,7 +319,7 @@ class FaultState:
         """Install `config`: fresh limiter, reseeded draws, no active outage."""
         self.config = config
         self.outage = None
-        self.limiters = [RateLimiter(window) for window in config.rate_limit]
+        self.limiters = [RateLimiter(window, self.clock) for window in config.rate_limit]
         self._rngs = {
             kind: random.Random(rng.key(self.seed, "faults", self.provider, kind))
             for kind in ("latency", "error", "slow", "corrupt")
@@ -334,7 +335,7 @@ class FaultState:
             decision.action, decision.status = "outage", 503
             return decision
         if self.limiters:
-            now = time.monotonic()
+            now = self.clock()
             refused = [(w, lim.limit) for lim in self.limiters if (w := lim.wait(now)) is not None]
             if refused:  # the window that frees up last answers
                 wait, window = max(refused, key=lambda item: item[0])
