@@ -13,25 +13,19 @@ from pathlib import Path
 
 import httpx
 
-from configs.sections import (
-    GROUP_COLUMNS,
-    GroupFileError,
-    InstrumentConfig,
-    Providers,
-    parse_group,
-)
-from configs.settings import (
+from configs.groups import (
     ALL_GROUP,
+    GROUP_COLUMNS,
     GROUP_NAME,
     GROUPS_DIR,
-    ConfigError,
-    check_schedules,
+    GroupFileError,
     effective_watchlist,
     group_files,
-    load_env,
-    load_section,
+    parse_group,
     read_group_file,
 )
+from configs.sections import InstrumentConfig, Providers
+from configs.settings import ConfigError, check_schedules, load_env, load_section
 
 EXIT_REFUSED = 2
 SYNC_MARK = "# Synced by `stockray watchlist sync`"

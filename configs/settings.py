@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,16 +11,15 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from configs.errors import ConfigError, shown_path
+from configs.groups import GROUP_NAME, effective_watchlist
 from configs.sections import (
-    GroupFileError,
-    InstrumentConfig,
     LlmConfig,
     Pricing,
     Providers,
     Schedules,
     ServeConfig,
     Watchlist,
-    parse_group,
 )
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent
@@ -34,21 +32,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "llm": LlmConfig,
 }
 Port = Annotated[int, Field(ge=1, le=65535)]
-GROUPS_DIR = "watchlists"  # <config_dir>/watchlists/<group>.csv
-ALL_GROUP = "all"
-GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
-
-
-class ConfigError(Exception):
-    """Invalid configuration: the `source` file or variable, the field, and what was wrong."""
-
-    def __init__(self, source: str, field: str | None, problem: str) -> None:
-        where = f"{source}: {field}" if field else source
-        super().__init__(f"configuration error in {where}: {problem}")
-        self.source = source
-        self.field = field
-        self.problem = problem
 
 
 class Settings(BaseSettings):
@@ -297,65 +281,9 @@ def load_env(**overrides: Any) -> Settings:
         raise _env_error(exc) from None
 
 
-def group_files(config_dir: Path) -> dict[str, Path]:
-    """The group files present: name -> `<config_dir>/watchlists/<name>.csv`."""
-    folder = config_dir / GROUPS_DIR
-    paths = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    return {p.stem: p for p in paths if GROUP_NAME.match(p.stem)}
-
-
-def read_group_file(path: Path, providers: Providers) -> list[InstrumentConfig]:
-    """A group file's instruments; GroupFileError names the file and line."""
-    return parse_group(path.read_text(encoding="utf-8-sig"), _shown_path(path), providers)
-
-
-def effective_watchlist(
-    config_dir: Path,
-    own: Watchlist,
-    providers: Providers,
-    selected: str,
-    replace: dict[str, list[InstrumentConfig]] | None = None,
-) -> Watchlist:
-    """watchlist.yaml plus the selected groups' files, deduplicated by id (yaml's entry wins).
-
-    Groups: watchlist.yaml's, one per selected file (all its ids), and `all` (every instrument).
-    `replace`: rows to use instead of a group's file (a sync checks them before writing).
-    """
-    names = [n for n in selected.split(",") if n]
-    files = group_files(config_dir)
-    replace = replace or {}
-    unknown = [n for n in names if n not in files and n not in replace]
-    if unknown:
-        known = ", ".join(files) or f"none in {_shown_path(config_dir / GROUPS_DIR)}"
-        raise ConfigError(
-            "environment variable STOCKRAY_WATCHLIST",
-            None,
-            f"unknown group {unknown[0]!r} (known: {known})",
-        )
-    clash = [n for n in names if n in own.groups]
-    if clash:
-        raise ConfigError(
-            _shown_path(config_dir / "watchlist.yaml"),
-            f"groups.{clash[0]}",
-            f"also the name of {_shown_path(config_dir / GROUPS_DIR / clash[0])}.csv; rename one",
-        )
-    by_id = {i.id: i for i in own.instruments}
-    groups = dict(own.groups)
-    for name in names:
-        try:
-            rows = replace[name] if name in replace else read_group_file(files[name], providers)
-        except GroupFileError as exc:
-            raise ConfigError(f"{exc.source} line {exc.line}", None, exc.reason) from None
-        for row in rows:
-            by_id.setdefault(row.id, row)
-        groups[name] = [row.id for row in rows]
-    groups.setdefault(ALL_GROUP, list(by_id))
-    return Watchlist(instruments=list(by_id.values()), groups=groups)
-
-
 def check_schedules(config_dir: Path, watchlist: Watchlist, schedules: Schedules) -> None:
     """Across files: a schedule may only name watchlist groups and instruments."""
-    shown = _shown_path(config_dir / "schedules.yaml")
+    shown = shown_path(config_dir / "schedules.yaml")
     for i, schedule in enumerate(schedules.schedules):
         if schedule.group is not None and schedule.group not in watchlist.groups:
             known = ", ".join(watchlist.groups) or "none"
@@ -374,7 +302,7 @@ def _check_prices(config_dir: Path, llm: LlmConfig, pricing: Pricing) -> None:
     for i, endpoint in enumerate(llm.endpoints):
         if endpoint.model not in pricing.models:
             raise ConfigError(
-                _shown_path(config_dir / "llm.yaml"),
+                shown_path(config_dir / "llm.yaml"),
                 f"endpoints.{i}.model",
                 f"no price for model {endpoint.model!r} in pricing.yaml",
             )
@@ -387,7 +315,7 @@ def load_section(config_dir: Path, name: str) -> BaseModel:
 
 def _load_section(config_dir: Path, name: str, model: type[BaseModel]) -> BaseModel:
     path = config_dir / f"{name}.yaml"
-    shown = _shown_path(path)
+    shown = shown_path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -429,13 +357,6 @@ def _expected(err: dict[str, Any], show_input: bool = True) -> str:
     if show_input and "input" in err and not isinstance(err["input"], dict | list):
         return f"expected: {msg[0].lower() + msg[1:]}; got {err['input']!r}"
     return msg
-
-
-def _shown_path(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def describe_settings() -> list[tuple[str, str, str]]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from cluster import cli
-from configs.settings import PACKAGE_CONFIG_DIR, ConfigError, load_settings, read_group_file
+from configs.groups import read_group_file
+from configs.settings import PACKAGE_CONFIG_DIR, ConfigError, load_settings
 
 HEADER = "id,name,exchange,currency,timezone,yahoo,alphavantage,newsapi,dart"
 FIVE = {"AAPL", "MSFT", "NVDA", "005930.KS", "000660.KS"}
