@@ -255,7 +255,7 @@ export function watchlistPage(view, app) {
 function kindName(kind) {
   const key = `wl.kind.${kind}`;
   const text = t(key);
-  return text === key ? kind : text;
+  return text === key ? t("wl.kind.other", { kind }) : text;
 }
 
 /** "pos", "neg" or "" for colouring a signed value. */

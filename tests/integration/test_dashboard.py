@@ -7,12 +7,14 @@ gets what it needs itself (a key in the tab, bars in the database).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -316,3 +318,56 @@ def test_switching_to_korean_changes_the_text(dash: Dashboard) -> None:
     dash.find("#providers tr[data-provider='yahoo']")
     dash.shot("ops-ko")
     dash.driver.execute_script("localStorage.clear()")
+
+
+async def _in_db(dsn: str, work: Callable[[Any], Any]) -> Any:
+    from core.storage.db import connect
+
+    conn = await connect(dsn)
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def test_the_collecting_banner_follows_a_run_and_goes_when_it_ends(dash: Dashboard) -> None:
+    from core.storage import job_runs
+
+    dsn = dash.stack.dsn()
+    run_id = str(
+        asyncio.run(_in_db(dsn, lambda c: job_runs.start_run(c, "collect", "trace-web", {})))
+    )
+    dash.sign_in(dash.read_key)
+    dash.find("table#watchlist")
+    line = f'#collecting p[data-run="{run_id}"]'
+    assert "Collecting prices and news…" in dash.find(line).text  # from /status: no counts yet
+    pending = [
+        r["id"] for r in dash.api("GET", "/watchlist").json()["instruments"] if r["last"] is None
+    ]
+    for instrument in pending:  # no price yet, and one may come: said so instead of a dash
+        cell = f'#watchlist tr[data-instrument="{instrument}"] td[data-field="price"]'
+        assert dash.text(cell) == "collecting…"
+    dash.until(lambda: dash.text("#live-status") == "Live", "the live connection")
+
+    for done in (3, 7):
+        dash.publish(
+            "job.progress",
+            {"kind": "collect", "run_id": run_id, "trace_id": "trace-web", "done": done,
+             "total": 10, "counts": {}, "last": "AAPL"},
+        )  # fmt: skip
+        dash.until(lambda d=done: f"{d}/10" in (dash.text(line) or ""), f"{done}/10 shown")
+        value, top = dash.driver.execute_script(
+            "const p = document.querySelector(arguments[0]); return [p.value, p.max];",
+            line + " progress",
+        )
+        assert (value, top) == (done, 10)
+    dash.shot("watchlist-collecting")
+
+    asyncio.run(_in_db(dsn, lambda c: job_runs.finish_run(c, uuid.UUID(run_id), "succeeded", {})))
+    dash.until(lambda: not dash.driver.find_elements("css selector", line), "the banner to go")
+    if not dash.api("GET", "/status").json()["collecting"]:  # up's first run may still go
+        cells = [f'#watchlist tr[data-instrument="{i}"] td[data-field="price"]' for i in pending]
+        dash.until(
+            lambda: all(dash.text(c) != "collecting…" for c in cells), "pending cells to clear"
+        )
+    assert dash.console_errors() == []
