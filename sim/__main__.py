@@ -50,7 +50,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         default="off",
         help="rate-limit preset: realistic = every window of --providers-yaml's limits",
     )
-    parser.add_argument("--providers-yaml", default=str(PROVIDERS_YAML), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--providers-yaml", default=str(PROVIDERS_YAML), help="where --limits reads the windows"
+    )
     parser.add_argument(
         "--scenarios", help="scenario JSON ({provider: {name: true}}): a file path or inline"
     )
