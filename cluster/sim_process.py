@@ -69,8 +69,11 @@ def write_watchlist(settings: Settings) -> Path:
     YAML the sim reads, at `<home>/sim/watchlist.yaml`; returns its path."""
     path = settings.home / "sim" / "watchlist.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(
-        settings.watchlist.model_dump(mode="json"), allow_unicode=True, sort_keys=False
+    text = yaml.dump(
+        settings.watchlist.model_dump(mode="json"),
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+        allow_unicode=True,
+        sort_keys=False,
     )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -250,8 +250,8 @@ def make_instrument(seed: int, entry: Mapping, synthetic: bool = False) -> SimIn
     symbols = {str(k): str(v) for k, v in (entry.get("symbols") or {}).items()}
     profile = _KNOWN.get(inst_id) or _drawn_profile(seed, inst_id, currency)
     korean = profile.get("korean_name")
-    if korean is None and not symbols.get("newsapi", "a").isascii():
-        korean = symbols["newsapi"]
+    if korean is None and (not symbols.get("newsapi", "a").isascii() or currency == "KRW"):
+        korean = symbols.get("newsapi")  # Korean news writes NAVER, LG or KT&G as they are
     return SimInstrument(
         id=inst_id,
         name=str(entry.get("name", inst_id)),
@@ -290,7 +290,8 @@ class Universe:
         """The watchlist (default or read from YAML) plus `extra_symbols` synthetic symbols."""
         entries: Iterable[Mapping] = DEFAULT_WATCHLIST
         if watchlist_path is not None:
-            data = yaml.safe_load(Path(watchlist_path).read_text(encoding="utf-8")) or {}
+            text = Path(watchlist_path).read_text(encoding="utf-8")
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
             entries = data.get("instruments") or []
         instruments = [make_instrument(seed, entry) for entry in entries]
         for n in range(1, extra_symbols + 1):

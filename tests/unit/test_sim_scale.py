@@ -242,7 +242,11 @@ def _watchlist(path: Path) -> Path:
                 "exchange": "KRX",
                 "currency": "KRW",
                 "timezone": "Asia/Seoul",
-                "symbols": {"yahoo": code, "newsapi": f"한국기업{n}", "dart": f"{n:08d}"},
+                "symbols": {
+                    "yahoo": code,
+                    "newsapi": "NAVER" if n == 1 else f"한국기업{n}",
+                    "dart": f"{n:08d}",
+                },
             }
         )
     assert len(entries) == 700
@@ -293,6 +297,13 @@ def test_one_name_for_two_instruments_brings_the_news_of_both(big: SimServer) ->
     articles = everything(big, q='"Alphabet" OR "Usco 498"', **WINDOW).json()["articles"]
     titles = [a["title"] for a in articles if a["title"] != "[Removed]"]
     assert any("Usco 498" in t for t in titles) and any("Alphabet" in t for t in titles)
+
+
+def test_korean_news_writes_latin_names_as_they_are(big: SimServer) -> None:
+    body = everything(big, q="NAVER", language="ko", **WINDOW).json()
+    titles = [a["title"] for a in body["articles"] if a["title"] != "[Removed]"]
+    assert titles and all("NAVER" in t for t in titles)
+    assert any(ord(c) > 0xAC00 for t in titles for c in t)  # Hangul around the name
 
 
 def test_find_is_an_index_not_a_scan(tmp_path: Path) -> None:
