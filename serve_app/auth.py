@@ -13,7 +13,13 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
-from core.storage.api_keys import KeyInfo, is_cached, key_prefix, verify_key
+from core.storage.api_keys import (
+    KeyInfo,
+    cached_verification,
+    is_cached,
+    key_prefix,
+    verify_key,
+)
 from serve_app.context import AppContext, Ctx
 from serve_app.errors import ApiError
 
@@ -63,9 +69,11 @@ async def authenticate(presented: str | None, ctx: AppContext, client: str = "")
             429, "too_many_failures", "too many failed key attempts; try again later",
             {"retry_after_s": retry_after}, headers={"Retry-After": str(retry_after)},
         )  # fmt: skip
-    pool = await ctx.pool()
-    async with pool.acquire() as conn:
-        key = await verify_key(conn, presented)
+    key = cached_verification(presented)  # most requests: no connection taken at all
+    if key is None:
+        pool = await ctx.pool()
+        async with pool.acquire() as conn:
+            key = await verify_key(conn, presented)
     if key is None:
         await ctx.auth_failures.failed(buckets)
         raise ApiError(

@@ -109,6 +109,15 @@ def is_cached(presented: str) -> bool:
     return cached is not None and time.monotonic() - cached[0] < CACHE_TTL_S
 
 
+def cached_verification(presented: str) -> KeyInfo | None:
+    """The key's info if `presented` was verified in this process within the cache's TTL
+    (no database call: the API's hot path); else None, and `verify_key` decides."""
+    cached = _cache.get(hashlib.sha256(presented.encode()).hexdigest())
+    if cached is None or time.monotonic() - cached[0] >= CACHE_TTL_S:
+        return None
+    return cached[1]
+
+
 def clear_cache() -> None:
     """Forget every cached verification in this process."""
     _cache.clear()
