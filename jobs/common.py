@@ -65,6 +65,11 @@ def _join_recorded_stack(prog: str, settings: Settings) -> Settings:
     except NoStack as exc:
         usage_error(prog, str(exc))
     os.environ.update(env)  # for ray.init, and for what this job starts (jobs.analyze)
+    # Ray read RAY_AUTH_MODE when it was imported; have it read again, as Ray itself does
+    # when it turns token auth on for a process (authentication_token_setup).
+    from ray._raylet import Config
+
+    Config.initialize("")
     try:
         return load_settings()
     except ConfigError as exc:
