@@ -67,6 +67,13 @@ def stats_exposition(stats: dict[str, dict]) -> str:
             f'{name}{{provider="{provider}",status="{status}"}} {n}'
             for status, n in s["by_status"].items()
         ]
+    name = "stockray_sim_limited_by_window_total"
+    lines += [f"# HELP {name} Rate-limited requests, by refusing window.", f"# TYPE {name} counter"]
+    for provider, s in stats.items():
+        lines += [
+            f'{name}{{provider="{provider}",window="{window}"}} {n}'
+            for window, n in s["limited_by"].items()
+        ]
     lines += [
         "# HELP stockray_sim_listening Whether the provider's port accepts connections.",
         "# TYPE stockray_sim_listening gauge",

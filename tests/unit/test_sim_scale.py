@@ -119,6 +119,8 @@ async def test_two_windows_over_sockets_in_the_providers_format(sim: SimServer) 
     stats = sim.stats()["yahoo"]
     assert (stats["requests"], stats["admitted"], stats["limited"]) == (9, 7, 2)
     assert stats["limited_by"] == {"5/3s": 1, "7/3600s": 1}
+    metrics = httpx.get(sim.admin_url + "/metrics").text
+    assert 'stockray_sim_limited_by_window_total{provider="yahoo",window="7/3600s"} 1' in metrics
 
 
 # -- the realistic preset --------------------------------------------------------------------
