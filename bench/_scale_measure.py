@@ -9,6 +9,7 @@ import re
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,17 @@ def count_of(value: Any) -> int | None:
     if isinstance(value, list | dict):
         return len(value)
     return None
+
+
+def failure_kinds(failed: Any, top: int = 5) -> dict[str, int]:
+    """The job's `failed` ({instrument: {capability: error}}) as the most frequent
+    `capability: error` kinds (the error's first 100 characters) and their counts."""
+    kinds: Counter[str] = Counter()
+    if isinstance(failed, dict):
+        for errors in failed.values():
+            items = errors.items() if isinstance(errors, dict) else [("", errors)]
+            kinds.update(f"{cap}: {str(err)[:100]}".lstrip(": ") for cap, err in items)
+    return dict(kinds.most_common(top))
 
 
 def tree_rss(pid: int) -> int:

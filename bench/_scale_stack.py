@@ -18,7 +18,15 @@ import yaml
 
 from bench._chaos_stack import ChaosStack
 from bench._scale_load import first_bar
-from bench._scale_measure import RssSampler, admin_key, count_of, ratio, stats_delta, summary_of
+from bench._scale_measure import (
+    RssSampler,
+    admin_key,
+    count_of,
+    failure_kinds,
+    ratio,
+    stats_delta,
+    summary_of,
+)
 from configs.settings import PACKAGE_CONFIG_DIR, Settings
 
 
@@ -132,7 +140,8 @@ def run_cycle(
                     break
                 if time.monotonic() - shown >= 15:
                     shown = time.monotonic()
-                    log(f"  cycle {label}: {len(out.lines)} lines out, {shown - started:.0f}s")
+                    last = out.lines[-1][:140] if out.lines else "-"
+                    log(f"  cycle {label}, {shown - started:.0f}s: {last}")
                 time.sleep(0.5)
             proc.wait(30)
     finally:
@@ -156,6 +165,7 @@ def run_cycle(
         "deferred": count_of(plan.get("deferred")),
         "planned_requests": plan.get("requests"),
         "failed": count_of(summary.get("failed")),
+        "failed_kinds": failure_kinds(summary.get("failed")),
         "counts": summary.get("counts"),
         "sim": delta,
         "per_provider_plan": plan.get("per_provider"),

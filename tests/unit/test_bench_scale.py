@@ -11,6 +11,7 @@ from bench._scale_measure import (
     RssSampler,
     admin_key,
     count_of,
+    failure_kinds,
     p99_ms,
     ratio,
     stats_delta,
@@ -97,3 +98,17 @@ def test_sampler_records_driver_and_actor_peaks() -> None:
     assert figures["provider_actors_mb"] > figures["driver_mb"]  # pytest outweighs `sleep`
     assert figures["total_mb"] >= figures["provider_actors_mb"]
     assert figures["provider_actors"] == ["me"]
+
+
+def test_failure_kinds_most_frequent_first() -> None:
+    failed = {
+        "AAPL": {"news": "Throttled: newsapi", "prices": "Timeout"},
+        "MSFT": {"news": "Throttled: newsapi"},
+        "NVDA": "ValueError: boom",
+    }
+    assert failure_kinds(failed) == {
+        "news: Throttled: newsapi": 2,
+        "prices: Timeout": 1,
+        "ValueError: boom": 1,
+    }
+    assert failure_kinds(None) == {}
