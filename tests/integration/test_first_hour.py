@@ -89,7 +89,7 @@ def test_first_up_prints_one_admin_key_with_the_dashboard_and_starts_collecting(
 
 
 def test_the_first_collection_puts_bars_on_the_api(first: FirstUp) -> None:
-    start = (datetime.now(UTC) - timedelta(days=400)).date().isoformat()
+    start = (datetime.now(UTC) - timedelta(days=400)).strftime("%Y-%m-%dT00:00:00Z")
     deadline, bars = time.monotonic() + 600, []
     while time.monotonic() < deadline:
         resp = first.api("/instruments/AAPL/bars", start=start)
