@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -63,17 +62,15 @@ def test_prices_are_a_pure_function_of_seed_symbol_and_day(universe: Universe) -
     )
 
 
-def test_ten_years_of_daily_bars_is_fast(universe: Universe) -> None:
+def test_ten_years_of_daily_bars(universe: Universe) -> None:
+    # Their speed is not asserted here (speed belongs in bench/, not in timed tests).
     inst = universe.get("SIM0003")
     first, last = day_number(date(2014, 1, 1)), day_number(date(2024, 1, 1))
-    timings = []
-    for _ in range(3):  # best of three cold starts: a loaded machine should not fail this
-        model, start = PriceModel(7), time.perf_counter()
-        bars = model.daily(inst, first, last)
-        model.adjclose_multipliers(inst, bars, last)
-        timings.append(time.perf_counter() - start)
+    model = PriceModel(7)
+    bars = model.daily(inst, first, last)
+    multipliers = model.adjclose_multipliers(inst, bars, last)
     assert len(bars) == 2609
-    assert min(timings) < 0.1
+    assert len(multipliers) == len(bars)
 
 
 def test_splits_drop_raw_prices_and_adjusted_prices_are_continuous(universe: Universe) -> None:
