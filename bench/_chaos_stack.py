@@ -37,6 +37,7 @@ class ChaosStack:
         self.env = {
             **os.environ,
             "STOCKRAY_HOME": str(self.home),
+            "STOCKRAY_FIRST_COLLECTION": "off",  # the bench writes its own rows
             "STOCKRAY_RAY_TEMP_DIR": str(self.root / "ray"),
             "STOCKRAY_API_PORT": str(self.api_port),
             "STOCKRAY_DASHBOARD_PORT": str(free_port()),
