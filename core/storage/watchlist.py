@@ -19,7 +19,8 @@ SENTIMENT_DAYS = 7
 _WATCHLIST = """
 WITH page AS (
     SELECT id, name, exchange, currency, timezone, count(*) OVER () AS total
-    FROM instruments ORDER BY id LIMIT $1 OFFSET $2
+    FROM instruments WHERE $4::text[] IS NULL OR id = ANY($4::text[])
+    ORDER BY id LIMIT $1 OFFSET $2
 ), daily AS (
     SELECT x.instrument_id, date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS mood
     FROM articles a
@@ -63,9 +64,13 @@ ORDER BY p.id
 
 
 async def watchlist(
-    db: Db, limit: int, offset: int = 0, sentiment_days: int = SENTIMENT_DAYS
+    db: Db,
+    limit: int,
+    offset: int = 0,
+    sentiment_days: int = SENTIMENT_DAYS,
+    ids: list[str] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """(instruments in all, one page of rows ordered by id).
+    """(instruments in all, one page of rows ordered by id); only `ids` when given.
 
     A row: `id`, `name`, `exchange`, `currency`; `last`/`last_ts` and `previous`/
     `previous_ts`, the two newest daily closes (split-adjusted, None when not stored);
@@ -73,6 +78,12 @@ async def watchlist(
     `sentiment_days`; `rating`, `report_sentiment`, `report_at`, `report_id` of the latest
     published report.
     """
-    rows = await db.fetch(_WATCHLIST, limit, offset, sentiment_days)
-    total = rows[0]["total"] if rows else await db.fetchval("SELECT count(*) FROM instruments")
+    rows = await db.fetch(_WATCHLIST, limit, offset, sentiment_days, ids)
+    if rows:
+        total = rows[0]["total"]
+    else:  # past the end: count anyway
+        total = await db.fetchval(
+            "SELECT count(*) FROM instruments WHERE $1::text[] IS NULL OR id = ANY($1::text[])",
+            ids,
+        )
     return total, [{k: v for k, v in r.items() if k != "total"} for r in rows]

@@ -116,6 +116,10 @@ async def scale(fresh_dsn: str) -> AsyncIterator[Scale]:
     expected = await _store(conn)
     _, key = await create_key(conn, "reader", "read")
     settings = load_settings(database_url=fresh_dsn, api_rate_limit=0)
+    groups = {"odd": [f"S{i:04d}" for i in range(1, N, 2)], "few": ["S0010", "S0003"]}
+    settings = settings.model_copy(
+        update={"watchlist": settings.watchlist.model_copy(update={"groups": groups})}
+    )
     app = build_api(settings)
     ctx = app.state.context = AppContext(settings)
     transport = httpx.ASGITransport(app=app)
@@ -166,6 +170,17 @@ async def test_the_watchlist_pages(scale: Scale) -> None:
     assert beyond["instruments"] == [] and beyond["total"] == N
     for bad in ("limit=0", "limit=1001", "offset=-1", "sentiment_days=0"):
         assert (await scale.http.get(f"/api/v1/watchlist?{bad}")).status_code == 422, bad
+
+
+async def test_the_watchlist_of_one_group(scale: Scale) -> None:
+    odd = (await scale.http.get("/api/v1/watchlist?group=odd&limit=100&offset=300")).json()
+    assert (odd["total"], odd["group"]) == (N // 2, "odd")
+    assert [r["id"] for r in odd["instruments"]] == [f"S{i:04d}" for i in range(601, N, 2)]
+    few = (await scale.http.get("/api/v1/watchlist?group=few")).json()["instruments"]
+    assert [r["id"] for r in few] == ["S0003", "S0010"]
+    assert few[1]["last"] is None and few[0]["last"] == pytest.approx(_closes(3)[2])
+    unknown = await scale.http.get("/api/v1/watchlist?group=nope")
+    assert unknown.status_code == 404 and "few, odd" in unknown.json()["error"]["message"]
 
 
 async def test_a_cached_watchlist_is_dropped_by_any_instruments_event(scale: Scale) -> None:
