@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 
 MB = 1024 * 1024
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KEY_LINE = re.compile(r"API key[^:]*:\s*(\S+)")
 PROVIDER_ACTOR_CLASSES = ("ProviderActor", "ProviderRouter")
 
@@ -83,13 +84,20 @@ def count_of(value: Any) -> int | None:
 
 def failure_kinds(failed: Any, top: int = 5) -> dict[str, int]:
     """The job's `failed` ({instrument: {capability: error}}) as the most frequent
-    `capability: error` kinds (the error's first 100 characters) and their counts."""
+    `capability: error` kinds (the error's last line) and their counts."""
     kinds: Counter[str] = Counter()
     if isinstance(failed, dict):
         for errors in failed.values():
             items = errors.items() if isinstance(errors, dict) else [("", errors)]
-            kinds.update(f"{cap}: {str(err)[:100]}".lstrip(": ") for cap, err in items)
+            kinds.update(f"{cap}: {_last_line(err)}".lstrip(": ") for cap, err in items)
     return dict(kinds.most_common(top))
+
+
+def _last_line(error: Any) -> str:
+    """An error's last non-empty line without colours (Ray's wrapper puts its task header
+    first and the exception last), cut to 120 characters."""
+    lines = [ln.strip() for ln in ANSI.sub("", str(error)).splitlines() if ln.strip()]
+    return lines[-1][:120] if lines else ""
 
 
 def tree_rss(pid: int) -> int:

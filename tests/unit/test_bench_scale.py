@@ -105,10 +105,14 @@ def test_failure_kinds_most_frequent_first() -> None:
         "AAPL": {"news": "Throttled: newsapi", "prices": "Timeout"},
         "MSFT": {"news": "Throttled: newsapi"},
         "NVDA": "ValueError: boom",
+        "AMD": {
+            "prices": "\x1b[36mray::ProviderRouter.fetch_bars()\x1b[39m (pid=1, ip=x)\n"
+            '  File "a.py", line 1\nTimeout\n\n'
+        },
     }
     assert failure_kinds(failed) == {
         "news: Throttled: newsapi": 2,
-        "prices: Timeout": 1,
+        "prices: Timeout": 2,
         "ValueError: boom": 1,
     }
     assert failure_kinds(None) == {}
