@@ -26,6 +26,9 @@ DEFAULT_MARGIN_S = 0.02
 PACE_FRACTION = 0.9
 """Pacing gap as a share of the even spacing: wake-up and round-trip delays then do not eat
 into the rate, while the sliding log (not the pacing) stays the hard limit."""
+PACE_MAX_WINDOW_S = 60.0
+"""Only a window this short is paced: bursts matter within seconds, while spreading a daily
+quota evenly (NewsAPI's 100 a day: one call every 13 minutes) would starve a planned cycle."""
 
 
 class RateLimitLike(Protocol):
@@ -69,6 +72,15 @@ class Window:
     def label(self) -> str:
         """A short name for health reports, like `5/1s`."""
         return f"{self.requests}/{self.per_s:g}s"
+
+
+def pace_gap_s(windows: Iterable[Window]) -> float:
+    """The pacing gap between admissions: the shortest window's even spacing (times
+    `PACE_FRACTION`) if it is at most `PACE_MAX_WINDOW_S` long, else 0 (no pacing)."""
+    shortest = min(windows, key=lambda w: w.per_s, default=None)
+    if shortest is None or shortest.per_s > PACE_MAX_WINDOW_S:
+        return 0.0
+    return PACE_FRACTION * shortest.per_s / shortest.requests
 
 
 def to_windows(limits: Iterable[RateLimitLike], margin_s: float) -> list[Window]:
@@ -117,13 +129,12 @@ class LocalRateLimiter:
         self.margin_s = margin_s
         windows = to_windows(limits, margin_s)
         self._logs = [_Log(w, w.per_s + margin_s) for w in windows]
-        if pace and windows:
+        gap = pace_gap_s(windows) if pace else 0.0
+        if gap:
             # Spread the shortest window's budget evenly instead of admitting it as one burst:
             # a burst leaves through a bounded connection pool and reaches the provider
             # unevenly, and uneven arrivals are what a provider's own sliding log answers 429.
             # Same long-run rate; no margin here (the windows above carry it).
-            shortest = min(windows, key=lambda w: w.per_s)
-            gap = PACE_FRACTION * shortest.per_s / shortest.requests
             self._logs.append(_Log(Window(1, gap), gap))
         self._labelled = len(windows)
         self._paused_until = -math.inf

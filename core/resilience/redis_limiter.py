@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 
 from core.resilience.errors import Throttled
-from core.resilience.limiter import DEFAULT_MARGIN_S, PACE_FRACTION, RateLimitLike, to_windows
+from core.resilience.limiter import DEFAULT_MARGIN_S, RateLimitLike, pace_gap_s, to_windows
 
 # KEYS: log zset, pause key. ARGV: member, margin_us, pace_us, then (requests, per_us) per
 # window. Returns {admitted 0/1, wait_us, now_us}. The window admits when its `requests`-th
@@ -105,12 +105,7 @@ class RedisRateLimiter:
         self.log_key, self.pause_key = f"{base}:log", f"{base}:pause"
         self._margin_us = math.ceil(margin_s * _US)
         # As in LocalRateLimiter: spread the shortest window's budget instead of bursting it.
-        shortest = min(self._windows, key=lambda w: w.per_s, default=None)
-        self._pace_us = (
-            math.floor(PACE_FRACTION * shortest.per_s / shortest.requests * _US)
-            if pace and shortest
-            else 0
-        )
+        self._pace_us = math.floor(pace_gap_s(self._windows) * _US) if pace else 0
         self._window_args: list[int] = []
         for w in self._windows:
             self._window_args += [w.requests, math.ceil(w.per_s * _US)]

@@ -11,7 +11,7 @@ import pytest
 from configs.sections import RateLimit
 from core.errors import RateLimited
 from core.resilience import LocalRateLimiter, Throttled
-from core.resilience.limiter import PACE_FRACTION
+from core.resilience.limiter import PACE_FRACTION, Window, pace_gap_s
 from tests.unit.resilience.windows import assert_sliding
 
 
@@ -144,3 +144,17 @@ async def test_no_limits_admit_at_once() -> None:
 def test_bad_limits_are_refused(limits: list, margin_s: float) -> None:
     with pytest.raises(ValueError):
         LocalRateLimiter("p", limits, margin_s=margin_s)
+
+
+def test_only_short_windows_are_paced() -> None:
+    assert pace_gap_s([Window(5, 1), Window(2000, 3600)]) == pytest.approx(PACE_FRACTION * 0.2)
+    assert pace_gap_s([Window(100, 86400)]) == 0  # a daily quota is not spread over the day
+    assert pace_gap_s([]) == 0
+
+
+async def test_a_daily_quota_admits_a_planned_burst_at_once() -> None:
+    # NewsAPI's 100 a day: a cycle's ten requests go out together, the 101st is refused.
+    limiter = LocalRateLimiter("newsapi", [RateLimit(requests=100, per_s=86400)])
+    waits = [await limiter.try_acquire() for _ in range(100)]
+    assert waits == [0.0] * 100
+    assert await limiter.try_acquire() > 86000
