@@ -22,9 +22,11 @@ class ProgressBoard:
 
     def on_event(self, event: dict[str, Any]) -> None:
         """Note a `job.progress` event (a `ctx.on_event` hook; ignores every other type)."""
-        payload = event.get("payload") or {}
+        payload = event.get("payload")
+        if event.get("type") != "job.progress" or not isinstance(payload, dict):
+            return
         run_id = payload.get("run_id")
-        if event.get("type") != "job.progress" or not isinstance(run_id, str):
+        if not isinstance(run_id, str):
             return
         self._runs[run_id] = payload
         self._runs.move_to_end(run_id)
