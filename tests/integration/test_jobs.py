@@ -99,6 +99,28 @@ def test_collect_stores_then_rerun_saves_nothing(ray_cluster) -> None:
     assert again["counts"]["fetched"] < summary["counts"]["fetched"]  # from the watermarks
 
 
+def test_collect_asks_newsapi_for_several_companies_in_one_request(ray_cluster, sim) -> None:
+    before = sim.stats()["newsapi"]["requests"]
+    done = _run(
+        ray_cluster, "jobs.collect", "--tickers", "MSFT,NVDA,000660.KS", "--capabilities",
+        "news", "--no-analyze",
+    )  # fmt: skip
+    summary = _summary(done)
+    assert done.returncode == 0 and summary["failed"] == {}, done.stderr[-2000:]
+    # The two US companies share one query; the Korean one is asked in Korean on its own.
+    assert summary["plan"]["per_provider"]["newsapi"]["requests"] == 2
+    assert sim.stats()["newsapi"]["requests"] - before == 2
+    for ticker, name in (("MSFT", "Microsoft"), ("NVDA", "NVIDIA")):
+        linked = _sql(
+            ray_cluster.dsn,
+            "SELECT array_agg(a.title || ' ' || coalesce(a.summary, '')) FROM articles a "
+            "JOIN article_instruments l USING (fingerprint) WHERE l.instrument_id = $1",
+            ticker,
+        )
+        assert linked, f"no article stored for {ticker}"
+        assert all(name.lower() in text.lower() for text in linked)  # each names its company
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
