@@ -96,7 +96,8 @@ class FailoverRouter:
         first: str | None = None,
     ) -> Routed:
         """Call the first provider that answers; raise the last error if none does.
-        `first` (a cycle's plan) is asked before the others, which keep their order."""
+        `first` (a cycle's plan) is asked before the others, which keep their order, and
+        with its retries (a provider with another behind it otherwise gets one attempt)."""
         providers = self.candidates(capability, interval)
         if first in providers:
             providers = [first, *(p for p in providers if p != first)]
@@ -112,8 +113,13 @@ class FailoverRouter:
             has_next = i + 1 < len(providers)
             left = max(deadline - loop.time(), MIN_CALL_S)
             share = left * PRIMARY_SHARE if has_next else left
+            # The plan's provider was budgeted for this call: it gets its retries (a 429 from
+            # a window's edge waits its Retry-After) before the next one's quota is spent.
+            single_attempt = has_next and provider != first
             try:
-                result = await self._call(provider, METHODS[capability], args, has_next, share)
+                result = await self._call(
+                    provider, METHODS[capability], args, single_attempt, share
+                )
                 return Routed(provider, result, tuple(skipped))
             except ProviderError as err:
                 if isinstance(err, NotFound):

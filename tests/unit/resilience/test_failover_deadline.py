@@ -170,3 +170,29 @@ async def test_a_hanging_primary_costs_its_share_and_the_fallback_answers() -> N
     assert routed.failovers == (("yahoo", "timeout"),)
     assert given["yahoo"] <= 2.0 * PRIMARY_SHARE
     assert 0 < given["alphavantage"] <= 2.0 - given["yahoo"] + 0.01
+
+
+async def test_the_plans_provider_goes_first_with_its_retries() -> None:
+    from core.errors import RateLimited
+
+    calls: list[tuple[str, bool]] = []
+
+    async def call(
+        provider: str, method: str, args: tuple[Any, ...], failover: bool, deadline_s: float
+    ) -> str:
+        calls.append((provider, failover))
+        if provider == "alphavantage":
+            raise RateLimited(provider, "429", 1.0)
+        return "bars"
+
+    router = FailoverRouter(
+        {Capability.PRICES: ["yahoo", "alphavantage"]}, {"yahoo", "alphavantage"}, call
+    )
+    args = (AAPL, *WINDOW, "1d")
+    # Planned on the second provider: asked first, allowed its retries (failover False),
+    # and the first one still serves when it fails for good.
+    routed = await router.route(Capability.PRICES, *args, interval="1d", first="alphavantage")
+    assert routed.provider == "yahoo" and calls == [("alphavantage", False), ("yahoo", False)]
+    calls.clear()
+    await router.route(Capability.PRICES, *args, interval="1d")  # unplanned: as before
+    assert calls == [("yahoo", True)]
