@@ -18,6 +18,7 @@ import psutil
 
 MB = 1024 * 1024
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DECIMAL = re.compile(r"\d+\.\d+")  # "next slot in 776.6s": one kind whatever the wait
 KEY_LINE = re.compile(r"API key[^:]*:\s*(\S+)")
 PROVIDER_ACTOR_CLASSES = ("ProviderActor", "ProviderRouter")
 
@@ -27,6 +28,11 @@ def p99_ms(seconds: list[float]) -> float | None:
     if len(seconds) < 2:
         return None
     return round(statistics.quantiles(seconds, n=100, method="inclusive")[98] * 1000, 2)
+
+
+def clip(text: str, head: int = 300, tail: int = 1200) -> str:
+    """`text` whole when short, else its start and its end (where a traceback ends)."""
+    return text if len(text) <= head + tail else f"{text[:head]} … {text[-tail:]}"
 
 
 def ratio(numerator: float | None, denominator: float | None, digits: int = 3) -> float | None:
@@ -95,9 +101,9 @@ def failure_kinds(failed: Any, top: int = 5) -> dict[str, int]:
 
 def _last_line(error: Any) -> str:
     """An error's last non-empty line without colours (Ray's wrapper puts its task header
-    first and the exception last), cut to 120 characters."""
+    first and the exception last), decimals as N, cut to 120 characters."""
     lines = [ln.strip() for ln in ANSI.sub("", str(error)).splitlines() if ln.strip()]
-    return lines[-1][:120] if lines else ""
+    return DECIMAL.sub("N", lines[-1])[:120] if lines else ""
 
 
 def tree_rss(pid: int) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench._chaos_stack import ChaosStack
 from bench._scale_load import api_load, db_load
-from bench._scale_measure import ratio
+from bench._scale_measure import clip, ratio
 from bench._scale_stack import (
     first_data,
     known_settings,
@@ -94,7 +94,7 @@ def scale_part(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
         out["api"] = api
         log(f"  {json.dumps(api)}")
     except Exception as exc:  # what was measured is still reported
-        out["error"] = f"{type(exc).__name__}: {exc}"[:1500]
+        out["error"] = clip(f"{type(exc).__name__}: {exc}")
         log(f"stack A failed: {out['error']}")
     finally:
         try:
@@ -115,7 +115,7 @@ def first_data_part(args: argparse.Namespace) -> dict[str, Any]:
         log(f"  {json.dumps(found)}")
         return found
     except Exception as exc:
-        return {"first_data_s": None, "error": f"{type(exc).__name__}: {exc}"[:1500]}
+        return {"first_data_s": None, "error": clip(f"{type(exc).__name__}: {exc}")}
     finally:
         log("stack B down")
         stack.down(Path(args.keep_logs) / "b" if args.keep_logs else None)

@@ -105,6 +105,8 @@ def test_failure_kinds_most_frequent_first() -> None:
         "AAPL": {"news": "Throttled: newsapi", "prices": "Timeout"},
         "MSFT": {"news": "Throttled: newsapi"},
         "NVDA": "ValueError: boom",
+        "AMZN": {"news": "Throttled: newsapi: next slot in 776.6s"},
+        "META": {"news": "Throttled: newsapi: next slot in 12.25s"},
         "AMD": {
             "prices": "\x1b[36mray::ProviderRouter.fetch_bars()\x1b[39m (pid=1, ip=x)\n"
             '  File "a.py", line 1\nTimeout\n\n'
@@ -113,6 +115,7 @@ def test_failure_kinds_most_frequent_first() -> None:
     assert failure_kinds(failed) == {
         "news: Throttled: newsapi": 2,
         "prices: Timeout": 2,
+        "news: Throttled: newsapi: next slot in Ns": 2,
         "ValueError: boom": 1,
     }
     assert failure_kinds(None) == {}
