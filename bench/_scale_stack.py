@@ -218,6 +218,7 @@ def first_data(stack: ChaosStack, ids: list[str], timeout_s: float) -> dict[str,
     return {
         "first_data_s": first_s,
         "up_s": up_s,
+        "after_up_s": round(first_s - up_s, 1) if first_s is not None and up_s else None,
         "up_printed_key": admin_key(output) is not None,
         "up_first_collection_lines": [
             ln.strip() for ln in output.splitlines() if "first collection" in ln.lower()

@@ -5,8 +5,8 @@ the sim with realistic rate limits, no first collection, schedules off) runs one
 `python -m jobs.collect --capabilities prices,news` cycle over the first 70 instruments and
 one over all of them, sampling the job driver's and the provider actors' RSS; then reads the
 watchlist and bars through the API and straight from Postgres at concurrency 16. Stack B
-(defaults, empty home) times `stockray up` to the first bar through the API. Progress on
-stderr, then one JSON line on stdout.
+(defaults, schedules off, empty home) times `stockray up` to the first bar through the API.
+Progress on stderr, then one JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -106,8 +106,12 @@ def scale_part(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
 
 
 def first_data_part(args: argparse.Namespace) -> dict[str, Any]:
-    """Stack B: `stockray up` with the defaults on an empty home, to the first bar."""
+    """Stack B: `stockray up` with the defaults (schedules off) on an empty home, to the
+    first bar."""
     stack = ChaosStack()
+    # No schedule either: a scheduled slot (prices every 15 min) must not pass for the first
+    # collection.
+    stack.env["STOCKRAY_CONFIG_DIR"] = str(quiet_configs(stack.root))
     try:
         ids, _ = watchlist(stack.env)
         log(f"stack B: `stockray up` on an empty home, polling the bars of {ids}")
