@@ -32,11 +32,11 @@ class FirstRun:
     instruments: int = 0
 
 
-async def _prepare(dsn: str) -> tuple[str | None, bool]:
+async def _ask(dsn: str, create_key: bool) -> tuple[str | None, bool]:
     conn = await connect(dsn)
     try:
         key = None
-        if not await first_run.has_api_keys(conn):
+        if create_key and not await first_run.has_api_keys(conn):
             _, key = await api_keys.create_key(conn, FIRST_KEY_NAME, "admin", None)
         return key, await first_run.nothing_collected(conn)
     finally:
@@ -71,11 +71,20 @@ def submit_first_collection(settings: Settings, env: dict[str, str] | None) -> s
         raise
 
 
-def first_run_steps(settings: Settings, dsn: str, env: dict[str, str] | None) -> FirstRun:
-    """Create the first admin key and start the first collection where the database is new."""
-    key, empty = asyncio.run(_prepare(dsn))
-    done = FirstRun(admin_key=key)
-    if empty and settings.first_collection == "on":
-        done.collection_job = submit_first_collection(settings, env)
-        done.instruments = len(settings.watchlist.instruments) if done.collection_job else 0
+def start_first_collection(settings: Settings, dsn: str, env: dict[str, str] | None) -> FirstRun:
+    """Submit the first collection where the database has nothing collected yet. Called as
+    soon as Ray answers, so it runs while the API's replicas start."""
+    done = FirstRun()
+    if settings.first_collection != "on" or not asyncio.run(_ask(dsn, create_key=False))[1]:
+        return done
+    done.collection_job = submit_first_collection(settings, env)
+    done.instruments = len(settings.watchlist.instruments) if done.collection_job else 0
+    return done
+
+
+def create_first_key(dsn: str, done: FirstRun) -> FirstRun:
+    """The first admin key where the database has none: made once the API answers, so the
+    key `up` prints is one a user can use at once (a failed `up` prints nothing and makes none).
+    """
+    done.admin_key = asyncio.run(_ask(dsn, create_key=True))[0]
     return done

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster import postgres, ray_head, scheduler, serve_deploy, sim_process
-from cluster.first_run import FirstRun, first_run_steps
+from cluster.first_run import FirstRun, create_first_key, start_first_collection
 from cluster.state import PostgresState, RayState, ServeState, StackError, StackState
 from configs.settings import Settings
 
@@ -209,20 +209,23 @@ def up(settings: Settings) -> Report:
         _serve_up(settings, state, dsn, undo, report)
         _scheduler_up(settings, state, dsn, report)
         state.save(settings.home)
+        # Submitted before the API answers, so the first collection runs while replicas start;
+        # an external cluster's nodes do not have the stack's settings: the job carries them.
+        env = _stack_env(settings, state, dsn) if settings.ray_address else None
+        _first_run(report, lambda: start_first_collection(settings, dsn, env))
         serve_deploy.wait_ready(settings.api_url, settings.up_timeout_s)
     except BaseException:
         _rollback(settings, state, undo)
         raise
     report.ready_s = time.monotonic() - started_at
-    _first_run(settings, state, dsn, report)
+    _first_run(report, lambda: create_first_key(dsn, report.first_run or FirstRun()))
     return report
 
 
-def _first_run(settings: Settings, state: StackState, dsn: str, report: Report) -> None:
+def _first_run(report: Report, step: Callable[[], FirstRun]) -> None:
     # The stack is up either way: a failure here is a line to read, not a reason to stop it.
-    env = _stack_env(settings, state, dsn) if settings.ray_address else None
     try:
-        report.first_run = first_run_steps(settings, dsn, env)
+        report.first_run = step()
     except Exception as exc:
         report.add("first run", False, f"{type(exc).__name__}: {str(exc)[:300]}")
 

@@ -6,10 +6,11 @@ import asyncpg
 
 
 async def nothing_collected(conn: asyncpg.Connection) -> bool:
-    """Whether no bar is stored and no collect run was ever recorded."""
+    """Whether no bar is stored and no collect run ever finished (a run killed with a
+    failed `up` stays 'running' and does not count)."""
     return not await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM bars) "
-        "OR EXISTS (SELECT 1 FROM job_runs WHERE kind = 'collect')"
+        "OR EXISTS (SELECT 1 FROM job_runs WHERE kind = 'collect' AND status <> 'running')"
     )
 
 
