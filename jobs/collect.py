@@ -39,6 +39,7 @@ from core.planning import Unit
 from core.storage import job_runs, watermarks
 from core.storage.db import connect
 from core.storage.lake import Lake
+from core.storage.progress import record_progress
 from jobs.collect_plan import in_flight, make_plan, run_units, stalest_first
 from jobs.common import (
     TASK_SCHEDULING,
@@ -319,12 +320,11 @@ def main(argv: list[str] | None = None) -> int:
                     if entry["new_articles"]:
                         fresh.add(iid)
             progress.step(rows)
-            await publish(
-                "job.progress",
-                {"kind": "collect", "run_id": str(run_id), "trace_id": trace_id,
-                 "done": progress.done, "total": progress.total, "counts": total.as_dict(),
-                 "last": ",".join(unit.instrument_ids[:3])},
-            )  # fmt: skip
+            step = {"kind": "collect", "run_id": str(run_id), "trace_id": trace_id,
+                    "done": progress.done, "total": progress.total, "counts": total.as_dict(),
+                    "last": ",".join(unit.instrument_ids[:3])}  # fmt: skip
+            await record_progress(conn, run_id, step)  # GET /status reads it from the row
+            await publish("job.progress", step)
         elapsed = time.monotonic() - started
         fresh_ids = [i.id for i in instruments if i.id in fresh]
         analyze_job = (
