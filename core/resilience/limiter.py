@@ -21,8 +21,11 @@ from typing import Protocol
 
 from core.resilience.errors import Throttled
 
-DEFAULT_MARGIN_S = 0.02
-"""Extra seconds added to every window, to absorb latency jitter between us and the provider."""
+DEFAULT_MARGIN_S = 0.05
+"""Extra seconds added to every window, to absorb latency jitter between us and the provider:
+requests admitted `per_s` apart may arrive closer. Measured against the sim's Yahoo (5/s,
+150 requests at the limit, load 5-10): 20 ms drew 1-4 429s (each pausing the provider 1 s),
+50 ms none, in the same time (the margin costs 5% of a 1 s window's rate)."""
 PACE_FRACTION = 0.9
 """Pacing gap as a share of the even spacing: wake-up and round-trip delays then do not eat
 into the rate, while the sliding log (not the pacing) stays the hard limit."""
