@@ -223,7 +223,14 @@ def first_data(stack: ChaosStack, ids: list[str], timeout_s: float) -> dict[str,
         "up_first_collection_lines": [
             ln.strip() for ln in output.splitlines() if "first collection" in ln.lower()
         ][:3],
-        **({} if first_s is not None else {"error": f"no bar through the API in {timeout_s}s"}),
+        **(
+            {}
+            if first_s is not None
+            else {
+                "error": f"no bar through the API in {timeout_s}s",
+                "up_output_tail": output.splitlines()[-12:],
+            }
+        ),
     }
 
 

@@ -108,7 +108,7 @@ def scale_part(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
 def first_data_part(args: argparse.Namespace) -> dict[str, Any]:
     """Stack B: `stockray up` with the defaults (schedules off) on an empty home, to the
     first bar."""
-    stack = ChaosStack()
+    stack = ChaosStack({"STOCKRAY_FIRST_COLLECTION": "on"})  # the default, said outright
     # No schedule either: a scheduled slot (prices every 15 min) must not pass for the first
     # collection.
     stack.env["STOCKRAY_CONFIG_DIR"] = str(quiet_configs(stack.root))
