@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bench._chaos_stack import ChaosStack
+from bench._chaos_stack import ChaosStack, sql_rows
 from bench._scale_load import first_bar
 from bench._scale_measure import (
     RssSampler,
@@ -91,6 +91,17 @@ def sim_stats(stack: ChaosStack) -> dict[str, dict]:
     return httpx.get(f"{admin}/_sim/stats", timeout=30).json()
 
 
+PG_CLIENTS = "SELECT count(*) - 1 AS n FROM pg_stat_activity WHERE backend_type = 'client backend'"
+
+
+def pg_connections(dsn: str) -> int:
+    """Client connections to Postgres now, this one not counted (0 when it cannot tell)."""
+    try:
+        return int(asyncio.run(sql_rows(dsn, PG_CLIENTS))[0]["n"])
+    except Exception:  # a count is not worth failing a cycle for
+        return 0
+
+
 class _Lines:
     """A process's output lines, read in a thread (the process never blocks on a pipe)."""
 
@@ -132,8 +143,11 @@ def run_cycle(
     timed_out = False
     try:
         with RssSampler(proc.pid) as sampler:
-            shown = started
+            shown, counted, connections = started, 0.0, 0
             while proc.poll() is None:
+                if time.monotonic() - counted >= 2:
+                    counted = time.monotonic()
+                    connections = max(connections, pg_connections(stack.dsn))
                 if time.monotonic() - started > timeout_s:
                     timed_out = True
                     proc.kill()
@@ -171,6 +185,7 @@ def run_cycle(
         "per_provider_plan": plan.get("per_provider"),
         "deferred_first": (plan.get("deferred_first") or [])[:5],
         "peak_rss": sampler.figures(),
+        "peak_pg_connections": connections,
     }
     if timed_out:
         result["error"] = f"timed out after {timeout_s:.0f}s"

@@ -138,6 +138,7 @@ def report(scale: dict[str, Any], first: dict[str, Any], notes: list[str]) -> di
         label: {k: r.get(k) for k in ("driver_mb", "provider_actors_mb", "total_mb")}
         for label, r in rss.items()
     }
+    out["peak_pg_connections"] = {k: c.get("peak_pg_connections") for k, c in cycles.items()}
     if small:
         s_rss, b_rss = small.get("peak_rss") or {}, big.get("peak_rss") or {}
         out["rss_ratio_700_over_70"] = ratio(b_rss.get("total_mb"), s_rss.get("total_mb"))
