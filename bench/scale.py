@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -163,8 +164,13 @@ def report(scale: dict[str, Any], first: dict[str, Any], notes: list[str]) -> di
     return out
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # the stacks' `finally` still runs
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run both parts, print the JSON line."""
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument(
         "--watchlist",
