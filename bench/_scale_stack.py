@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -74,14 +75,43 @@ def watchlist(env: dict[str, str]) -> tuple[list[str], list[str]]:
     return found["ids"], found["groups"]
 
 
-def up(stack: ChaosStack) -> tuple[float, str]:
+def start_up(stack: ChaosStack) -> subprocess.Popen[str]:
+    """`stockray up` started in its own session, so a Ctrl-C reaches it only through
+    `stop_up` (once: a second one would cut its rollback short)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cluster.cli", "up"],
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def stop_up(proc: subprocess.Popen[str], wait_s: float = 180) -> None:
+    """Interrupt a running `up` so it rolls back what it started (killed after `wait_s`)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
+
+
+def up(stack: ChaosStack, timeout_s: float = 900) -> tuple[float, str]:
     """`stockray up`; (seconds, an API key: the admin key it printed, else a new read key)."""
     started = time.monotonic()
-    done = stack.cli("up", timeout=900)
+    proc = start_up(stack)
+    try:
+        output, _ = proc.communicate(timeout=timeout_s)
+    finally:
+        stop_up(proc)
     seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"stockray up failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    key = admin_key(done.stdout + done.stderr) or stack.key("read", "bench-scale")
+    if proc.returncode != 0:
+        raise RuntimeError(f"stockray up failed:\n{output[-4000:]}")
+    key = admin_key(output) or stack.key("read", "bench-scale")
     return seconds, key
 
 
@@ -201,13 +231,7 @@ def first_data(stack: ChaosStack, ids: list[str], timeout_s: float) -> dict[str,
     """Seconds from `stockray up` on an empty home to the first bar of any of `ids` through
     the API (the key is the one `up` prints; a new read key once `up` is done if none)."""
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cluster.cli", "up"],
-        env=stack.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_up(stack)
     lines = _Lines(proc.stdout)
     key, up_s, first_s = None, None, None
     try:
@@ -227,8 +251,7 @@ def first_data(stack: ChaosStack, ids: list[str], timeout_s: float) -> dict[str,
             proc.wait(timeout_s)
             up_s = round(time.monotonic() - started, 1)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop_up(proc)
     output = lines.text()
     return {
         "first_data_s": first_s,
