@@ -81,14 +81,13 @@ def scale_part(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
         runs = [(str(len(ids)), "all")]
         if len(small) < len(ids):
             runs.insert(0, (str(len(small)), ",".join(small)))
-        cycles = {}
+        cycles = out["cycles"] = {}  # a cycle that raises leaves the ones before it
         for label, tickers in runs:
             if tickers == "all" and "all" not in groups:
                 tickers = ",".join(ids)
             log(f"cycle over {label} instruments (prices, news)")
             cycles[label] = run_cycle(stack, tickers, label, args.cycle_timeout, args.cycle_s)
             log(f"  {json.dumps({k: cycles[label].get(k) for k in (*CYCLE_FIELDS, 'wall_s')})}")
-        out["cycles"] = cycles
         log(f"API and Postgres reads at concurrency 16, {args.api_seconds:.0f}s each")
         api = asyncio.run(api_load(stack.api_url, key, ids, args.api_seconds))
         api.update(asyncio.run(db_load(stack.dsn, ids, args.api_seconds)))
