@@ -6,8 +6,9 @@
 The cycle is planned before its first request (core/planning.py): requests per provider
 within each one's limits and, with `--cycle-s`, its share of the daily quotas; several
 instruments per request where the provider takes them (NewsAPI); what does not fit is
-deferred up front, stalest first, and named. One Ray task per planned request, a bounded
-number in flight per provider; the provider actors' limiters pace the calls. Each instrument
+deferred up front, stalest first, and named. A few worker tasks (jobs/collect_units.py) run
+the planned requests, a bounded number in flight per provider, and stream each outcome back;
+the provider actors' limiters pace the calls. Each instrument
 publishes `collected` events; the run is one `job_runs` row with counts fetched, unique,
 saved. Exit 0 when every request succeeded (deferred is not failed), 1 otherwise.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -24,25 +26,17 @@ from typing import Any
 import ray
 
 from actors.events import publish
-from configs.settings import load_settings
 from core.collection import (
     Counts,
-    collect_window,
-    save_disclosures,
-    save_news,
-    save_prices,
-    watermark_key,
 )
-from core.errors import ProviderError
-from core.models import Capability, Instrument
+from core.models import Capability
 from core.planning import Unit
-from core.storage import job_runs, watermarks
+from core.storage import job_runs
 from core.storage.db import connect
-from core.storage.lake import Lake
 from core.storage.progress import record_progress
-from jobs.collect_plan import in_flight, make_plan, run_units, stalest_first
+from jobs.collect_plan import in_flight, make_plan, stalest_first
+from jobs.collect_units import COLLECTORS, collect_units
 from jobs.common import (
-    TASK_SCHEDULING,
     Progress,
     UsageError,
     add_common_args,
@@ -54,160 +48,11 @@ from jobs.common import (
     load_job_settings,
     new_trace_id,
     summary_line,
-    task_logging,
     usage_error,
 )
 
 PROG = "jobs.collect"
-MAX_ARTICLE_EVENTS = 20  # per instrument and run; a first collection may save hundreds
 log = logging.getLogger("stockray.jobs.collect")
-
-
-async def _collect_unit(
-    unit: Unit, instruments: list[Instrument], interval: str, now: datetime
-) -> dict[str, Any]:
-    from actors.dedupe import make_dedupe
-    from actors.providers import router_handle
-
-    settings = load_settings()
-    router = router_handle()
-    lake = Lake(settings.home / "lake")
-    dedupe = await make_dedupe(settings)
-    conn = await connect(settings.database_url.get_secret_value())
-    capability = unit.capability
-    key = watermark_key(capability, interval)
-    per: dict[str, dict[str, Any]] = {
-        i.id: {"counts": Counts(), "provider": None, "error": None, "new_articles": 0}
-        for i in instruments
-    }
-    events: list[tuple[str, dict[str, Any], str]] = []
-    try:
-        marks = await watermarks.latest_many(conn, list(per), key)
-        windows = {
-            i.id: collect_window(capability, marks.get(i.id), now, interval) for i in instruments
-        }
-        try:
-            if len(instruments) > 1:  # one multi-instrument request, then a save per instrument
-                start = min(w[0] for w in windows.values())
-                routed = await router.fetch_batch.remote(
-                    unit.provider, capability, instruments, start, now
-                )
-                for instrument in instruments:
-                    found = routed.result.get(instrument.id, [])
-                    await _save_news(conn, lake, dedupe, instrument, routed.provider, found,
-                                     per, events)  # fmt: skip
-            else:
-                instrument = instruments[0]
-                start, end = windows[instrument.id]
-                routed = await _fetch_one(router, unit, instrument, start, end, interval)
-                if capability is Capability.PRICES:
-                    saved = await save_prices(conn, lake, routed.result, end)
-                    per[instrument.id]["counts"] += saved
-                    if saved.saved:
-                        events.append(
-                            ("bar", _bar_event(routed.result.bars, interval), instrument.id)
-                        )
-                elif capability is Capability.NEWS:
-                    await _save_news(conn, lake, dedupe, instrument, routed.provider,
-                                     routed.result, per, events)  # fmt: skip
-                else:
-                    per[instrument.id]["counts"] += await save_disclosures(
-                        conn, instrument.id, routed.provider, routed.result
-                    )
-            for entry in per.values():
-                entry["provider"] = routed.provider
-        except ProviderError as err:  # this request failed; the job's other requests go on
-            for entry in per.values():
-                entry["error"] = str(err)
-            log.warning(
-                "%s failed: %s", capability.value, err,
-                extra={"provider": getattr(err, "provider", None), "status": "failed"},
-            )  # fmt: skip
-    finally:
-        await conn.close()
-    for kind, payload, instrument_id in events:  # after the rows are committed
-        await publish(kind, payload, instrument_id)
-    for instrument_id, entry in per.items():
-        await publish("collected", _collected(instrument_id, capability, entry), instrument_id)
-    log.info(
-        "collected %s %s via %s", capability.value, len(instruments), unit.provider,
-        extra={"status": "partial" if any(e["error"] for e in per.values()) else "ok"},
-    )  # fmt: skip
-    return {
-        "capability": capability.value,
-        "instruments": {i: {**e, "counts": e["counts"].as_dict()} for i, e in per.items()},
-    }
-
-
-async def _fetch_one(
-    router: Any, unit: Unit, instrument: Instrument, start: datetime, end: datetime, interval: str
-) -> Any:
-    # One instrument: the plan's provider first, then failover in the configured order.
-    if unit.capability is Capability.PRICES:
-        return await router.fetch_bars.remote(instrument, start, end, interval, first=unit.provider)
-    if unit.capability is Capability.NEWS:
-        return await router.fetch_news.remote(instrument, start, end, first=unit.provider)
-    return await router.fetch_disclosures.remote(instrument, start, end, first=unit.provider)
-
-
-async def _save_news(
-    conn: Any,
-    lake: Lake,
-    dedupe: Any,
-    instrument: Instrument,
-    provider: str,
-    articles: list[Any],
-    per: dict[str, dict[str, Any]],
-    events: list[tuple[str, dict[str, Any], str]],
-) -> None:
-    fresh: list[Any] = []
-    news = await save_news(conn, lake, instrument.id, provider, articles, dedupe, fresh_out=fresh)
-    newest = sorted(fresh, key=lambda a: a.published_at, reverse=True)[:MAX_ARTICLE_EVENTS]
-    events += [("article", _article_event(a), instrument.id) for a in newest]
-    per[instrument.id]["counts"] += news
-    per[instrument.id]["new_articles"] = news.saved
-
-
-def _collected(instrument_id: str, capability: Capability, entry: dict[str, Any]) -> dict:
-    return {
-        "instrument": instrument_id,
-        "counts": entry["counts"].as_dict(),
-        "providers": {capability.value: entry["provider"]} if entry["provider"] else {},
-        "errors": {capability.value: entry["error"]} if entry["error"] else {},
-        "new_articles": entry["new_articles"],
-    }
-
-
-def _bar_event(bars: list[Any], interval: str) -> dict[str, Any]:
-    # The newest bar and the close before it, so a client can show price and change.
-    ordered = sorted(bars, key=lambda b: b.ts)
-    last = ordered[-1]
-    return {
-        "interval": interval,
-        "ts": last.ts.isoformat(),
-        **{k: getattr(last, k) for k in ("open", "high", "low", "close", "volume", "provider")},
-        "previous_close": ordered[-2].close if len(ordered) > 1 else None,
-    }
-
-
-def _article_event(article: Any) -> dict[str, Any]:
-    return {
-        "id": article.fingerprint,
-        "title": article.title,
-        "url": article.url,
-        "published_at": article.published_at.isoformat(),
-        "source": article.source,
-    }
-
-
-@ray.remote(num_cpus=0, scheduling_strategy=TASK_SCHEDULING)
-def collect_unit(
-    unit: Unit, instruments: list[Instrument], interval: str, now: datetime, trace_id: str
-) -> dict[str, Any]:
-    """One planned request and the writes of what it brought (a Ray task)."""
-    single = instruments[0].id if len(instruments) == 1 else None
-    with task_logging(trace_id, "collect", single):
-        return asyncio.run(_collect_unit(unit, instruments, interval, now))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -301,15 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         total, failed, fresh = Counts(), {}, set()
         progress = Progress(PROG, len(plan.units))
 
-        def submit(unit: Unit) -> Any:
-            chosen = [by_id[i] for i in unit.instrument_ids]
-            return collect_unit.remote(unit, chosen, args.interval, now, trace_id)
+        lock = asyncio.Lock()  # one connection records every step
 
-        for unit, result in run_units(submit, plan.units, lambda p: in_flight(settings, p)):
+        async def step(unit: Unit, result: dict[str, Any]) -> None:
+            nonlocal total
             rows = 0
-            if isinstance(result, Exception):
+            if "error" in result:
                 for iid in unit.instrument_ids:
-                    failed.setdefault(iid, {})[unit.capability.value] = describe_error(result)
+                    failed.setdefault(iid, {})[unit.capability.value] = result["error"]
             else:
                 for iid, entry in result["instruments"].items():
                     counts = Counts(**entry["counts"])
@@ -320,11 +164,38 @@ def main(argv: list[str] | None = None) -> int:
                     if entry["new_articles"]:
                         fresh.add(iid)
             progress.step(rows)
-            step = {"kind": "collect", "run_id": str(run_id), "trace_id": trace_id,
-                    "done": progress.done, "total": progress.total, "counts": total.as_dict(),
-                    "last": ",".join(unit.instrument_ids[:3])}  # fmt: skip
-            await record_progress(conn, run_id, step)  # GET /status reads it from the row
-            await publish("job.progress", step)
+            payload = {
+                "kind": "collect",
+                "run_id": str(run_id),
+                "trace_id": trace_id,
+                "done": progress.done,
+                "total": progress.total,
+                "counts": total.as_dict(),
+                "last": ",".join(unit.instrument_ids[:3]),
+            }
+            async with lock:  # fmt: skip
+                await record_progress(conn, run_id, payload)  # GET /status reads the row
+                await publish("job.progress", payload)  # in order of `done`
+
+        async def drain(work: list[tuple[int, Unit]]) -> None:
+            # One worker's outcomes as they come; if it dies, its unfinished requests failed.
+            caps = {u.provider: in_flight(settings, u.provider) for _, u in work}
+            caps = {p: max(1, math.ceil(n / COLLECTORS)) for p, n in caps.items()}
+            needed = {i: by_id[i] for _, u in work for i in u.instrument_ids}
+            done: set[int] = set()
+            gen = collect_units.remote(work, needed, caps, args.interval, now, trace_id)
+            try:
+                async for ref in gen:
+                    result = await ref
+                    done.add(result["index"])
+                    await step(plan.units[result["index"]], result)
+            except Exception as exc:  # the worker or its node died
+                for index, unit in work:
+                    if index not in done:
+                        await step(unit, {"error": describe_error(exc)})
+
+        shares = [list(enumerate(plan.units))[k::COLLECTORS] for k in range(COLLECTORS)]
+        await asyncio.gather(*(drain(work) for work in shares if work))
         elapsed = time.monotonic() - started
         fresh_ids = [i.id for i in instruments if i.id in fresh]
         analyze_job = (

@@ -1,21 +1,19 @@
 """The collect job's cycle plan: budgets read from the provider actors, stalest instruments
-first, and the planned requests run with a bounded number in flight per provider."""
+first, and how many requests to keep in flight per provider."""
 
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import ray
 
 from configs.settings import Settings
 from core.collection import watermark_key
 from core.models import Capability, Instrument
-from core.planning import Plan, ProviderBudget, Unit, plan_cycle
+from core.planning import Plan, ProviderBudget, plan_cycle
 from core.providers import CLIENTS
 from core.resilience.limiter import Window
 from core.routing import can_serve
@@ -112,29 +110,3 @@ def in_flight(settings: Settings, provider: str) -> int:
     shortest = min(windows, key=lambda w: w.per_s)
     wanted = math.ceil(shortest.requests / shortest.per_s * IN_FLIGHT_SECONDS) + 1
     return max(MIN_IN_FLIGHT, min(MAX_IN_FLIGHT, wanted))
-
-
-def run_units(
-    submit: Callable[[Unit], ray.ObjectRef], units: list[Unit], limit: Callable[[str], int]
-) -> Iterator[tuple[Unit, Any]]:
-    """Submit each unit with at most `limit(provider)` in flight per provider; yield
-    (unit, result) as each finishes, a task's exception as its result."""
-    lanes: dict[str, deque[Unit]] = {}
-    for unit in units:
-        lanes.setdefault(unit.provider, deque()).append(unit)
-    caps = {p: limit(p) for p in lanes}
-    busy = dict.fromkeys(lanes, 0)
-    pending: dict[ray.ObjectRef, Unit] = {}
-    while pending or any(lanes.values()):
-        for provider, lane in lanes.items():
-            while lane and busy[provider] < caps[provider]:
-                unit = lane.popleft()
-                pending[submit(unit)] = unit
-                busy[provider] += 1
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        unit = pending.pop(ready[0])
-        busy[unit.provider] -= 1
-        try:
-            yield unit, ray.get(ready[0])
-        except Exception as exc:  # a task's failure is data for the summary
-            yield unit, exc
