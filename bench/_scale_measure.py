@@ -21,6 +21,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DECIMAL = re.compile(r"\d+\.\d+")  # "next slot in 776.6s": one kind whatever the wait
 KEY_LINE = re.compile(r"API key[^:]*:\s*(\S+)")
 PROVIDER_ACTOR_CLASSES = ("ProviderActor", "ProviderRouter")
+COLLECT_TASK_PREFIX = "collect_"  # jobs.collect's Ray tasks
 
 
 def p99_ms(seconds: list[float]) -> float | None:
@@ -144,20 +145,40 @@ def provider_actor_pids() -> dict[str, int]:
     }
 
 
+def collect_task_pids() -> dict[str, int]:
+    """Pid of each Ray worker running one of jobs.collect's tasks now (`collect_*`), by task
+    name and pid: the job's work runs there, beside the driver."""
+    from ray.util.state import list_tasks
+
+    tasks = list_tasks(
+        filters=[("state", "=", "RUNNING")], detail=True, limit=10_000,
+        raise_on_missing_output=False,
+    )  # fmt: skip
+    return {
+        f"{t.name}:{t.worker_pid}": t.worker_pid
+        for t in tasks
+        if (t.name or "").startswith(COLLECT_TASK_PREFIX) and t.worker_pid
+    }
+
+
 @dataclass
 class RssSampler:
-    """Peak resident memory of a driver (with children) and of the provider actors, sampled
-    every `every_s` in a thread; the actors' pids are looked up every `refresh_s`."""
+    """Peak resident memory of a driver (with children), of the provider actors and of the
+    workers running the job's tasks, sampled every `every_s` in a thread; the actors' and
+    the tasks' pids are looked up every `refresh_s`."""
 
     driver_pid: int
     find_actors: Callable[[], dict[str, int]] = provider_actor_pids
+    find_workers: Callable[[], dict[str, int]] = collect_task_pids
     every_s: float = 0.2
     refresh_s: float = 2.0
     peak_driver: int = 0
     peak_actors: int = 0
+    peak_workers: int = 0
     peak_total: int = 0
     samples: int = 0
     actor_names: set[str] = field(default_factory=set)
+    worker_pids: set[int] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -173,32 +194,44 @@ class RssSampler:
             self._thread.join(30)
 
     def _run(self) -> None:
-        pids: dict[str, int] = {}
+        actors: dict[str, int] = {}
+        workers: dict[str, int] = {}
         looked = -self.refresh_s
         while True:  # one sample at least, however soon the sampler is stopped
             if time.monotonic() - looked >= self.refresh_s:
                 looked = time.monotonic()
-                try:
-                    pids = self.find_actors()
-                    self.actor_names |= set(pids)
-                except Exception as exc:  # the state API busy: keep the last pids
-                    if len(self.errors) < 5:
-                        self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-            driver, actors = tree_rss(self.driver_pid), pids_rss(pids.values())
+                actors = self._look(self.find_actors, actors)
+                workers = self._look(self.find_workers, workers)
+                self.actor_names |= set(actors)
+                self.worker_pids |= set(workers.values())
+            driver = tree_rss(self.driver_pid)
+            in_actors = pids_rss(actors.values())
+            in_workers = pids_rss(set(workers.values()) - set(actors.values()))
             self.peak_driver = max(self.peak_driver, driver)
-            self.peak_actors = max(self.peak_actors, actors)
-            self.peak_total = max(self.peak_total, driver + actors)
+            self.peak_actors = max(self.peak_actors, in_actors)
+            self.peak_workers = max(self.peak_workers, in_workers)
+            self.peak_total = max(self.peak_total, driver + in_actors + in_workers)
             self.samples += 1
             if self._stop.wait(self.every_s):
                 return
+
+    def _look(self, find: Callable[[], dict[str, int]], last: dict[str, int]) -> dict[str, int]:
+        try:
+            return find()
+        except Exception as exc:  # the state API busy: keep the last pids
+            if len(self.errors) < 5:
+                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            return last
 
     def figures(self) -> dict[str, Any]:
         """Peaks in MB and what was sampled."""
         return {
             "driver_mb": round(self.peak_driver / MB, 1),
             "provider_actors_mb": round(self.peak_actors / MB, 1),
+            "task_workers_mb": round(self.peak_workers / MB, 1),
             "total_mb": round(self.peak_total / MB, 1),
             "provider_actors": sorted(self.actor_names),
+            "task_workers": len(self.worker_pids),
             "samples": self.samples,
             **({"sampler_errors": self.errors} if self.errors else {}),
         }

@@ -40,6 +40,7 @@ SCALE_ENV = {
     "STOCKRAY_FIRST_COLLECTION": "off",
     "STOCKRAY_API_RATE_LIMIT": "0",  # the load is one key: its request limit measures nothing
 }
+RSS_PARTS = ("driver_mb", "provider_actors_mb", "task_workers_mb")
 CYCLE_FIELDS = ("instruments", "cycle_s", "ideal_s", "cycle_over_ideal", "requests", "http_429",
                 "deferred", "failed")  # fmt: skip
 
@@ -135,16 +136,13 @@ def report(scale: dict[str, Any], first: dict[str, Any], notes: list[str]) -> di
     api = scale.get("api") or {}
     out: dict[str, Any] = {k: big.get(k) for k in CYCLE_FIELDS}
     out["peak_rss_mb"] = {
-        label: {k: r.get(k) for k in ("driver_mb", "provider_actors_mb", "total_mb")}
-        for label, r in rss.items()
+        label: {k: r.get(k) for k in (*RSS_PARTS, "total_mb")} for label, r in rss.items()
     }
     out["peak_pg_connections"] = {k: c.get("peak_pg_connections") for k, c in cycles.items()}
     if small:
         s_rss, b_rss = small.get("peak_rss") or {}, big.get("peak_rss") or {}
         out["rss_ratio_700_over_70"] = ratio(b_rss.get("total_mb"), s_rss.get("total_mb"))
-        out["rss_ratios"] = {
-            k: ratio(b_rss.get(k), s_rss.get(k)) for k in ("driver_mb", "provider_actors_mb")
-        }
+        out["rss_ratios"] = {k: ratio(b_rss.get(k), s_rss.get(k)) for k in RSS_PARTS}
     for name in ("watchlist", "bars"):
         out[f"{name}_p99_ms"] = api.get(f"{name}_p99_ms")
         out[f"{name}_uncached_p99_ms"] = api.get(f"{name}_uncached_p99_ms")

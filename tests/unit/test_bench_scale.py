@@ -71,8 +71,16 @@ def test_count_of_counts_and_collections() -> None:
     assert count_of("many") is None
 
 
+def _sleeper() -> subprocess.Popen[str]:
+    """A Python child that has started (it said so) and sleeps."""
+    code = "import time; print('ready', flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    return child
+
+
 def test_tree_rss_counts_the_children() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = _sleeper()
     try:
         alone = tree_rss(child.pid)
         with_parent = tree_rss(os.getpid())
@@ -81,23 +89,34 @@ def test_tree_rss_counts_the_children() -> None:
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()  # type: ignore[union-attr]
     assert tree_rss(child.pid) == 0
 
 
 def test_sampler_records_driver_and_actor_peaks() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child = _sleeper()
     try:
-        with RssSampler(child.pid, find_actors=lambda: {"me": os.getpid()}, every_s=0.01) as s:
+        with RssSampler(
+            child.pid,
+            find_actors=lambda: {"me": os.getpid()},
+            find_workers=lambda: {"collect_units:1": child.pid, "collect_units:2": os.getpid()},
+            every_s=0.01,
+        ) as s:
             pass
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()  # type: ignore[union-attr]
     figures = s.figures()
     assert figures["samples"] >= 1
     assert figures["driver_mb"] > 1
     assert figures["provider_actors_mb"] > figures["driver_mb"]  # pytest outweighs `sleep`
-    assert figures["total_mb"] >= figures["provider_actors_mb"]
+    # A pid in two groups counts once (the actor's): the workers' figure is the child's.
+    assert abs(figures["task_workers_mb"] - figures["driver_mb"]) < 2
+    parts = figures["driver_mb"] + figures["provider_actors_mb"] + figures["task_workers_mb"]
+    assert figures["provider_actors_mb"] < figures["total_mb"] <= parts + 0.2
     assert figures["provider_actors"] == ["me"]
+    assert figures["task_workers"] == 2
 
 
 def test_failure_kinds_most_frequent_first() -> None:
