@@ -1,12 +1,14 @@
 """Storing what a provider returned: lake, Postgres rows and watermark, in a safe order.
 
-Order per batch: the Parquet lake first (idempotent, rewritten by key), then one Postgres
+Order per batch: the Parquet lake first (idempotent, rewritten by key; in a thread, so a
+file's read, merge and fsync do not hold the caller's event loop), then one Postgres
 transaction holding the rows and the watermark. A crash anywhere leaves the watermark
 behind the rows it covers, so a re-run fetches them again and the writes change nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -106,9 +108,9 @@ async def save_prices(
     """Bars and corporate actions of one fetch; the watermark moves to `covered_until`."""
     bars = list(series.bars)
     if lake is not None and series.actions:
-        lake.write_actions(series.actions)
+        await asyncio.to_thread(lake.write_actions, series.actions)
     if lake is not None and bars:
-        lake.write_bars(bars)
+        await asyncio.to_thread(lake.write_bars, bars)
 
     async def write() -> WriteResult:
         await write_corporate_actions(conn, list(series.actions))
@@ -154,7 +156,7 @@ async def save_news(
     write = fresh + orphaned
     try:
         if lake is not None and write:
-            lake.write_articles(write)
+            await asyncio.to_thread(lake.write_articles, write)
         result = await _commit(conn, lambda: write_articles(conn, write), mark, also)
     except BaseException:
         await dedupe.forget(claimed)

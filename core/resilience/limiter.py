@@ -25,10 +25,16 @@ DEFAULT_MARGIN_S = 0.05
 """Extra seconds added to every window, to absorb latency jitter between us and the provider:
 requests admitted `per_s` apart may arrive closer. Measured against the sim's Yahoo (5/s,
 150 requests at the limit, load 5-10): 20 ms drew 1-4 429s (each pausing the provider 1 s),
-50 ms none, in the same time (the margin costs 5% of a 1 s window's rate)."""
+50 ms none, in the same time (the margin costs 5% of a 1 s window's rate). A loaded machine
+jitters more: the margin then adapts (`AdaptiveMargin`)."""
 PACE_FRACTION = 0.9
 """Pacing gap as a share of the even spacing: wake-up and round-trip delays then do not eat
 into the rate, while the sliding log (not the pacing) stays the hard limit."""
+MARGIN_STEP_S, MARGIN_MAX_EXTRA_S = 0.05, 0.25
+"""A provider's 429 despite the margin widens it by a step (up to the extra maximum): its
+clock saw our admissions closer together than we made them (a loaded machine's jitter)."""
+MARGIN_CALM_ADMISSIONS, MARGIN_SHRINK_S = 100, 0.01
+"""…and every this many admissions without one it narrows back by this much."""
 PACE_MAX_WINDOW_S = 60.0
 """Only a window this short is paced: bursts matter within seconds, while spreading a daily
 quota evenly (NewsAPI's 100 a day: one call every 13 minutes) would starve a planned cycle."""
@@ -86,6 +92,33 @@ def pace_gap_s(windows: Iterable[Window]) -> float:
     return PACE_FRACTION * shortest.per_s / shortest.requests
 
 
+@dataclass(slots=True)
+class AdaptiveMargin:
+    """The seconds added to every window: `base_s`, plus what the provider's 429s taught."""
+
+    base_s: float
+    extra_s: float = 0.0
+    calm: int = 0
+
+    @property
+    def value_s(self) -> float:
+        """The margin now."""
+        return self.base_s + self.extra_s
+
+    def widen(self) -> None:
+        """The provider refused a call we admitted: allow for more jitter."""
+        self.extra_s = min(MARGIN_MAX_EXTRA_S, self.extra_s + MARGIN_STEP_S)
+        self.calm = 0
+
+    def admitted(self) -> bool:
+        """Count an admission; True when the margin narrowed."""
+        self.calm += 1
+        if self.extra_s <= 0 or self.calm < MARGIN_CALM_ADMISSIONS:
+            return False
+        self.extra_s, self.calm = max(0.0, self.extra_s - MARGIN_SHRINK_S), 0
+        return True
+
+
 def to_windows(limits: Iterable[RateLimitLike], margin_s: float) -> list[Window]:
     """Validated copies of `limits`; raises ValueError on a non-positive limit or margin."""
     if not (margin_s >= 0 and math.isfinite(margin_s)):
@@ -130,6 +163,7 @@ class LocalRateLimiter:
     ) -> None:
         self.provider = provider
         self.margin_s = margin_s
+        self.margin = AdaptiveMargin(margin_s)
         windows = to_windows(limits, margin_s)
         self._logs = [_Log(w, w.per_s + margin_s) for w in windows]
         gap = pace_gap_s(windows) if pace else 0.0
@@ -164,8 +198,7 @@ class LocalRateLimiter:
                 now = time.monotonic()
                 free_at = self._free_at()
                 if free_at <= now:
-                    for log in self._logs:
-                        log.times.append(now)
+                    self._admit(now)
                     return now - start
                 if free_at > give_up_at:
                     raise Throttled(self.provider, free_at - now)
@@ -180,13 +213,25 @@ class LocalRateLimiter:
         free_at = self._free_at()
         if free_at > now:
             return free_at - now
-        for log in self._logs:
-            log.times.append(now)
+        self._admit(now)
         return 0.0
 
+    def _admit(self, now: float) -> None:
+        for log in self._logs:
+            log.times.append(now)
+        if self.margin.admitted():
+            self._respan()
+
+    def _respan(self) -> None:
+        for log in self._logs[: self._labelled]:
+            log.span_s = log.window.per_s + self.margin.value_s
+
     async def penalize(self, retry_after_s: float) -> None:
-        """Admit nothing for `retry_after_s` seconds; a shorter penalty never shortens a pause."""
+        """Admit nothing for `retry_after_s` seconds (a shorter penalty never shortens a
+        pause), and widen the margin: the provider refused a call our windows admitted."""
         self._paused_until = max(self._paused_until, time.monotonic() + max(retry_after_s, 0.0))
+        self.margin.widen()
+        self._respan()
 
     async def budget(self) -> dict[str, float]:
         """Admissions left per window right now, by label, plus `paused_s`."""

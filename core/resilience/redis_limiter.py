@@ -17,7 +17,13 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 
 from core.resilience.errors import Throttled
-from core.resilience.limiter import DEFAULT_MARGIN_S, RateLimitLike, pace_gap_s, to_windows
+from core.resilience.limiter import (
+    DEFAULT_MARGIN_S,
+    AdaptiveMargin,
+    RateLimitLike,
+    pace_gap_s,
+    to_windows,
+)
 
 # KEYS: log zset, pause key. ARGV: member, margin_us, pace_us, then (requests, per_us) per
 # window. Returns {admitted 0/1, wait_us, now_us}. The window admits when its `requests`-th
@@ -103,7 +109,7 @@ class RedisRateLimiter:
         self._windows = to_windows(limits, margin_s)
         base = f"{key_prefix}{{{provider}}}"
         self.log_key, self.pause_key = f"{base}:log", f"{base}:pause"
-        self._margin_us = math.ceil(margin_s * _US)
+        self.margin = AdaptiveMargin(margin_s)  # this process's: widened by its own 429s
         # As in LocalRateLimiter: spread the shortest window's budget instead of bursting it.
         self._pace_us = math.floor(pace_gap_s(self._windows) * _US) if pace else 0
         self._window_args: list[int] = []
@@ -135,6 +141,7 @@ class RedisRateLimiter:
                 )
                 now = time.monotonic()
                 if admitted:
+                    self.margin.admitted()
                     return now - start
                 wait = int(wait_us) / _US
                 if now + wait > give_up_at:
@@ -150,10 +157,14 @@ class RedisRateLimiter:
             keys=[self.log_key, self.pause_key],
             args=[uuid.uuid4().hex, self._margin_us, self._pace_us, *self._window_args],
         )
+        if admitted:
+            self.margin.admitted()
         return 0.0 if admitted else int(wait_us) / _US
 
     async def penalize(self, retry_after_s: float) -> None:
-        """Admit nothing, in any process sharing the key, for `retry_after_s` seconds."""
+        """Admit nothing, in any process sharing the key, for `retry_after_s` seconds; widen
+        this process's margin (the provider refused a call the windows admitted)."""
+        self.margin.widen()
         pause_us = math.ceil(max(retry_after_s, 0.0) * _US)
         await self._penalize(keys=[self.pause_key], args=[pause_us])
 
@@ -167,6 +178,10 @@ class RedisRateLimiter:
         }
         left["paused_s"] = int(pause_us) / _US
         return left
+
+    @property
+    def _margin_us(self) -> int:
+        return math.ceil(self.margin.value_s * _US)
 
     async def _pause_hint(self) -> float:
         # A lower bound on the wait, for a caller that timed out queueing behind others.

@@ -11,7 +11,16 @@ import pytest
 from configs.sections import RateLimit
 from core.errors import RateLimited
 from core.resilience import LocalRateLimiter, Throttled
-from core.resilience.limiter import DEFAULT_MARGIN_S, PACE_FRACTION, Window, pace_gap_s
+from core.resilience.limiter import (
+    DEFAULT_MARGIN_S,
+    MARGIN_CALM_ADMISSIONS,
+    MARGIN_MAX_EXTRA_S,
+    MARGIN_STEP_S,
+    PACE_FRACTION,
+    AdaptiveMargin,
+    Window,
+    pace_gap_s,
+)
 from tests.unit.resilience.windows import assert_sliding
 
 
@@ -158,3 +167,21 @@ async def test_a_daily_quota_admits_a_planned_burst_at_once() -> None:
     waits = [await limiter.try_acquire() for _ in range(100)]
     assert waits == [0.0] * 100
     assert await limiter.try_acquire() > 86000
+
+
+async def test_a_providers_429_widens_the_margin_and_calm_narrows_it() -> None:
+    limiter = LocalRateLimiter("p", [RateLimit(requests=5, per_s=1)], margin_s=0.05, pace=False)
+    for _ in range(5):
+        assert await limiter.try_acquire() == 0.0
+    before = await limiter.try_acquire()  # the 6th waits out the window and its margin
+    assert 1.0 < before <= 1.05
+    await limiter.penalize(0.0)  # the provider refused one: it saw them closer than we sent
+    assert limiter.margin.extra_s == pytest.approx(MARGIN_STEP_S)
+    after = await limiter.try_acquire()
+    assert after == pytest.approx(before + MARGIN_STEP_S, abs=0.01)
+    for _ in range(10):
+        await limiter.penalize(0.0)
+    assert limiter.margin.extra_s == pytest.approx(MARGIN_MAX_EXTRA_S)  # bounded
+    calm = AdaptiveMargin(0.05, extra_s=0.02)
+    narrowed = [calm.admitted() for _ in range(MARGIN_CALM_ADMISSIONS)]
+    assert narrowed.count(True) == 1 and calm.extra_s == pytest.approx(0.01)
