@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 "counts": total.as_dict(),
                 "last": ",".join(unit.instrument_ids[:3]),
             }
-            async with lock:  # fmt: skip
+            async with lock:
                 await record_progress(conn, run_id, payload)  # GET /status reads the row
                 await publish("job.progress", payload)  # in order of `done`
 
