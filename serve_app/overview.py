@@ -61,8 +61,8 @@ class Watchlist(BaseModel):
 
 
 class RunStatus(BaseModel):
-    """A run that is pending or running: `done` of `total` (instruments for a collect,
-    chunks for a backfill; null until it reports), the instrument it finished `last`, its
+    """A run that is pending or running: `done` of `total` (planned requests for a collect,
+    chunks for a backfill; null until it reports), the instruments it finished `last`, its
     counts so far and when it last reported (`progress_at`)."""
 
     run_id: str
