@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import NotFound, ProviderError
+from core.errors import NotFound, ProviderError, QuotaExhausted, RateLimited
 from core.models import Capability
 from core.provider_service import outcome_of
 from core.providers import CLIENTS
@@ -96,8 +96,7 @@ class FailoverRouter:
         first: str | None = None,
     ) -> Routed:
         """Call the first provider that answers; raise the last error if none does.
-        `first` (a cycle's plan) is asked before the others, which keep their order, and
-        with its retries (a provider with another behind it otherwise gets one attempt)."""
+        `first` (a cycle's plan) is asked before the others, which keep their order."""
         providers = self.candidates(capability, interval)
         if first in providers:
             providers = [first, *(p for p in providers if p != first)]
@@ -113,13 +112,8 @@ class FailoverRouter:
             has_next = i + 1 < len(providers)
             left = max(deadline - loop.time(), MIN_CALL_S)
             share = left * PRIMARY_SHARE if has_next else left
-            # The plan's provider was budgeted for this call: it gets its retries (a 429 from
-            # a window's edge waits its Retry-After) before the next one's quota is spent.
-            single_attempt = has_next and provider != first
             try:
-                result = await self._call(
-                    provider, METHODS[capability], args, single_attempt, share
-                )
+                result = await self._ask(provider, capability, args, has_next, share, first)
                 return Routed(provider, result, tuple(skipped))
             except ProviderError as err:
                 if isinstance(err, NotFound):
@@ -130,3 +124,22 @@ class FailoverRouter:
                     self._on_failover(capability, provider, providers[i + 1])
         assert last is not None
         raise last
+
+    async def _ask(
+        self,
+        provider: str,
+        capability: Capability,
+        args: tuple[Any, ...],
+        has_next: bool,
+        share: float,
+        first: str | None,
+    ) -> Any:
+        try:
+            return await self._call(provider, METHODS[capability], args, has_next, share)
+        except RateLimited as err:
+            if provider != first or isinstance(err, QuotaExhausted):
+                raise
+            # The plan budgeted this call: a 429 at a window's edge is waited out once (the
+            # provider's limiter holds its Retry-After) before another provider's quota is
+            # spent. Other errors fail over at once, as for any call.
+            return await self._call(provider, METHODS[capability], args, has_next, share)

@@ -172,27 +172,33 @@ async def test_a_hanging_primary_costs_its_share_and_the_fallback_answers() -> N
     assert 0 < given["alphavantage"] <= 2.0 - given["yahoo"] + 0.01
 
 
-async def test_the_plans_provider_goes_first_with_its_retries() -> None:
+async def test_the_plans_provider_goes_first_and_waits_out_one_429() -> None:
     from core.errors import RateLimited
 
     calls: list[tuple[str, bool]] = []
+    errors = {"alphavantage": RateLimited("alphavantage", "429", 1.0)}
 
     async def call(
         provider: str, method: str, args: tuple[Any, ...], failover: bool, deadline_s: float
     ) -> str:
         calls.append((provider, failover))
-        if provider == "alphavantage":
-            raise RateLimited(provider, "429", 1.0)
+        if provider in errors:
+            raise errors[provider]
         return "bars"
 
     router = FailoverRouter(
         {Capability.PRICES: ["yahoo", "alphavantage"]}, {"yahoo", "alphavantage"}, call
     )
     args = (AAPL, *WINDOW, "1d")
-    # Planned on the second provider: asked first, allowed its retries (failover False),
-    # and the first one still serves when it fails for good.
+    # Planned on the second provider: asked first; a 429 is asked once more (its limiter
+    # holds the pause) before the other provider serves.
     routed = await router.route(Capability.PRICES, *args, interval="1d", first="alphavantage")
-    assert routed.provider == "yahoo" and calls == [("alphavantage", False), ("yahoo", False)]
+    assert routed.provider == "yahoo"
+    assert calls == [("alphavantage", True), ("alphavantage", True), ("yahoo", False)]
+    calls.clear()
+    errors["alphavantage"] = Unavailable("alphavantage", "503")  # other errors: at once
+    await router.route(Capability.PRICES, *args, interval="1d", first="alphavantage")
+    assert calls == [("alphavantage", True), ("yahoo", False)]
     calls.clear()
     await router.route(Capability.PRICES, *args, interval="1d")  # unplanned: as before
     assert calls == [("yahoo", True)]
