@@ -8,6 +8,7 @@ Each test deploys the app under its own name and route prefix and deletes it aft
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections import Counter
@@ -141,21 +142,37 @@ async def _get(http: httpx.AsyncClient, url: str) -> str:
     return str(resp.status_code)
 
 
-async def drive(url: str, key: str, workers: int, stop: asyncio.Event, pause_s: float = 0) -> Load:
+async def drive(
+    url: str,
+    key: str,
+    workers: int,
+    stop: asyncio.Event,
+    pause_s: float = 0,
+    fresh: bool = False,
+) -> Load:
     """`workers` clients GETting bars until `stop`; a failed GET is retried once after a
-    short back-off (GETs are idempotent), as a well-behaved client does."""
+    short back-off (GETs are idempotent), as a well-behaved client does. `fresh`: each GET
+    new to the replica's read cache (same rows), so every one costs a database read."""
     load = Load()
     headers = {"Authorization": f"Bearer {key}"}
+    sent = itertools.count()
+
+    def target() -> str:
+        if not fresh:
+            return url + BARS
+        n = next(sent) % 3600
+        return url + BARS.replace("T00:00:00Z", f"T00:{n // 60:02d}:{n % 60:02d}Z")
 
     async def client(http: httpx.AsyncClient) -> None:
         while not stop.is_set():
-            kind = await _get(http, url + BARS)
+            path = target()
+            kind = await _get(http, path)
             load.first[kind] += 1
             if kind != "200":
                 # Serve's router may still pick the killed replica for a moment after its
                 # death (the proxy answers 500 for it); a client backs off before retrying.
                 await asyncio.sleep(RETRY_BACKOFF_S)
-                kind = await _get(http, url + BARS)
+                kind = await _get(http, path)
             load.final[kind] += 1
             if kind == "200":
                 load.ok_at.append(time.monotonic())
@@ -181,7 +198,9 @@ async def test_autoscales_up_under_load_and_down_without_failed_requests(deploy,
     assert _running_replicas(name) == 1
 
     stop = asyncio.Event()
-    heavy = asyncio.create_task(drive(name_url, db.key, workers=12, stop=stop))
+    # Load the replica must work for: cached answers (and keys) take it too little time to
+    # keep one request in flight, which is what the autoscaler counts.
+    heavy = asyncio.create_task(drive(name_url, db.key, workers=12, stop=stop, fresh=True))
     waited = await asyncio.to_thread(_wait, "2 replicas", lambda: _running_replicas(name) >= 2, 90)
     stop.set()
     up = await heavy
