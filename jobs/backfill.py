@@ -315,6 +315,14 @@ async def _execute(
             else:
                 totals += Counts(**result["counts"])
                 progress.step(result["counts"]["fetched"])
+                if result["counts"]["saved"]:  # the API's caches of this instrument drop
+                    await publish(
+                        "collected",
+                        {"instrument": chunk.instrument.id, "counts": result["counts"],
+                         "providers": {chunk.capability.value: result.get("provider")},
+                         "errors": {}, "backfill_id": bf_id},
+                        chunk.instrument.id,
+                    )  # fmt: skip
             if progress.done % 10 == 0 or progress.done == len(todo):
                 counts = _counts(progress, totals, len(failed))
                 await job_runs.update_counts(conn, run_id, counts)
