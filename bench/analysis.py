@@ -23,7 +23,7 @@ measures, each on a fresh database:
    article batches through the gateway: `real_model_valid_rate`, `real_model_repair_rate`,
    `real_model_citation_valid`, `real_model_tokens_per_s` (`--no-real-model` skips it).
 6. Lexicon accuracy on the same labelled stories (`lexicon_sim_accuracy`), and on public
-   labelled financial sentiment sets (`bench/data/sentiment/`, never Financial PhraseBank):
+   labelled financial sentiment sets (`bench/data/sentiment/`, never the brief's held-out set):
    accuracy and macro-F1 on the untouched test split (`lexicon_accuracy`,
    `lexicon_macro_f1`) and on the tune split, beside the peer VADER on the English rows.
 
