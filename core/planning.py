@@ -192,8 +192,3 @@ def _why(budget: ProviderBudget, cycle_s: float | None) -> str:
         return "no budget"
     share = "this cycle's share of" if cycle_s is not None and longest.per_s >= cycle_s else ""
     return f"{share} its {longest.label} limit used".strip()
-
-
-def default_batcher(provider: str, capability: Capability, items: list[Instrument]) -> list:
-    """One instrument per request (providers without multi-symbol requests)."""
-    return [[i] for i in items]

@@ -15,7 +15,7 @@ from core.collection import watermark_key
 from core.models import Capability, Instrument
 from core.planning import Plan, ProviderBudget, plan_cycle
 from core.providers import CLIENTS
-from core.resilience.limiter import Window
+from core.resilience.limiter import Window, to_windows
 from core.routing import can_serve
 from core.storage import watermarks
 
@@ -36,8 +36,7 @@ def serves(settings: Settings, capability: Capability, instrument: Instrument) -
 
 def windows_of(settings: Settings, provider: str) -> tuple[Window, ...]:
     """The provider's configured rate windows."""
-    config = settings.providers.providers[provider]
-    return tuple(Window(int(w.requests), float(w.per_s)) for w in config.limits)
+    return tuple(to_windows(settings.providers.providers[provider].limits, margin_s=0.0))
 
 
 def budgets_from(settings: Settings, health: dict[str, dict[str, Any]]) -> dict:
