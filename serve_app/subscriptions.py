@@ -9,11 +9,12 @@ takes.
 """
 
 # No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.storage import subscriptions as stored
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
@@ -45,12 +46,12 @@ class Subscription(BaseModel):
     created_at: str
 
 
-def _out(row: Any) -> Subscription:
+def _out(found: stored.Subscription) -> Subscription:
     return Subscription(
-        id=str(row["id"]),
-        instruments=list(row["instruments"]),
-        events=list(row["events"]),
-        created_at=row["created_at"].isoformat(),
+        id=str(found.id),
+        instruments=list(found.instruments),
+        events=list(found.events),
+        created_at=found.created_at.isoformat(),
     )
 
 
@@ -67,73 +68,47 @@ async def create_subscription(
 ) -> Subscription:
     """Subscribe this key to events of instruments (201, or 200 if it already was)."""
     instruments, events = sorted(set(body.instruments)), sorted(set(body.events))
-    pool = await ctx.pool()
-    async with pool.acquire() as conn, conn.transaction():
-        known = await conn.fetch("SELECT id FROM instruments WHERE id = ANY($1)", instruments)
-        missing = sorted(set(instruments) - {r["id"] for r in known})
-        if missing:
-            raise ApiError(
-                422, "invalid_request", "unknown instruments",
-                [{"field": "instruments", "problem": f"{i!r} is not on the watchlist"}
-                 for i in missing],
-            )  # fmt: skip
-        await conn.execute("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE", key.id)
-        row = await conn.fetchrow(
-            "SELECT * FROM subscriptions WHERE key_id = $1 AND instruments = $2 "
-            "AND events = $3",
-            key.id, instruments, events,
+    limit = ctx.settings.ws_max_rules
+    done = await stored.subscribe(await ctx.pool(), key.id, instruments, events, limit)
+    if done.subscription is None and done.unknown:
+        raise ApiError(
+            422, "invalid_request", "unknown instruments",
+            [{"field": "instruments", "problem": f"{i!r} is not on the watchlist"}
+             for i in done.unknown],
         )  # fmt: skip
-        if row is not None:  # a retry, or the same subscription made before
-            response.status_code = 200
-            return _out(row)
-        await _check_room(conn, key, ctx.settings.ws_max_rules)
-        row = await conn.fetchrow(
-            "INSERT INTO subscriptions (key_id, instruments, events) VALUES ($1, $2, $3) "
-            "RETURNING *",
-            key.id, instruments, events,
-        )  # fmt: skip
-    return _out(row)
-
-
-async def _check_room(conn: Any, key: KeyInfo, limit: int) -> None:
-    # Every stored subscription is loaded into each of the key's sockets: keep them few.
-    held = await conn.fetchval("SELECT count(*) FROM subscriptions WHERE key_id = $1", key.id)
-    if held >= limit:
+    if done.subscription is None:  # each stored subscription is loaded into the key's sockets
         raise ApiError(
             409, "too_many_subscriptions",
-            f"this key has {held} subscriptions, the most it may (STOCKRAY_WS_MAX_RULES)",
+            f"this key has {done.held} subscriptions, the most it may (STOCKRAY_WS_MAX_RULES)",
             {"limit": limit},
         )  # fmt: skip
+    if not done.created:  # a retry, or the same subscription made before
+        response.status_code = 200
+    return _out(done.subscription)
 
 
 @router.get("/subscriptions")
 async def list_subscriptions(ctx: Ctx, key: Caller) -> dict[str, list[Subscription]]:
     """This key's subscriptions, oldest first."""
-    rows = await (await ctx.pool()).fetch(
-        "SELECT * FROM subscriptions WHERE key_id = $1 ORDER BY created_at, id", key.id
-    )
-    return {"subscriptions": [_out(r) for r in rows]}
+    found = await stored.of_key(await ctx.pool(), key.id)
+    return {"subscriptions": [_out(s) for s in found]}
 
 
 @router.get("/subscriptions/{subscription_id}")
 async def get_subscription(subscription_id: str, ctx: Ctx, key: Caller) -> Subscription:
     """One of this key's subscriptions."""
-    row = await (await ctx.pool()).fetchrow(
-        "SELECT * FROM subscriptions WHERE id = $1 AND key_id = $2",
-        uuid_or_404(subscription_id, "subscription"), key.id,
-    )  # fmt: skip
-    if row is None:
+    found = await stored.get(await ctx.pool(), uuid_or_404(subscription_id, "subscription"), key.id)
+    if found is None:
         raise ApiError(404, "not_found", f"no subscription {subscription_id!r}")
-    return _out(row)
+    return _out(found)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
 async def delete_subscription(subscription_id: str, ctx: Ctx, key: Caller) -> Response:
     """Remove one of this key's subscriptions."""
-    deleted = await (await ctx.pool()).fetchval(
-        "DELETE FROM subscriptions WHERE id = $1 AND key_id = $2 RETURNING id",
-        uuid_or_404(subscription_id, "subscription"), key.id,
-    )  # fmt: skip
-    if deleted is None:
+    deleted = await stored.delete(
+        await ctx.pool(), uuid_or_404(subscription_id, "subscription"), key.id
+    )
+    if not deleted:
         raise ApiError(404, "not_found", f"no subscription {subscription_id!r}")
     return Response(status_code=204)
