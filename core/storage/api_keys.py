@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -241,3 +242,14 @@ async def revoke_key(conn: asyncpg.Connection, prefix_or_id: str) -> bool:
         if info.id == revoked:
             _cache.pop(fingerprint, None)
     return True
+
+
+async def unrevoked(
+    db: asyncpg.Connection | asyncpg.Pool, key_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of `key_ids` are still unrevoked, read from the database (no cache)."""
+    rows = await db.fetch(
+        "SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL",
+        list(key_ids),
+    )
+    return {r["id"] for r in rows}
