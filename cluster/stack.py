@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cluster import postgres, ray_head, scheduler, serve_deploy, sim_process
 from cluster.first_run import FirstRun, create_first_key, start_first_collection
@@ -140,6 +141,21 @@ def _stack_env(settings: Settings, state: StackState, dsn: str) -> dict[str, str
     }
 
 
+def _job_env(settings: Settings, state: StackState, dsn: str) -> dict[str, str]:
+    """The environment a hand-run `python -m jobs.NAME` takes to join this stack."""
+    where = urlsplit(state.ray.dashboard_url or settings.dashboard_url)
+    env = {
+        **_stack_env(settings, state, dsn),
+        "STOCKRAY_DASHBOARD_HOST": where.hostname or settings.dashboard_host,
+        "STOCKRAY_DASHBOARD_PORT": str(where.port or settings.dashboard_port),
+        "RAY_AUTH_MODE": "token",  # the head `up` starts authenticates every client
+    }
+    address = settings.ray_address or state.ray.gcs_address
+    if address:
+        env["RAY_ADDRESS"] = address  # ray.init(address="auto") takes it over its own lookup
+    return env
+
+
 def _ray_up(settings: Settings, state: StackState, dsn: str, undo: list, report: Report) -> None:
     if settings.ray_address:
         if not ray_head.dashboard_alive(settings.dashboard_url):
@@ -208,6 +224,7 @@ def up(settings: Settings) -> Report:
         _ray_up(settings, state, dsn, undo, report)
         _serve_up(settings, state, dsn, undo, report)
         _scheduler_up(settings, state, dsn, report)
+        state.job_env = _job_env(settings, state, dsn)
         state.save(settings.home)
         # Submitted before the API answers, so the first collection runs while replicas start;
         # an external cluster's nodes do not have the stack's settings: the job carries them.

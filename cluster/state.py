@@ -59,6 +59,9 @@ class StackState:
     ray: RayState = field(default_factory=RayState)
     serve: ServeState = field(default_factory=ServeState)
     sim: SimState = field(default_factory=SimState)
+    # What a job run by hand in a shell needs to join this stack (`jobs/stack_env.py` reads it
+    # from stack.json, so jobs need not import the cluster package).
+    job_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, home: Path) -> StackState:
@@ -73,6 +76,7 @@ class StackState:
                 ray=RayState(**raw.get("ray", {})),
                 serve=ServeState(**raw.get("serve", {})),
                 sim=SimState(**raw.get("sim", {})),
+                job_env=dict(raw.get("job_env", {})),
             )
         except (ValueError, TypeError) as exc:
             raise StackError(

@@ -1,13 +1,16 @@
 """A job run by hand in a shell next to a running `stockray up` stack: find that stack.
 
 Under `ray job submit` (or the scheduler) the head's environment already names the
-database; in a plain shell the job reads what `up` recorded in `<home>/stack.json` and
-takes the same database, Ray cluster, dashboard and provider URLs `up` gives the head.
+database; in a plain shell the job takes the environment `up` recorded as `job_env` in
+`<home>/stack.json` (the same database, Ray cluster, dashboard and provider URLs `up` gives
+the head). The file is the contract: jobs do not import the cluster package.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import json
+
+import httpx
 
 from configs.settings import Settings
 
@@ -24,32 +27,31 @@ def _what_to_do(settings: Settings, why: str) -> str:
     )
 
 
+def _answers(url: str) -> bool:
+    """Whether anything answers HTTP there (under token auth the dashboard may say 401)."""
+    try:
+        httpx.get(f"{url}/api/version", timeout=3.0)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
 def running_stack_env(settings: Settings) -> dict[str, str]:
     """Variables that point this process at the stack `up` recorded under `settings.home`.
 
     Raises NoStack when nothing was recorded there or its Ray dashboard does not answer.
     """
-    from cluster import ray_head, sim_process
-    from cluster.state import StackError, StackState
-
+    path = settings.home / "stack.json"
     try:
-        state = StackState.load(settings.home)
-    except StackError as exc:
-        raise NoStack(_what_to_do(settings, str(exc))) from None
-    dashboard = state.ray.dashboard_url
-    if not state.postgres.uri or not dashboard:
+        recorded = json.loads(path.read_text()) if path.exists() else {}
+        env = {str(k): str(v) for k, v in dict(recorded.get("job_env") or {}).items()}
+        dashboard = (recorded.get("ray") or {}).get("dashboard_url")
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise NoStack(_what_to_do(settings, f"{path} is unreadable ({exc})")) from None
+    if not env.get("STOCKRAY_DATABASE_URL") or not dashboard:
         raise NoStack(_what_to_do(settings, f"no stack is recorded in {settings.home}"))
-    if not ray_head.dashboard_alive(dashboard):
+    if not _answers(dashboard):
         raise NoStack(_what_to_do(settings, f"the stack's Ray dashboard {dashboard} is down"))
-    where = urlsplit(dashboard)
-    env = {
-        "STOCKRAY_DATABASE_URL": state.postgres.uri,
-        "STOCKRAY_DASHBOARD_HOST": where.hostname or settings.dashboard_host,
-        "STOCKRAY_DASHBOARD_PORT": str(where.port or settings.dashboard_port),
-        "RAY_AUTH_MODE": "token",  # the head `up` starts authenticates every client
-        **sim_process.provider_env(settings, state.sim),
-    }
-    address = settings.ray_address or state.ray.gcs_address
-    if address:
-        env["RAY_ADDRESS"] = address  # ray.init(address="auto") takes it over its own lookup
+    if settings.ray_address:
+        env["RAY_ADDRESS"] = settings.ray_address
     return env
