@@ -22,6 +22,7 @@ from configs.sections import Schedule
 from configs.settings import Settings, load_settings
 from core.logs import bind, configure_logging
 from core.scheduling import HEARTBEAT_ROW, due, previous_slot, submission_id
+from core.storage import schedule_runs, schedule_state
 from core.storage.db import connect
 
 log = logging.getLogger("stockray.scheduler")
@@ -83,38 +84,29 @@ class Scheduler:
     async def tick(self, conn: asyncpg.Connection, now: datetime | None = None) -> None:
         """Handle every enabled schedule once."""
         now = now or datetime.now(UTC)
-        await conn.execute(  # the scheduler's own heartbeat, for `stockray status`
-            """INSERT INTO schedule_state (schedule, heartbeat_at) VALUES ($1, now())
-               ON CONFLICT (schedule) DO UPDATE SET heartbeat_at = now()""",
-            HEARTBEAT_ROW,
-        )
+        await schedule_state.beat(conn, HEARTBEAT_ROW)  # its own, for `stockray status`
         for schedule in self.settings.schedules.schedules:
             if schedule.enabled:
                 await self._handle(conn, schedule, now)
 
     async def _handle(self, conn: asyncpg.Connection, schedule: Schedule, now: datetime) -> None:
-        state = await conn.fetchrow(
-            "SELECT last_slot FROM schedule_state WHERE schedule = $1", schedule.name
-        )
+        state = await schedule_state.get_state(conn, schedule.name)
         if state is None:  # first sight: start counting from the current slot
-            await self._save_state(conn, schedule.name, previous_slot(schedule, now), None)
+            await schedule_state.save_state(conn, schedule.name, previous_slot(schedule, now), None)
             return
-        plan = due(schedule, state["last_slot"], now)
+        plan = due(schedule, state.last_slot, now)
         for slot in plan.missed:
             await self._record(conn, schedule, slot, "skipped_missed", "scheduler was not running")
         if plan.slot is not None:
             status, detail = await self._submit(conn, schedule, plan.slot)
             await self._record(conn, schedule, plan.slot, status, detail)
-        await self._save_state(conn, schedule.name, plan.slot or state["last_slot"], plan.next_due)
+        last_slot = plan.slot or state.last_slot
+        await schedule_state.save_state(conn, schedule.name, last_slot, plan.next_due)
 
     async def _submit(
         self, conn: asyncpg.Connection, schedule: Schedule, slot: datetime
     ) -> tuple[str, str | None]:
-        previous = await conn.fetchval(
-            """SELECT submission_id FROM schedule_runs
-               WHERE schedule = $1 AND status = 'submitted' ORDER BY slot DESC LIMIT 1""",
-            schedule.name,
-        )
+        previous = await schedule_runs.last_submitted(conn, schedule.name)
         jobs = self._jobs()
         if previous is not None:
             try:
@@ -157,9 +149,8 @@ class Scheduler:
         status: str,
         detail: str | None,
     ) -> None:
-        await conn.execute(
-            """INSERT INTO schedule_runs (schedule, slot, submission_id, status, detail)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (schedule, slot) DO NOTHING""",
+        await schedule_runs.record_run(
+            conn,
             schedule.name,
             slot,
             submission_id(schedule.name, slot),
@@ -168,20 +159,6 @@ class Scheduler:
         )
         counts = self.counts.setdefault(schedule.name, {})
         counts[status] = counts.get(status, 0) + 1
-
-    async def _save_state(
-        self, conn: asyncpg.Connection, name: str, last_slot: datetime, next_due: datetime | None
-    ) -> None:
-        await conn.execute(
-            """INSERT INTO schedule_state (schedule, last_slot, next_due, heartbeat_at)
-               VALUES ($1, $2, $3, now())
-               ON CONFLICT (schedule) DO UPDATE SET last_slot = EXCLUDED.last_slot,
-                   next_due = COALESCE(EXCLUDED.next_due, schedule_state.next_due),
-                   heartbeat_at = now()""",
-            name,
-            last_slot,
-            next_due,
-        )
 
     async def status(self) -> dict[str, Any]:
         """Decisions counted since this actor started, per schedule."""

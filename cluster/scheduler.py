@@ -6,13 +6,13 @@ import asyncio
 import logging
 import os
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
 from cluster.state import StackError
 from core.scheduling import HEARTBEAT_ROW
 from core.storage.db import connect
+from core.storage.schedule_state import ScheduleState, list_states
 
 HEARTBEAT_STALE_S = 30.0
 
@@ -36,13 +36,10 @@ def ensure_started(address: str) -> None:
         ray.shutdown()
 
 
-async def _rows(dsn: str) -> list[asyncpg.Record]:
+async def _rows(dsn: str) -> list[ScheduleState]:
     conn = await connect(dsn)
     try:
-        return await conn.fetch(
-            "SELECT schedule, next_due, last_slot, heartbeat_at FROM schedule_state "
-            "ORDER BY schedule"
-        )
+        return await list_states(conn)
     finally:
         await conn.close()
 
@@ -54,18 +51,17 @@ def state(dsn: str) -> tuple[bool, list[str]]:
     except (OSError, asyncpg.PostgresError):
         return False, []
     now = datetime.now(UTC)
-    beat = next((r["heartbeat_at"] for r in rows if r["schedule"] == HEARTBEAT_ROW), None)
+    beat = next((r.heartbeat_at for r in rows if r.schedule == HEARTBEAT_ROW), None)
     alive = beat is not None and (now - beat).total_seconds() < HEARTBEAT_STALE_S
     lines = [
-        f"{r['schedule']}: next due {_when(r['next_due'], now)}, last slot "
-        f"{r['last_slot']:%Y-%m-%d %H:%M}Z"
+        f"{r.schedule}: next due {_when(r.next_due, now)}, last slot {r.last_slot:%Y-%m-%d %H:%M}Z"
         for r in rows
-        if r["schedule"] != HEARTBEAT_ROW and r["last_slot"] is not None
+        if r.schedule != HEARTBEAT_ROW and r.last_slot is not None
     ]
     return alive, lines
 
 
-def _when(at: Any, now: datetime) -> str:
+def _when(at: datetime | None, now: datetime) -> str:
     if at is None:
         return "unknown"
     minutes = (at - now).total_seconds() / 60
