@@ -16,42 +16,15 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 
 from core.errors import BudgetExceeded
 from core.llm.cost import MICRO
-
-_ENSURE_DAY = """
-    INSERT INTO llm_budget (day, limit_micro) VALUES ($1, $2)
-    ON CONFLICT (day) DO UPDATE SET limit_micro = EXCLUDED.limit_micro
-    WHERE llm_budget.limit_micro <> EXCLUDED.limit_micro"""
-_RESERVE = """
-    UPDATE llm_budget SET reserved_micro = reserved_micro + $2
-    WHERE day = $1 AND spent_micro + reserved_micro + $2 <= limit_micro
-    RETURNING limit_micro - spent_micro - reserved_micro"""
-_SETTLE = """
-    UPDATE llm_budget SET reserved_micro = reserved_micro - $2, spent_micro = spent_micro + $3
-    WHERE day = $1"""
-_ENSURE_KEY_DAY = """
-    INSERT INTO chat_budget (key_id, day, limit_micro)
-    SELECT id, $2, coalesce(chat_micro_per_day, $3) FROM api_keys WHERE id = $1
-    ON CONFLICT (key_id, day) DO UPDATE SET limit_micro = EXCLUDED.limit_micro
-    WHERE chat_budget.limit_micro <> EXCLUDED.limit_micro"""
-_RESERVE_KEY = """
-    UPDATE chat_budget SET reserved_micro = reserved_micro + $3
-    WHERE key_id = $1 AND day = $2 AND spent_micro + reserved_micro + $3 <= limit_micro
-    RETURNING limit_micro"""
-_SETTLE_KEY = """
-    UPDATE chat_budget SET reserved_micro = reserved_micro - $3, spent_micro = spent_micro + $4
-    WHERE key_id = $1 AND day = $2"""
-_KEY_STATE = """
-    SELECT coalesce(k.chat_micro_per_day, $3) AS limit_micro,
-           coalesce(b.reserved_micro, 0) AS reserved_micro,
-           coalesce(b.spent_micro, 0) AS spent_micro
-    FROM api_keys k LEFT JOIN chat_budget b ON b.key_id = k.id AND b.day = $2
-    WHERE k.id = $1"""
+from core.storage import llm_budget as ledger
+from core.storage import llm_usage
+from core.storage.llm_budget import BudgetRow
 
 
 class QuotaExceeded(BudgetExceeded):
@@ -103,6 +76,24 @@ def next_day_start() -> datetime:
     return datetime.combine(today() + timedelta(days=1), time(), UTC)
 
 
+class BudgetState(TypedDict):
+    """A limit and what is held, spent and left of it, in USD."""
+
+    limit_usd: float
+    reserved_usd: float
+    spent_usd: float
+    left_usd: float
+
+
+def _usd(row: BudgetRow, left_micro: int) -> BudgetState:
+    return {
+        "limit_usd": row.limit_micro / MICRO,
+        "reserved_usd": row.reserved_micro / MICRO,
+        "spent_usd": row.spent_micro / MICRO,
+        "left_usd": left_micro / MICRO,
+    }
+
+
 class DailyBudget:
     """`limit_usd` per UTC day, shared by every process using the same database."""
 
@@ -117,16 +108,15 @@ class DailyBudget:
         key's quota refused it); nothing is held then."""
         day = day or today()
         async with self.pool.acquire() as conn:
-            await conn.execute(_ENSURE_DAY, day, self.limit_micro)
+            await ledger.ensure_day(conn, day, self.limit_micro)
             if quota is None:
-                left = await conn.fetchval(_RESERVE, day, micro)
+                left = await ledger.reserve_day(conn, day, micro)
             else:
-                await conn.execute(_ENSURE_KEY_DAY, quota.key_id, day, quota.default_micro)
+                await ledger.ensure_key_day(conn, quota.key_id, day, quota.default_micro)
                 async with conn.transaction():
-                    key_limit = await conn.fetchval(_RESERVE_KEY, quota.key_id, day, micro)
-                    if key_limit is None:
+                    if await ledger.reserve_key(conn, quota.key_id, day, micro) is None:
                         raise QuotaExceeded(await self._quota_refusal(conn, quota, day, micro))
-                    left = await conn.fetchval(_RESERVE, day, micro)
+                    left = await ledger.reserve_day(conn, day, micro)
                     if left is None:
                         raise self._refusal(day, micro)  # rolls the key's hold back too
         if left is None:
@@ -141,10 +131,7 @@ class DailyBudget:
 
     @staticmethod
     async def _quota_refusal(conn: asyncpg.Connection, quota: Quota, day: date, micro: int) -> str:
-        limit = await conn.fetchval(
-            "SELECT limit_micro FROM chat_budget WHERE key_id = $1 AND day = $2",
-            quota.key_id, day,
-        )  # fmt: skip
+        limit = await ledger.key_limit(conn, quota.key_id, day)
         return (
             f"this key's daily chat quota of ${(limit or 0) / MICRO:.2f} for {day} is spent "
             f"(a call needing up to ${micro / MICRO:.6f} was refused)"
@@ -155,57 +142,32 @@ class DailyBudget:
         r = reservation
         async with self.pool.acquire() as conn:
             if r.key_id is None:
-                await conn.execute(_SETTLE, r.day, r.micro, spent_micro)
+                await ledger.settle_day(conn, r.day, r.micro, spent_micro)
                 return
             async with conn.transaction():
-                await conn.execute(_SETTLE_KEY, r.key_id, r.day, r.micro, spent_micro)
-                await conn.execute(_SETTLE, r.day, r.micro, spent_micro)
+                await ledger.settle_key(conn, r.key_id, r.day, r.micro, spent_micro)
+                await ledger.settle_day(conn, r.day, r.micro, spent_micro)
 
-    async def state(self, day: date | None = None) -> dict[str, float]:
+    async def state(self, day: date | None = None) -> BudgetState:
         """Limit, reserved, spent and left in USD for `day`."""
-        day = day or today()
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT limit_micro, reserved_micro, spent_micro FROM llm_budget WHERE day = $1",
-                day,
-            )
-        limit, reserved, spent = (
-            (row["limit_micro"], row["reserved_micro"], row["spent_micro"])
-            if row
-            else (self.limit_micro, 0, 0)
-        )
-        return {
-            "limit_usd": limit / MICRO,
-            "reserved_usd": reserved / MICRO,
-            "spent_usd": spent / MICRO,
-            "left_usd": (limit - reserved - spent) / MICRO,
-        }
+        row = await ledger.day_row(self.pool, day or today())
+        row = row or BudgetRow(self.limit_micro, 0, 0)
+        return _usd(row, row.limit_micro - row.reserved_micro - row.spent_micro)
 
 
 async def quota_state(
     conn: asyncpg.Connection, quota: Quota, day: date | None = None
-) -> dict[str, float] | None:
+) -> BudgetState | None:
     """The key's chat limit (its own, else the default), reserved, spent and left in USD on
     `day`; None for an unknown key."""
-    row = await conn.fetchrow(_KEY_STATE, quota.key_id, day or today(), quota.default_micro)
+    row = await ledger.key_state(conn, quota.key_id, day or today(), quota.default_micro)
     if row is None:
         return None
-    limit, reserved, spent = row["limit_micro"], row["reserved_micro"], row["spent_micro"]
-    return {
-        "limit_usd": limit / MICRO,
-        "reserved_usd": reserved / MICRO,
-        "spent_usd": spent / MICRO,
-        "left_usd": max(0, limit - reserved - spent) / MICRO,
-    }
+    return _usd(row, max(0, row.limit_micro - row.reserved_micro - row.spent_micro))
 
 
 async def spent_by_run(conn: asyncpg.Connection, trace_id: str, run_id: Any) -> tuple[int, float]:
     """Calls that cost money under `trace_id` since job run `run_id` started (whatever
     became of their answers) and their cost in USD, as `llm_usage` recorded them."""
-    row = await conn.fetchrow(
-        """SELECT count(*) AS calls, coalesce(sum(cost_micro), 0) AS micro FROM llm_usage
-           WHERE trace_id = $1 AND cost_micro > 0
-             AND at >= (SELECT started_at FROM job_runs WHERE id = $2)""",
-        trace_id, run_id,
-    )  # fmt: skip
-    return row["calls"], int(row["micro"]) / MICRO
+    spent = await llm_usage.spent_by_run(conn, trace_id, run_id)
+    return spent.calls, spent.micro / MICRO

@@ -3,7 +3,7 @@
 Answers are recorded with the tokens of the endpoint's `usage`; failures with the cost
 charged for them (nothing, unless tokens were spent: an answer cut at the context window,
 a stream broken after its first delta); an answer that stayed invalid adds a marker row
-at no cost, holding the raw text.
+at no cost, holding the raw text. Rows go through `core.storage.llm_usage`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ import asyncpg
 from core.errors import LLMError
 from core.llm.calls import Completion, EndpointLike, WindowCut
 from core.llm.cost import MICRO
-
-_INSERT = """
-    INSERT INTO llm_usage (endpoint, model, tokens_in, tokens_out, cost_micro, trace_id,
-                           purpose, status, detail)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+from core.storage import llm_usage
+from core.storage.llm_usage import UsageRow
 
 
 async def record(
@@ -29,10 +26,11 @@ async def record(
     detail: str | None = None,
 ) -> None:
     """A finished call (`ok`), or the `invalid` marker of one whose answer failed validation."""
-    await pool.execute(
-        _INSERT, done.endpoint, done.model, done.tokens_in, done.tokens_out,
+    row = UsageRow(
+        done.endpoint, done.model, done.tokens_in, done.tokens_out,
         round(done.cost_usd * MICRO), trace_id, purpose, status, detail,
     )  # fmt: skip
+    await llm_usage.insert(pool, row)
 
 
 async def record_error(
@@ -47,7 +45,8 @@ async def record_error(
     tokens = (0, 0)
     if isinstance(err, WindowCut):  # an answer came, cut short: its tokens were charged
         tokens, micro = (err.tokens_in, err.tokens_out), err.cost_micro
-    await pool.execute(
-        _INSERT, cfg.name, cfg.model, *tokens, micro, trace_id, purpose, "error",
+    row = UsageRow(
+        cfg.name, cfg.model, *tokens, micro, trace_id, purpose, "error",
         f"{type(err).__name__}: {err.message}"[:500],
     )  # fmt: skip
+    await llm_usage.insert(pool, row)
