@@ -7,6 +7,7 @@ import re
 import shlex
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.models import Capability
 from core.providers import CLIENTS
 from core.redact import scrub, scrub_command
+from core.storage import job_runs
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
@@ -27,8 +29,8 @@ PROVIDERS_TIMEOUT_S = 30.0  # the first call may create the router and its actor
 JOBS_TIMEOUT_S = 10.0  # one Jobs API call (the client's first includes a version check)
 
 
-def _run(row: Any) -> dict[str, Any]:
-    run = dict(row)
+def _run(found: job_runs.JobRun) -> dict[str, Any]:
+    run = asdict(found)
     run["id"] = str(run["id"])
     for key in ("started_at", "finished_at"):
         run[key] = run[key].isoformat() if run[key] else None
@@ -60,14 +62,8 @@ async def jobs(
     ctx: Ctx, kind: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> dict[str, Any]:
     """Recent job runs (collect, backfill, analyze), newest first."""
-    pool = await ctx.pool()
-    rows = await pool.fetch(
-        "SELECT * FROM job_runs WHERE ($1::text IS NULL OR kind = $1) "
-        "ORDER BY started_at DESC LIMIT $2",
-        kind,
-        limit,
-    )
-    return {"jobs": [_run(r) for r in rows]}
+    found = await job_runs.recent_runs(await ctx.pool(), kind, limit)
+    return {"jobs": [_run(r) for r in found]}
 
 
 @router.get("/jobs/{job_id}")
@@ -83,10 +79,10 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
     except ValueError:
         run_id = None
     if run_id is not None:
-        row = await pool.fetchrow("SELECT * FROM job_runs WHERE id = $1", run_id)
-        if row is None:
+        found = await job_runs.run_by_id(pool, run_id)
+        if found is None:
             raise ApiError(404, "not_found", f"no job run {job_id!r}")
-        return _run(row)
+        return _run(found)
     try:
         info = await _jobs_api(ctx, lambda jobs: jobs.get_job_info(job_id))
     except RuntimeError as exc:  # the client's "Request failed with status code N: ..."
@@ -96,16 +92,14 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
     if not stockray_job(info.entrypoint):  # another's job: as unknown as a missing one
         raise ApiError(404, "not_found", f"no job {job_id!r}")
     trace_id = (info.metadata or {}).get("trace_id")
-    row = await pool.fetchrow(
-        "SELECT * FROM job_runs WHERE trace_id = $1 ORDER BY started_at DESC LIMIT 1", trace_id
-    )
+    recorded = await job_runs.latest_run_of_trace(pool, trace_id)
     return {
         "job_id": job_id,
         "status": str(info.status.value if hasattr(info.status, "value") else info.status),
         "message": scrub(info.message) if info.message else info.message,  # Ray quotes logs
         "entrypoint": scrub_command(info.entrypoint),  # its arguments may hold secrets
         "trace_id": trace_id,
-        "run": _run(row) if row else None,
+        "run": _run(recorded) if recorded else None,
     }
 
 
