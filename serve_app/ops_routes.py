@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.models import Capability
 from core.providers import CLIENTS
 from core.redact import scrub, scrub_command
-from core.storage import job_runs
+from core.storage import costs as llm_costs
+from core.storage import job_runs, llm_budget
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
@@ -115,27 +116,15 @@ async def costs(
     if from_ > to:
         raise ApiError(400, "invalid_request", "`from` must not be after `to`")
     pool = await ctx.pool()
-    rows = await pool.fetch(
-        """SELECT (at AT TIME ZONE 'UTC')::date AS day, model, endpoint, count(*) AS calls,
-                  sum(tokens_in)::bigint AS tokens_in, sum(tokens_out)::bigint AS tokens_out,
-                  sum(cost_micro)::bigint AS cost_micro
-           FROM llm_usage WHERE (at AT TIME ZONE 'UTC')::date BETWEEN $1 AND $2
-           GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
-        from_,
-        to,
-    )
-    budget = await pool.fetchrow(
-        "SELECT limit_micro, reserved_micro, spent_micro FROM llm_budget WHERE day = $1",
-        datetime.now(UTC).date(),
-    )
-    limit = budget["limit_micro"] if budget else round(ctx.settings.pricing.budget.daily_usd * 1e6)
-    spent = budget["spent_micro"] + budget["reserved_micro"] if budget else 0
+    rows = await llm_costs.spend_by_day(pool, from_, to)
+    budget = await llm_budget.day_row(pool, datetime.now(UTC).date())
+    limit = budget.limit_micro if budget else round(ctx.settings.pricing.budget.daily_usd * 1e6)
+    spent = budget.spent_micro + budget.reserved_micro if budget else 0
     return {
         "from": from_.isoformat(),
         "to": to.isoformat(),
         "spend": [
-            {**dict(r), "day": r["day"].isoformat(), "cost_usd": r["cost_micro"] / 1e6}
-            for r in rows
+            {**asdict(r), "day": r.day.isoformat(), "cost_usd": r.cost_micro / 1e6} for r in rows
         ],
         "budget": {"daily_usd": limit / 1e6, "left_usd": (limit - spent) / 1e6},
     }

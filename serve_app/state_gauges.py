@@ -18,6 +18,8 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from core.storage import costs, job_runs, watermarks
+
 log = logging.getLogger("stockray.serve")
 JOBS_TIMEOUT_S = 3.0
 
@@ -73,11 +75,8 @@ async def database_families(pool: Any) -> list[Any]:
         "When an instrument's data of a capability last advanced (Unix time).",
         labels=["instrument", "capability"],
     )
-    for r in await pool.fetch(
-        "SELECT instrument_id, capability, extract(epoch FROM max(updated_at)) AS at "
-        "FROM watermarks GROUP BY 1, 2"
-    ):
-        fresh.add_metric([r["instrument_id"], r["capability"]], float(r["at"]))
+    for f in await watermarks.last_advances(pool):
+        fresh.add_metric([f.instrument_id, f.capability], f.at)
     runs = GaugeMetricFamily(
         "stockray_job_runs", "Job runs started in the last 24 h.", labels=["kind", "status"]
     )
@@ -86,37 +85,25 @@ async def database_families(pool: Any) -> list[Any]:
         "Age of the oldest pending or running job run.",
         labels=["kind", "status"],
     )
-    for r in await pool.fetch(
-        "SELECT kind, status, count(*) FILTER (WHERE started_at > now() - interval '24 hours') "
-        "AS n, extract(epoch FROM now() - min(started_at)) AS age FROM job_runs "
-        "WHERE started_at > now() - interval '24 hours' OR status IN ('pending', 'running') "
-        "GROUP BY 1, 2"
-    ):
-        runs.add_metric([r["kind"], r["status"]], r["n"])
-        if r["status"] in ("pending", "running"):
-            oldest.add_metric([r["kind"], r["status"]], float(r["age"]))
-    budget = await pool.fetchrow(
-        "SELECT limit_micro, spent_micro, reserved_micro FROM llm_budget "
-        "WHERE day = (now() AT TIME ZONE 'UTC')::date"
-    )
+    for t in await job_runs.run_tallies(pool):
+        runs.add_metric([t.kind, t.status], t.n)
+        if t.status in ("pending", "running"):
+            oldest.add_metric([t.kind, t.status], t.age_s)
+    budget = await costs.todays_budget(pool)
     limit = GaugeMetricFamily("stockray_llm_budget_usd", "Today's LLM budget (UTC day).")
     spent = GaugeMetricFamily(
         "stockray_llm_spent_usd", "Today's LLM spend, reserved calls included (UTC day)."
     )
     if budget is not None:
-        limit.add_metric([], budget["limit_micro"] / 1e6)
-        spent.add_metric([], (budget["spent_micro"] + budget["reserved_micro"]) / 1e6)
+        limit.add_metric([], budget.limit_micro / 1e6)
+        spent.add_metric([], (budget.spent_micro + budget.reserved_micro) / 1e6)
     calls = GaugeMetricFamily(
         "stockray_llm_calls_today",
         "LLM calls today (UTC day) by endpoint, model, purpose and status.",
         labels=["endpoint", "model", "purpose", "status"],
     )
-    for r in await pool.fetch(
-        "SELECT endpoint, model, purpose, status, count(*) AS n FROM llm_usage "
-        "WHERE at >= (now() AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC' "
-        "GROUP BY 1, 2, 3, 4"
-    ):
-        calls.add_metric([r["endpoint"], r["model"], r["purpose"], r["status"]], r["n"])
+    for c in await costs.calls_today(pool):
+        calls.add_metric([c.endpoint, c.model, c.purpose, c.status], c.n)
     return [fresh, runs, oldest, limit, spent, calls]
 
 

@@ -6,6 +6,7 @@ so it never claims data that did not commit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -78,3 +79,21 @@ async def latest_many(
         str(capability),
     )
     return {r["instrument_id"]: r["until"] for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """When an instrument's data of a capability last advanced, any provider (Unix time)."""
+
+    instrument_id: str
+    capability: str
+    at: float
+
+
+async def last_advances(db: asyncpg.Connection | asyncpg.Pool) -> list[Freshness]:
+    """Per (instrument, capability): when its newest watermark last moved."""
+    rows = await db.fetch(
+        "SELECT instrument_id, capability, extract(epoch FROM max(updated_at)) AS at "
+        "FROM watermarks GROUP BY 1, 2"
+    )
+    return [Freshness(r["instrument_id"], r["capability"], float(r["at"])) for r in rows]
