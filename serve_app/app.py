@@ -15,6 +15,7 @@ from ray.serve.handle import DeploymentHandle
 
 from configs.settings import Settings, load_settings
 from core.logs import configure_logging
+from core.storage import health
 from serve_app import (
     chat,
     headers,
@@ -138,8 +139,7 @@ async def _check(probe: Any) -> str:
 
 
 async def _check_postgres(ctx: AppContext) -> None:
-    pool = await ctx.pool()
-    await pool.fetchval("SELECT 1")
+    await health.ping(await ctx.pool())
 
 
 async def _check_redis(ctx: AppContext) -> None:
