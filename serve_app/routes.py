@@ -8,6 +8,7 @@ import base64
 import csv
 import io
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -19,7 +20,11 @@ from fastapi.responses import JSONResponse, Response
 from core.adjust import AdjustMode
 from core.adjust import adjust as adjust_bars
 from core.models import CorporateAction, Instrument
+from core.storage import analyses, articles
 from core.storage import bars as prices
+from core.storage import disclosures as filings
+from core.storage import reports as stored_reports
+from core.storage.paging import After
 from serve_app.auth import require
 from serve_app.cache import Cached, request_key
 from serve_app.context import Ctx
@@ -44,7 +49,7 @@ def _cursor_encode(at: datetime, key: str) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode()
 
 
-def _cursor_decode(cursor: str | None) -> tuple[datetime, str] | None:
+def _cursor_decode(cursor: str | None) -> After | None:
     if not cursor:
         return None
     try:
@@ -54,7 +59,7 @@ def _cursor_decode(cursor: str | None) -> tuple[datetime, str] | None:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
     if when.tzinfo is None or not in_range(when) or NUL in key:  # not one we made
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
-    return when, key
+    return After(when, key)
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
@@ -105,11 +110,8 @@ async def instruments(request: Request, ctx: Ctx) -> Response:
     """Every instrument of the watchlist."""
 
     async def produce() -> Response:
-        pool = await ctx.pool()
-        rows = await pool.fetch(
-            "SELECT id, name, exchange, currency, timezone, symbols FROM instruments ORDER BY id"
-        )
-        return JSONResponse({"instruments": [dict(r) for r in rows]})
+        found = await prices.instruments(await ctx.pool())
+        return JSONResponse({"instruments": [asdict(i) for i in found]})
 
     return await _cached(request, ctx, ["instruments"], produce)
 
@@ -243,25 +245,21 @@ def _parquet(records: list[dict[str, Any]]) -> bytes:
     return sink.getvalue()
 
 
-_NEWS = """
-    SELECT a.fingerprint AS id, a.url, a.title, a.summary, a.published_at AS at, a.provider,
-           a.language, a.source
-    FROM articles a JOIN article_instruments ai ON ai.fingerprint = a.fingerprint
-    WHERE ai.instrument_id = $1
-      AND ($2::timestamptz IS NULL OR (a.published_at, a.fingerprint) < ($2, $3))
-    ORDER BY a.published_at DESC, a.fingerprint DESC LIMIT $4"""
-_DISCLOSURES = """
-    SELECT provider_id AS id, provider, title, filed_at AS at, filer, url FROM disclosures
-    WHERE instrument_id = $1 AND ($2::timestamptz IS NULL OR (filed_at, provider_id) < ($2, $3))
-    ORDER BY filed_at DESC, provider_id DESC LIMIT $4"""
-
-
 @router.get("/instruments/{instrument_id}/news")
 async def news(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
     """Articles linked to the instrument, newest first; `next_cursor` pages on."""
-    return await _keyset_page(ctx, instrument_id, _NEWS, cursor, limit, "articles", "published_at")
+    await _instrument(ctx, instrument_id)
+    after = _cursor_decode(cursor)
+    found = await articles.news_page(await ctx.pool(), instrument_id, after, limit)
+    items = [
+        {"id": a.fingerprint, "url": a.url, "title": a.title, "summary": a.summary,
+         "provider": a.provider, "language": a.language, "source": a.source,
+         "published_at": a.published_at}
+        for a in found.items
+    ]  # fmt: skip
+    return _keyset_page("articles", items, found.more, "published_at")
 
 
 @router.get("/instruments/{instrument_id}/disclosures")
@@ -269,25 +267,22 @@ async def disclosures(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
     """Filings of the instrument, newest first; `next_cursor` pages on."""
-    return await _keyset_page(
-        ctx, instrument_id, _DISCLOSURES, cursor, limit, "disclosures", "filed_at"
-    )
-
-
-async def _keyset_page(
-    ctx: Ctx, instrument_id: str, sql: str, cursor: str | None, limit: int, name: str, at: str
-) -> dict[str, Any]:
-    # Keyset pagination on (time, id): stable while rows arrive, no OFFSET scans.
     await _instrument(ctx, instrument_id)
     after = _cursor_decode(cursor)
-    pool = await ctx.pool()
-    rows = await pool.fetch(
-        sql, instrument_id, after[0] if after else None, after[1] if after else "", limit + 1
-    )
-    more, rows = len(rows) > limit, rows[:limit]
-    next_cursor = _cursor_encode(rows[-1]["at"], rows[-1]["id"]) if more and rows else None
-    items = [{**{k: v for k, v in r.items() if k != "at"}, at: r["at"].isoformat()} for r in rows]
-    return {name: items, "next_cursor": next_cursor}
+    found = await filings.filings_page(await ctx.pool(), instrument_id, after, limit)
+    items = [
+        {"id": d.provider_id, "provider": d.provider, "title": d.title, "filer": d.filer,
+         "url": d.url, "filed_at": d.filed_at}
+        for d in found.items
+    ]  # fmt: skip
+    return _keyset_page("disclosures", items, found.more, "filed_at")
+
+
+def _keyset_page(name: str, items: list[dict[str, Any]], more: bool, at: str) -> dict[str, Any]:
+    # Keyset pagination on (time, id): the cursor names the last item shown.
+    last = items[-1] if more and items else None
+    next_cursor = _cursor_encode(last[at], last["id"]) if last else None
+    return {name: [{**i, at: i[at].isoformat()} for i in items], "next_cursor": next_cursor}
 
 
 @router.get("/instruments/{instrument_id}/analysis", response_model=None)
@@ -308,44 +303,26 @@ async def analysis(
 async def _analysis(ctx: Ctx, instrument_id: str, days: int) -> dict[str, Any]:
     await _instrument(ctx, instrument_id)
     pool = await ctx.pool()
-    latest = await pool.fetchval(
-        "SELECT id FROM reports WHERE instrument_id = $1 AND status = 'published' "
-        "ORDER BY published_at DESC LIMIT 1",
-        instrument_id,
-    )
-    timeline = await pool.fetch(
-        """SELECT date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS sentiment,
-                  count(*) AS articles
-           FROM analyses x JOIN articles a ON a.fingerprint = x.fingerprint
-           WHERE x.instrument_id = $1 AND a.published_at >= now() - make_interval(days => $2)
-           GROUP BY 1 ORDER BY 1""",
-        instrument_id, days,
-    )  # fmt: skip
+    latest = await stored_reports.latest_published_id(pool, instrument_id)
+    timeline = await analyses.daily_sentiment(pool, instrument_id, days)
     return {
         "instrument": instrument_id,
         "report": await _report(pool, latest) if latest else None,
         "timeline": [
-            {
-                "day": r["day"].date().isoformat(),
-                "sentiment": r["sentiment"],
-                "articles": r["articles"],
-            }
-            for r in timeline
+            {"day": d.day.date().isoformat(), "sentiment": d.sentiment, "articles": d.articles}
+            for d in timeline
         ],
     }
 
 
 async def _report(pool: Any, report_id: Any) -> dict[str, Any] | None:
-    row = await pool.fetchrow("SELECT * FROM reports WHERE id = $1", report_id)
-    if row is None:
+    found = await stored_reports.report_by_id(pool, report_id)
+    if found is None:
         return None
-    report = dict(row)
-    cited = await pool.fetch(
-        "SELECT fingerprint, title, url, published_at FROM articles WHERE fingerprint = ANY($1)",
-        list(report["citations"]),
-    )
-    sources = {r["fingerprint"]: {"id": r["fingerprint"], "title": r["title"], "url": r["url"]}
-               for r in cited}  # fmt: skip
+    report = asdict(found)
+    cited = await articles.links(pool, report["citations"])
+    sources = {a.fingerprint: {"id": a.fingerprint, "title": a.title, "url": a.url}
+               for a in cited}  # fmt: skip
     for part in ("positives", "concerns"):
         report[part] = [
             {**claim, "sources": [sources[c] for c in claim["citations"] if c in sources]}
@@ -360,18 +337,11 @@ async def _report(pool: Any, report_id: Any) -> dict[str, Any] | None:
 @router.get("/reports", response_model=ReportList)
 async def reports(ctx: Ctx, instrument: str | None = None, limit: Limit = 20) -> dict[str, Any]:
     """Published reports, newest first (optionally of one instrument)."""
-    pool = await ctx.pool()
-    rows = await pool.fetch(
-        """SELECT id, instrument_id, method, rating, model_rating, rating_disagrees,
-                  dropped_claims, sentiment, summary, published_at
-           FROM reports WHERE status = 'published' AND ($1::text IS NULL OR instrument_id = $1)
-           ORDER BY published_at DESC LIMIT $2""",
-        instrument, limit,
-    )  # fmt: skip
+    found = await stored_reports.published(await ctx.pool(), instrument, limit)
     return {
         "reports": [
-            {**dict(r), "id": str(r["id"]), "published_at": r["published_at"].isoformat()}
-            for r in rows
+            {**asdict(r), "id": str(r.id), "published_at": r.published_at.isoformat()}
+            for r in found
         ]
     }
 

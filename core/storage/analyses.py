@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -46,3 +47,26 @@ async def store_verdicts(db: Db, rows: Sequence[tuple]) -> None:
     """Insert verdict rows (fingerprint, instrument, cache key, method, model, prompt version,
     sentiment, label, relevance, gist); a row stored before is left as it is."""
     await db.executemany(_INSERT, list(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class DailySentiment:
+    """The average verdict of an instrument's articles published on one UTC day."""
+
+    day: datetime
+    sentiment: float
+    articles: int
+
+
+_DAILY = """
+    SELECT date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS sentiment,
+           count(*) AS articles
+    FROM analyses x JOIN articles a ON a.fingerprint = x.fingerprint
+    WHERE x.instrument_id = $1 AND a.published_at >= now() - make_interval(days => $2)
+    GROUP BY 1 ORDER BY 1"""
+
+
+async def daily_sentiment(db: Db, instrument_id: str, days: int) -> list[DailySentiment]:
+    """Per day of the last `days` with analysed articles of the instrument, oldest first:
+    their average sentiment (every stored verdict counts) and how many verdicts."""
+    return [DailySentiment(**dict(r)) for r in await db.fetch(_DAILY, instrument_id, days)]

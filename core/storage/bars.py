@@ -50,6 +50,14 @@ async def instrument(db: Db, instrument_id: str) -> Instrument | None:
     return None if row is None else Instrument(**dict(row))
 
 
+async def instruments(db: Db) -> list[Instrument]:
+    """Every instrument, ordered by id."""
+    rows = await db.fetch(
+        "SELECT id, name, exchange, currency, timezone, symbols FROM instruments ORDER BY id"
+    )
+    return [Instrument(**dict(r)) for r in rows]
+
+
 async def read_bars(
     db: Db, instrument_id: str, interval: str, start: datetime, end: datetime
 ) -> list[Bar]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,3 +98,81 @@ async def latest_published(db: Db, instrument_id: str) -> StoredReport | None:
     if row is None:
         return None
     return StoredReport(**{**dict(row), "id": str(row["id"]), "facts": list(row["facts"] or [])})
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A `reports` row, every column, as the API shows one report."""
+
+    id: uuid.UUID
+    instrument_id: str
+    cache_key: str
+    window_start: datetime
+    window_end: datetime
+    method: str
+    model: str | None
+    prompt_version: str
+    locale: str
+    summary: str
+    positives: list[dict[str, Any]]
+    concerns: list[dict[str, Any]]
+    outlook: str | None
+    rating: str
+    sentiment: float
+    coverage: dict[str, Any]
+    citations: list[str]
+    status: str
+    published_at: datetime | None
+    created_at: datetime
+    facts: list[dict[str, Any]]
+    model_rating: str | None
+    rating_disagrees: bool
+    dropped_claims: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportListing:
+    """A published report in a list: our rating beside the model's, without its claims."""
+
+    id: uuid.UUID
+    instrument_id: str
+    method: str
+    rating: str
+    model_rating: str | None
+    rating_disagrees: bool
+    dropped_claims: int
+    sentiment: float
+    summary: str
+    published_at: datetime
+
+
+_RECORD = """
+    SELECT id, instrument_id, cache_key, window_start, window_end, method, model,
+           prompt_version, locale, summary, positives, concerns, outlook, rating, sentiment,
+           coverage, citations, status, published_at, created_at, facts, model_rating,
+           rating_disagrees, dropped_claims
+    FROM reports WHERE id = $1"""
+_LATEST_ID = """
+    SELECT id FROM reports WHERE instrument_id = $1 AND status = 'published'
+    ORDER BY published_at DESC LIMIT 1"""
+_PUBLISHED = """
+    SELECT id, instrument_id, method, rating, model_rating, rating_disagrees,
+           dropped_claims, sentiment, summary, published_at
+    FROM reports WHERE status = 'published' AND ($1::text IS NULL OR instrument_id = $1)
+    ORDER BY published_at DESC LIMIT $2"""
+
+
+async def report_by_id(db: Db, report_id: uuid.UUID) -> ReportRecord | None:
+    """The report with this id (published or not), or None."""
+    row = await db.fetchrow(_RECORD, report_id)
+    return None if row is None else ReportRecord(**dict(row))
+
+
+async def latest_published_id(db: Db, instrument_id: str) -> uuid.UUID | None:
+    """The id of the instrument's newest published report, or None."""
+    return await db.fetchval(_LATEST_ID, instrument_id)
+
+
+async def published(db: Db, instrument_id: str | None, limit: int) -> list[ReportListing]:
+    """The newest `limit` published reports (of one instrument, when given), newest first."""
+    return [ReportListing(**dict(r)) for r in await db.fetch(_PUBLISHED, instrument_id, limit)]
