@@ -3,6 +3,7 @@
 The hierarchy decides retry, failover and what a user sees::
 
     StockrayError
+    ├── MigrationError           the schema migrations cannot be applied as found
     ├── ProviderError            a data provider call failed
     │   ├── RateLimited          the provider asked us to slow down (retry after `retry_after`)
     │   │   └── QuotaExhausted   a daily/rolling quota is spent until `reset_at` (no retry)
@@ -10,7 +11,7 @@ The hierarchy decides retry, failover and what a user sees::
     │   ├── Timeout              no answer within the client timeout
     │   ├── AuthError            missing, invalid or revoked key (never retried)
     │   ├── PlanLimit            the key's plan does not cover this request (never retried)
-    │   ├── NotFound             unknown symbol or resource (never retried)
+    │   ├── NotFound             unknown symbol or resource (never retried, no failover)
     │   └── BadPayload           malformed or truncated answer (never retried)
     └── LLMError                 an LLM call failed
         ├── LLMTransient         429, 5xx, timeouts: retry, then fail over
@@ -18,6 +19,11 @@ The hierarchy decides retry, failover and what a user sees::
         │   ├── ContextTooLong   the prompt exceeds the window: try a larger endpoint
         │   └── InvalidAnswer    the answer failed validation after one repair
         └── BudgetExceeded       the call would exceed a per-call or daily budget
+
+Behaviour is read from each class's declared fields: `retryable` (the retrier tries the same
+provider again) and `failover` (the router asks the next provider). Every error passes all its
+constructor's arguments to the base constructor, so they are its `args`: pickling (Ray's,
+across processes) rebuilds it as `cls(*args)` and restores its fields, with no `__reduce__`.
 """
 
 from __future__ import annotations
@@ -31,38 +37,38 @@ class StockrayError(Exception):
     """Base of every error stockray raises on purpose."""
 
 
+class MigrationError(StockrayError):
+    """The migration files or the database's migration history are inconsistent."""
+
+
 class ProviderError(StockrayError):
-    """A data provider call failed; `provider` names which one."""
+    """A data provider call failed; `provider` names which one.
+
+    `retryable`: the same provider may answer if asked again. `failover`: another provider
+    may serve the request, so the router asks the next one (all but `NotFound`).
+    """
 
     retryable: bool = False
-    failover: bool = False
+    failover: bool = True
 
-    def __init__(self, provider: str, message: str) -> None:
+    def __init__(self, provider: str, message: str, *fields: object) -> None:
+        """`fields`: a subclass's further constructor arguments, kept in `args` for pickling."""
         message = scrub(message)  # at birth: nothing downstream can carry a key onwards
-        super().__init__(f"{provider}: {message}")
+        super().__init__(provider, message, *fields)
         self.provider = provider
         self.message = message
 
-    def __reduce__(self):  # keep fields across Ray's pickling
-        return (self.__class__._rebuild, (self.__dict__,))
-
-    @classmethod
-    def _rebuild(cls, state: dict) -> ProviderError:
-        err = cls.__new__(cls)
-        state = {**state, "message": scrub(state["message"])}  # keys registered here too
-        Exception.__init__(err, f"{state['provider']}: {state['message']}")
-        err.__dict__.update(state)
-        return err
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.message}"
 
 
 class RateLimited(ProviderError):
     """The provider refused for rate; `retry_after` seconds is its hint (None when it gave none)."""
 
     retryable = True
-    failover = True
 
     def __init__(self, provider: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(provider, message)
+        super().__init__(provider, message, retry_after)
         self.retry_after = retry_after
 
 
@@ -72,8 +78,10 @@ class QuotaExhausted(RateLimited):
     retryable = False
 
     def __init__(self, provider: str, message: str, reset_at: datetime) -> None:
-        wait = max(0.0, (reset_at - datetime.now(UTC)).total_seconds())
-        super().__init__(provider, message, wait)
+        # Its own arguments go to the base (RateLimited's would not rebuild it); the hint
+        # RateLimited keeps is derived from `reset_at`.
+        ProviderError.__init__(self, provider, message, reset_at)
+        self.retry_after = max(0.0, (reset_at - datetime.now(UTC)).total_seconds())
         self.reset_at = reset_at
 
 
@@ -81,37 +89,40 @@ class Unavailable(ProviderError):
     """The provider could not be reached or answered 5xx."""
 
     retryable = True
-    failover = True
 
 
 class Timeout(ProviderError):
     """The provider did not answer within the client's timeout."""
 
     retryable = True
-    failover = True
 
 
 class AuthError(ProviderError):
-    """The provider rejected our key, or none is configured."""
+    """The provider rejected our key, or none is configured: never retried, but another
+    provider (with its own key) may serve the request."""
 
 
 class PlanLimit(ProviderError):
     """The key's plan does not cover this request (a premium feature or endpoint, a demo
     key): permanent for this request, so never retried, but another provider may serve it."""
 
-    failover = True
-
 
 class NotFound(ProviderError):
-    """The provider does not know the symbol or resource asked for."""
+    """The provider does not know the symbol or resource asked for: another provider will
+    not know it either, so the router stops here."""
+
+    failover = False
 
 
 class BadPayload(ProviderError):
-    """The provider's answer could not be parsed; `field` names where it broke."""
+    """The provider's answer could not be parsed; `field` names where it broke. Never
+    retried (the same provider would send the same), but another provider may serve."""
 
     def __init__(self, provider: str, message: str, field: str | None = None) -> None:
-        super().__init__(provider, message if field is None else f"{message} (field {field!r})")
+        super().__init__(provider, message, field)
         self.field = field
+        if field is not None:
+            self.message = f"{self.message} (field {field!r})"
 
 
 class LLMError(StockrayError):
@@ -127,14 +138,15 @@ class LLMError(StockrayError):
         raw: str | None = None,
     ) -> None:
         message = scrub(message)  # at birth: nothing downstream can carry a key onwards
-        super().__init__(f"{endpoint}: {message}" if endpoint else message)
+        raw = raw if raw is None else scrub(raw)  # the model's text, when it was the problem
+        super().__init__(message, endpoint, retry_after, raw)
         self.message = message
         self.endpoint = endpoint
         self.retry_after = retry_after
-        self.raw = raw if raw is None else scrub(raw)  # the model's text, when it was the problem
+        self.raw = raw
 
-    def __reduce__(self):  # keep fields across Ray's pickling
-        return (self.__class__, (self.message, self.endpoint, self.retry_after, self.raw))
+    def __str__(self) -> str:
+        return f"{self.endpoint}: {self.message}" if self.endpoint else self.message
 
 
 class LLMTransient(LLMError):

@@ -1,10 +1,11 @@
 """Failover between providers of one capability, in the priority order of providers.yaml.
 
-The router asks each enabled provider in turn. It moves on when a provider is rate limited,
-out of quota (its circuit then stays open until the quota resets), unavailable, timed out,
-behind an open circuit, answers garbage, rejects our key or its plan does not cover the
-request (`PlanLimit`); it stops at `NotFound` (the symbol is unknown: another provider will
-not know it either). A provider that cannot serve the request at all (an interval it lacks)
+The router asks each enabled provider in turn. It moves on when the error declares
+`failover` (core.errors): a provider rate limited, out of quota (its circuit then stays open
+until the quota resets), unavailable, timed out, behind an open circuit, answering garbage,
+rejecting our key or whose plan does not cover the request (`PlanLimit`); it stops at
+`NotFound`, which declares no failover (the symbol is unknown: another provider will not know
+it either). A provider that cannot serve the request at all (an interval it lacks)
 is skipped without a call.
 
 Every routed call has one deadline (`deadline_s`), split between the providers: one with
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import NotFound, ProviderError, QuotaExhausted, RateLimited
+from core.errors import ProviderError, QuotaExhausted, RateLimited
 from core.models import Capability
 from core.provider_service import outcome_of
 from core.providers import CLIENTS
@@ -116,7 +117,7 @@ class FailoverRouter:
                 result = await self._ask(provider, capability, args, has_next, share, first)
                 return Routed(provider, result, tuple(skipped))
             except ProviderError as err:
-                if isinstance(err, NotFound):
+                if not err.failover:  # declared by the error (core.errors): NotFound stops
                     raise
                 last = err
                 skipped.append((provider, outcome_of(err)))

@@ -11,16 +11,17 @@ Both mean "nothing was sent to the provider".
 
 from __future__ import annotations
 
-from core.errors import RateLimited, Unavailable
+from core.errors import RateLimited, StockrayError, Unavailable
 
 
 class Throttled(RateLimited):
     """Our limiter would admit this call only after `retry_after` seconds, beyond `max_wait_s`."""
 
     def __init__(self, provider: str, retry_after: float) -> None:
-        super().__init__(
-            provider, f"local rate limit: next slot in {retry_after:.3f}s", retry_after
-        )
+        # Its own arguments go to the base, so pickling rebuilds it (see `core.errors`).
+        StockrayError.__init__(self, provider, retry_after)
+        self.provider, self.retry_after = provider, retry_after
+        self.message = f"local rate limit: next slot in {retry_after:.3f}s"
 
 
 class CircuitOpen(Unavailable):
@@ -28,9 +29,11 @@ class CircuitOpen(Unavailable):
 
     # Retrying against an open circuit only burns the caller's deadline; failover is the answer.
     retryable = False
-    failover = True
 
     def __init__(self, provider: str, retry_in_s: float, reason: str | None = None) -> None:
         why = f" ({reason})" if reason else ""
-        super().__init__(provider, f"circuit open{why}, next probe in {retry_in_s:.1f}s")
+        message = f"circuit open{why}, next probe in {retry_in_s:.1f}s"
+        StockrayError.__init__(self, provider, retry_in_s, reason)  # see Throttled
+        self.provider, self.message = provider, message
         self.retry_in_s = retry_in_s
+        self.reason = reason

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import asyncpg
 
+from core.errors import MigrationError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Arbitrary but fixed: every stockray process migrating one database contends on this key.
 ADVISORY_LOCK_KEY = 0x5750_C4A7
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class MigrationError(Exception):
-    """The migration files or the database's migration history are inconsistent."""
+__all__ = ["Migration", "MigrationError", "discover", "migrate"]
 
 
 @dataclass(frozen=True, slots=True)
