@@ -28,6 +28,12 @@ import ray
 
 from actors import NAMESPACE
 from configs.settings import Settings, load_settings
+from core.events import KEEP, Payload, dumps, event_body
+
+__all__ = [
+    "KEEP", "EventHub", "EventLog", "EventSink", "MemoryEvents", "RedisEvents", "dumps",
+    "event_body", "events_handle", "follow", "publish",
+]  # fmt: skip
 
 log = logging.getLogger("stockray.events")
 
@@ -35,12 +41,9 @@ EVENTS_NAME = "event-hub"
 CHANNEL = "stockray:events"
 STREAM = "stockray:events:log"
 COUNTER = "stockray:events:id"
-KEEP = 10_000
 READ_LIMIT = 1_000
 POLL_S = 10.0  # a listener's long poll / pub-sub wait before it asks again
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # a listener's backoff after losing the hub or Redis
-KINDS = ("bar", "article", "report.published", "job.progress", "provider.circuit")
-"""The event types clients may subscribe to on `/ws` (others, e.g. `collected`, stay internal)."""
 
 # KEYS: counter, stream. ARGV: the event's JSON without its id, KEEP, channel.
 # A missing counter restarts from the clock (µs), above every id issued before it was lost.
@@ -65,16 +68,62 @@ def clock_id() -> int:
     return time.time_ns() // 1_000
 
 
-def event_body(kind: str, payload: dict[str, Any], instrument: str | None) -> dict[str, Any]:
-    """An event without its id; `instrument` defaults to the payload's."""
-    if instrument is None:
-        instrument = payload.get("instrument")
-    return {"type": kind, "instrument": instrument, "at": time.time(), "payload": payload}
+class EventLog(Protocol):
+    """Where the hub keeps events: chosen once, when the hub starts (Redis or its memory)."""
+
+    async def publish(self, body: dict[str, Any]) -> int:
+        """Append one event (`body` has no id yet); its id."""
+        ...
+
+    async def read(
+        self, after: int, timeout_s: float = 0.0, limit: int = READ_LIMIT
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """`(floor, events)`: events with id > `after`, oldest first."""
+        ...
+
+    async def tail(self, count: int = KEEP) -> tuple[int, list[dict[str, Any]]]:
+        """`(floor, events)`: the newest `count` events, oldest first."""
+        ...
 
 
-def dumps(event: dict[str, Any]) -> str:
-    """Compact JSON as sent to listeners and clients."""
-    return json.dumps(event, default=str, separators=(",", ":"))
+class MemoryEvents:
+    """The hub's own ring of the last `KEEP` events; a read waits for one to come."""
+
+    def __init__(self) -> None:
+        self._log: deque[dict[str, Any]] = deque(maxlen=KEEP)
+        self._next_id = clock_id()
+        self._changed: asyncio.Event | None = None
+
+    async def publish(self, body: dict[str, Any]) -> int:
+        """Append one event and wake the waiting readers; its id."""
+        event = {"id": self._next_id, **body}
+        self._next_id += 1
+        self._log.append(event)
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+        return event["id"]
+
+    async def read(
+        self, after: int, timeout_s: float = 0.0, limit: int = READ_LIMIT
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """`(floor, events)` after `after`, waiting up to `timeout_s` when there are none."""
+        if self._next_id - 1 <= after and timeout_s > 0:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout_s)
+        floor = self._floor()
+        start = max(0, after - floor)  # ids are consecutive: the first wanted is at an offset
+        return floor, list(islice(self._log, start, start + limit))
+
+    async def tail(self, count: int = KEEP) -> tuple[int, list[dict[str, Any]]]:
+        """`(floor, events)`: the newest `count` events."""
+        events = list(self._log)[-count:]
+        return (events[0]["id"] - 1 if events else self._next_id - 1), events
+
+    def _floor(self) -> int:
+        return self._log[0]["id"] - 1 if self._log else self._next_id - 1
 
 
 class RedisEvents:
@@ -90,8 +139,12 @@ class RedisEvents:
         """Append and broadcast one event; its id."""
         return int(await self._publish(keys=[COUNTER, STREAM], args=[dumps(body), KEEP, CHANNEL]))
 
-    async def read(self, after: int, limit: int = READ_LIMIT) -> tuple[int, list[dict[str, Any]]]:
-        """`(floor, events)`: events with id > `after`, oldest first; every id > floor is kept."""
+    async def read(
+        self, after: int, timeout_s: float = 0.0, limit: int = READ_LIMIT
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """`(floor, events)`: events with id > `after`, oldest first; every id > floor is kept.
+
+        Never waits (`timeout_s` is for the protocol): listeners wait on the channel."""
         rows = await self.client.xrange(STREAM, min=f"({after}-0", max="+", count=limit)
         return await self._floor(), [json.loads(fields[b"e"]) for _, fields in rows]
 
@@ -119,32 +172,18 @@ class EventHub:
     """Assigns ids and keeps the last `KEEP` events (in Redis when configured)."""
 
     def __init__(self) -> None:
-        settings = load_settings()
-        self._log: deque[dict[str, Any]] = deque(maxlen=KEEP)
-        self._next_id = clock_id()
-        self._changed: asyncio.Event | None = None
-        self._redis: RedisEvents | None = None
-        if settings.redis_url is not None:
-            self._redis = RedisEvents(settings.redis_url.get_secret_value())
+        url = load_settings().redis_url
+        self._log: EventLog = MemoryEvents() if url is None else RedisEvents(url.get_secret_value())
 
     def backend(self) -> str:
         """`redis` or `actor`: where listeners read from."""
-        return "actor" if self._redis is None else "redis"
+        return "redis" if isinstance(self._log, RedisEvents) else "actor"
 
     async def publish(
         self, kind: str, payload: dict[str, Any], instrument: str | None = None
     ) -> int:
         """Append an event (instrument defaults to `payload["instrument"]`); return its id."""
-        body = event_body(kind, payload, instrument)
-        if self._redis is not None:
-            return await self._redis.publish(body)
-        event = {"id": self._next_id, **body}
-        self._next_id += 1
-        self._log.append(event)
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
-        return event["id"]
+        return await self._log.publish(event_body(kind, payload, instrument))
 
     async def read(
         self, after: int, timeout_s: float = 10.0, limit: int = READ_LIMIT
@@ -153,30 +192,12 @@ class EventHub:
 
         Every id above `floor` is still kept; a reader whose `after` is below it missed some.
         """
-        if self._redis is not None:
-            return await self._redis.read(after, limit)
-        if self._next_id - 1 <= after:
-            if self._changed is None:
-                self._changed = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout_s)
-        return self._floor(), self._after(after, limit)
+        return await self._log.read(after, timeout_s, limit)
 
     async def since(self, last_id: int = 0, kinds: list[str] | None = None) -> list[dict]:
         """Events after `last_id` (optionally of these kinds), oldest first."""
-        if self._redis is not None:
-            _, events = await self._redis.tail()
-        else:
-            events = list(self._log)
+        _, events = await self._log.tail()
         return [e for e in events if e["id"] > last_id and (not kinds or e["type"] in kinds)]
-
-    def _floor(self) -> int:
-        return self._log[0]["id"] - 1 if self._log else self._next_id - 1
-
-    def _after(self, after: int, limit: int) -> list[dict[str, Any]]:
-        # Ids in the log are consecutive, so the first wanted one sits at a known offset.
-        start = max(0, after - self._floor())
-        return list(islice(self._log, start, start + limit))
 
 
 def events_handle() -> ray.actor.ActorHandle:
@@ -186,16 +207,17 @@ def events_handle() -> ray.actor.ActorHandle:
     ).remote()
 
 
-async def publish(kind: str, payload: dict[str, Any], instrument: str | None = None) -> int | None:
-    """Publish through the hub from a job or actor; a failure is logged, not raised.
+async def publish(event: Payload, instrument: str | None = None) -> int | None:
+    """Publish `event` (a `core.events` payload) through the hub from a job or actor; a
+    failure is logged, not raised. `instrument` defaults to the payload's.
 
     Events are notifications: the data they announce is already committed, and a listener
     that missed one resyncs from the API, so no producer fails because the hub is away.
     """
     try:
-        return await events_handle().publish.remote(kind, payload, instrument)
+        return await events_handle().publish.remote(event.KIND, event.dump(), instrument)
     except Exception as exc:  # the hub is restarting or unreachable; the data is safe
-        log.warning("event %s not published: %s", kind, type(exc).__name__)
+        log.warning("event %s not published: %s", event.KIND, type(exc).__name__)
         return None
 
 

@@ -11,6 +11,7 @@ from actors import NAMESPACE
 from actors.events import publish
 from actors.metrics import RayMetricsHooks, record_failover
 from configs.settings import Settings, load_settings
+from core.events import ProviderCircuit
 from core.logs import bind, configure_logging
 from core.models import Capability
 from core.provider_service import ProviderService
@@ -93,15 +94,14 @@ class ProviderActor:
         log.warning("circuit %s -> %s", previous, state, extra={"status": f"circuit_{state}"})
         health = await self.service.health()
         await publish(
-            "provider.circuit",
-            {
-                "provider": self.name,
-                "state": state,
-                "previous": previous,
-                "retry_in_s": self.service.breaker.retry_in_s,
-                "quota": health.get("quota"),
-                "last_error": health.get("last_error"),  # scrubbed of keys at the error's birth
-            },
+            ProviderCircuit(
+                provider=self.name,
+                state=state,
+                previous=previous,
+                retry_in_s=self.service.breaker.retry_in_s,
+                quota=health.get("quota"),
+                last_error=health.get("last_error"),  # scrubbed of keys at the error's birth
+            )
         )
 
     async def health(self) -> dict[str, Any]:

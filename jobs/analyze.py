@@ -68,6 +68,7 @@ async def _analyze(
 ) -> dict[str, Any]:
     from actors.events import events_handle
     from actors.llm import gateway_handle, remote_complete
+    from core.events import ReportPublished
 
     settings = load_settings()
     gateway = gateway_handle()
@@ -89,10 +90,10 @@ async def _analyze(
     finally:
         await conn.close()
     if report.get("report_id") and not report.get("cached"):
-        await events_handle().publish.remote(
-            "report.published",
-            {"instrument": instrument.id, "report_id": report["report_id"], "trace_id": trace_id},
+        event = ReportPublished(
+            instrument=instrument.id, report_id=report["report_id"], trace_id=trace_id
         )
+        await events_handle().publish.remote(event.KIND, event.dump())  # raises if the hub is away
         log.info("report %s published", report["report_id"], extra={"status": "published"})
     elif report.get("error"):
         log.warning("no report: %s", report["error"], extra={"status": "failed"})

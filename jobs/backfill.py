@@ -28,6 +28,7 @@ from actors.events import publish
 from configs.settings import Settings, load_settings
 from core.collection import Counts, save_disclosures, save_news, save_prices
 from core.errors import ProviderError
+from core.events import BackfillProgress, Collected
 from core.models import Capability, Instrument
 from core.providers import CLIENTS
 from core.storage import checkpoints, job_runs
@@ -317,20 +318,17 @@ async def _execute(
                 progress.step(result["counts"]["fetched"])
                 if result["counts"]["saved"]:  # the API's caches of this instrument drop
                     await publish(
-                        "collected",
-                        {"instrument": chunk.instrument.id, "counts": result["counts"],
-                         "providers": {chunk.capability.value: result.get("provider")},
-                         "errors": {}, "backfill_id": bf_id},
+                        Collected(instrument=chunk.instrument.id, counts=result["counts"],
+                                  providers={chunk.capability.value: result.get("provider")},
+                                  errors={}, backfill_id=bf_id),
                         chunk.instrument.id,
                     )  # fmt: skip
             if progress.done % 10 == 0 or progress.done == len(todo):
                 counts = _counts(progress, totals, len(failed))
                 await job_runs.update_counts(conn, run_id, counts)
                 await publish(
-                    "job.progress",
-                    {"kind": "backfill", "run_id": str(run_id), "trace_id": trace_id,
-                     "backfill_id": bf_id, "done": progress.done, "total": len(todo),
-                     "counts": counts},
+                    BackfillProgress(run_id=str(run_id), trace_id=trace_id, backfill_id=bf_id,
+                                     done=progress.done, total=len(todo), counts=counts),
                 )  # fmt: skip
         summary = {
             "kind": "backfill",

@@ -29,6 +29,7 @@ from actors.events import publish
 from core.collection import (
     Counts,
 )
+from core.events import CollectProgress
 from core.models import Capability
 from core.planning import Unit
 from core.storage import job_runs
@@ -164,18 +165,17 @@ def main(argv: list[str] | None = None) -> int:
                     if entry["new_articles"]:
                         fresh.add(iid)
             progress.step(rows)
-            payload = {
-                "kind": "collect",
-                "run_id": str(run_id),
-                "trace_id": trace_id,
-                "done": progress.done,
-                "total": progress.total,
-                "counts": total.as_dict(),
-                "last": ",".join(unit.instrument_ids[:3]),
-            }
+            event = CollectProgress(
+                run_id=str(run_id),
+                trace_id=trace_id,
+                done=progress.done,
+                total=progress.total,
+                counts=total.as_dict(),
+                last=",".join(unit.instrument_ids[:3]),
+            )
             async with lock:
-                await record_progress(conn, run_id, payload)  # GET /status reads the row
-                await publish("job.progress", payload)  # in order of `done`
+                await record_progress(conn, run_id, event.dump())  # GET /status reads the row
+                await publish(event)  # in order of `done`
 
         async def drain(work: list[tuple[int, Unit]]) -> None:
             # One worker's outcomes as they come; if it dies, its unfinished requests failed.

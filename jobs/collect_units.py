@@ -30,6 +30,7 @@ from core.collection import (
     watermark_key,
 )
 from core.errors import ProviderError
+from core.events import Article, Bar, Collected, Payload
 from core.logs import log_context
 from core.models import Capability, Instrument
 from core.planning import Unit
@@ -80,7 +81,7 @@ async def _collect_unit(
         i.id: {"counts": Counts(), "provider": None, "error": None, "new_articles": 0}
         for i in instruments
     }
-    events: list[tuple[str, dict[str, Any], str]] = []
+    events: list[tuple[Payload, str]] = []  # published after the rows are committed
     async with shared.pool.acquire() as conn:
         marks = await watermarks.latest_many(conn, list(per), watermark_key(capability, interval))
     windows = {i: collect_window(capability, marks.get(i), now, interval) for i in per}
@@ -103,8 +104,7 @@ async def _collect_unit(
                     saved = await save_prices(conn, shared.lake, routed.result, end)
                     per[instrument.id]["counts"] += saved
                     if saved.saved:
-                        bar = _bar_event(routed.result.bars, interval)
-                        events.append(("bar", bar, instrument.id))
+                        events.append((Bar.newest(routed.result.bars, interval), instrument.id))
                 elif capability is Capability.NEWS:
                     await _save_news(
                         conn, shared, instrument, routed.provider, routed.result, per, events
@@ -122,10 +122,10 @@ async def _collect_unit(
             "%s failed: %s", capability.value, err,
             extra={"provider": getattr(err, "provider", None), "status": "failed"},
         )  # fmt: skip
-    for kind, payload, instrument_id in events:  # after the rows are committed
-        await publish(kind, payload, instrument_id)
+    for event, instrument_id in events:  # after the rows are committed
+        await publish(event, instrument_id)
     for instrument_id, entry in per.items():
-        await publish("collected", _collected(instrument_id, capability, entry), instrument_id)
+        await publish(_collected(instrument_id, capability, entry), instrument_id)
     log.info(
         "collected %s %s via %s", capability.value, len(instruments), unit.provider,
         extra={"status": "partial" if any(e["error"] for e in per.values()) else "ok"},
@@ -154,48 +154,26 @@ async def _save_news(
     provider: str,
     articles: list[Any],
     per: dict[str, dict[str, Any]],
-    events: list[tuple[str, dict[str, Any], str]],
+    events: list[tuple[Payload, str]],
 ) -> None:
     fresh: list[Any] = []
     news = await save_news(
         conn, shared.lake, instrument.id, provider, articles, shared.dedupe, fresh_out=fresh
     )
     newest = sorted(fresh, key=lambda a: a.published_at, reverse=True)[:MAX_ARTICLE_EVENTS]
-    events += [("article", _article_event(a), instrument.id) for a in newest]
+    events += [(Article.of(a), instrument.id) for a in newest]
     per[instrument.id]["counts"] += news
     per[instrument.id]["new_articles"] = news.saved
 
 
-def _collected(instrument_id: str, capability: Capability, entry: dict[str, Any]) -> dict:
-    return {
-        "instrument": instrument_id,
-        "counts": entry["counts"].as_dict(),
-        "providers": {capability.value: entry["provider"]} if entry["provider"] else {},
-        "errors": {capability.value: entry["error"]} if entry["error"] else {},
-        "new_articles": entry["new_articles"],
-    }
-
-
-def _bar_event(bars: list[Any], interval: str) -> dict[str, Any]:
-    # The newest bar and the close before it, so a client can show price and change.
-    ordered = sorted(bars, key=lambda b: b.ts)
-    last = ordered[-1]
-    return {
-        "interval": interval,
-        "ts": last.ts.isoformat(),
-        **{k: getattr(last, k) for k in ("open", "high", "low", "close", "volume", "provider")},
-        "previous_close": ordered[-2].close if len(ordered) > 1 else None,
-    }
-
-
-def _article_event(article: Any) -> dict[str, Any]:
-    return {
-        "id": article.fingerprint,
-        "title": article.title,
-        "url": article.url,
-        "published_at": article.published_at.isoformat(),
-        "source": article.source,
-    }
+def _collected(instrument_id: str, capability: Capability, entry: dict[str, Any]) -> Collected:
+    return Collected(
+        instrument=instrument_id,
+        counts=entry["counts"].as_dict(),
+        providers={capability.value: entry["provider"]} if entry["provider"] else {},
+        errors={capability.value: entry["error"]} if entry["error"] else {},
+        new_articles=entry["new_articles"],
+    )
 
 
 async def _run(

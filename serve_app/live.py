@@ -45,7 +45,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
-from actors.events import dumps
+from core.events import dumps
 from core.storage.api_keys import KeyInfo
 from serve_app import live_protocol as protocol
 from serve_app import metrics

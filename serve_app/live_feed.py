@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
-from actors.events import KEEP, KINDS, dumps
+from core.events import KEEP, KINDS, dumps
 from serve_app import live_protocol as protocol
 from serve_app.context import AppContext
 from serve_app.live_protocol import Rule

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from actors.events import KINDS
+from core.events import KINDS
 
 MAX_MESSAGE = 64 * 1024  # bytes of one client message (the frame limit where we set it)
 MAX_ITEMS = 200  # names in one subscribe/unsubscribe (the REST API's limit too)
