@@ -30,12 +30,13 @@ from serve_app import (
 from serve_app.auth import presented_key
 from serve_app.context import AppContext, Ctx, set_replica_context
 from serve_app.errors import (
-    ERROR_RESPONSES,
     RETRY_AFTER_S,
     error_response,
+    error_responses,
     install_error_handlers,
 )
 from serve_app.guard import BodyGuard
+from serve_app.schemas import Health, Readiness
 from serve_app.state_gauges import StateGauges
 
 log = logging.getLogger("stockray.serve")
@@ -47,7 +48,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
 
     `settings` (default: loaded from the environment) decide the CORS allowlist.
     """
-    app = FastAPI(title="stockray", version="0.1.0", docs_url="/docs", responses=ERROR_RESPONSES)
+    app = FastAPI(title="stockray", version="0.1.0", docs_url="/docs")
     install_error_handlers(app)
     settings = settings or load_settings()
     # Middleware added later wraps what came before: metrics outermost, then CORS (so its
@@ -71,7 +72,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     app.include_router(live.router)
     app.include_router(web.router)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=Health)
     async def healthz() -> dict[str, str]:
         """Liveness: the replica answers."""
         return {"status": "ok"}
@@ -80,7 +81,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         "/metrics",
         tags=["ops"],
         response_class=PlainTextResponse,
-        responses={401: {"description": "no or wrong token"}, 403: {"description": "no token set"}},
+        responses=error_responses(401, 403, why={401: "no or wrong token", 403: "no token set"}),
     )
     async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
         """Prometheus text: the API's, providers', jobs' and LLM's `stockray_*` metrics.
@@ -98,7 +99,12 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         text = await metrics.render(await gauges.families())
         return Response(text, media_type=metrics.CONTENT_TYPE)
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=Readiness,
+        responses=error_responses(503, why={503: "Postgres is not ready (`details`: checks)"}),
+    )
     async def readyz(ctx: Ctx) -> Any:
         """Readiness: 200 `ready` when Postgres answers (and Redis, when configured); 200
         `degraded` when only Redis does not (the replica's own limits and cache serve, so it

@@ -46,20 +46,42 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in [
-        (400, "bad request (e.g. a cursor this API did not issue)"),
-        (401, "missing, invalid or revoked API key"),
-        (403, "the key's scope is too small"),
-        (404, "no such resource, or it belongs to another key"),
-        (413, "the request body is over STOCKRAY_API_MAX_BODY_BYTES"),
-        (422, "request validation failed"),
-        (429, "the key is over its request rate, or too many failed key attempts; see Retry-After"),
-        (503, "a dependency (Postgres, Ray) is not available; see Retry-After"),
-    ]
+ERRORS: dict[int, str] = {
+    400: "bad request (e.g. a cursor this API did not issue, or a body cut short)",
+    401: "missing, invalid or revoked API key",
+    403: "the key's scope is too small",
+    404: "no such resource, or it belongs to another key",
+    409: "conflicts with what is stored or in progress",
+    413: "the request body is over STOCKRAY_API_MAX_BODY_BYTES",
+    422: "request validation failed",
+    429: "the key is over its request rate, or too many failed key attempts; see Retry-After",
+    503: "a dependency (Postgres, Ray) is not available; see Retry-After",
 }
-"""Declared on every route, so the OpenAPI document describes every answer the API gives."""
+"""What each error status means, as the OpenAPI document describes it."""
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}
+}
+
+KEYED = (401, 429, 503)
+"""What a route behind an API key can answer before it runs: no or a bad key (401), a key
+over its rate or too many failed attempts (429), Postgres not answering the key check (503)."""
+WITH_BODY = (400, 413)
+"""What the body guard answers for a request with a body: a bad `Content-Length` or a body
+cut short (400), one over the cap (413)."""
+
+
+def error_responses(*statuses: int, why: dict[int, str] | None = None) -> dict[int | str, Any]:
+    """A route's `responses=`: the API's one error shape under each status it can give,
+    described by `ERRORS` unless `why` says more; 429 and 503 declare `Retry-After`."""
+    described = {**ERRORS, **(why or {})}
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": described[status],
+            **({"headers": RETRY_AFTER} if status in (429, 503) else {}),
+        }
+        for status in sorted(set(statuses))
+    }
 
 
 def error_response(

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from core.adjust import AdjustMode
 from core.adjust import adjust as adjust_bars
@@ -28,11 +28,25 @@ from core.storage.paging import After
 from serve_app.auth import require
 from serve_app.cache import Cached, request_key
 from serve_app.context import Ctx
-from serve_app.errors import ApiError, uuid_or_404
+from serve_app.errors import KEYED, ApiError, error_responses, uuid_or_404
 from serve_app.params import NUL, Instant, in_range, no_nul_bytes
 from serve_app.report_views import ReportList, ReportView
+from serve_app.schemas import (
+    BAR_FORMATS,
+    Actions,
+    Analysis,
+    Bars,
+    DisclosurePage,
+    InstrumentList,
+    NewsPage,
+    json_response,
+)
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read")), Depends(no_nul_bytes)])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require("read")), Depends(no_nul_bytes)],
+    responses=error_responses(*KEYED, 422),
+)
 MAX_LIMIT = 100
 PARQUET = "application/vnd.apache.parquet"
 BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "provider", "partial"]
@@ -105,13 +119,13 @@ async def _cached(
     return response
 
 
-@router.get("/instruments", response_model=None)
+@router.get("/instruments", response_model=InstrumentList)
 async def instruments(request: Request, ctx: Ctx) -> Response:
     """Every instrument of the watchlist."""
 
     async def produce() -> Response:
         found = await prices.instruments(await ctx.pool())
-        return JSONResponse({"instruments": [asdict(i) for i in found]})
+        return json_response(InstrumentList(instruments=[asdict(i) for i in found]))
 
     return await _cached(request, ctx, ["instruments"], produce)
 
@@ -125,7 +139,8 @@ ADJUST_HELP = (
 
 @router.get(
     "/instruments/{instrument_id}/bars",
-    responses={200: {"content": {"text/csv": {}, PARQUET: {}}}},
+    response_model=Bars,
+    responses={**BAR_FORMATS, **error_responses(400, 404)},
 )
 async def bars(
     request: Request,
@@ -183,16 +198,16 @@ async def _bars(
         return Response(_csv(records), media_type="text/csv")
     if rendering == "parquet":
         return Response(_parquet(records), media_type=PARQUET)
-    return JSONResponse(
-        {
-            "instrument": instrument_id,
-            "interval": interval,
-            "currency": instrument.currency,
-            "adjust": mode,
-            "actions": [_action(a) for a in result.applied],
-            "notes": result.notes,
-            "bars": [{**r, "ts": r["ts"].isoformat()} for r in records],
-        }
+    return json_response(
+        Bars(
+            instrument=instrument_id,
+            interval=interval,
+            currency=instrument.currency,
+            adjust=mode,
+            actions=[_action(a) for a in result.applied],
+            notes=result.notes,
+            bars=records,
+        )
     )
 
 
@@ -205,7 +220,9 @@ def _action(action: CorporateAction) -> dict[str, Any]:
     }
 
 
-@router.get("/instruments/{instrument_id}/actions")
+@router.get(
+    "/instruments/{instrument_id}/actions", response_model=Actions, responses=error_responses(404)
+)
 async def actions(ctx: Ctx, instrument_id: str) -> dict[str, Any]:
     """The instrument's splits and dividends, oldest first: `ratio` is new/old shares (4.0
     for a 4-for-1 split), `amount` the cash paid per share then, in `currency`."""
@@ -245,7 +262,11 @@ def _parquet(records: list[dict[str, Any]]) -> bytes:
     return sink.getvalue()
 
 
-@router.get("/instruments/{instrument_id}/news")
+@router.get(
+    "/instruments/{instrument_id}/news",
+    response_model=NewsPage,
+    responses=error_responses(400, 404),
+)
 async def news(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
@@ -262,7 +283,11 @@ async def news(
     return _keyset_page("articles", items, found.more, "published_at")
 
 
-@router.get("/instruments/{instrument_id}/disclosures")
+@router.get(
+    "/instruments/{instrument_id}/disclosures",
+    response_model=DisclosurePage,
+    responses=error_responses(400, 404),
+)
 async def disclosures(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
@@ -285,7 +310,11 @@ def _keyset_page(name: str, items: list[dict[str, Any]], more: bool, at: str) ->
     return {name: [{**i, at: i[at].isoformat()} for i in items], "next_cursor": next_cursor}
 
 
-@router.get("/instruments/{instrument_id}/analysis", response_model=None)
+@router.get(
+    "/instruments/{instrument_id}/analysis",
+    response_model=Analysis,
+    responses=error_responses(404),
+)
 async def analysis(
     request: Request,
     ctx: Ctx,
@@ -295,7 +324,9 @@ async def analysis(
     """The latest published report and the daily sentiment timeline."""
 
     async def produce() -> Response:
-        return JSONResponse(await _analysis(ctx, instrument_id, days))
+        # Only the fields the report holds: a claim's absent `kind` stays absent.
+        found = Analysis.model_validate(await _analysis(ctx, instrument_id, days))
+        return json_response(found, exclude_unset=True)
 
     return await _cached(request, ctx, [f"instrument:{instrument_id}"], produce)
 
@@ -346,7 +377,7 @@ async def reports(ctx: Ctx, instrument: str | None = None, limit: Limit = 20) ->
     }
 
 
-@router.get("/reports/{report_id}", response_model=ReportView)
+@router.get("/reports/{report_id}", response_model=ReportView, responses=error_responses(404))
 async def report(ctx: Ctx, report_id: str) -> dict[str, Any]:
     """One report, its citations resolved to article titles and URLs."""
     found = await _report(await ctx.pool(), uuid_or_404(report_id, "report"))
