@@ -1,24 +1,24 @@
 """The LLM gateway: OpenAI-compatible endpoints in priority order, budgets, one error map.
 
 Per call: for each endpoint not cooling down — refuse if the call's cost bound exceeds the
-per-call ceiling (nothing sent), reserve the bound from the daily budget, send through the
-`openai` SDK (its own retries off: ours honour `Retry-After` under a deadline), settle the
-real cost from `usage`, record the call. Transient failures retry, then fail over and cool
-the endpoint down; a context-length error moves on to a larger window; other permanent
-errors stop. Structured answers are validated by pydantic, with one repair attempt.
+per-call ceiling (nothing sent), take the endpoint's slot and reserve the bound from the
+daily budget (`_held`), send through the endpoint (`core.llm.endpoint`: the `openai` SDK,
+its own retries off: ours honour `Retry-After` under a deadline), settle the real cost from
+`usage`, record the call (`core.llm.usage`). Transient failures retry, then fail over and
+cool the endpoint down; a context-length error moves on to a larger window; other permanent
+errors stop. Structured answers are validated by pydantic, with one repair attempt. A
+streamed answer takes the same way, but fails over only until its first delta.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import openai
 from pydantic import BaseModel
 
 from core.errors import (
@@ -40,23 +40,14 @@ from core.llm.calls import (
     fields,
     parsed_answer,
     stream_usage,
-    window_cut,
 )
 from core.llm.cost import MICRO, PriceLike, bound_micro, cost_micro
+from core.llm.endpoint import Endpoint, Sent
 from core.llm.limits import TokenWindow, token_estimate
-from core.llm.structured import (
-    FormatRefused,
-    answer_schema,
-    response_format,
-    weaker,
-    with_schema_hint,
-)
+from core.llm.structured import FormatRefused, answer_schema
 from core.llm.usage import record, record_error
-from core.redact import register_secret
-from core.resilience import LocalRateLimiter, Retrier, Window
 
 __all__ = ["Completion", "LLMGateway", "TokenWindow", "classify", "token_estimate"]
-log = logging.getLogger("stockray.llm")
 REPAIR_PROMPT = (
     "Your previous answer was not valid for the requested JSON schema ({problem}). "
     "Reply again with only the corrected JSON."
@@ -75,36 +66,11 @@ class _Walk:
         return self.last or LLMTransient("every endpoint is cooling down after failures")
 
 
-class _Endpoint:
-    """One endpoint's client, concurrency bound, request and token rate limits, cooldown."""
+@dataclass
+class _Charge:
+    """What a call in flight will be charged when its reservation settles (micro-dollars)."""
 
-    def __init__(self, config: EndpointLike, api_key: str, retry: Any) -> None:
-        self.config = config
-        register_secret(api_key)  # every LLMError this process makes is scrubbed of it
-        self.client = openai.AsyncOpenAI(
-            base_url=config.base_url, api_key=api_key, max_retries=0, timeout=config.timeout_s
-        )
-        self.slots = asyncio.Semaphore(config.max_concurrency)
-        self.limiter = LocalRateLimiter(config.name, [Window(config.rpm, 60.0)])
-        self.tokens = TokenWindow(config.tpm) if getattr(config, "tpm", None) else None
-        self.retrier = Retrier.from_config(config.name, retry)
-        self.cool_until = 0.0
-        self.mode = getattr(config, "structured", "json_schema")  # stepped down on refusal
-        self.downgrades: list[str] = []
-
-    def step_down(self, refused: FormatRefused, sent: str) -> bool:
-        """Use the next weaker structured mode than `sent` (remembered); False when none is
-        left. A concurrent call that already stepped down leaves nothing to do but retry."""
-        if self.mode != sent:
-            return True
-        lower = weaker(self.mode)
-        if lower is None:
-            return False
-        note = f"{self.mode} -> {lower}: {refused.message}"[:300]
-        log.warning("llm endpoint %s refused %s", self.config.name, note)  # once per step
-        self.downgrades.append(note)
-        self.mode = lower
-        return True
+    micro: int
 
 
 class LLMGateway:
@@ -124,7 +90,7 @@ class LLMGateway:
         missing = [c.model for c, _ in endpoints if c.model not in prices]
         if missing:
             raise ValueError(f"pricing.yaml has no price for model(s): {', '.join(missing)}")
-        self.endpoints = [_Endpoint(c, key, retry) for c, key in endpoints]
+        self.endpoints = [Endpoint(c, key, retry) for c, key in endpoints]
         self.prices = prices
         self.pool = pool
         self.budget = DailyBudget(pool, daily_usd)
@@ -202,44 +168,54 @@ class LLMGateway:
             return done
         raise walk.exhausted()
 
+    @asynccontextmanager
+    async def _held(
+        self, ep: Endpoint, bound: int, quota: Quota | None, charge: _Charge
+    ) -> AsyncIterator[None]:
+        """The endpoint's slot, then `bound` reserved (a spent budget raises at once); on the
+        way out the reservation settles at `charge.micro`, whatever happened inside."""
+        # The slot first, then the reservation: calls queue in arrival order and a
+        # reservation is held only while its call can actually be in flight.
+        async with ep.slots:
+            reservation = await self.budget.reserve(bound, quota=quota)
+            try:
+                yield
+            finally:
+                await self.budget.settle(reservation, charge.micro)
+
     async def _attempt(
         self,
-        ep: _Endpoint,
+        ep: Endpoint,
         bound: int,
         messages: Messages,
         max_tokens: int,
-        sent: tuple[str, str, dict[str, Any]] | None,
+        sent: Sent | None,
         quota: Quota | None = None,
     ) -> tuple[Completion | None, LLMError | None]:
         """One endpoint's try (with its retries): the costed answer, or the error."""
-        cfg = ep.config
-        # The endpoint's slot first, then the reservation: calls queue in arrival order
-        # and a reservation is held only while its call can actually be in flight.
-        async with ep.slots:
-            reservation = await self.budget.reserve(bound, quota=quota)  # spent: raise at once
-            spent = 0
+        price = self.prices[ep.config.model]
+        charge = _Charge(0)
+        async with self._held(ep, bound, quota, charge):
             try:
-                done = await ep.retrier.call(self._send, ep, messages, max_tokens, sent)
-                spent = cost_micro(self.prices[cfg.model], done.tokens_in, done.tokens_out)
+                done = await ep.retrier.call(ep.answer, messages, max_tokens, sent)
             except (LLMError, Timeout) as err:
-                failed = err if isinstance(err, LLMError) else LLMTransient(str(err), cfg.name)
+                failed = _llm_error(err, ep.config.name)
                 if isinstance(failed, WindowCut):  # the cut answer's tokens were spent
                     tokens = (failed.tokens_in, failed.tokens_out)
-                    spent = failed.cost_micro = cost_micro(self.prices[cfg.model], *tokens)
+                    charge.micro = failed.cost_micro = cost_micro(price, *tokens)
                 return None, failed
-            finally:
-                await self.budget.settle(reservation, spent)
-        return Completion(**{**fields(done), "cost_usd": spent / MICRO}), None
+            charge.micro = cost_micro(price, done.tokens_in, done.tokens_out)
+        return Completion(**{**fields(done), "cost_usd": charge.micro / MICRO}), None
 
     def _candidates(
         self, messages: Messages, max_tokens: int, walk: _Walk
-    ) -> Iterator[tuple[_Endpoint, int]]:
+    ) -> Iterator[tuple[Endpoint, int]]:
         """Endpoints to try in priority order, each with its cost bound: not cooling down,
         with a larger window than one that was too small, and under the per-call ceiling."""
         now = time.monotonic()
         for ep in self.endpoints:
             cfg = ep.config
-            if ep.cool_until > now or cfg.context_window <= walk.min_window:
+            if ep.cooling(now) or cfg.context_window <= walk.min_window:
                 continue
             bound = bound_micro(self.prices[cfg.model], messages, max_tokens)
             if bound > self.per_call_micro:
@@ -247,14 +223,14 @@ class LLMGateway:
                 continue
             yield ep, bound
 
-    def _fail_over(self, ep: _Endpoint, failed: LLMError, walk: _Walk) -> None:
+    def _fail_over(self, ep: Endpoint, failed: LLMError, walk: _Walk) -> None:
         """After a failed attempt: go on to a larger window, or cool this endpoint down and
         go on to the next; any other error stops the request."""
         walk.last = failed
         if isinstance(failed, ContextTooLong):
             walk.min_window = ep.config.context_window
         elif isinstance(failed, LLMTransient):
-            ep.cool_until = time.monotonic() + self.cooldown_s
+            ep.cool_down(self.cooldown_s)
         else:
             raise failed
 
@@ -282,113 +258,65 @@ class LLMGateway:
         walk = _Walk()
         for ep, bound in self._candidates(messages, max_tokens, walk):
             cfg = ep.config
-            async with ep.slots:
-                reservation = await self.budget.reserve(bound, quota=quota)  # spent: raise
-                parts: list[str] = []
-                spent, usage, failed, ended, finish = bound, None, None, False, None
-                try:
-                    chunks = await ep.retrier.call(self._open_stream, ep, messages, max_tokens)
-                    async for chunk in chunks:
-                        usage = chunk.usage or usage
-                        choice = chunk.choices[0] if chunk.choices else None
-                        finish = (choice and choice.finish_reason) or finish
-                        if choice and choice.delta.content:
-                            parts.append(choice.delta.content)
-                            yield choice.delta.content
-                    if finish is None:
-                        raise LLMTransient("the stream ended before its finish_reason", cfg.name)
-                    tokens_in, tokens_out = stream_usage(usage, messages, parts, max_tokens)
-                    spent = cost_micro(self.prices[cfg.model], tokens_in, tokens_out)
-                except Timeout as err:
-                    failed = LLMTransient(str(err), cfg.name)
-                except Exception as err:  # the SDK's and httpx's errors, mapped in one place
-                    failed = classify(err, cfg.name)
-                else:
-                    ended = True
-                finally:
+            parts: list[str] = []
+            charge = _Charge(bound)
+            usage, failed, ended, finish, opened = None, None, False, None, False
+            try:
+                async with self._held(ep, bound, quota, charge):
+                    opened = True
+                    try:
+                        chunks = await ep.retrier.call(ep.open_stream, messages, max_tokens)
+                        async for chunk in chunks:
+                            usage = chunk.usage or usage
+                            choice = chunk.choices[0] if chunk.choices else None
+                            finish = (choice and choice.finish_reason) or finish
+                            if choice and choice.delta.content:
+                                parts.append(choice.delta.content)
+                                yield choice.delta.content
+                        if finish is None:
+                            cut = "the stream ended before its finish_reason"
+                            raise LLMTransient(cut, cfg.name)
+                        tokens_in, tokens_out = stream_usage(usage, messages, parts, max_tokens)
+                        charge.micro = cost_micro(self.prices[cfg.model], tokens_in, tokens_out)
+                    except Exception as err:  # the SDK's and httpx's errors, mapped in one place
+                        failed = _llm_error(err, cfg.name)
+                    else:
+                        ended = True
                     if failed is not None and not parts:
-                        spent = 0  # nothing was produced: like `complete`, nothing charged
-                    await self.budget.settle(reservation, spent)
-                    if not ended and failed is None:  # the caller walked away mid-stream
-                        failed = LLMTransient("stream abandoned by the caller", cfg.name)
-                        await record_error(self.pool, cfg, purpose, trace_id, failed, spent)
+                        charge.micro = 0  # nothing was produced: like `complete`, nothing charged
+            finally:  # settled by now
+                if opened and not ended and failed is None:  # the caller walked away mid-stream
+                    failed = LLMTransient("stream abandoned by the caller", cfg.name)
+                    await record_error(self.pool, cfg, purpose, trace_id, failed, charge.micro)
             if failed is not None:
-                await record_error(self.pool, cfg, purpose, trace_id, failed, spent)
+                await record_error(self.pool, cfg, purpose, trace_id, failed, charge.micro)
                 if parts:  # the caller has text already: no failover after the first delta
                     raise failed from None
                 self._fail_over(ep, failed, walk)
                 continue
             done = Completion(
-                "".join(parts), None, cfg.name, cfg.model, tokens_in, tokens_out, spent / MICRO
-            )
+                "".join(parts), None, cfg.name, cfg.model, tokens_in, tokens_out,
+                charge.micro / MICRO,
+            )  # fmt: skip
             await record(self.pool, done, purpose, trace_id, "ok")
             yield done
             return
         raise walk.exhausted()
 
-    async def _open_stream(self, ep: _Endpoint, messages: Messages, max_tokens: int) -> Any:
-        cfg = ep.config
-        await ep.limiter.acquire()  # the caller holds the endpoint's concurrency slot
-        if ep.tokens is not None:
-            await ep.tokens.acquire(token_estimate(messages, max_tokens))
-        try:
-            return await ep.client.chat.completions.create(
-                model=cfg.model, messages=list(messages), max_tokens=max_tokens, stream=True,
-                stream_options={"include_usage": True},
-            )  # fmt: skip
-        except openai.OpenAIError as err:
-            raise classify(err, cfg.name) from None
-
-    async def _send(
-        self,
-        ep: _Endpoint,
-        messages: Messages,
-        max_tokens: int,
-        sent: tuple[str, str, dict[str, Any]] | None,
-    ) -> Completion:
-        """One request; `sent` is (structured mode, schema name, schema) or None."""
-        cfg = ep.config
-        kwargs: dict[str, Any] = {}
-        if sent is not None:
-            mode, name, schema = sent
-            messages = with_schema_hint(mode, messages, schema)
-            if (fmt := response_format(mode, name, schema)) is not None:
-                kwargs["response_format"] = fmt
-        await ep.limiter.acquire()  # the caller holds the endpoint's concurrency slot
-        if ep.tokens is not None:
-            await ep.tokens.acquire(token_estimate(messages, max_tokens))
-        try:
-            answer = await ep.client.chat.completions.create(
-                model=cfg.model, messages=list(messages), max_tokens=max_tokens, **kwargs
-            )
-        except openai.OpenAIError as err:
-            raise classify(err, cfg.name) from None
-        usage = answer.usage
-        choice = answer.choices[0] if answer.choices else None
-        text = (choice.message.content or "") if choice else ""
-        finish = choice.finish_reason if choice else None
-        tokens = (usage.prompt_tokens, usage.completion_tokens)
-        if cut := window_cut(finish, *tokens, max_tokens, cfg.context_window, cfg.name):
-            raise cut
-        return Completion(
-            text, None, cfg.name, cfg.model, usage.prompt_tokens, usage.completion_tokens, 0.0
-        )
-
     def health(self) -> list[dict[str, Any]]:
         """Per endpoint: its structured mode now and as configured, the step-downs, cooldown."""
         now = time.monotonic()
-        return [
-            {
-                "endpoint": ep.config.name,
-                "structured": ep.mode,
-                "configured": getattr(ep.config, "structured", "json_schema"),
-                "downgrades": list(ep.downgrades),
-                "cooling_s": round(max(0.0, ep.cool_until - now), 1),
-            }
-            for ep in self.endpoints
-        ]
+        return [ep.health(now) for ep in self.endpoints]
 
     async def aclose(self) -> None:
         """Close every endpoint's HTTP client."""
         for ep in self.endpoints:
             await ep.client.close()
+
+
+def _llm_error(err: Exception, endpoint: str) -> LLMError:
+    """A failed attempt as an `LLMError`: a retrier's `Timeout` (its deadline) is transient,
+    anything else goes through the one error map."""
+    if isinstance(err, Timeout):
+        return LLMTransient(str(err), endpoint)
+    return classify(err, endpoint)

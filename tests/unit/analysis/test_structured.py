@@ -104,7 +104,7 @@ def test_endpoint_config_takes_the_mode_and_the_deprecated_flag() -> None:
 
 def test_an_endpoint_steps_down_once_per_refused_mode_and_remembers() -> None:
     from configs.sections import RetryPolicy
-    from core.llm.gateway import _Endpoint
+    from core.llm.endpoint import Endpoint as _Endpoint
 
     config = LlmEndpoint(name="llama", base_url="http://127.0.0.1:9/v1", model="m")
     endpoint = _Endpoint(config, "k", RetryPolicy())
