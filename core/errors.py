@@ -4,6 +4,11 @@ The hierarchy decides retry, failover and what a user sees::
 
     StockrayError
     ├── MigrationError           the schema migrations cannot be applied as found
+    ├── ChatRefused              a chat request cannot be served: the API answers `status`, `code`
+    │   ├── ChatNotFound         404: no such instrument or session (or another key's session)
+    │   ├── IdempotencyConflict  409: the Idempotency-Key named a different request
+    │   ├── TurnInProgress       409: the message is still being answered (`retry_after`)
+    │   └── ChatFailed           503: the turn ended without an answer
     ├── ProviderError            a data provider call failed
     │   ├── RateLimited          the provider asked us to slow down (retry after `retry_after`)
     │   │   └── QuotaExhausted   a daily/rolling quota is spent until `reset_at` (no retry)
@@ -19,6 +24,7 @@ The hierarchy decides retry, failover and what a user sees::
         │   ├── ContextTooLong   the prompt exceeds the window: try a larger endpoint
         │   └── InvalidAnswer    the answer failed validation after one repair
         └── BudgetExceeded       the call would exceed a per-call or daily budget
+            └── QuotaExceeded    an API key's daily chat quota is spent (until the UTC day ends)
 
 Behaviour is read from each class's declared fields: `retryable` (the retrier tries the same
 provider again) and `failover` (the router asks the next provider). Every error passes all its
@@ -169,3 +175,53 @@ class InvalidAnswer(LLMPermanent):
 
 class BudgetExceeded(LLMError):
     """The call would exceed a budget; nothing was sent."""
+
+
+class QuotaExceeded(BudgetExceeded):
+    """The key's daily chat quota cannot hold the call; nothing was sent. `retry_after` is
+    the seconds until the UTC day rolls over."""
+
+
+class ChatRefused(StockrayError):
+    """A chat request that cannot be served: the API answers with the class's declared
+    `status` and `code` (and `retry_after`, when set, as Retry-After)."""
+
+    status: int = 400
+    code: str = "chat_refused"
+    retry_after: float | None = None
+
+    def __init__(self, message: str, *fields: object) -> None:
+        """`fields`: a subclass's further constructor arguments, kept in `args` for pickling."""
+        super().__init__(message, *fields)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ChatNotFound(ChatRefused):
+    """No such instrument or chat session, or the session belongs to another key."""
+
+    status, code = 404, "not_found"
+
+
+class IdempotencyConflict(ChatRefused):
+    """The Idempotency-Key was used before for a different session or message."""
+
+    status, code = 409, "idempotency_conflict"
+
+
+class TurnInProgress(ChatRefused):
+    """The message is still being answered by a concurrent request: retry soon."""
+
+    status, code, retry_after = 409, "in_progress", 2.0
+
+
+class ChatFailed(ChatRefused):
+    """The turn ended without an answer; `code` says why (`llm_failed`, `chat_failed`)."""
+
+    status = 503
+
+    def __init__(self, message: str, code: str = "chat_failed") -> None:
+        super().__init__(message, code)
+        self.code = code
