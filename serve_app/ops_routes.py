@@ -20,12 +20,17 @@ from core.redact import scrub, scrub_command
 from core.storage import costs as llm_costs
 from core.storage import job_runs, llm_budget
 from core.storage.api_keys import KeyInfo
+from serve_app import schemas
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import ApiError, unavailable
+from serve_app.errors import KEYED, WITH_BODY, ApiError, error_responses, unavailable
 from serve_app.params import Day, no_nul_bytes
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read")), Depends(no_nul_bytes)])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require("read")), Depends(no_nul_bytes)],
+    responses=error_responses(*KEYED, 422),
+)
 PROVIDERS_TIMEOUT_S = 30.0  # the first call may create the router and its actors
 JOBS_TIMEOUT_S = 10.0  # one Jobs API call (the client's first includes a version check)
 
@@ -58,7 +63,7 @@ def stockray_job(entrypoint: str | None) -> bool:
     )
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=schemas.JobList)
 async def jobs(
     ctx: Ctx, kind: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> dict[str, Any]:
@@ -67,7 +72,11 @@ async def jobs(
     return {"jobs": [_run(r) for r in found]}
 
 
-@router.get("/jobs/{job_id}")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=schemas.JobRun | schemas.RayJob,
+    responses=error_responses(404),
+)
 async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
     """One job: a `job_runs` id, or a Ray job id (e.g. from `POST /jobs/backfill`).
 
@@ -104,7 +113,7 @@ async def job(ctx: Ctx, job_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/costs")
+@router.get("/costs", response_model=schemas.Costs, responses=error_responses(400))
 async def costs(
     ctx: Ctx,
     from_: Annotated[Day | None, Query(alias="from")] = None,
@@ -143,7 +152,13 @@ class BackfillRequest(BaseModel):
 
 
 @router.post(
-    "/jobs/backfill", status_code=202, responses={200: {"description": "already submitted"}}
+    "/jobs/backfill",
+    status_code=202,
+    response_model=schemas.BackfillSubmitted,
+    responses={
+        200: {"model": schemas.BackfillSubmitted, "description": "already submitted"},
+        **error_responses(*WITH_BODY, 403),
+    },
 )
 async def submit_backfill(
     body: BackfillRequest,
@@ -221,7 +236,7 @@ async def _jobs_api(ctx: Ctx, call: Callable[[Any], Any]) -> Any:
         ) from None
 
 
-@router.get("/providers")
+@router.get("/providers", response_model=schemas.Providers, response_model_exclude_unset=True)
 async def providers(ctx: Ctx) -> dict[str, Any]:
     """Per provider: plan, circuit state, quota (`exhausted`, `reset_at`), rate-limit budget
     left, last error (never a key), or why it is off."""

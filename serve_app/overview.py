@@ -14,11 +14,15 @@ from core.storage import progress as runs
 from core.storage import watchlist as reads
 from serve_app.auth import require
 from serve_app.context import AppContext, Ctx
-from serve_app.errors import ApiError
+from serve_app.errors import KEYED, ApiError, error_responses
 from serve_app.params import no_nul_bytes
 from serve_app.routes import _cached
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require("read")), Depends(no_nul_bytes)])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require("read")), Depends(no_nul_bytes)],
+    responses=error_responses(*KEYED, 422),
+)
 MAX_ROWS = 1000
 WATCHLIST_TAG = "watchlist"
 """Cache tag of the watchlist answers; every event naming an instrument drops them."""
@@ -87,7 +91,7 @@ class Status(BaseModel):
     with_prices: int
 
 
-@router.get("/watchlist", response_model=None, responses={200: {"model": Watchlist}})
+@router.get("/watchlist", response_model=Watchlist, responses=error_responses(404))
 async def watchlist(
     request: Request,
     ctx: Ctx,

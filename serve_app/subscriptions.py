@@ -18,13 +18,13 @@ from core.storage import subscriptions as stored
 from core.storage.api_keys import KeyInfo
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import ApiError, ErrorBody, uuid_or_404
+from serve_app.errors import KEYED, WITH_BODY, ApiError, error_responses, uuid_or_404
 
 EventType = Literal["bar", "article", "report.published", "job.progress", "provider.circuit"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ITEMS = 200
 
-router = APIRouter(prefix="/api/v1", tags=["subscriptions"])
+router = APIRouter(prefix="/api/v1", tags=["subscriptions"], responses=error_responses(*KEYED))
 Caller = Annotated[KeyInfo, Depends(require("read"))]
 
 
@@ -46,6 +46,12 @@ class Subscription(BaseModel):
     created_at: str
 
 
+class SubscriptionList(BaseModel):
+    """This key's subscriptions, oldest first."""
+
+    subscriptions: list[Subscription]
+
+
 def _out(found: stored.Subscription) -> Subscription:
     return Subscription(
         id=str(found.id),
@@ -60,7 +66,9 @@ def _out(found: stored.Subscription) -> Subscription:
     status_code=201,
     responses={
         200: {"model": Subscription, "description": "the same subscription existed"},
-        409: {"model": ErrorBody, "description": "the key holds the most subscriptions it may"},
+        **error_responses(
+            *WITH_BODY, 409, 422, why={409: "the key holds the most subscriptions it may"}
+        ),
     },
 )
 async def create_subscription(
@@ -87,14 +95,14 @@ async def create_subscription(
     return _out(done.subscription)
 
 
-@router.get("/subscriptions")
+@router.get("/subscriptions", response_model=SubscriptionList)
 async def list_subscriptions(ctx: Ctx, key: Caller) -> dict[str, list[Subscription]]:
     """This key's subscriptions, oldest first."""
     found = await stored.of_key(await ctx.pool(), key.id)
     return {"subscriptions": [_out(s) for s in found]}
 
 
-@router.get("/subscriptions/{subscription_id}")
+@router.get("/subscriptions/{subscription_id}", responses=error_responses(404))
 async def get_subscription(subscription_id: str, ctx: Ctx, key: Caller) -> Subscription:
     """One of this key's subscriptions."""
     found = await stored.get(await ctx.pool(), uuid_or_404(subscription_id, "subscription"), key.id)
@@ -103,7 +111,11 @@ async def get_subscription(subscription_id: str, ctx: Ctx, key: Caller) -> Subsc
     return _out(found)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204)
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    responses=error_responses(*WITH_BODY, 404),
+)
 async def delete_subscription(subscription_id: str, ctx: Ctx, key: Caller) -> Response:
     """Remove one of this key's subscriptions."""
     deleted = await stored.delete(
