@@ -7,7 +7,8 @@ reservation by the real cost, which is at most the reservation (see `core.llm.co
 
 A call made for an API key (chat) also holds its bound on the key's row of the day in
 `chat_budget`: both conditional UPDATEs run in one transaction, key row first, so a call
-passes both limits or holds nothing, and settling moves both rows at once.
+passes both limits or holds nothing, and settling moves both rows at once. The rows are
+read and written through `core.storage.llm_budget`.
 """
 
 from __future__ import annotations
@@ -20,27 +21,11 @@ from typing import Any, TypedDict
 
 import asyncpg
 
-from core.errors import BudgetExceeded
+from core.errors import BudgetExceeded, QuotaExceeded
 from core.llm.cost import MICRO
 from core.storage import llm_budget as ledger
 from core.storage import llm_usage
 from core.storage.llm_budget import BudgetRow
-
-
-class QuotaExceeded(BudgetExceeded):
-    """The key's daily chat quota cannot hold the call; nothing was sent. `retry_after` is
-    the seconds until the UTC day rolls over."""
-
-    def __init__(
-        self,
-        message: str,
-        endpoint: str | None = None,
-        retry_after: float | None = None,
-        raw: str | None = None,
-    ) -> None:
-        if retry_after is None:
-            retry_after = math.ceil((next_day_start() - datetime.now(UTC)).total_seconds())
-        super().__init__(message, endpoint, retry_after, raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +59,11 @@ def today() -> date:
 def next_day_start() -> datetime:
     """When the budget day rolls over: the next UTC midnight."""
     return datetime.combine(today() + timedelta(days=1), time(), UTC)
+
+
+def seconds_to_next_day() -> int:
+    """Whole seconds until the budget day rolls over (at least 1)."""
+    return math.ceil((next_day_start() - datetime.now(UTC)).total_seconds())
 
 
 class BudgetState(TypedDict):
@@ -115,7 +105,8 @@ class DailyBudget:
                 await ledger.ensure_key_day(conn, quota.key_id, day, quota.default_micro)
                 async with conn.transaction():
                     if await ledger.reserve_key(conn, quota.key_id, day, micro) is None:
-                        raise QuotaExceeded(await self._quota_refusal(conn, quota, day, micro))
+                        message = await self._quota_refusal(conn, quota, day, micro)
+                        raise QuotaExceeded(message, retry_after=seconds_to_next_day())
                     left = await ledger.reserve_day(conn, day, micro)
                     if left is None:
                         raise self._refusal(day, micro)  # rolls the key's hold back too
