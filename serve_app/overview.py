@@ -128,16 +128,26 @@ async def watchlist(
     return await _cached(request, ctx, [WATCHLIST_TAG], produce)
 
 
-def _row(r: dict[str, Any]) -> WatchlistRow:
-    last, previous = r["last"], r["previous"]
+def _row(r: reads.WatchlistEntry) -> WatchlistRow:
+    last, previous = r.last, r.previous
     change = last - previous if last is not None and previous is not None else None
-    day = r["sentiment_day"]
     return WatchlistRow.model_construct(
-        **{k: v for k, v in r.items() if k not in ("sentiment_day", "report_id")},
+        id=r.id,
+        name=r.name,
+        exchange=r.exchange,
+        currency=r.currency,
+        last=last,
+        last_ts=r.last_ts,
+        previous=previous,
+        previous_ts=r.previous_ts,
         change=change,
         change_pct=change / previous if change is not None and previous else None,
-        sentiment_day=day.date() if day is not None else None,
-        report_id=str(r["report_id"]) if r["report_id"] is not None else None,
+        sentiment=r.sentiment,
+        sentiment_day=r.sentiment_day.date() if r.sentiment_day is not None else None,
+        rating=r.rating,
+        report_sentiment=r.report_sentiment,
+        report_at=r.report_at,
+        report_id=str(r.report_id) if r.report_id is not None else None,
     )
 
 
@@ -153,24 +163,24 @@ async def status(ctx: Ctx) -> Status:
     return Status(collecting=bool(shown), runs=shown, instruments=instruments, with_prices=priced)
 
 
-def _run(ctx: AppContext, row: dict[str, Any]) -> RunStatus:
+def _run(ctx: AppContext, run: runs.ActiveRun) -> RunStatus:
     # What the run stored, else its backfill chunk counts, else the last event seen here.
-    run_id = str(row["id"])
-    counts = row["counts"] or {}
-    found = row["progress"] or ctx.progress.latest(run_id) or {}
+    run_id = str(run.id)
+    counts = run.counts or {}
+    found = run.progress or ctx.progress.latest(run_id) or {}
     done, total = found.get("done"), found.get("total")
     if done is None and "chunks_total" in counts:
         done = counts.get("chunks_done", 0) + counts.get("chunks_failed", 0)
         total = counts["chunks_total"]
     return RunStatus(
         run_id=run_id,
-        kind=row["kind"],
-        trace_id=row["trace_id"],
-        status=row["status"],
-        started_at=row["started_at"],
+        kind=run.kind,
+        trace_id=run.trace_id,
+        status=run.status,
+        started_at=run.started_at,
         done=done,
         total=total,
         last=found.get("last"),
         counts=found.get("counts") or counts,
-        progress_at=row["progress_at"],
+        progress_at=run.progress_at,
     )

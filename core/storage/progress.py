@@ -4,7 +4,8 @@ row (migration 0013), and the runs still going with it, for `GET /api/v1/status`
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,6 +27,20 @@ async def record_progress(db: Db, run_id: uuid.UUID | str, progress: dict[str, A
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveRun:
+    """A run pending or running: its stored counts and its latest progress, if any."""
+
+    id: uuid.UUID
+    kind: str
+    trace_id: str
+    status: str
+    started_at: datetime
+    counts: dict[str, Any]
+    progress: dict[str, Any] | None
+    progress_at: datetime | None
+
+
 _ACTIVE = """
     SELECT id, kind, trace_id, status, started_at, counts, progress, progress_at
     FROM job_runs
@@ -35,9 +50,11 @@ _ACTIVE = """
     LIMIT $2"""
 
 
-async def active_runs(db: Db, limit: int = 20, active_for: timedelta = ACTIVE_FOR) -> list[dict]:
+async def active_runs(
+    db: Db, limit: int = 20, active_for: timedelta = ACTIVE_FOR
+) -> list[ActiveRun]:
     """Runs pending or running, newest first, with their stored counts and progress."""
-    return [dict(r) for r in await db.fetch(_ACTIVE, active_for, limit)]
+    return [ActiveRun(**dict(r)) for r in await db.fetch(_ACTIVE, active_for, limit)]
 
 
 async def instruments_with_prices(db: Db) -> tuple[int, int]:

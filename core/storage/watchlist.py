@@ -4,7 +4,9 @@ instruments (no query per instrument)."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -62,6 +64,27 @@ LEFT JOIN LATERAL (
 ORDER BY p.id
 """
 
+
+@dataclass(frozen=True, slots=True)
+class WatchlistEntry:
+    """One instrument of the watchlist table (see `watchlist`)."""
+
+    id: str
+    name: str
+    exchange: str
+    currency: str
+    last_ts: datetime | None
+    last: float | None
+    previous_ts: datetime | None
+    previous: float | None
+    sentiment: float | None
+    sentiment_day: datetime | None
+    report_id: uuid.UUID | None
+    rating: str | None
+    report_sentiment: float | None
+    report_at: datetime | None
+
+
 _COUNT = "SELECT count(*) FROM instruments WHERE $1::text[] IS NULL OR id = ANY($1::text[])"
 
 
@@ -71,10 +94,10 @@ async def watchlist(
     offset: int = 0,
     sentiment_days: int = SENTIMENT_DAYS,
     ids: list[str] | None = None,
-) -> tuple[int, list[dict[str, Any]]]:
-    """(instruments in all, one page of rows ordered by id); only `ids` when given.
+) -> tuple[int, list[WatchlistEntry]]:
+    """(instruments in all, one page of entries ordered by id); only `ids` when given.
 
-    A row: `id`, `name`, `exchange`, `currency`; `last`/`last_ts` and `previous`/
+    An entry: `id`, `name`, `exchange`, `currency`; `last`/`last_ts` and `previous`/
     `previous_ts`, the two newest daily closes (split-adjusted, None when not stored);
     `sentiment` on `sentiment_day`, the newest day with analysed articles in the last
     `sentiment_days`; `rating`, `report_sentiment`, `report_at`, `report_id` of the latest
@@ -93,4 +116,4 @@ async def watchlist(
             total = rows[0]["total"]
         else:  # past the end: count anyway
             total = await db.fetchval(_COUNT, ids)
-    return total, [{k: v for k, v in r.items() if k != "total"} for r in rows]
+    return total, [WatchlistEntry(**{k: v for k, v in r.items() if k != "total"}) for r in rows]
