@@ -52,13 +52,17 @@ def _subscription(row: asyncpg.Record) -> Subscription:
 
 
 async def subscribe(
-    pool: asyncpg.Pool, key_id: uuid.UUID, instruments: list[str], events: list[str], limit: int
+    db: Db, key_id: uuid.UUID, instruments: list[str], events: list[str], limit: int
 ) -> Subscribed:
     """Store a subscription of `key_id` in one transaction, unless one with the same
     instruments and events exists, an instrument is not in `instruments`' table, or the key
     holds `limit` subscriptions already. The key's row is locked, so concurrent requests of
     one key count each other."""
-    async with pool.acquire() as conn, conn.transaction():
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await subscribe(conn, key_id, instruments, events, limit)
+    conn = db
+    async with conn.transaction():
         known = await conn.fetch("SELECT id FROM instruments WHERE id = ANY($1)", instruments)
         missing = sorted(set(instruments) - {r["id"] for r in known})
         if missing:

@@ -12,6 +12,8 @@ import asyncpg
 
 from core.storage.api_keys import KeyInfo
 
+Db = asyncpg.Connection | asyncpg.Pool
+
 _KEY_COLUMNS = "k.id, k.name, k.prefix, k.scope, k.created_at, k.last_used_at, k.revoked_at"
 
 _REDEEM = f"""
@@ -20,19 +22,22 @@ _REDEEM = f"""
     WHERE spent.expires_at > now() AND k.revoked_at IS NULL"""
 
 
-async def issue(pool: asyncpg.Pool, digest: bytes, key_id: uuid.UUID, ttl_s: float) -> None:
+async def issue(db: Db, digest: bytes, key_id: uuid.UUID, ttl_s: float) -> None:
     """Store a ticket (by `digest`) for `key_id`, valid `ttl_s` seconds, and sweep away
     expired ones, in one transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM ws_tickets WHERE expires_at < now()")
-        await conn.execute(
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await issue(conn, digest, key_id, ttl_s)
+    async with db.transaction():
+        await db.execute("DELETE FROM ws_tickets WHERE expires_at < now()")
+        await db.execute(
             "INSERT INTO ws_tickets (hash, key_id, expires_at) "
             "VALUES ($1, $2, now() + make_interval(secs => $3))",
             digest, key_id, float(ttl_s),
         )  # fmt: skip
 
 
-async def redeem(db: asyncpg.Connection | asyncpg.Pool, digest: bytes) -> KeyInfo | None:
+async def redeem(db: Db, digest: bytes) -> KeyInfo | None:
     """Spend the ticket with this digest; the unrevoked key it stands for if it had not
     expired, else None."""
     row = await db.fetchrow(_REDEEM, digest)
