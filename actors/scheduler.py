@@ -20,6 +20,7 @@ import ray
 from actors import NAMESPACE
 from configs.sections import Schedule
 from configs.settings import Settings, load_settings
+from core.jobs import AnalyzeRequest, CollectRequest
 from core.logs import bind, configure_logging
 from core.scheduling import HEARTBEAT_ROW, due, previous_slot, submission_id
 from core.storage import schedule_runs, schedule_state
@@ -32,20 +33,19 @@ ACTIVE = {"PENDING", "RUNNING"}
 
 
 def entrypoint(settings: Settings, schedule: Schedule, trace_id: str) -> str:
-    """The `python -m jobs.collect ...` command of one run of `schedule`."""
-    tickers = ",".join(schedule.tickers or settings.watchlist.groups[schedule.group])
+    """The `python -m jobs.collect ...` (or `jobs.analyze`) command of one run of `schedule`."""
+    tickers = list(schedule.tickers or settings.watchlist.groups[schedule.group])
     if schedule.job == "analyze":
-        return (
-            f"python -m jobs.analyze --tickers {tickers} --window {schedule.window} "
-            f"--trace-id {trace_id}"
-        )
+        return AnalyzeRequest(
+            tickers=tickers, window=schedule.window, trace_id=trace_id
+        ).to_entrypoint()
     # An interval schedule's cycle must fit in its interval and gets its share of daily quotas.
-    cycle = f"--cycle-s {schedule.interval_s:g} " if schedule.interval_s else ""
-    return (
-        f"python -m jobs.collect --tickers {tickers} "
-        f"--capabilities {','.join(c.value for c in schedule.capabilities)} "
-        f"{cycle}--trace-id {trace_id}"
-    )
+    return CollectRequest(
+        tickers=tickers,
+        capabilities=schedule.capabilities,
+        cycle_s=schedule.interval_s,
+        trace_id=trace_id,
+    ).to_entrypoint()
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)

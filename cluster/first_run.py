@@ -9,18 +9,19 @@ recorded its run, finds it and starts nothing.
 from __future__ import annotations
 
 import asyncio
-import shlex
 import uuid
 from dataclasses import dataclass
 
 from cluster import ray_head
 from configs.settings import Settings
+from core.jobs import CollectRequest
+from core.models import Capability
 from core.storage import api_keys, first_run
 from core.storage.db import connect
 
 FIRST_COLLECTION_ID = "stockray-first-collection"
 FIRST_KEY_NAME = "admin (first up)"
-FIRST_CAPABILITIES = "prices,news"
+FIRST_CAPABILITIES = (Capability.PRICES, Capability.NEWS)
 
 
 @dataclass
@@ -45,10 +46,8 @@ async def _ask(dsn: str, create_key: bool) -> tuple[str | None, bool]:
 
 def collection_entrypoint(trace_id: str) -> str:
     """The first collection's command: prices and news of the whole watchlist."""
-    return shlex.join(
-        ["python", "-m", "jobs.collect", "--capabilities", FIRST_CAPABILITIES,
-         "--trace-id", trace_id]
-    )  # fmt: skip
+    request = CollectRequest(capabilities=list(FIRST_CAPABILITIES), trace_id=trace_id)
+    return request.to_entrypoint()
 
 
 def submit_first_collection(settings: Settings, env: dict[str, str] | None) -> str | None:

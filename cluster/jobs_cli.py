@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import math
 import re
-import shlex
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +24,9 @@ from typing import Any
 from cluster import ray_head
 from cluster.state import StackError, StackState
 from configs.settings import ConfigError, Settings, load_settings
+from core.jobs import JOB_REQUESTS, JobRequest, UsageError
 
-JOBS = ("collect", "backfill", "analyze")
+JOBS = tuple(JOB_REQUESTS)
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 PROGRESS = re.compile(
@@ -72,45 +71,17 @@ def exit_code(status: str, driver_exit_code: int | None) -> int:
     return driver_exit_code or 1  # FAILED before the driver ran (e.g. runtime env): 1
 
 
-def _check_collect(module: Any, settings: Settings, args: argparse.Namespace) -> None:
-    from core.models import Capability
-    from jobs.common import capabilities_arg, instruments_arg
-
-    instruments_arg(settings, args.tickers)
-    capabilities_arg(args.capabilities, Capability)
-
-
-def _check_backfill(module: Any, settings: Settings, args: argparse.Namespace) -> None:
-    # Every configured provider counts as enabled here; the job checks the real ones.
-    module.validate(settings, args, datetime.now(UTC), set(settings.providers.providers))
-
-
-def _check_analyze(module: Any, settings: Settings, args: argparse.Namespace) -> None:
-    from jobs.common import instruments_arg
-
-    instruments_arg(settings, args.tickers)
-    module.window_arg(args.window)
-
-
-CHECKS: dict[str, Callable[[Any, Settings, argparse.Namespace], None]] = {
-    "collect": _check_collect,
-    "backfill": _check_backfill,
-    "analyze": _check_analyze,
-}
-
-
-def check_args(name: str, settings: Settings, job_args: list[str]) -> argparse.Namespace:
-    """Run the job's own argument parsing and cheap checks here; exit 2 on a bad one."""
-    from jobs.common import UsageError
-
-    module = importlib.import_module(f"jobs.{name}")
-    args = module.parse_args(job_args)  # argparse exits 2 itself
+def check_args(name: str, settings: Settings, job_args: list[str]) -> JobRequest:
+    """The job's own argument parsing (`from_argv`) and checks (`problems`), here; exit 2
+    on a bad argument. Every configured provider counts as enabled: the job checks the
+    ones the cluster's router enables."""
     try:
-        CHECKS[name](module, settings, args)
+        request = JOB_REQUESTS[name].from_argv(job_args)  # argparse exits 2 itself
+        request.check(settings, datetime.now(UTC))
     except UsageError as exc:
         print(f"stockray {name}: error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
-    return args
+    return request
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
@@ -153,22 +124,19 @@ def main(name: str, argv: Sequence[str]) -> int:
         print(f"stockray: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        args = check_args(name, settings, job_args)
-        if not args.trace_id:
-            job_args = [*job_args, "--trace-id", uuid.uuid4().hex[:16]]
-            args.trace_id = job_args[-1]
+        request = check_args(name, settings, job_args).traced(uuid.uuid4().hex[:16])
         dashboard = _dashboard(settings)
         from ray.job_submission import JobSubmissionClient
 
         client = JobSubmissionClient(dashboard, headers=ray_head.auth_headers())
         job_id = client.submit_job(
-            entrypoint=shlex.join(["python", "-m", f"jobs.{name}", *job_args]),
-            metadata={"trigger": "cli", "trace_id": args.trace_id},
+            entrypoint=request.to_entrypoint(),
+            metadata={"trigger": "cli", "trace_id": request.trace_id},
         )
     except StackError as exc:
         print(f"stockray {name}: {exc}", file=sys.stderr)
         return 1
-    print(f"stockray {name}: submitted job {job_id} (trace id {args.trace_id})", flush=True)
+    print(f"stockray {name}: submitted job {job_id} (trace id {request.trace_id})", flush=True)
     if own.no_follow:
         print(f"follow it: RAY_AUTH_MODE=token ray job logs -f {job_id} --address {dashboard}")
         return 0

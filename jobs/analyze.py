@@ -13,12 +13,11 @@ was published, but part of it by the lexicon in place of the LLM).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import ray
@@ -26,6 +25,7 @@ import ray
 from configs.settings import load_settings
 from core.analysis.pipeline import analyze_articles, write_report
 from core.errors import LLMError
+from core.jobs import AnalyzeCounts, AnalyzeRequest, AnalyzeSummary
 from core.llm.budget import spent_by_run
 from core.models import Instrument
 from core.storage import job_runs
@@ -33,8 +33,7 @@ from core.storage.db import connect
 from jobs.common import (
     MAX_IN_FLIGHT,
     TASK_SCHEDULING,
-    UsageError,
-    add_common_args,
+    check_request,
     connect_cluster,
     describe_error,
     instruments_arg,
@@ -42,25 +41,15 @@ from jobs.common import (
     load_job_settings,
     new_trace_id,
     node_id,
+    read_request,
     run_bounded,
     summary_line,
     task_logging,
-    usage_error,
 )
 
 PROG = "jobs.analyze"
 EXIT_DEGRADED = 3
 log = logging.getLogger("stockray.jobs.analyze")
-_WINDOW = re.compile(r"^(\d+)([mhd])$")
-
-
-def window_arg(text: str) -> timedelta:
-    """`24h`, `7d`, `90m` → timedelta; UsageError otherwise."""
-    match = _WINDOW.match(text.strip())
-    if not match or int(match[1]) == 0:
-        raise UsageError(f"--window: {text!r} is not a window like 24h, 7d or 90m")
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
-    return timedelta(**{unit: int(match[1])})
 
 
 async def _analyze(
@@ -112,41 +101,31 @@ def analyze_instrument(
     return {**result, "node_id": node_id()}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments."""
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.split("\n")[0])
-    parser.add_argument("--tickers", help="comma-separated ids or watchlist groups (default: all)")
-    parser.add_argument("--window", default="24h", help="how far back: 24h, 7d, 90m, ...")
-    add_common_args(parser)
-    return parser.parse_args(argv)
+def parse_args(argv: Sequence[str] | None = None) -> AnalyzeRequest:
+    """The command line as the job's request (`AnalyzeRequest.from_argv`)."""
+    return read_request(AnalyzeRequest, PROG, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 all instruments done, 1 some failed, 2 bad arguments, 3 degraded."""
-    args = parse_args(argv)
+    request = parse_args(argv)
     settings = load_job_settings(PROG)
-    try:
-        instruments = instruments_arg(settings, args.tickers)
-        span = window_arg(args.window)
-    except UsageError as exc:
-        usage_error(PROG, str(exc))
-    trace_id = args.trace_id or new_trace_id()
+    check_request(PROG, request, settings, datetime.now(UTC), None)
+    instruments = instruments_arg(settings, request.tickers)
+    trace_id = request.trace_id or new_trace_id()
     job_logging(settings, trace_id, "analyze")
     end = datetime.now(UTC)
-    start = end - span
+    start = end - request.span
     connect_cluster()
-    summary = asyncio.run(_run(settings, instruments, start, end, args.window, trace_id))
+    summary = asyncio.run(_run(settings, instruments, start, end, request.window, trace_id))
     summary_line(summary)
-    if summary["failed"]:
+    if summary.failed:
         return 1
-    return EXIT_DEGRADED if summary["degraded"] else 0
+    return EXIT_DEGRADED if summary.degraded else 0
 
 
-async def _run(settings, instruments, start, end, window, trace_id) -> dict[str, Any]:
-    totals: dict[str, Any] = {
-        "articles": 0, "analysed": 0, "skipped": 0, "failed": 0, "llm_calls": 0,
-        "cost_usd": 0.0, "reports": 0,
-    }  # fmt: skip
+async def _run(settings, instruments, start, end, window, trace_id) -> AnalyzeSummary:
+    totals = AnalyzeCounts()
     failed, degraded, by_node = {}, {}, Counter()
     conn = await connect(settings.database_url.get_secret_value())
     try:
@@ -163,9 +142,9 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
             counts, report = result["counts"], result["report"]
             by_node[result["node_id"]] += 1
             for key in ("articles", "analysed", "skipped", "failed", "llm_calls", "cost_usd"):
-                totals[key] += counts[key]
-            totals["cost_usd"] += report.get("cost_usd") or 0.0
-            totals["reports"] += bool(report.get("report_id") and not report.get("cached"))
+                setattr(totals, key, getattr(totals, key) + counts[key])
+            totals.cost_usd += report.get("cost_usd") or 0.0
+            totals.reports += bool(report.get("report_id") and not report.get("cached"))
             why = counts.get("degraded") or report.get("degraded") or report.get("note")
             if why:
                 degraded[instrument.id] = why
@@ -173,23 +152,22 @@ async def _run(settings, instruments, start, end, window, trace_id) -> dict[str,
                 failed[instrument.id] = report.get("error") or counts.get("errors")
             print(f"{PROG}: {instrument.id} {counts} report={report}", flush=True)
         # Every call that cost money, answers that failed validation included.
-        totals["llm_calls"], cost = await spent_by_run(conn, trace_id, run_id)
-        totals["cost_usd"] = round(cost, 6)
-        totals["degraded"] = degraded or None
+        totals.llm_calls, cost = await spent_by_run(conn, trace_id, run_id)
+        totals.cost_usd = round(cost, 6)
+        totals.degraded = degraded or None
         status = "failed" if failed else "degraded" if degraded else "succeeded"
         error = "; ".join(f"{k}: {v}" for k, v in failed.items()) or None
-        await job_runs.finish_run(conn, run_id, status, totals, error)
+        await job_runs.finish_run(conn, run_id, status, totals.model_dump(), error)
     finally:
         await conn.close()
-    return {
-        "kind": "analyze",
-        "run_id": str(run_id),
-        "trace_id": trace_id,
-        "counts": totals,
-        "degraded": degraded,
-        "failed": failed,
-        "instruments_by_node": dict(by_node),
-    }
+    return AnalyzeSummary(
+        run_id=str(run_id),
+        trace_id=trace_id,
+        counts=totals,
+        degraded=degraded,
+        failed=failed,
+        instruments_by_node=dict(by_node),
+    )
 
 
 if __name__ == "__main__":

@@ -12,15 +12,15 @@ failed for good (the others still complete); exit 2 is a bad argument, before an
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
 
 import ray
 
@@ -29,8 +29,8 @@ from configs.settings import Settings, load_settings
 from core.collection import Counts, save_disclosures, save_news, save_prices
 from core.errors import ProviderError
 from core.events import BackfillProgress, Collected
+from core.jobs import BackfillRequest, BackfillSummary, UsageError
 from core.models import Capability, Instrument
-from core.providers import CLIENTS
 from core.storage import checkpoints, job_runs
 from core.storage.db import connect
 from core.storage.lake import Lake
@@ -38,9 +38,6 @@ from jobs.collect_plan import serves
 from jobs.common import (
     TASK_SCHEDULING,
     Progress,
-    UsageError,
-    add_common_args,
-    capabilities_arg,
     connect_cluster,
     describe_error,
     in_flight_for,
@@ -49,6 +46,7 @@ from jobs.common import (
     load_job_settings,
     new_trace_id,
     node_id,
+    read_request,
     run_bounded,
     summary_line,
     task_logging,
@@ -57,7 +55,6 @@ from jobs.common import (
 
 PROG = "jobs.backfill"
 log = logging.getLogger("stockray.jobs.backfill")
-CAPABILITIES = (Capability.PRICES, Capability.NEWS, Capability.DISCLOSURES)
 DEFAULT_CHUNK_DAYS = {"prices": 366, "prices_intraday": 7, "news": 30, "disclosures": 366}
 
 
@@ -81,13 +78,6 @@ class Chunk:
         return f"{self.instrument.id}/{self.capability.value}/{self.start.date()}"
 
 
-def _day(text: str, arg: str) -> datetime:
-    try:
-        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-    except ValueError:
-        raise UsageError(f"{arg}: {text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def enabled_providers() -> set[str]:
     """Providers the cluster's router can use (it holds the keys, not this shell)."""
     from actors.providers import router_handle
@@ -96,46 +86,28 @@ def enabled_providers() -> set[str]:
     return {name for name, h in health.items() if h.get("enabled")}
 
 
+class Checked(TypedDict):
+    """A checked backfill: the instruments and capabilities, over [start, end)."""
+
+    instruments: list[Instrument]
+    capabilities: list[Capability]
+    start: datetime
+    end: datetime
+
+
 def validate(
-    settings: Settings, args: argparse.Namespace, now: datetime, enabled: set[str]
-) -> dict[str, Any]:
-    """Check every argument against the config and the providers; raise UsageError."""
-    instruments = instruments_arg(settings, args.tickers)
-    capabilities = capabilities_arg(args.capabilities, CAPABILITIES)
-    start, end = _day(args.start, "--start"), _day(args.end, "--end") + timedelta(days=1)
-    if start >= end:
-        raise UsageError(f"--start {args.start} is after --end {args.end}")
-    end = min(end, now)
-    if start >= end:
-        raise UsageError(f"--start {args.start} is in the future")
-    for capability in capabilities:
-        names = settings.providers.capabilities.get(capability, [])
-        providers = [n for n in names if n in enabled and n in CLIENTS]
-        if not providers:
-            raise UsageError(f"--capabilities: no enabled provider serves {capability.value}")
-        interval = args.interval if capability is Capability.PRICES else None
-        if interval is not None:
-            serving = [p for p in providers if args.interval in CLIENTS[p].INTERVALS]
-            if not serving:
-                offered = sorted({i for p in providers for i in CLIENTS[p].INTERVALS})
-                raise UsageError(
-                    f"--interval {args.interval!r} is not served by any price provider "
-                    f"(served: {', '.join(offered)})"
-                )
-            providers = serving
-        reach = [CLIENTS[p].max_history(interval or "1d") for p in providers]
-        if all(r is not None for r in reach) and now - start > max(reach):
-            raise UsageError(
-                f"--start {args.start}: {capability.value} reach back only {max(reach).days} "
-                f"days{f' at interval {interval}' if interval else ''} "
-                f"({', '.join(providers)}); start later or drop {capability.value}"
-            )
-    return {
-        "instruments": instruments,
-        "capabilities": capabilities,
-        "start": start,
-        "end": end,
-    }
+    settings: Settings, request: BackfillRequest, now: datetime, enabled: set[str]
+) -> Checked:
+    """Check the request against the config and the providers (`Backfill.problems`, as the
+    API does); raise UsageError with the first problem."""
+    request.check(settings, now, enabled)
+    start, end = request.period(now)
+    return Checked(
+        instruments=instruments_arg(settings, request.tickers),
+        capabilities=list(request.capabilities),
+        start=start,
+        end=end,
+    )
 
 
 def chunk_days(capability: Capability, interval: str, override: int | None) -> int:
@@ -147,9 +119,7 @@ def chunk_days(capability: Capability, interval: str, override: int | None) -> i
     return DEFAULT_CHUNK_DAYS[capability.value]
 
 
-def plan(
-    settings: Settings, plan_args: dict[str, Any], interval: str, days: int | None
-) -> list[Chunk]:
+def plan(settings: Settings, plan_args: Checked, interval: str, days: int | None) -> list[Chunk]:
     """Every chunk of the backfill, in instrument, capability, time order."""
     chunks = []
     for instrument in plan_args["instruments"]:
@@ -235,51 +205,39 @@ def run_chunk(bf_id: str, chunk: Chunk, interval: str, trace_id: str) -> dict[st
     return {**result, "node_id": node_id()}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments."""
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.split("\n")[0])
-    parser.add_argument("--tickers", required=True, help="comma-separated ids or groups")
-    parser.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    parser.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
-    parser.add_argument("--interval", default="1d", help="bar interval for prices")
-    parser.add_argument("--capabilities", default="prices")
-    parser.add_argument("--chunk-days", type=int, help="days per chunk (default per capability)")
-    parser.add_argument(
-        "--refetch",
-        action="store_true",
-        help="fetch every chunk again, even those a previous run finished (rebuilds history)",
-    )
-    add_common_args(parser)
-    return parser.parse_args(argv)
+def parse_args(argv: Sequence[str] | None = None) -> BackfillRequest:
+    """The command line as the job's request (`BackfillRequest.from_argv`)."""
+    return read_request(BackfillRequest, PROG, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 all chunks done, 1 some failed (named), 2 bad arguments."""
-    args = parse_args(argv)
+    request = parse_args(argv)
     settings = load_job_settings(PROG)
     now = datetime.now(UTC)
     connect_cluster()
     try:
-        checked = validate(settings, args, now, enabled_providers())
+        checked = validate(settings, request, now, enabled_providers())
     except UsageError as exc:
         usage_error(PROG, str(exc))
+    interval = request.interval
     params = {
         "tickers": [i.id for i in checked["instruments"]],
         "capabilities": [c.value for c in checked["capabilities"]],
-        "start": args.start,
-        "end": args.end,
-        "interval": args.interval,
-        "chunk_days": args.chunk_days,
+        "start": request.start.isoformat(),
+        "end": request.end.isoformat(),
+        "interval": interval,
+        "chunk_days": request.chunk_days,
     }
     bf_id = backfill_id(params)
-    trace_id = args.trace_id or new_trace_id()
+    trace_id = request.trace_id or new_trace_id()
     job_logging(settings, trace_id, "backfill")
-    chunks = plan(settings, checked, args.interval, args.chunk_days)
+    chunks = plan(settings, checked, interval, request.chunk_days)
     summary = asyncio.run(
-        _execute(settings, bf_id, trace_id, params, chunks, args.interval, checked, args.refetch)
+        _execute(settings, bf_id, trace_id, params, chunks, interval, checked, request.refetch)
     )
     summary_line(summary)
-    return 1 if summary["chunks_failed"] else 0
+    return 1 if summary.chunks_failed else 0
 
 
 async def _execute(
@@ -289,9 +247,9 @@ async def _execute(
     params: dict[str, Any],
     chunks: list[Chunk],
     interval: str,
-    checked: dict[str, Any],
+    checked: Checked,
     refetch: bool = False,
-) -> dict[str, Any]:
+) -> BackfillSummary:
     conn = await connect(settings.database_url.get_secret_value())
     try:
         # Writes are idempotent, so a refetch changes only rows the providers now answer
@@ -330,20 +288,19 @@ async def _execute(
                     BackfillProgress(run_id=str(run_id), trace_id=trace_id, backfill_id=bf_id,
                                      done=progress.done, total=len(todo), counts=counts),
                 )  # fmt: skip
-        summary = {
-            "kind": "backfill",
-            "backfill_id": bf_id,
-            "run_id": str(run_id),
-            "trace_id": trace_id,
-            "chunks_total": len(chunks),
-            "chunks_skipped": len(chunks) - len(todo),
-            "chunks_done": len(todo) - len(failed),
-            "chunks_failed": failed,
-            "rows": progress.rows,
-            "rows_per_s": round(progress.rows_per_s, 1),
-            "counts": totals.as_dict(),
-            "chunks_by_node": dict(by_node),
-        }
+        summary = BackfillSummary(
+            backfill_id=bf_id,
+            run_id=str(run_id),
+            trace_id=trace_id,
+            chunks_total=len(chunks),
+            chunks_skipped=len(chunks) - len(todo),
+            chunks_done=len(todo) - len(failed),
+            chunks_failed=failed,
+            rows=progress.rows,
+            rows_per_s=round(progress.rows_per_s, 1),
+            counts=totals,
+            chunks_by_node=dict(by_node),
+        )
         status = "failed" if failed else "succeeded"
         error = f"{len(failed)} chunks failed: {', '.join(sorted(failed))}" if failed else None
         await job_runs.finish_run(

@@ -15,22 +15,21 @@ saved. Exit 0 when every request succeeded (deferred is not failed), 1 otherwise
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import math
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import ray
 
 from actors.events import publish
-from core.collection import (
-    Counts,
-)
+from configs.settings import Settings
+from core.collection import Counts
 from core.events import CollectProgress
-from core.models import Capability
+from core.jobs import AnalyzeRequest, CollectRequest, CollectSummary
 from core.planning import Unit
 from core.storage import job_runs
 from core.storage.db import connect
@@ -39,56 +38,34 @@ from jobs.collect_plan import in_flight, make_plan, stalest_first
 from jobs.collect_units import COLLECTORS, collect_units
 from jobs.common import (
     Progress,
-    UsageError,
-    add_common_args,
-    capabilities_arg,
+    check_request,
     connect_cluster,
     describe_error,
     instruments_arg,
     job_logging,
     load_job_settings,
     new_trace_id,
+    read_request,
     summary_line,
-    usage_error,
 )
 
 PROG = "jobs.collect"
 log = logging.getLogger("stockray.jobs.collect")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments."""
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.split("\n")[0])
-    parser.add_argument("--tickers", help="comma-separated ids or watchlist groups (default: all)")
-    parser.add_argument("--capabilities", default="prices,news,disclosures")
-    parser.add_argument("--interval", default="1d", help="bar interval for prices")
-    parser.add_argument(
-        "--cycle-s",
-        type=float,
-        help="the schedule's interval: the cycle must fit in it and may use its share of the "
-        "daily quotas (default: a one-off run that may use all that is left)",
-    )
-    parser.add_argument(
-        "--plan-only", action="store_true", help="print the plan and exit without collecting"
-    )
-    parser.add_argument(
-        "--no-analyze", action="store_true", help="do not start jobs.analyze for new articles"
-    )
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    if args.cycle_s is not None and not args.cycle_s > 0:
-        parser.error("--cycle-s: give a number of seconds > 0")
-    return args
+def parse_args(argv: Sequence[str] | None = None) -> CollectRequest:
+    """The command line as the job's request (`CollectRequest.from_argv`)."""
+    return read_request(CollectRequest, PROG, argv)
 
 
-def trigger_analysis(settings: Any, tickers: list[str], trace_id: str) -> str | None:
+def trigger_analysis(settings: Settings, tickers: list[str], trace_id: str) -> str | None:
     """Submit `jobs.analyze` for the instruments that received new articles; its job id."""
     from ray.job_submission import JobSubmissionClient
 
+    request = AnalyzeRequest(tickers=tickers, window="7d", trace_id=trace_id)
     try:
         return JobSubmissionClient(settings.dashboard_url).submit_job(
-            entrypoint=f"python -m jobs.analyze --tickers {','.join(tickers)} --window 7d "
-            f"--trace-id {trace_id}",
+            entrypoint=request.to_entrypoint(),
             metadata={"trigger": "collect", "trace_id": trace_id},
         )
     except Exception as exc:  # collection succeeded; a failed trigger is reported, not fatal
@@ -96,34 +73,34 @@ def trigger_analysis(settings: Any, tickers: list[str], trace_id: str) -> str | 
         return None
 
 
-async def _record(dsn: str, kind: str, trace_id: str, params: dict, outcome) -> None:
+async def _record(dsn: str, trace_id: str, params: dict, outcome) -> CollectSummary:
     conn = await connect(dsn)
     try:
-        run_id = await job_runs.start_run(conn, kind, trace_id, params)
-        summary = await outcome(conn, run_id)
-        status = "succeeded" if not summary["failed"] else "failed"
-        error = "; ".join(f"{k}: {v}" for k, v in summary["failed"].items()) or None
-        await job_runs.finish_run(conn, run_id, status, summary["counts"], error)
+        run_id = await job_runs.start_run(conn, "collect", trace_id, params)
+        summary: CollectSummary = await outcome(conn, run_id)
+        status = "succeeded" if not summary.failed else "failed"
+        error = "; ".join(f"{k}: {v}" for k, v in summary.failed.items()) or None
+        await job_runs.finish_run(conn, run_id, status, summary.counts.as_dict(), error)
+        return summary
     finally:
         await conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on full success, 1 if any instrument failed, 2 on bad arguments."""
-    args = parse_args(argv)
+    request = parse_args(argv)
     settings = load_job_settings(PROG)
-    try:
-        instruments = instruments_arg(settings, args.tickers)
-        capabilities = capabilities_arg(args.capabilities, Capability)
-    except UsageError as exc:
-        usage_error(PROG, str(exc))
-    trace_id = args.trace_id or new_trace_id()
+    check_request(PROG, request, settings, datetime.now(UTC), None)
+    instruments = instruments_arg(settings, request.tickers)
+    capabilities = request.capabilities
+    interval = request.interval
+    trace_id = request.trace_id or new_trace_id()
     job_logging(settings, trace_id, "collect")
     params = {
         "tickers": [i.id for i in instruments],
         "capabilities": [c.value for c in capabilities],
-        "interval": args.interval,
-        "cycle_s": args.cycle_s,
+        "interval": interval,
+        "cycle_s": request.cycle_s,
     }
     connect_cluster()
     from actors.providers import router_handle
@@ -131,18 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     health = ray.get(router_handle().health.remote())
     by_id = {i.id: i for i in instruments}
     now = datetime.now(UTC)
-    summary: dict[str, Any] = {}
 
-    async def run(conn: Any, run_id: Any) -> dict[str, Any]:
-        work = await stalest_first(conn, settings, instruments, capabilities, args.interval)
-        plan = make_plan(settings, work, health, args.interval, args.cycle_s)
+    async def run(conn: Any, run_id: Any) -> CollectSummary:
+        work = await stalest_first(conn, settings, instruments, capabilities, interval)
+        plan = make_plan(settings, work, health, interval, request.cycle_s)
         for line in plan.describe():
             print(f"{PROG}: {line}", flush=True)
-        summary.update(kind="collect", run_id=str(run_id), trace_id=trace_id,
-                       instruments=len(instruments), plan=plan.summary())  # fmt: skip
-        if args.plan_only:
-            summary.update(counts=Counts().as_dict(), failed={}, elapsed_s=0.0)
-            return summary
+        summary = CollectSummary(run_id=str(run_id), trace_id=trace_id,
+                                 instruments=len(instruments), plan=plan.summary())  # fmt: skip
+        if request.plan_only:
+            return summary.model_copy(update={"plan_only": True})
         started = time.monotonic()
         total, failed, fresh = Counts(), {}, set()
         progress = Progress(PROG, len(plan.units))
@@ -183,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             caps = {p: max(1, math.ceil(n / COLLECTORS)) for p, n in caps.items()}
             needed = {i: by_id[i] for _, u in work for i in u.instrument_ids}
             done: set[int] = set()
-            gen = collect_units.remote(work, needed, caps, args.interval, now, trace_id)
+            gen = collect_units.remote(work, needed, caps, interval, now, trace_id)
             try:
                 async for ref in gen:
                     result = await ref
@@ -200,16 +175,17 @@ def main(argv: list[str] | None = None) -> int:
         fresh_ids = [i.id for i in instruments if i.id in fresh]
         analyze_job = (
             trigger_analysis(settings, fresh_ids, trace_id)
-            if fresh_ids and not args.no_analyze
+            if fresh_ids and not request.no_analyze
             else None
         )
-        summary.update(analyze_job=analyze_job, counts=total.as_dict(), failed=failed,
-                       elapsed_s=round(elapsed, 2))  # fmt: skip
-        return summary
+        ended = {"analyze_job": analyze_job, "counts": total, "failed": failed,
+                 "elapsed_s": round(elapsed, 2)}  # fmt: skip
+        return summary.model_copy(update=ended)
 
-    asyncio.run(_record(settings.database_url.get_secret_value(), "collect", trace_id, params, run))
+    dsn = settings.database_url.get_secret_value()
+    summary = asyncio.run(_record(dsn, trace_id, params, run))
     summary_line(summary)
-    return 1 if summary["failed"] else 0
+    return 1 if summary.failed else 0
 
 
 if __name__ == "__main__":

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import ray
 
 from actors import NAMESPACE
 from configs.settings import ConfigError, Settings, load_settings
+from core.jobs.args import UsageError, csv_arg, resolve_tickers
+from core.jobs.requests import JobRequest
+from core.jobs.results import JobSummary
 from core.logs import bind, configure_logging, log_context
 from core.models import Capability, Instrument
 
@@ -30,10 +33,7 @@ MIN_IN_FLIGHT, MAX_IN_FLIGHT = 2, 32
 # Job tasks reserve no CPU (they wait on provider and LLM actors), so Ray's default policy
 # would keep them all on the driver's node; SPREAD puts them on every node of a cluster.
 TASK_SCHEDULING = "SPREAD"
-
-
-class UsageError(Exception):
-    """A bad argument: reported with exit code 2 before any work is scheduled."""
+R = TypeVar("R", bound=JobRequest)
 
 
 def usage_error(prog: str, message: str) -> NoReturn:
@@ -76,44 +76,31 @@ def _join_recorded_stack(prog: str, settings: Settings) -> Settings:
         usage_error(prog, str(exc))
 
 
-def csv_arg(text: str | None) -> list[str]:
-    """`a,b, c` → ["a", "b", "c"]."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+def read_request(cls: type[R], prog: str, argv: Sequence[str] | None = None) -> R:
+    """The job's request from its command line (`sys.argv` by default), or exit 2 naming
+    the bad argument (argparse prints its usage itself)."""
+    try:
+        return cls.from_argv(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        usage_error(prog, str(exc))
 
 
-def capabilities_arg(text: str, allowed: Iterable[Capability]) -> list[Capability]:
-    """Parse `--capabilities`; raise UsageError naming a value that is not allowed."""
-    allowed = list(allowed)
-    out = []
-    for name in csv_arg(text):
-        try:
-            capability = Capability(name)
-        except ValueError:
-            capability = None
-        if capability not in allowed:
-            choices = ", ".join(c.value for c in allowed)
-            raise UsageError(f"--capabilities: unknown capability {name!r} (choose from {choices})")
-        out.append(capability)
-    if not out:
-        raise UsageError("--capabilities: give at least one")
-    return out
+def check_request(
+    prog: str, request: JobRequest, settings: Settings, now: datetime, enabled: set[str] | None
+) -> None:
+    """Exit 2 with the request's first problem (`JobRequest.problems`), if it has one."""
+    try:
+        request.check(settings, now, enabled)
+    except UsageError as exc:
+        usage_error(prog, str(exc))
 
 
-def instruments_arg(settings: Settings, tickers: str | None) -> list[Instrument]:
-    """The watchlist instruments named by `--tickers` (a group name works too); all if None."""
-    watchlist = settings.watchlist
-    if not tickers:
-        return [i.to_instrument() for i in watchlist.instruments]
-    ids: list[str] = []
-    for name in csv_arg(tickers):
-        ids.extend(watchlist.groups.get(name, [name]))
-    unknown = [t for t in ids if watchlist.get(t) is None]
-    if unknown:
-        raise UsageError(
-            f"--tickers: unknown ticker {', '.join(unknown)} (not in watchlist.yaml; known: "
-            f"{', '.join(i.id for i in watchlist.instruments)})"
-        )
-    return [watchlist.get(t).to_instrument() for t in dict.fromkeys(ids)]
+def instruments_arg(settings: Settings, tickers: str | Sequence[str] | None) -> list[Instrument]:
+    """The watchlist instruments named by `--tickers` (a comma-separated string or a list;
+    a group name works too); all if None. UsageError names an unknown one."""
+    names = csv_arg(tickers) if isinstance(tickers, str) else tickers
+    ids = resolve_tickers(settings.watchlist, names)
+    return [settings.watchlist.get(t).to_instrument() for t in ids]
 
 
 def in_flight_for(settings: Settings, capabilities: Iterable[Capability]) -> int:
@@ -246,11 +233,6 @@ def describe_error(err: BaseException) -> str:
     return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:300]}"
 
 
-def summary_line(summary: dict[str, Any]) -> None:
+def summary_line(summary: JobSummary) -> None:
     """The last line of every job's output: one JSON object."""
-    print(json.dumps(summary, default=str), flush=True)
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments every job takes."""
-    parser.add_argument("--trace-id", help="trace id to record (default: a new one)")
+    print(summary.line(), flush=True)

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import Capability
-from core.providers import CLIENTS
+from core.jobs import Backfill
+from core.jobs import BackfillRequest as BackfillJob
 from core.redact import scrub, scrub_command
 from core.storage import costs as llm_costs
 from core.storage import job_runs, llm_budget
@@ -139,16 +139,12 @@ async def costs(
     }
 
 
-class BackfillRequest(BaseModel):
-    """What `python -m jobs.backfill` takes: tickers (or watchlist groups), days, what to fetch."""
+class BackfillRequest(Backfill):
+    """What `python -m jobs.backfill` takes: tickers (or watchlist groups), days, what to fetch
+    (`core.jobs.Backfill`, its days strict ISO dates)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    tickers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
     start: Day
     end: Day
-    interval: str = "1d"
-    capabilities: Annotated[list[Capability], Field(min_length=1)] = [Capability.PRICES]
 
 
 @router.post(
@@ -173,15 +169,7 @@ async def submit_backfill(
     """
     _check_backfill(ctx, body)
     trace_id = uuid.uuid4().hex[:16]
-    entrypoint = shlex.join(
-        [
-            "python", "-m", "jobs.backfill", "--tickers", ",".join(body.tickers),
-            "--start", body.start.isoformat(), "--end", body.end.isoformat(),
-            "--interval", body.interval,
-            "--capabilities", ",".join(c.value for c in body.capabilities),
-            "--trace-id", trace_id,
-        ]
-    )  # fmt: skip
+    entrypoint = BackfillJob.of(body, trace_id=trace_id).to_entrypoint()
     submission_id = None
     if idempotency_key:
         digest = hashlib.sha256(f"{key.id}|{idempotency_key}".encode()).hexdigest()[:20]
@@ -204,23 +192,12 @@ async def submit_backfill(
 
 
 def _check_backfill(ctx: Ctx, body: BackfillRequest) -> None:
-    # The job checks everything again (and provider reach); these are the API's 422s.
-    problems = []
-    watchlist = ctx.settings.watchlist
-    for name in body.tickers:
-        if watchlist.get(name) is None and name not in watchlist.groups:
-            problems.append({"field": "tickers", "problem": f"{name!r} is not on the watchlist"})
-    if body.start > body.end:
-        problems.append({"field": "start", "problem": "start is after end"})
-    if body.start > datetime.now(UTC).date():
-        problems.append({"field": "start", "problem": "start is in the future"})
-    intervals = {i for client in CLIENTS.values() for i in client.INTERVALS}
-    if Capability.PRICES in body.capabilities and body.interval not in intervals:
-        problems.append(
-            {"field": "interval", "problem": f"not one of {sorted(intervals)}"}
-        )  # fmt: skip
+    # The job's own checks (`Backfill.problems`), every one listed; the job runs them again
+    # against the providers the router enables and exits 2 with the first.
+    problems = body.problems(ctx.settings, datetime.now(UTC))
     if problems:
-        raise ApiError(422, "invalid_request", "backfill request is not valid", problems)
+        details = [{"field": p.field, "problem": p.message} for p in problems]
+        raise ApiError(422, "invalid_request", "backfill request is not valid", details)
 
 
 async def _jobs_api(ctx: Ctx, call: Callable[[Any], Any]) -> Any:

@@ -89,4 +89,4 @@ def test_good_arguments_pass_the_local_check() -> None:
     args = jobs_cli.check_args(
         "collect", load_settings(), ["--tickers", "AAPL", "--capabilities", "prices"]
     )
-    assert args.tickers == "AAPL"
+    assert args.tickers == ["AAPL"]  # the job's request: `--tickers` read as a list
