@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from cluster import postgres
-from cluster.backup import database_facts
 from configs.settings import load_settings
 from core.models import Article, Bar
+from core.storage.catalog import database_facts
 from core.storage.db import connect
 from core.storage.lake import Lake
 from core.storage.writers import write_articles, write_bars
@@ -92,7 +92,7 @@ async def _facts_and_counts(dsn: str) -> tuple[dict, dict[str, int]]:
     """The backup module's facts, and plain count(*) per table read independently."""
     conn = await connect(dsn)
     try:
-        facts = await database_facts(conn)
+        facts = (await database_facts(conn)).model_dump()  # compared with manifest.json's
         counts = {t: await conn.fetchval(f'SELECT count(*) FROM "{t}"') for t in facts["tables"]}
         return facts, counts
     finally:
