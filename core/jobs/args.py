@@ -62,8 +62,9 @@ class SettingsLike(Protocol):
     def providers(self) -> ProvidersLike: ...
 
 
-Ticker = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
-"""A watchlist id or group name (a comma would split it on the command line)."""
+Ticker = Annotated[str, Field(pattern=r"^[^,\s]([^,]*[^,\s])?$")]
+"""A watchlist id or group name: no comma (it would split on the command line), nothing
+around it (the command line strips it)."""
 _WINDOW = re.compile(r"^(\d+)([mhd])$")
 
 

@@ -63,7 +63,13 @@ class JobRequest(BaseModel):
             if name not in self.model_fields_set or value is None or value is False:
                 continue
             flag = "--" + name.replace("_", "-")
-            out += [flag] if value is True else [flag, word(value)]
+            text = word(value)
+            if value is True:
+                out.append(flag)
+            elif text.startswith("-"):  # `--flag -x` would read as two options
+                out.append(f"{flag}={text}")
+            else:
+                out += [flag, text]
         return out
 
     def to_entrypoint(self) -> str:
