@@ -3,9 +3,9 @@
 A turn: claim the user's message (idempotent by key), load the grounding (the latest
 published report as `r1`, its computed facts under their report ids `f1…`, recent articles
 as `a1…`), ask the LLM with the sources in the prompt as quoted data, keep only citations
-that name a source, store the answer (sessions and turns: `core.storage.chat`). Without an
-LLM, or when the daily budget or the key's chat quota is spent, an extractive answer from
-the same sources is marked `lexicon`.
+that name a source, store the answer (sessions, turns and the articles read:
+`core.storage.chat`). Without an LLM, or when the daily budget or the key's chat quota is
+spent, an extractive answer from the same sources is marked `lexicon`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 import asyncpg
 
 from core.analysis.lexicon import UnsupportedText, label_of, score_text
-from core.errors import StockrayError
+from core.storage.bars import instrument
+from core.storage.chat import grounding_articles
 from core.storage.reports import StoredReport, latest_published
 
 MAX_MESSAGE_CHARS = 4000
@@ -43,17 +44,6 @@ CHAT_SYSTEM = (
 )
 _CITATION = re.compile(r"\[\s*([arf]\d+(?:\s*,\s*[arf]\d+)*)\s*\]")
 _WORD = re.compile(r"\w{3,}", re.UNICODE)
-
-
-class ChatRefused(StockrayError):
-    """A chat request that cannot be served: `status`, machine `code`, message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def __reduce__(self):  # keep fields across Ray's pickling
-        return (self.__class__, (self.status, self.code, self.message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +89,6 @@ class Answer:
 
 # --- grounding and prompt ----------------------------------------------------------------
 
-_ARTICLES = """
-    SELECT a.fingerprint, a.title, a.summary, a.url, a.published_at, a.source, a.provider,
-           (SELECT x.sentiment FROM analyses x
-            WHERE x.fingerprint = a.fingerprint AND x.instrument_id = $1
-            ORDER BY (x.method = 'llm') DESC, x.created_at DESC LIMIT 1) AS sentiment
-    FROM articles a JOIN article_instruments ai ON ai.fingerprint = a.fingerprint
-    WHERE ai.instrument_id = $1 AND (a.fingerprint = ANY($2::text[]) OR a.fingerprint IN (
-        SELECT fingerprint FROM article_instruments ai2 JOIN articles a2 USING (fingerprint)
-        WHERE ai2.instrument_id = $1 ORDER BY a2.published_at DESC LIMIT $3))
-    ORDER BY a.published_at DESC, a.fingerprint"""
-
 
 def _report_sources(report: StoredReport) -> dict[str, Source]:
     """The report as `r1` and each of its facts under its own id (f1, f2, …)."""
@@ -129,20 +108,21 @@ def _report_sources(report: StoredReport) -> dict[str, Source]:
 async def load_grounding(conn: asyncpg.Connection, instrument_id: str) -> Grounding:
     """The latest published report (`r1`) with its facts, and recent articles plus the ones
     it cites."""
-    name = await conn.fetchval("SELECT name FROM instruments WHERE id = $1", instrument_id)
+    known = await instrument(conn, instrument_id)
     report = await latest_published(conn, instrument_id)
     cited = list(report.citations)[:REPORT_CITED_ARTICLES] if report else []
-    rows = await conn.fetch(_ARTICLES, instrument_id, cited, RECENT_ARTICLES)
+    articles = await grounding_articles(conn, instrument_id, cited, RECENT_ARTICLES)
     sources: dict[str, Source] = {}
     facts = _report_sources(report) if report is not None else {}
     if "r1" in facts:
         sources["r1"] = facts.pop("r1")
-    for i, r in enumerate(rows, start=1):
-        summary = (r["summary"] or "")[:ARTICLE_TEXT_CHARS]
+    for i, a in enumerate(articles, start=1):
+        summary = (a.summary or "")[:ARTICLE_TEXT_CHARS]
         sources[f"a{i}"] = Source(
-            f"a{i}", "article", r["fingerprint"], r["title"] or "", summary, r["published_at"],
-            r["url"], r["sentiment"],
+            f"a{i}", "article", a.fingerprint, a.title or "", summary, a.published_at, a.url,
+            a.sentiment,
         )  # fmt: skip
+    name = known.name if known is not None else None
     return Grounding(instrument_id, name or instrument_id, sources | facts)
 
 
