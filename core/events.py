@@ -24,7 +24,15 @@ import time
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from core import models
 
@@ -33,14 +41,30 @@ log = logging.getLogger("stockray.events")
 KEEP = 10_000
 """Events the hub keeps, and each listener's replay buffer."""
 
-IsoTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str)]
+IsoTime = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 """A time sent as Python's ISO-8601 text (`2024-01-02T00:00:00+00:00`)."""
+
+
+def omitted_when_none(schema: dict[str, Any], model: type) -> None:
+    """Schema hook: the fields a model leaves out when None (`OMIT_NONE`) are not required."""
+    omit = getattr(model, "OMIT_NONE", frozenset())
+    if "required" in schema:
+        schema["required"] = [name for name in schema["required"] if name not in omit]
 
 
 class Payload(BaseModel):
     """What an event of one kind carries; `KIND` is the event's `type`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra=omitted_when_none,
+    )
     KIND: ClassVar[str]
     OMIT_NONE: ClassVar[frozenset[str]] = frozenset()  # fields left out when None
 

@@ -29,9 +29,10 @@
 A connection starts with its key's stored subscriptions; a subscription is an (instruments,
 events) pair, empty meaning all, and an event goes out if any subscription matches it
 (events without an instrument match every instrument). Instruments must be watchlist ids.
-Each replica runs one `Feed` (`live_feed`); every queue of a socket is bounded: events
-overflow into `lagged`, replies into a close with 4408. Messages are parsed in
-`live_protocol`; tickets and key re-checks are in `ws_keys`.
+Each replica runs one `Feed` (`core.live.feed`, started by `live_replica`); every queue of a
+socket is bounded: events overflow into `lagged`, replies into a close with 4408. The
+messages are pydantic models in `core.live.protocol`, written down in
+docs/ws-protocol.schema.json; tickets and key re-checks are in `ws_keys`.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the endpoint's annotations on
@@ -45,15 +46,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
-from core.events import dumps
-from core.storage.api_keys import KeyInfo
-from serve_app import live_protocol as protocol
-from serve_app import metrics
-from serve_app.auth import authenticate, client_host, presented_key, require
-from serve_app.context import AppContext, Ctx, context
-from serve_app.errors import ApiError, database_error
-from serve_app.live_feed import Client, Feed
-from serve_app.live_protocol import (
+from core.live import protocol
+from core.live.feed import Client, Feed
+from core.live.protocol import (
     CLOSE_BAD_QUERY,
     CLOSE_FORBIDDEN,
     CLOSE_NOT_READING,
@@ -64,15 +59,24 @@ from serve_app.live_protocol import (
     CLOSE_UNAUTHORIZED,
     MAX_MESSAGE,
     BadMessage,
-    Command,
+    ListSubscriptions,
+    Ping,
     Rule,
+    Subscribe,
+    Unsubscribe,
 )
-from serve_app.live_replica import on_replica_start, on_replica_stop, ready
+from core.storage import live as live_store
+from core.storage.api_keys import KeyInfo
+from serve_app import metrics
+from serve_app.auth import authenticate, client_host, presented_key, require
+from serve_app.context import AppContext, Ctx, context
+from serve_app.errors import KEYED, WITH_BODY, ApiError, database_error, error_responses
+from serve_app.live_replica import make_feed, on_replica_start, on_replica_stop, ready
 from serve_app.ws_keys import TICKET_TTL_S, issue_ticket, redeem_ticket
 
 __all__ = [
-    "CLOSE_NOT_READING", "CLOSE_RESTART", "CLOSE_TOO_BIG", "MAX_MESSAGE", "Client", "Feed",
-    "on_replica_start", "on_replica_stop", "router",
+    "CLOSE_NOT_READING", "CLOSE_RESTART", "CLOSE_TOO_BIG", "CLOSE_UNAUTHORIZED", "MAX_MESSAGE",
+    "Client", "Feed", "make_feed", "on_replica_start", "on_replica_stop", "router",
 ]  # fmt: skip
 
 log = logging.getLogger("stockray.serve.live")
@@ -90,7 +94,7 @@ class WsTicket(BaseModel):
     expires_in_s: int
 
 
-@router.post("/api/v1/ws/ticket", tags=["live"])
+@router.post("/api/v1/ws/ticket", tags=["live"], responses=error_responses(*KEYED, *WITH_BODY))
 async def ws_ticket(ctx: Ctx, key: Annotated[KeyInfo, Depends(require("read"))]) -> WsTicket:
     """A ticket that opens one `/ws` socket as this key, so the key stays out of the URL."""
     return WsTicket(ticket=await issue_ticket(ctx, key.id), expires_in_s=TICKET_TTL_S)
@@ -133,14 +137,17 @@ async def _serve(websocket: WebSocket, ctx: AppContext) -> None:
         await websocket.close(CLOSE_TOO_MANY, f"this key has {limit} sockets open here")
         return
     try:
-        client = Client(websocket, key.id, float(heartbeat_s))
-        await _connect(client, ctx, feed, resume_from)
+        client = Client(key.id, float(heartbeat_s))
+        await _connect(websocket, client, ctx, feed, resume_from)
     finally:
         feed.release(key.id)
 
 
-async def _connect(client: Client, ctx: AppContext, feed: Feed, resume_from: int | None) -> None:
-    client.rules = dict.fromkeys(await _stored_rules(ctx, client))
+async def _connect(
+    websocket: WebSocket, client: Client, ctx: AppContext, feed: Feed, resume_from: int | None
+) -> None:
+    stored = await live_store.key_rules(await ctx.pool(), client.key_id, ctx.settings.ws_max_rules)
+    client.rules = dict.fromkeys(Rule(r.instruments, r.events) for r in stored)
     if client.rules or not resume_from:
         feed.register(client, resume_from)
     else:  # nothing to match yet: replay once the first subscribe says what is wanted
@@ -150,8 +157,8 @@ async def _connect(client: Client, ctx: AppContext, feed: Feed, resume_from: int
     client.say(protocol.hello(set(client.rules), feed.replica))
     max_rules = ctx.settings.ws_max_rules
     tasks = [
-        asyncio.create_task(_write(client, feed)),
-        asyncio.create_task(_read(client, feed, max_rules)),
+        asyncio.create_task(_write(websocket, client, feed)),
+        asyncio.create_task(_read(websocket, client, feed, max_rules)),
         asyncio.create_task(client.closing.wait()),
     ]
     try:
@@ -162,7 +169,7 @@ async def _connect(client: Client, ctx: AppContext, feed: Feed, resume_from: int
         if client.close_code is not None:  # the writer may be stuck behind a full socket
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
-                    client.websocket.close(client.close_code, client.close_reason), CLOSE_WAIT_S
+                    websocket.close(client.close_code, client.close_reason), CLOSE_WAIT_S
                 )
     finally:
         feed.unregister(client)
@@ -218,29 +225,18 @@ def _int_param(websocket: WebSocket, name: str, low: int, high: int | None) -> i
     return value
 
 
-async def _stored_rules(ctx: AppContext, client: Client) -> list[Rule]:
-    pool = await ctx.pool()
-    rows = await pool.fetch(
-        "SELECT instruments, events FROM subscriptions WHERE key_id = $1 "
-        "ORDER BY created_at, id LIMIT $2",
-        client.key_id, ctx.settings.ws_max_rules,
-    )  # fmt: skip
-    return [Rule(frozenset(r["instruments"]), frozenset(r["events"])) for r in rows]
-
-
 # -- one connection: a writer draining its queues, a reader taking its messages ------------
 
 
-async def _write(client: Client, feed: Feed) -> None:
-    websocket = client.websocket
+async def _write(websocket: WebSocket, client: Client, feed: Feed) -> None:
     while client.close_code is None:
         if client.control:
-            await websocket.send_text(dumps(client.control.popleft()))
+            await websocket.send_text(client.control.popleft().text())
         elif client.resume_from is not None:
-            await _replay(client, feed)
+            await _replay(websocket, client, feed)
         elif client.lagged_at is not None:
             client.cursor, client.lagged_at = max(client.cursor, client.lagged_at), None
-            await websocket.send_text(dumps(protocol.lagged("overflow", client.cursor)))
+            await websocket.send_text(protocol.lagged("overflow", client.cursor).text())
         elif client.queue:
             event_id, text = client.queue.popleft()
             if event_id > client.cursor:
@@ -251,33 +247,31 @@ async def _write(client: Client, feed: Feed) -> None:
             try:
                 await asyncio.wait_for(client.wake.wait(), client.heartbeat_s)
             except TimeoutError:
-                beat = {"type": "heartbeat", "last_event_id": client.cursor, "at": time.time()}
-                await websocket.send_text(dumps(beat))
+                await websocket.send_text(protocol.heartbeat(client.cursor).text())
 
 
-async def _replay(client: Client, feed: Feed) -> None:
+async def _replay(websocket: WebSocket, client: Client, feed: Feed) -> None:
     after, client.resume_from = client.resume_from, None
     deadline = time.monotonic() + AHEAD_WAIT_S
     while after > feed.last_id and time.monotonic() < deadline:
         await asyncio.sleep(0.02)  # another replica saw it first; this one is a moment behind
     if after > feed.last_id:
         feed.replay(client, feed.last_id)
-        await client.websocket.send_text(dumps(protocol.lagged("unknown_id", client.cursor)))
+        await websocket.send_text(protocol.lagged("unknown_id", client.cursor).text())
         return
     missed = feed.replay(client, after)
     if missed is None:
         feed.replay(client, feed.last_id)
-        await client.websocket.send_text(dumps(protocol.lagged("too_old", client.cursor)))
+        await websocket.send_text(protocol.lagged("too_old", client.cursor).text())
         return
     for event_id, text in missed:
         if client.resume_from is not None or client.close_code is not None:
             return  # a newer resume or a close overrides the rest of this one
         client.cursor = event_id
-        await client.websocket.send_text(text)
+        await websocket.send_text(text)
 
 
-async def _read(client: Client, feed: Feed, max_rules: int) -> None:
-    websocket = client.websocket
+async def _read(websocket: WebSocket, client: Client, feed: Feed, max_rules: int) -> None:
     while True:
         try:
             message = await websocket.receive()
@@ -295,16 +289,20 @@ async def _read(client: Client, feed: Feed, max_rules: int) -> None:
         await asyncio.sleep(0)  # a burst of buffered messages must not hold the event loop
 
 
-async def _handle(client: Client, feed: Feed, command: Command, max_rules: int) -> None:
-    if command.kind == "ping":
+async def _handle(
+    client: Client,
+    feed: Feed,
+    command: Subscribe | Unsubscribe | ListSubscriptions | Ping,
+    max_rules: int,
+) -> None:
+    if isinstance(command, Ping):
         client.say(protocol.pong(client.cursor))
         return
-    if command.kind == "list":
+    if isinstance(command, ListSubscriptions):
         client.say(protocol.listing(list(client.rules), command.offset))
         return
-    rule = command.rule
-    assert rule is not None
-    if command.kind == "unsubscribe":
+    rule = Rule.of(command)
+    if isinstance(command, Unsubscribe):
         if rule not in client.rules:
             raise BadMessage(
                 "no such subscription (unsubscribe names one exactly as subscribed)",

@@ -1,5 +1,8 @@
 """A replica's live side: start the `Feed`, keep open sockets' keys checked, close on drain.
 
+The feed itself (`core.live.feed`) knows nothing of the replica: `make_feed` hands it the
+context's hooks, its database reads and its limits.
+
 `serve_app.live` re-exports `on_replica_start` and `on_replica_stop`, which the Serve
 deployment (and tests) call around the replica's life.
 """
@@ -12,9 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from core.live.feed import Feed
+from core.live.protocol import CLOSE_RESTART, CLOSE_UNAUTHORIZED, MAX_MESSAGE
+from core.storage import live as live_store
 from serve_app.context import AppContext
-from serve_app.live_feed import Feed
-from serve_app.live_protocol import CLOSE_RESTART, CLOSE_UNAUTHORIZED, MAX_MESSAGE
 from serve_app.ws_keys import active_keys
 
 log = logging.getLogger("stockray.serve.live")
@@ -31,21 +35,36 @@ async def ready(feed: Feed, timeout_s: float = READY_TIMEOUT_S) -> bool:
     return True
 
 
+def make_feed(ctx: AppContext, replica: str | None = None) -> Feed:
+    """A feed for this replica's sockets: `ctx`'s event hooks, database and limits."""
+
+    async def known(ids: list[str]) -> set[str]:
+        return await live_store.existing_instruments(await ctx.pool(), ids)
+
+    return Feed(
+        known,
+        replica=replica,
+        max_sockets_per_key=ctx.settings.ws_max_sockets_per_key,
+        on_event=ctx.on_event,
+        on_seed=ctx.progress.seed,
+    )
+
+
 async def on_replica_start(ctx: AppContext) -> None:
     """Start this replica's event listener (and the watch that closes sockets on drain)."""
     from actors.events import follow
 
     if ctx.live is not None:
         return
-    feed = ctx.live = Feed(ctx, _replica_tag())
-    feed._tasks.append(asyncio.create_task(follow(ctx.settings, feed)))
-    feed._tasks.append(asyncio.create_task(_recheck_keys(ctx, feed)))
+    feed = ctx.live = make_feed(ctx, _replica_tag())
+    feed.tasks.append(asyncio.create_task(follow(ctx.settings, feed)))
+    feed.tasks.append(asyncio.create_task(_recheck_keys(ctx, feed)))
     replica = _serve_replica()
     if replica is not None and hasattr(replica, "_shutting_down"):
         draining = asyncio.create_task(_close_on_drain(feed, lambda: replica._shutting_down))
-        feed._tasks.append(draining)
+        feed.tasks.append(draining)
     if replica is not None:
-        feed._tasks.append(asyncio.create_task(_limit_frames(replica, MAX_MESSAGE)))
+        feed.tasks.append(asyncio.create_task(_limit_frames(replica, MAX_MESSAGE)))
     await ready(feed)
 
 

@@ -25,10 +25,11 @@ from actors.events import KEEP, RedisEvents, event_body, events_handle, follow
 from cluster import serve_deploy
 from cluster.ray_head import auth_headers, free_port, serve_env
 from configs.settings import load_settings
+from core.live import protocol as live_protocol
 from core.storage.api_keys import create_key
 from core.storage.db import connect as pg_connect
 from core.storage.migrations import migrate
-from serve_app import live, live_protocol
+from serve_app import live
 from serve_app.app import build_api
 from serve_app.context import AppContext
 
@@ -254,7 +255,7 @@ async def test_fan_out_follows_redis_and_catches_up_after_a_lost_connection(
     """Two feeds (two replicas) on Redis pub/sub; a killed connection loses nothing."""
     source = RedisEvents(redis_url)
     settings = load_settings(redis_url=redis_url, database_url=None)
-    feeds = [live.Feed(AppContext(settings)) for _ in range(2)]
+    feeds = [live.make_feed(AppContext(settings)) for _ in range(2)]
     tasks = [asyncio.create_task(follow(settings, feed)) for feed in feeds]
     try:
         for feed in feeds:

@@ -22,7 +22,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from configs.settings import load_settings
-from serve_app import live, live_protocol
+from core.live import protocol as live_protocol
+from serve_app import live
 from serve_app.app import build_api
 from serve_app.context import AppContext
 from tests.integration import test_ws as base

@@ -1,9 +1,11 @@
 """One replica's fan-out: the `Feed` follows the event hub, `Client` is one socket's state.
 
-The feed keeps the last `KEEP` events for replay and hands each event to the matching
-clients' bounded queues; a full queue is emptied and answered with `lagged`, so nothing
-waits on a slow client. Control replies have their own bounded queue: a client that lets
-it fill is not reading, and is closed (`CLOSE_NOT_READING`).
+Neither touches a socket or Ray: `actors.events.follow` feeds the `Feed`, and
+`serve_app.live` drains each `Client`'s queues into its socket. The feed keeps the last
+`KEEP` events for replay and hands each event to the matching clients' bounded queues; a
+full queue is emptied and answered with `lagged`, so nothing waits on a slow client.
+Control replies have their own bounded queue: a client that lets it fill is not reading,
+and is closed (`CLOSE_NOT_READING`).
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ import contextlib
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from itertools import islice
 from typing import Any
 
-from fastapi import WebSocket
-
-from core.events import KEEP, KINDS, dumps
-from serve_app import live_protocol as protocol
-from serve_app.context import AppContext
-from serve_app.live_protocol import Rule
+from core.events import KEEP, KINDS, Event, dumps, parse_event
+from core.live import protocol
+from core.live.protocol import Rule, ServerReply
 
 log = logging.getLogger("stockray.serve.live")
 
@@ -29,13 +29,12 @@ log = logging.getLogger("stockray.serve.live")
 class Client:
     """One socket's subscriptions, bounded queues and position in the event sequence."""
 
-    def __init__(self, websocket: WebSocket, key_id: uuid.UUID, heartbeat_s: float) -> None:
-        self.websocket = websocket
+    def __init__(self, key_id: uuid.UUID, heartbeat_s: float) -> None:
         self.key_id = key_id
         self.heartbeat_s = heartbeat_s
         self.rules: dict[Rule, None] = {}  # insertion-ordered, so `list` pages are stable
         self.queue: deque[tuple[int, str]] = deque()
-        self.control: deque[dict[str, Any]] = deque()
+        self.control: deque[ServerReply] = deque()
         self.wake = asyncio.Event()
         self.closing = asyncio.Event()
         self.cursor = 0  # the last event id this client was sent (or told it skipped)
@@ -47,7 +46,7 @@ class Client:
         self.close_reason = ""
         self.indexed: list[str] = []  # the instruments the feed files this client under
 
-    def wants(self, event: dict[str, Any]) -> bool:
+    def wants(self, event: Event) -> bool:
         """True when any subscription matches `event`."""
         return any(rule.matches(event) for rule in self.rules)
 
@@ -63,7 +62,7 @@ class Client:
             self.queue.append((event_id, text))
         self.wake.set()
 
-    def say(self, message: dict[str, Any]) -> None:
+    def say(self, message: ServerReply) -> None:
         """Queue a control message (sent before pending events); close if they pile up."""
         if len(self.control) >= protocol.CONTROL_MAX:
             self.close(protocol.CLOSE_NOT_READING, "client not reading")
@@ -82,16 +81,29 @@ class Client:
 class Feed:
     """This replica's copy of the event sequence: the last `KEEP` events, fanned out."""
 
-    def __init__(self, ctx: AppContext, replica: str | None = None) -> None:
-        self.ctx = ctx
-        self.ring: deque[tuple[int, dict[str, Any], str]] = deque(maxlen=KEEP)
+    def __init__(
+        self,
+        known: Callable[[list[str]], Awaitable[set[str]]],
+        *,
+        replica: str | None = None,
+        max_sockets_per_key: int = 0,
+        on_event: Callable[[dict[str, Any]], None] = lambda event: None,
+        on_seed: Callable[[list[dict[str, Any]]], None] = lambda events: None,
+    ) -> None:
+        """`known(ids)` answers which ids are watchlist instruments; `on_event` sees each new
+        event (as the hub sent it), `on_seed` the buffer the feed starts from."""
+        self._known = known
+        self.max_sockets_per_key = max_sockets_per_key  # 0: no limit
+        self._on_event = on_event
+        self._on_seed = on_seed
+        self.ring: deque[tuple[int, Event, str]] = deque(maxlen=KEEP)
         self.floor = 0  # every event with a higher id is in the ring or still to come
         self.last_id = 0
         self.ready = asyncio.Event()
         self.clients: set[Client] = set()
         self._by_instrument: dict[str, set[Client]] = {}
         self._any_instrument: set[Client] = set()
-        self._tasks: list[asyncio.Task] = []
+        self.tasks: list[asyncio.Task] = []  # what follows the hub for it, stopped by `stop`
         self.replica = replica
         self.sockets_by_key: dict[uuid.UUID, int] = {}
         self.instruments: set[str] = set()  # watchlist ids seen in the database
@@ -104,9 +116,9 @@ class Feed:
         self.floor = self.last_id = floor
         for event in events:
             if event["id"] == self.last_id + 1:
-                self.ring.append((event["id"], event, dumps(event)))
+                self.ring.append((event["id"], parse_event(event), dumps(event)))
                 self.last_id = event["id"]
-        self.ctx.progress.seed(events)  # a run's progress, for a page opening mid-run
+        self._on_seed(events)  # e.g. a run's progress, for a page opening mid-run
         self.ready.set()
 
     def accept(self, floor: int, events: list[dict[str, Any]]) -> None:
@@ -119,15 +131,16 @@ class Feed:
                 continue
             if event_id != self.last_id + 1:
                 self._discontinuity(event_id - 1)
-            text = dumps(event)
-            self.ring.append((event_id, event, text))
+            text = dumps(event)  # sent as the hub gave it
+            typed = parse_event(event)
+            self.ring.append((event_id, typed, text))
             self.last_id = event_id
             try:
-                self.ctx.on_event(event)
+                self._on_event(event)
             except Exception:  # a hook's bug must not stop the fan-out
                 log.exception("event hook failed for event %s", event_id)
-            if event["type"] in KINDS:
-                self._dispatch(event, text)
+            if typed.type in KINDS:
+                self._dispatch(typed, text)
 
     def _discontinuity(self, floor: int) -> None:
         # The hub lost events we never saw (restart, Redis flush): say so to every client.
@@ -141,8 +154,8 @@ class Feed:
             client.last_queued = floor
             client.wake.set()
 
-    def _dispatch(self, event: dict[str, Any], text: str) -> None:
-        instrument = event.get("instrument")
+    def _dispatch(self, event: Event, text: str) -> None:
+        instrument = event.instrument
         if instrument is None:
             targets: Any = self.clients
         else:
@@ -150,7 +163,7 @@ class Feed:
             targets = self._any_instrument if not named else (named | self._any_instrument)
         for client in targets:
             if client.wants(event):
-                client.push(event["id"], text)
+                client.push(event.id, text)
 
     # -- clients --------------------------------------------------------------------------
 
@@ -213,7 +226,7 @@ class Feed:
 
     def admit(self, key_id: uuid.UUID) -> bool:
         """Count one more socket for `key_id`; False (nothing counted) when at the limit."""
-        limit = self.ctx.settings.ws_max_sockets_per_key
+        limit = self.max_sockets_per_key
         open_now = self.sockets_by_key.get(key_id, 0)
         if limit and open_now >= limit:
             return False
@@ -233,17 +246,15 @@ class Feed:
         missing = names - self.instruments
         if not missing:
             return []
-        pool = await self.ctx.pool()
-        rows = await pool.fetch("SELECT id FROM instruments WHERE id = ANY($1)", list(missing))
-        found = {r["id"] for r in rows}
+        found = await self._known(sorted(missing))
         self.instruments |= found
         return sorted(missing - found)
 
     async def stop(self) -> None:
         """Stop following the hub."""
-        for task in self._tasks:
+        for task in self.tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in self.tasks:
             with contextlib.suppress(BaseException):
                 await task
-        self._tasks.clear()
+        self.tasks.clear()
