@@ -55,11 +55,9 @@ class WindowCut(ContextTooLong):
 
     def __init__(self, message: str, endpoint: str, tokens_in: int, tokens_out: int) -> None:
         super().__init__(message, endpoint)
+        self.args = (self.message, endpoint, tokens_in, tokens_out)  # pickled as cls(*args)
         self.tokens_in, self.tokens_out = tokens_in, tokens_out
         self.cost_micro = 0  # set by the gateway once priced
-
-    def __reduce__(self):  # keep the tokens across Ray's pickling
-        return (self.__class__, (self.message, self.endpoint, self.tokens_in, self.tokens_out))
 
 
 def window_cut(
