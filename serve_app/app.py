@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -36,7 +36,7 @@ from serve_app.errors import (
     install_error_handlers,
 )
 from serve_app.guard import BodyGuard
-from serve_app.schemas import Health, Readiness
+from serve_app.schemas import PROMETHEUS_TEXT, Health, Readiness
 from serve_app.state_gauges import StateGauges
 
 log = logging.getLogger("stockray.serve")
@@ -80,8 +80,11 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/metrics",
         tags=["ops"],
-        response_class=PlainTextResponse,
-        responses=error_responses(401, 403, why={401: "no or wrong token", 403: "no token set"}),
+        response_class=Response,  # not PlainTextResponse: its errors are JSON
+        responses={
+            **PROMETHEUS_TEXT,
+            **error_responses(401, 403, why={401: "no or wrong token", 403: "no token set"}),
+        },
     )
     async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
         """Prometheus text: the API's, providers', jobs' and LLM's `stockray_*` metrics.

@@ -380,6 +380,14 @@ CHAT_STREAM: dict[int | str, dict[str, Any]] = {
 
 # -- health -------------------------------------------------------------------------------------
 
+PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition format (0.0.4)",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+"""`/metrics`' answer (its errors are JSON, in the one error shape)."""
+
 
 class Health(BaseModel):
     """The replica answers."""

@@ -24,7 +24,7 @@ EventType = Literal["bar", "article", "report.published", "job.progress", "provi
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 MAX_ITEMS = 200
 
-router = APIRouter(prefix="/api/v1", tags=["subscriptions"], responses=error_responses(*KEYED))
+router = APIRouter(prefix="/api/v1", tags=["subscriptions"], responses=error_responses(*KEYED, 422))
 Caller = Annotated[KeyInfo, Depends(require("read"))]
 
 

@@ -1,5 +1,10 @@
 """The API against its own OpenAPI document (schemathesis): no 5xx, every answer conforms.
 
+The document names a schema for every answer (each 2xx of each content type, the one error
+shape for each 4xx/5xx a route can give), and the checks hold every answer to it: its status
+is one the operation declares, its content type one declared for that status, its declared
+headers well-formed and its JSON valid against the schema (formats included).
+
 The app runs under uvicorn on a real socket, on the session cluster's database and Ray
 (so `/providers` and `/jobs/backfill` reach real actors and the Jobs API), with an admin key
 so every route is reachable; generated inputs include invalid ones, which must be 4xx.
@@ -12,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -79,6 +85,58 @@ def api_schema(live_api):
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+RESPONSE_CONFORMANCE = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+]
+"""Each answer against the document; all on (schemathesis' default), named here so that
+leaving one out is a visible change of this test."""
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _described(doc: dict[str, Any], schema: dict[str, Any]) -> bool:
+    # A JSON answer's schema says which fields it has (each variant of a union does).
+    schema = _resolve(doc, schema)
+    if "anyOf" in schema:
+        return all(_described(doc, s) for s in schema["anyOf"])
+    return bool(schema.get("properties"))
+
+
+def test_every_answer_has_a_schema() -> None:
+    """No operation leaves an answer undescribed: each 2xx content names a schema (JSON with
+    its fields; CSV, Parquet, SSE and Prometheus text are strings), 204 has no body, and
+    every 4xx/5xx it declares is the one error shape."""
+    doc = build_api(load_settings(api_rate_limit=0)).openapi()
+    problems = []
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            for status, response in operation["responses"].items():
+                content = response.get("content", {})
+                if status == "204":
+                    problems += [f"{where} 204 has a body"] if content else []
+                elif status.startswith("2") and not content:
+                    problems.append(f"{where} {status} has no content")
+                for media_type, body in content.items():
+                    found = body.get("schema") or {}
+                    if status.startswith("2") and media_type == "application/json":
+                        ok = _described(doc, found)
+                    elif status.startswith("2"):
+                        ok = found.get("type") == "string"
+                    else:
+                        ok = media_type == "application/json" and found == {
+                            "$ref": "#/components/schemas/ErrorBody"
+                        }
+                    if not ok:
+                        problems.append(f"{where} {status} {media_type}: {found}")
+    assert problems == []
 
 
 @schema.parametrize()
@@ -93,6 +151,8 @@ def test_every_operation_conforms_to_the_schema(case, live_api) -> None:
     # Every check but `positive_data_acceptance`: rules OpenAPI cannot state (a backfill's
     # start after its end, an instrument not on the watchlist) are rightly 422 for inputs
     # the schema allows. Invalid inputs must still be rejected (`negative_data_rejection`).
+    enabled = case.operation.schema.config.checks_config_for(operation=case.operation)
+    assert all(enabled.get_by_name(name=c.__name__).enabled for c in RESPONSE_CONFORMANCE)
     case.call_and_validate(
         base_url=url,
         headers={"Authorization": f"Bearer {key}"},
