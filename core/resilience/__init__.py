@@ -19,6 +19,7 @@ Each retry is a new request, so it takes a new limiter slot and passes the circu
 """
 
 from core.resilience.circuit import HEALTH_FAILURES, CircuitBreaker
+from core.resilience.clock import REAL_CLOCK, Clock, MonotonicClock
 from core.resilience.errors import CircuitOpen, Throttled
 from core.resilience.limiter import DEFAULT_MARGIN_S, LocalRateLimiter, RateLimiter, Window
 from core.resilience.redis_limiter import RedisRateLimiter
@@ -27,9 +28,12 @@ from core.resilience.retry import Retrier
 __all__ = [
     "DEFAULT_MARGIN_S",
     "HEALTH_FAILURES",
+    "REAL_CLOCK",
     "CircuitBreaker",
     "CircuitOpen",
+    "Clock",
     "LocalRateLimiter",
+    "MonotonicClock",
     "RateLimiter",
     "RedisRateLimiter",
     "Retrier",

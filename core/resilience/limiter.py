@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.resilience.clock import REAL_CLOCK, Clock
 from core.resilience.errors import Throttled
 
 DEFAULT_MARGIN_S = 0.05
@@ -152,7 +152,8 @@ class _Log:
 
 
 class LocalRateLimiter:
-    """A sliding-log limiter for one process; callers are admitted first come, first served."""
+    """A sliding-log limiter for one process; callers are admitted first come, first served.
+    Time is `clock`'s (real by default; tests pass a fake one)."""
 
     def __init__(
         self,
@@ -160,10 +161,12 @@ class LocalRateLimiter:
         limits: Iterable[RateLimitLike],
         margin_s: float = DEFAULT_MARGIN_S,
         pace: bool = True,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.provider = provider
         self.margin_s = margin_s
         self.margin = AdaptiveMargin(margin_s)
+        self._clock = clock
         windows = to_windows(limits, margin_s)
         self._logs = [_Log(w, w.per_s + margin_s) for w in windows]
         gap = pace_gap_s(windows) if pace else 0.0
@@ -184,32 +187,33 @@ class LocalRateLimiter:
 
         With `max_wait_s`, raise `Throttled` instead of waiting longer than that.
         """
-        start = time.monotonic()
+        clock = self._clock
+        start = clock.now()
         give_up_at = math.inf if max_wait_s is None else start + max_wait_s
         if self._free_at() > give_up_at:  # e.g. a spent daily window: refuse without queueing
             raise Throttled(self.provider, self._free_at() - start)
         try:
-            async with asyncio.timeout(None if max_wait_s is None else max_wait_s):
+            async with clock.timeout(max_wait_s):
                 await self._turn.acquire()
         except TimeoutError:
-            raise Throttled(self.provider, max(self._free_at() - time.monotonic(), 0.0)) from None
+            raise Throttled(self.provider, max(self._free_at() - clock.now(), 0.0)) from None
         try:
             while True:
-                now = time.monotonic()
+                now = clock.now()
                 free_at = self._free_at()
                 if free_at <= now:
                     self._admit(now)
                     return now - start
                 if free_at > give_up_at:
                     raise Throttled(self.provider, free_at - now)
-                await asyncio.sleep(free_at - now)
+                await clock.sleep(free_at - now)
         finally:
             self._turn.release()
 
     async def try_acquire(self) -> float:
         """Admit one call now if every window allows it (return 0.0), else return the
         seconds until one would be admitted, without waiting or queueing."""
-        now = time.monotonic()
+        now = self._clock.now()
         free_at = self._free_at()
         if free_at > now:
             return free_at - now
@@ -229,13 +233,14 @@ class LocalRateLimiter:
     async def penalize(self, retry_after_s: float) -> None:
         """Admit nothing for `retry_after_s` seconds (a shorter penalty never shortens a
         pause), and widen the margin: the provider refused a call our windows admitted."""
-        self._paused_until = max(self._paused_until, time.monotonic() + max(retry_after_s, 0.0))
+        until = self._clock.now() + max(retry_after_s, 0.0)
+        self._paused_until = max(self._paused_until, until)
         self.margin.widen()
         self._respan()
 
     async def budget(self) -> dict[str, float]:
         """Admissions left per window right now, by label, plus `paused_s`."""
-        now = time.monotonic()
+        now = self._clock.now()
         left: dict[str, float] = {
             log.window.label: log.window.requests - log.used(now)
             for log in self._logs[: self._labelled]

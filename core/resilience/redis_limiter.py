@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 import uuid
 from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
+from core.resilience.clock import REAL_CLOCK, Clock
 from core.resilience.errors import Throttled
 from core.resilience.limiter import (
     DEFAULT_MARGIN_S,
@@ -103,8 +103,10 @@ class RedisRateLimiter:
         margin_s: float = DEFAULT_MARGIN_S,
         key_prefix: str = "stockray:ratelimit:",
         pace: bool = True,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.provider = provider
+        self._clock = clock  # this process's waits; the windows run on Redis's own clock
         self.margin_s = margin_s
         self._windows = to_windows(limits, margin_s)
         base = f"{key_prefix}{{{provider}}}"
@@ -126,10 +128,11 @@ class RedisRateLimiter:
 
         With `max_wait_s`, raise `Throttled` instead of waiting longer than that.
         """
-        start = time.monotonic()
+        clock = self._clock
+        start = clock.now()
         give_up_at = math.inf if max_wait_s is None else start + max_wait_s
         try:
-            async with asyncio.timeout(max_wait_s):
+            async with clock.timeout(max_wait_s):
                 await self._turn.acquire()
         except TimeoutError:
             raise Throttled(self.provider, await self._pause_hint()) from None
@@ -139,14 +142,14 @@ class RedisRateLimiter:
                     keys=[self.log_key, self.pause_key],
                     args=[uuid.uuid4().hex, self._margin_us, self._pace_us, *self._window_args],
                 )
-                now = time.monotonic()
+                now = clock.now()
                 if admitted:
                     self.margin.admitted()
                     return now - start
                 wait = int(wait_us) / _US
                 if now + wait > give_up_at:
                     raise Throttled(self.provider, wait)
-                await asyncio.sleep(wait)
+                await clock.sleep(wait)
         finally:
             self._turn.release()
 
