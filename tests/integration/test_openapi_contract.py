@@ -33,8 +33,12 @@ from core.storage.db import connect
 from serve_app.app import build_api
 from serve_app.chat import ChatService
 from serve_app.context import AppContext
+from serve_app.ops_routes import PROVIDERS_TIMEOUT_S
 
 pytestmark = pytest.mark.timeout(600)
+REQUEST_TIMEOUT_S = PROVIDERS_TIMEOUT_S + 15
+"""Longer than the API's own bound on a call (the provider router may be created on the
+first `/providers`), so a slow dependency is answered with its 503, not a client timeout."""
 
 
 def _free_port() -> int:
@@ -157,4 +161,5 @@ def test_every_operation_conforms_to_the_schema(case, live_api) -> None:
         base_url=url,
         headers={"Authorization": f"Bearer {key}"},
         excluded_checks=[checks.positive_data_acceptance],
+        timeout=REQUEST_TIMEOUT_S,
     )
