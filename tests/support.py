@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from cluster.ray_head import free_port
+from core.wait import eventually, poll
 
 
 def free_port_block(count: int) -> int:
@@ -32,14 +32,13 @@ def free_port_block(count: int) -> int:
 
 def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     """Block until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s}s")
+
+    def accepts() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+
+    what = f"something listens on 127.0.0.1:{port}"
+    eventually(accepts, timeout_s=timeout_s, interval_s=0.05, ignore=OSError, what=what)
 
 
 class RedisServer:
@@ -84,10 +83,13 @@ def kill_actor(name: str, namespace: str) -> None:
         ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
     except ValueError:
         return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the name is released asynchronously
+
+    def released() -> bool:
         try:
             ray.get_actor(name, namespace=namespace)
         except ValueError:
-            return
-        time.sleep(0.1)
+            return True
+        return False
+
+    # The name is released asynchronously.
+    poll(released, timeout_s=30)
