@@ -1,9 +1,10 @@
 """One way to wait for a condition: ask again at an interval until it holds or time runs out.
 
 `poll` hands back the last answer when time runs out (the caller judges it, e.g. in a test's
-assert); `eventually` raises `TimeoutError` instead. Both take a sync or async `check`; the
-async forms (`apoll`, `aeventually`) sleep on the event loop. Exceptions listed in `ignore`
-count as "not yet". Built on tenacity, as the retrier is.
+assert); `eventually` raises `TimeoutError` instead. An answer holds when `until(answer)`
+(default: it is truthy). Both take a sync or async `check`; the async forms (`apoll`,
+`aeventually`) sleep on the event loop. Exceptions listed in `ignore` count as "not yet".
+Built on tenacity, as the retrier is.
 """
 
 from __future__ import annotations
@@ -28,10 +29,6 @@ INTERVAL_S = 0.1
 """Default pause between two checks."""
 
 
-def _not_yet(result: object) -> bool:
-    return not result
-
-
 def _last(state: RetryCallState) -> Any:
     assert state.outcome is not None
     return state.outcome.result()  # the last answer, or the last ignored error raised again
@@ -47,12 +44,17 @@ def _timed_out(what: str, timeout_s: float) -> Callable[[RetryCallState], Any]:
 
 
 def _policy(
-    timeout_s: float, interval_s: float, ignore: Errors, on_timeout: Callable
+    timeout_s: float,
+    interval_s: float,
+    ignore: Errors,
+    until: Callable[[Any], object],
+    on_timeout: Callable,
 ) -> dict[str, Any]:
     return {
         "stop": stop_after_delay(timeout_s),
         "wait": wait_fixed(interval_s),
-        "retry": retry_if_result(_not_yet) | retry_if_exception_type(ignore),
+        "retry": retry_if_result(lambda answer: not until(answer))
+        | retry_if_exception_type(ignore),
         "retry_error_callback": on_timeout,
     }
 
@@ -63,9 +65,10 @@ def poll(
     timeout_s: float,
     interval_s: float = INTERVAL_S,
     ignore: Errors = (),
+    until: Callable[[T], object] = bool,
 ) -> T:
-    """The first truthy `check()`, or the last answer once `timeout_s` has passed."""
-    return Retrying(**_policy(timeout_s, interval_s, ignore, _last))(check)
+    """The first answer of `check()` that holds, or the last one once `timeout_s` has passed."""
+    return Retrying(**_policy(timeout_s, interval_s, ignore, until, _last))(check)
 
 
 def eventually(
@@ -74,11 +77,13 @@ def eventually(
     timeout_s: float,
     interval_s: float = INTERVAL_S,
     ignore: Errors = (),
+    until: Callable[[T], object] = bool,
     what: str = "condition",
 ) -> T:
-    """The first truthy `check()`; `TimeoutError` naming `what` once `timeout_s` has passed."""
+    """The first answer of `check()` that holds; `TimeoutError` naming `what` once `timeout_s`
+    has passed."""
     on_timeout = _timed_out(what, timeout_s)
-    return Retrying(**_policy(timeout_s, interval_s, ignore, on_timeout))(check)
+    return Retrying(**_policy(timeout_s, interval_s, ignore, until, on_timeout))(check)
 
 
 async def _answer(check: Callable[[], T | Awaitable[T]]) -> T:
@@ -92,9 +97,10 @@ async def apoll(
     timeout_s: float,
     interval_s: float = INTERVAL_S,
     ignore: Errors = (),
+    until: Callable[[T], object] = bool,
 ) -> T:
     """`poll` on the event loop; `check` may be a coroutine function."""
-    retrying = AsyncRetrying(**_policy(timeout_s, interval_s, ignore, _last))
+    retrying = AsyncRetrying(**_policy(timeout_s, interval_s, ignore, until, _last))
     return await retrying(_answer, check)
 
 
@@ -104,9 +110,10 @@ async def aeventually(
     timeout_s: float,
     interval_s: float = INTERVAL_S,
     ignore: Errors = (),
+    until: Callable[[T], object] = bool,
     what: str = "condition",
 ) -> T:
     """`eventually` on the event loop; `check` may be a coroutine function."""
     on_timeout = _timed_out(what, timeout_s)
-    retrying = AsyncRetrying(**_policy(timeout_s, interval_s, ignore, on_timeout))
+    retrying = AsyncRetrying(**_policy(timeout_s, interval_s, ignore, until, on_timeout))
     return await retrying(_answer, check)

@@ -76,3 +76,14 @@ async def test_async_forms_take_sync_and_async_checks() -> None:
 
 async def check_never() -> bool:
     return False
+
+
+def test_until_judges_each_answer_and_the_last_is_handed_back() -> None:
+    pages = iter(["", "partial", "metric_total 1", "metric_total 2"])
+    found = poll(
+        lambda: next(pages), until=lambda t: "metric_total" in t, timeout_s=30, interval_s=0
+    )
+    assert found == "metric_total 1"
+    assert poll(lambda: "partial", until=lambda t: "x" in t, timeout_s=0.05, interval_s=0.01) == (
+        "partial"
+    )
