@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import ray
 
 from actors.events import events_handle
+from core.wait import eventually
 from tests.integration.test_jobs import _sql
 
 pytestmark = pytest.mark.timeout(600)
@@ -98,10 +98,12 @@ def test_collect_triggers_analysis_for_new_articles(ray_cluster, sim) -> None:
     job_id = collected["analyze_job"]
     assert job_id
     jobs = JobSubmissionClient(ray_cluster.dashboard_url)
-    deadline = time.monotonic() + 180
-    while str(jobs.get_job_status(job_id)) not in {"SUCCEEDED", "FAILED", "STOPPED"}:
-        assert time.monotonic() < deadline
-        time.sleep(1)
+    eventually(
+        lambda: str(jobs.get_job_status(job_id)) in {"SUCCEEDED", "FAILED", "STOPPED"},
+        timeout_s=180,
+        interval_s=1,
+        what=f"job {job_id} ends",
+    )
     assert str(jobs.get_job_status(job_id)) == "SUCCEEDED", jobs.get_job_logs(job_id)[-2000:]
     assert _sql(ray_cluster.dsn, "SELECT count(*) FROM reports WHERE instrument_id = 'MSFT'") >= 1
 

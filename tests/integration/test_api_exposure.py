@@ -4,8 +4,6 @@ served from gauges computed in the background (a scrape runs no SQL). In-process
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 
 from configs.settings import load_settings
 from core.storage.migrations import migrate
+from core.wait import apoll
 from serve_app.app import build_api
 from serve_app.context import AppContext
 
@@ -157,12 +156,16 @@ async def test_a_scrape_reads_gauges_computed_in_the_background(metrics_api) -> 
         "INSERT INTO llm_budget (day, limit_micro) "
         "VALUES ((now() AT TIME ZONE 'UTC')::date, 7000000)"
     )
-    deadline, text = time.monotonic() + 30, ""
-    while time.monotonic() < deadline:  # a stale set is refreshed behind a scrape
-        text = (await http.get("/metrics", headers=SCRAPE)).text
-        if "stockray_llm_budget_usd 7.0" in text:
-            break
-        await asyncio.sleep(0.2)
+
+    async def scrape() -> str:  # a stale set is refreshed behind a scrape
+        return (await http.get("/metrics", headers=SCRAPE)).text
+
+    text = await apoll(
+        scrape,
+        until=lambda page: "stockray_llm_budget_usd 7.0" in page,
+        timeout_s=30,
+        interval_s=0.2,
+    )
     assert "stockray_llm_budget_usd 7.0" in text
     # Each refresh is one set of queries, however many scrapes came in between.
     assert counting.queries % 4 == 0 and counting.queries < after_first * 50

@@ -34,6 +34,7 @@ from core.storage.api_keys import create_key
 from core.storage.db import connect, sync_instruments
 from core.storage.migrations import migrate
 from core.storage.writers import write_bars
+from core.wait import apoll
 from serve_app.app import build_api
 from serve_app.context import AppContext
 from serve_app.errors import RETRY_AFTER_S
@@ -89,11 +90,8 @@ def auth(key: str) -> dict[str, str]:
 
 async def wait_until(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
     """Poll `probe` until it returns something truthy; fail after `DEADLINE_S`."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if result := await probe():
-            return result
-        await asyncio.sleep(0.1)
+    if result := await apoll(probe, timeout_s=DEADLINE_S):
+        return result
     raise AssertionError(f"not within {DEADLINE_S}s: {what}")
 
 

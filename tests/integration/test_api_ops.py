@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlparse
@@ -13,6 +12,7 @@ import pytest
 from configs.settings import load_settings
 from core.storage.api_keys import create_key
 from core.storage.db import connect
+from core.wait import apoll
 from serve_app.app import build_api
 from serve_app.context import AppContext
 
@@ -63,14 +63,13 @@ async def test_backfill_is_submitted_as_a_ray_job_and_reports_progress(ops) -> N
     retried = await http.post("/api/v1/jobs/backfill", json=body, headers=admin)
     assert retried.status_code == 200 and retried.json()["job_id"] == job_id  # same key, same job
 
-    deadline = time.monotonic() + 180
-    while True:
+    async def job_now() -> dict:
         status = await http.get(f"/api/v1/jobs/{job_id}", headers={"Authorization": keys["read"]})
         assert status.status_code == 200, status.text
-        job = status.json()
-        if job["status"] in ("SUCCEEDED", "FAILED", "STOPPED") or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1)
+        return status.json()
+
+    ended = ("SUCCEEDED", "FAILED", "STOPPED")
+    job = await apoll(job_now, until=lambda j: j["status"] in ended, timeout_s=180, interval_s=1)
     assert job["status"] == "SUCCEEDED", job
     assert job["trace_id"] == submitted.json()["trace_id"]
     assert job["run"]["kind"] == "backfill" and job["run"]["status"] == "succeeded"

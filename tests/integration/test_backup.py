@@ -25,6 +25,7 @@ from core.storage.catalog import database_facts
 from core.storage.db import connect
 from core.storage.lake import Lake
 from core.storage.writers import write_articles, write_bars
+from core.wait import poll
 from tests.integration.test_stack import Stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
@@ -241,9 +242,7 @@ def test_restore_interrupted_midway_can_be_rerun(source: Source) -> None:
             stderr=subprocess.DEVNULL,
         )
         staging_pid = target.home / "pg.restore" / "postmaster.pid"
-        deadline = time.monotonic() + 60
-        while not staging_pid.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        poll(staging_pid.exists, timeout_s=60, interval_s=0.05)
         assert staging_pid.exists()
         os.kill(proc.pid, signal.SIGKILL)  # the staging Postgres is left running
         proc.wait(10)

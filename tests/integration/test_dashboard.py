@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from cluster.state import StackState
+from core.wait import poll
 from tests.integration.test_stack import ROOT, Stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
@@ -94,15 +94,15 @@ class Dashboard:
 
     def until(self, probe: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
         """`probe()`'s first truthy answer; fails with `what` and a screenshot after the wait."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def ask() -> Any:
             try:
-                found = probe()
+                return probe()
             except Exception:  # a stale element while the page re-renders: ask again
-                found = None
-            if found:
-                return found
-            time.sleep(0.2)
+                return None
+
+        if found := poll(ask, timeout_s=timeout_s, interval_s=0.2):
+            return found
         self.shot("timeout")
         raise AssertionError(f"timed out waiting for {what}")
 

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ import pytest
 
 from cluster.first_run import FIRST_COLLECTION_ID
 from cluster.jobs_cli import parse_progress
+from core.wait import poll
 from tests.integration.test_stack import ROOT, Stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1200)]
@@ -90,14 +90,13 @@ def test_first_up_prints_one_admin_key_with_the_dashboard_and_starts_collecting(
 
 def test_the_first_collection_puts_bars_on_the_api(first: FirstUp) -> None:
     start = (datetime.now(UTC) - timedelta(days=400)).strftime("%Y-%m-%dT00:00:00Z")
-    deadline, bars = time.monotonic() + 600, []
-    while time.monotonic() < deadline:
+
+    def bars_now() -> list:
         resp = first.api("/instruments/AAPL/bars", start=start)
         assert resp.status_code == 200, resp.text
-        bars = resp.json()["bars"]
-        if bars:
-            break
-        time.sleep(3)
+        return resp.json()["bars"]
+
+    bars = poll(bars_now, timeout_s=600, interval_s=3)
     assert bars, "no AAPL bar through the API after the first collection"
 
 

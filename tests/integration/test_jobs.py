@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from actors.events import events_handle
 from core.models import Instrument
 from core.providers import YahooClient
 from core.storage.db import connect
+from core.wait import poll
 from sim.server import SimServer
 from tests.support import kill_actor
 
@@ -169,13 +169,11 @@ def test_killed_backfill_resumes_to_exactly_the_expected_rows(ray_cluster, sim) 
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
     done_sql = (  # this backfill's chunks only: other tests backfill MSFT too (2024)
         "SELECT count(*) FROM backfill_chunks WHERE status = 'done' AND instrument_id = 'MSFT' "
         "AND period_end <= '2013-01-01'"
     )
-    while _sql(ray_cluster.dsn, done_sql) < 4 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll(lambda: _sql(ray_cluster.dsn, done_sql) >= 4, timeout_s=120, interval_s=0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     partial = _sql(ray_cluster.dsn, done_sql)

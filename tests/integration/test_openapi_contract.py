@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +29,7 @@ from schemathesis.specs.openapi import checks
 from configs.settings import load_settings
 from core.storage.api_keys import create_key
 from core.storage.db import connect
+from core.wait import poll
 from serve_app.app import build_api
 from serve_app.chat import ChatService
 from serve_app.context import AppContext
@@ -73,9 +73,7 @@ def live_api(ray_cluster) -> Iterator[tuple[str, str]]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    poll(lambda: server.started, timeout_s=30, interval_s=0.05)
     assert httpx.get(f"{url}/healthz").status_code == 200
     yield url, key
     server.should_exit = True

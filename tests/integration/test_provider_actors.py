@@ -24,6 +24,7 @@ from configs.settings import load_settings
 from core.errors import NotFound, PlanLimit, QuotaExhausted
 from core.models import Instrument
 from core.resilience import CircuitOpen
+from core.wait import poll
 from sim.server import SimServer
 from tests.support import kill_actor
 
@@ -234,9 +235,10 @@ def test_actor_restart_mid_run_loses_no_request(router, instruments, sim: SimSer
         router.fetch_bars.remote(instruments[ids[i % len(ids)]], RECENT_START, RECENT_END)
         for i in range(30)
     ]
-    deadline = time.monotonic() + 30
-    while sim.stats()["yahoo"]["requests"] - sent_before < 20 and time.monotonic() < deadline:
-        time.sleep(0.02)  # kill while the sim is still holding these requests
+    # Kill while the sim is still holding these requests.
+    poll(
+        lambda: sim.stats()["yahoo"]["requests"] - sent_before >= 20, timeout_s=30, interval_s=0.02
+    )
     yahoo = ray.get_actor(provider_actor_name("yahoo"), namespace=NAMESPACE)
     ray.kill(yahoo, no_restart=False)  # crash: Ray restarts it and retries in-flight calls
     results = ray.get(refs, timeout=120)
@@ -251,13 +253,12 @@ def test_actor_restart_mid_run_loses_no_request(router, instruments, sim: SimSer
 def test_metrics_are_exported_by_the_node(router, instruments, ray_cluster) -> None:
     _bars(router, instruments["AAPL"])
     url = f"http://127.0.0.1:{ray_cluster.metrics_port}/metrics"
-    deadline = time.monotonic() + 60
-    text = ""
-    while time.monotonic() < deadline:
-        text = httpx.get(url, timeout=5).text
-        if "stockray_provider_requests_total" in text:
-            break
-        time.sleep(2)
+    text = poll(
+        lambda: httpx.get(url, timeout=5).text,
+        until=lambda page: "stockray_provider_requests_total" in page,
+        timeout_s=60,
+        interval_s=2,
+    )
     assert "stockray_provider_requests_total{" in text
     assert 'outcome="ok"' in text
     assert "stockray_provider_request_seconds" in text

@@ -17,6 +17,7 @@ from ray.job_submission import JobSubmissionClient
 from actors import NAMESPACE
 from actors.scheduler import SCHEDULER_NAME, scheduler_handle
 from core.storage.db import connect
+from core.wait import poll
 
 pytestmark = pytest.mark.timeout(300)
 NAME, EVERY = "test-fast", timedelta(seconds=4)
@@ -39,12 +40,9 @@ def _rows(dsn: str) -> list[tuple[datetime, str, str]]:
 
 
 def _wait_for(dsn: str, predicate, timeout_s: float = 90) -> list:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        rows = _rows(dsn)
-        if predicate(rows):
-            return rows
-        time.sleep(0.5)
+    rows = poll(lambda: _rows(dsn), until=predicate, timeout_s=timeout_s, interval_s=0.5)
+    if predicate(rows):
+        return rows
     raise AssertionError(f"schedule_runs never got there: {_rows(dsn)}")
 
 

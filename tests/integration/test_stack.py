@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from websockets.sync.client import connect as ws_connect
 from cluster import ray_head
 from cluster.state import StackState
 from core.storage.db import connect
+from core.wait import poll
 from tests.support import free_port, free_port_block
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
@@ -254,12 +254,12 @@ def test_metrics_and_logs_on_the_stack(stack: Stack) -> None:
     # Replicas record through Ray's metrics; /metrics gathers them from the node's agent.
     line = "stockray_http_requests_total{"
     metrics_auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-    deadline, text = time.monotonic() + 60, ""
-    while time.monotonic() < deadline:
-        text = httpx.get(f"{base}/metrics", headers=metrics_auth, timeout=10).text
-        if line in text and 'route="/api/v1/instruments"' in text:
-            break
-        time.sleep(2)
+    text = poll(
+        lambda: httpx.get(f"{base}/metrics", headers=metrics_auth, timeout=10).text,
+        until=lambda page: line in page and 'route="/api/v1/instruments"' in page,
+        timeout_s=60,
+        interval_s=2,
+    )
     assert line in text and 'route="/api/v1/instruments"' in text, text[:2000]
     assert "stockray_http_request_seconds_bucket{" in text
     assert "ray_stockray" not in text  # renamed to the names the API documents

@@ -34,6 +34,7 @@ from cluster.ray_head import free_port
 from configs.settings import load_settings
 from core.providers import YahooClient
 from core.storage.db import connect
+from core.wait import eventually
 from sim.server import SimServer
 from tests.integration.conftest import RayCluster, _config_dir
 from tests.integration.test_jobs import _sql
@@ -98,14 +99,12 @@ class WorkerNode:
             raise
 
     def _wait_joined(self, cluster: TwoNodeCluster, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            new = set(alive_nodes(cluster)) - self._known
-            if new:
-                return new.pop()
+        def joined() -> set[str]:
             assert self.proc.poll() is None, (self.temp_dir / "ray-start.log").read_text()
-            time.sleep(0.5)
-        raise TimeoutError(f"the second node did not join within {timeout_s}s")
+            return set(alive_nodes(cluster)) - self._known
+
+        what = "the second node joins"
+        return eventually(joined, timeout_s=timeout_s, interval_s=0.5, what=what).pop()
 
     def processes(self) -> list[psutil.Process]:
         """`ray start` and everything it spawned (raylet, agents, workers), plus any
@@ -134,10 +133,12 @@ class WorkerNode:
     def stop(self, cluster: RayCluster) -> None:
         """Stop the node, wait until the cluster counts it dead, and remove its temp dir."""
         self._terminate()
-        deadline = time.monotonic() + 90
-        while self.node_id in alive_nodes(cluster):
-            assert time.monotonic() < deadline, "the cluster still lists the stopped node"
-            time.sleep(1)
+        eventually(
+            lambda: self.node_id not in alive_nodes(cluster),
+            timeout_s=90,
+            interval_s=1,
+            what="the cluster no longer lists the stopped node",
+        )
 
     def _terminate(self) -> None:
         procs = self.processes()

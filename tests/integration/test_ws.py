@@ -29,6 +29,7 @@ from core.live import protocol as live_protocol
 from core.storage.api_keys import create_key
 from core.storage.db import connect as pg_connect
 from core.storage.migrations import migrate
+from core.wait import aeventually, apoll, eventually
 from serve_app import live
 from serve_app.app import build_api
 from serve_app.context import AppContext
@@ -264,9 +265,9 @@ async def test_fan_out_follows_redis_and_catches_up_after_a_lost_connection(
         assert first == list(range(first[0], first[0] + 10))
         await source.client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
         more = [await source.publish(event_body("bar", {"n": n}, "R")) for n in range(10)]
-        deadline = time.monotonic() + 15
-        while any(f.last_id < more[-1] for f in feeds) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await apoll(
+            lambda: all(f.last_id >= more[-1] for f in feeds), timeout_s=15, interval_s=0.05
+        )
         for feed in feeds:
             assert [i for i, _, _ in feed.ring][-20:] == first + more
 
@@ -291,14 +292,13 @@ def _serve_port(dashboard_url: str) -> int:
 
 
 async def _reconnect(url: str, timeout: float = 30.0) -> ClientConnection:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await connect(url)
-        except (OSError, InvalidHandshake, TimeoutError):  # the proxy is between replicas
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+    return await aeventually(
+        lambda: connect(url),
+        timeout_s=timeout,
+        interval_s=0.2,
+        ignore=(OSError, InvalidHandshake, TimeoutError),  # the proxy is between replicas
+        what=f"connected to {url}",
+    )
 
 
 @pytest.fixture
@@ -320,14 +320,13 @@ async def served(ray_cluster, keys) -> AsyncIterator[tuple[str, Any]]:
             chat.Chat.options(ray_actor_options={"num_cpus": 0}).bind()
         )  # fmt: skip
         serve.run(app, name=name, route_prefix=f"/{name}", blocking=False)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def reached() -> bool:
             status = serve.status().applications.get(name)
             running = status and status.deployments["Api"].replica_states.get("RUNNING", 0)
-            if status and status.status == "RUNNING" and running == replicas:
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"{name} did not reach {replicas} replicas")
+            return bool(status and status.status == "RUNNING" and running == replicas)
+
+        eventually(reached, timeout_s=120, interval_s=0.5, what=f"{name} at {replicas} replicas")
 
     await asyncio.to_thread(deploy, 2)
     yield f"ws://127.0.0.1:{port}/{name}/ws?key={keys['key']}", deploy
@@ -393,9 +392,9 @@ async def test_fan_out_across_two_replicas_and_resume_after_scale_down(
     await asyncio.sleep(2)
     stop.set()
     published = await publisher
-    deadline = time.monotonic() + 20
-    while any(len(c["ids"]) < len(published) for c in clients) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await apoll(
+        lambda: all(len(c["ids"]) >= len(published) for c in clients), timeout_s=20, interval_s=0.1
+    )
     for task in listeners:
         assert not task.done() or task.exception() is None, task.exception()
         task.cancel()

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from configs.settings import load_settings
 from core.live import protocol as live_protocol
+from core.wait import aeventually
 from serve_app import live
 from serve_app.app import build_api
 from serve_app.context import AppContext
@@ -83,10 +84,7 @@ async def _closed(ws: ClientConnection, timeout: float = 15.0) -> tuple[int, str
 
 
 async def _until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
+    await aeventually(condition, timeout_s=timeout, interval_s=0.05, what=what)
 
 
 def _sub(instruments: list[str], events: list[str] | None = None, kind: str = "subscribe") -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import ray
 
 from actors import NAMESPACE
 from actors.dedupe import DEDUPE_NAME, ActorDedupe, dedupe_handle, make_dedupe
 from configs.settings import Settings
 from core.storage.dedupe import RedisDedupe
+from core.wait import apoll
 
 
 async def test_dedupe_actor_claims_forgets_and_is_shared(ray_cluster) -> None:
@@ -24,9 +22,8 @@ async def test_dedupe_actor_claims_forgets_and_is_shared(ray_cluster) -> None:
         assert await dedupe.first_seen(["a"]) == [True]
         handle = ray.get_actor(DEDUPE_NAME, namespace=NAMESPACE)
         ray.kill(handle, no_restart=False)  # restarts empty: the database still dedupes
-        deadline = time.monotonic() + 30
-        while await handle.size.remote() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # the kill lands asynchronously
+        # The kill lands asynchronously.
+        await apoll(lambda: handle.size.remote(), until=lambda size: not size, timeout_s=30)
         assert await dedupe.first_seen(["b"]) == [True]
     finally:
         ray.kill(ray.get_actor(DEDUPE_NAME, namespace=NAMESPACE), no_restart=True)
