@@ -21,14 +21,12 @@ import logging
 import time
 import typing
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
-if TYPE_CHECKING:
-    from serve_app.context import RedisFallback
+from serve_app.redis_fallback import RedisFallback
 
 log = logging.getLogger("stockray.serve")
 
@@ -76,12 +74,166 @@ def tags_of(event: dict[str, Any]) -> list[str]:
     return [f"instrument:{instrument}", "watchlist"] if instrument else []
 
 
+class CacheStore(Protocol):
+    """Where entries live: the replica's memory or Redis (shared by every replica)."""
+
+    async def generations(self, tags: list[str]) -> list[str]:
+        """The tags' generations now."""
+        ...
+
+    async def get(self, key: str) -> Cached | None:
+        """The body stored for `key`, if fresh."""
+        ...
+
+    async def put(self, key: str, tags: list[str], gens: list[str], value: Cached) -> None:
+        """Store `value` for `ttl_s` unless one of `tags` changed since `gens` was read."""
+        ...
+
+    def invalidate(self, tag: str) -> None:
+        """Drop the tag's entries and move its generation on (now or in a task; never
+        raises)."""
+        ...
+
+
+class LocalStore:
+    """The replica's own entries, bounded by `max_bytes` (least recently used dropped)."""
+
+    def __init__(self, ttl_s: float, max_bytes: int) -> None:
+        self.ttl_s, self.max_bytes = ttl_s, max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[float, tuple[str, ...], Cached]] = OrderedDict()
+        self._gens: dict[str, int] = {}
+        self._by_tag: dict[str, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def generations(self, tags: list[str]) -> list[str]:
+        """The tags' generations in this replica."""
+        return [str(self._gens.get(t, 0)) for t in tags]
+
+    async def get(self, key: str) -> Cached | None:
+        """The entry for `key`, if fresh."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry[2]
+
+    async def put(self, key: str, tags: list[str], gens: list[str], value: Cached) -> None:
+        """Store `value` unless a tag's generation moved since `gens`."""
+        if await self.generations(tags) != gens:
+            return
+        self._drop(key)
+        self._entries[key] = (time.monotonic() + self.ttl_s, tuple(tags), value)
+        self.bytes += _size(key, value)
+        for tag in tags:
+            self._by_tag.setdefault(tag, set()).add(key)
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def invalidate(self, tag: str) -> None:
+        """Move the tag's generation on and drop its entries."""
+        self._gens[tag] = self._gens.get(tag, 0) + 1
+        for key in self._by_tag.pop(tag, ()):
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self.bytes -= _size(key, entry[2])
+        for tag in entry[1]:
+            keys = self._by_tag.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_tag[tag]
+
+
+class RedisStore:
+    """Entries in Redis (`stockray:cache:*`), shared by every replica."""
+
+    def __init__(self, redis: Any, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._redis = redis
+        self._put = redis.register_script(_PUT)
+        self._invalidate = redis.register_script(_INVALIDATE)
+        self.tasks: set[asyncio.Task] = set()  # invalidations in flight
+
+    async def generations(self, tags: list[str]) -> list[str]:
+        """The tags' generations in Redis."""
+        values = await self._redis.mget([_PREFIX + "gen:" + t for t in tags])
+        return [(v.decode() if isinstance(v, bytes) else v) or "0" for v in values]
+
+    async def get(self, key: str) -> Cached | None:
+        """The entry for `key` (Redis expires it)."""
+        raw = await self._redis.get(_PREFIX + _digest(key))
+        if raw is None:
+            return None
+        media_type, _, body = raw.partition(b"\n")
+        return Cached(body, media_type.decode())
+
+    async def put(self, key: str, tags: list[str], gens: list[str], value: Cached) -> None:
+        """Store `value` (one script) unless a tag's generation moved since `gens`."""
+        payload = value.media_type.encode() + b"\n" + value.body
+        await self._put(
+            keys=[_PREFIX + _digest(key), *(_PREFIX + "gen:" + t for t in tags)],
+            args=[int(self.ttl_s * 1000), payload, *gens],
+        )
+
+    def invalidate(self, tag: str) -> None:
+        """Drop the tag's entries in a task on the running loop."""
+        task = asyncio.get_running_loop().create_task(self._drop(tag))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _drop(self, tag: str) -> None:
+        try:
+            await self._invalidate(keys=[_PREFIX + "gen:" + tag])
+        except Exception as exc:  # the TTL still bounds staleness; say why it was not sooner
+            log.warning("cache invalidation of %s failed: %s", tag, type(exc).__name__)
+
+
+class FallbackStore:
+    """Redis when it answers, else the replica's own store; events invalidate both."""
+
+    def __init__(self, shared: RedisStore, local: LocalStore, fallback: RedisFallback) -> None:
+        self.shared, self.local, self._fallback = shared, local, fallback
+
+    async def generations(self, tags: list[str]) -> list[str]:
+        """The tags' generations where entries are kept now."""
+        return await self._fallback.call(
+            lambda: self.shared.generations(tags), lambda: self.local.generations(tags)
+        )
+
+    async def get(self, key: str) -> Cached | None:
+        """The entry for `key` where entries are kept now."""
+        return await self._fallback.call(lambda: self.shared.get(key), lambda: self.local.get(key))
+
+    async def put(self, key: str, tags: list[str], gens: list[str], value: Cached) -> None:
+        """Store where entries are kept now."""
+        await self._fallback.call(
+            lambda: self.shared.put(key, tags, gens, value),
+            lambda: self.local.put(key, tags, gens, value),
+        )
+
+    def invalidate(self, tag: str) -> None:
+        """Both: the replica's store may hold entries from an outage."""
+        self.local.invalidate(tag)
+        self.shared.invalidate(tag)
+
+
 class ReadCache:
     """Rendered hot reads by request key; `ttl_s` 0 turns caching off.
 
     `max_bytes` bounds the replica's own entries; a body over a quarter of it is not kept
-    (in Redis either), so one huge read cannot empty the cache. With `redis`, `fallback`
-    says when Redis is skipped for the replica's own store.
+    (in Redis either), so one huge read cannot empty the cache. The store is chosen here,
+    once: with `redis`, Redis while it answers (`fallback` says when it is skipped) and the
+    replica's own store meanwhile; without, the replica's own.
     """
 
     def __init__(
@@ -92,124 +244,51 @@ class ReadCache:
         fallback: RedisFallback | None = None,
     ) -> None:
         self.ttl_s, self.max_bytes = ttl_s, max_bytes
-        self.local_bytes = 0
-        self._redis, self._fallback = redis, fallback
-        self._local: OrderedDict[str, tuple[float, tuple[str, ...], Cached]] = OrderedDict()
-        self._gens: dict[str, int] = {}
-        self._by_tag: dict[str, set[str]] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self.local = LocalStore(ttl_s, max_bytes)
+        self.shared = None if redis is None else RedisStore(redis, ttl_s)
+        self.store: CacheStore = self.local
+        if self.shared is not None:
+            self.store = FallbackStore(self.shared, self.local, fallback or RedisFallback())
         # Reads this replica is producing now, by key: a request for the same key waits for
         # that answer instead of running the same query again (a burst after an event).
         self.pending: dict[str, asyncio.Future[Cached | None]] = {}
-        if redis is not None:
-            self._put = redis.register_script(_PUT)
-            self._invalidate = redis.register_script(_INVALIDATE)
 
     @property
     def enabled(self) -> bool:
         """False when the TTL is 0."""
         return self.ttl_s > 0
 
+    @property
+    def local_bytes(self) -> int:
+        """Bytes held by the replica's own store."""
+        return self.local.bytes
+
     def __len__(self) -> int:
-        return len(self._local)
+        return len(self.local)
 
     async def generations(self, tags: list[str]) -> list[str]:
         """The tags' generations now; pass them to `put` to detect a concurrent change."""
-        return await self._either(
-            lambda: self._shared_generations(tags), lambda: self._local_generations(tags)
-        )
+        return await self.store.generations(tags)
 
     async def get(self, key: str) -> Cached | None:
         """The cached body for `key`, if fresh."""
-        return await self._either(lambda: self._shared_get(key), lambda: self._local_get(key))
+        return await self.store.get(key)
 
     async def put(self, key: str, tags: list[str], gens: list[str], value: Cached) -> None:
         """Store `value` unless one of `tags` changed since `gens` was read."""
         if len(value.body) > self.max_bytes // 4:
             return
-        await self._either(
-            lambda: self._shared_put(key, tags, gens, value),
-            lambda: self._local_put(key, tags, gens, value),
-        )
+        await self.store.put(key, tags, gens, value)
 
     def on_event(self, event: dict[str, Any]) -> None:
         """Invalidate what `event` makes stale (a `ctx.on_event` hook; never raises)."""
         for tag in tags_of(event):
-            self._gens[tag] = self._gens.get(tag, 0) + 1
-            for key in self._by_tag.pop(tag, ()):
-                self._drop_local(key)
-            if self._redis is not None:
-                task = asyncio.get_running_loop().create_task(self._drop(tag))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            self.store.invalidate(tag)
 
-    async def _either(
-        self, shared: Callable[[], Awaitable[Any]], local: Callable[[], Awaitable[Any]]
-    ) -> Any:
-        # Redis when configured and answering, else this replica's store.
-        if self._redis is None or self._fallback is None:
-            return await local()
-        return await self._fallback.call(shared, local)
-
-    async def _shared_generations(self, tags: list[str]) -> list[str]:
-        values = await self._redis.mget([_PREFIX + "gen:" + t for t in tags])
-        return [(v.decode() if isinstance(v, bytes) else v) or "0" for v in values]
-
-    async def _local_generations(self, tags: list[str]) -> list[str]:
-        return [str(self._gens.get(t, 0)) for t in tags]
-
-    async def _shared_get(self, key: str) -> Cached | None:
-        raw = await self._redis.get(_PREFIX + _digest(key))
-        if raw is None:
-            return None
-        media_type, _, body = raw.partition(b"\n")
-        return Cached(body, media_type.decode())
-
-    async def _local_get(self, key: str) -> Cached | None:
-        entry = self._local.get(key)
-        if entry is None:
-            return None
-        if entry[0] < time.monotonic():
-            self._drop_local(key)
-            return None
-        self._local.move_to_end(key)
-        return entry[2]
-
-    async def _shared_put(self, key: str, tags: list[str], gens: list[str], value: Cached) -> None:
-        payload = value.media_type.encode() + b"\n" + value.body
-        await self._put(
-            keys=[_PREFIX + _digest(key), *(_PREFIX + "gen:" + t for t in tags)],
-            args=[int(self.ttl_s * 1000), payload, *gens],
-        )
-
-    async def _local_put(self, key: str, tags: list[str], gens: list[str], value: Cached) -> None:
-        if await self._local_generations(tags) != gens:
-            return
-        self._drop_local(key)
-        self._local[key] = (time.monotonic() + self.ttl_s, tuple(tags), value)
-        self.local_bytes += _size(key, value)
-        for tag in tags:
-            self._by_tag.setdefault(tag, set()).add(key)
-        while self.local_bytes > self.max_bytes:
-            self._drop_local(next(iter(self._local)))
-
-    def _drop_local(self, key: str) -> None:
-        entry = self._local.pop(key, None)
-        if entry is None:
-            return
-        self.local_bytes -= _size(key, entry[2])
-        for tag in entry[1]:
-            keys = self._by_tag.get(tag)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._by_tag[tag]
-
-    async def _drop(self, tag: str) -> None:
-        try:
-            await self._invalidate(keys=[_PREFIX + "gen:" + tag])
-        except Exception as exc:  # the TTL still bounds staleness; say why it was not sooner
-            log.warning("cache invalidation of %s failed: %s", tag, type(exc).__name__)
+    async def settled(self) -> None:
+        """Wait for the invalidations in flight (Redis's run as tasks)."""
+        if self.shared is not None:
+            await asyncio.gather(*list(self.shared.tasks))
 
 
 def request_key(request: Request, variant: str = "") -> str:

@@ -3,79 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
-from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
 from configs.settings import Settings
 from core.storage.db import create_pool
 from serve_app.cache import ReadCache
 from serve_app.progress import ProgressBoard
-from serve_app.ratelimit import FailedAuthLimits, KeyRateLimits
+from serve_app.ratelimit import FailedAuthLimits, KeyLimits, key_limits
+from serve_app.redis_fallback import RedisFallback
 
-log = logging.getLogger("stockray.serve")
 POOL_SIZE = 8
-REDIS_RETRY_S = 5.0  # after a failed Redis call, how long the replica's own state serves
-REDIS_ERRORS = (RedisError, OSError, TimeoutError)
-T = TypeVar("T")
-
-
-class RedisFallback:
-    """Redis when it answers, else the replica's own state: after a failed call Redis is
-    skipped for `retry_s`, so an outage costs one slow call per period, not one per request.
-    """
-
-    def __init__(self, retry_s: float = REDIS_RETRY_S) -> None:
-        self.retry_s = retry_s
-        self._skip_until = 0.0
-
-    @property
-    def up(self) -> bool:
-        """False while Redis is being skipped after a failure."""
-        return time.monotonic() >= self._skip_until
-
-    async def call(
-        self, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
-    ) -> T:
-        """`shared()` if Redis is up and it succeeds, else `local()`."""
-        if self.up:
-            try:
-                return await shared()
-            except REDIS_ERRORS as exc:
-                log.warning(
-                    "Redis did not answer (%s); replica-local limits and cache serve for %.0f s",
-                    type(exc).__name__, self.retry_s,
-                )  # fmt: skip
-                self._skip_until = time.monotonic() + self.retry_s
-        return await local()
-
-
-class SharedKeyRateLimits(KeyRateLimits):
-    """`KeyRateLimits` in Redis, and the replica's own while Redis does not answer."""
-
-    def __init__(self, per_minute: int, redis: Any, fallback: RedisFallback) -> None:
-        super().__init__(per_minute, redis)
-        self._local = KeyRateLimits(per_minute)
-        self._fallback = fallback
-
-    async def check(self, key_id: str) -> float:
-        """Admit one request of this key (0.0) or return the seconds until one would be."""
-        shared = super().check
-        return await self._fallback.call(lambda: shared(key_id), lambda: self._local.check(key_id))
-
-
-class SharedFailedAuthLimits(FailedAuthLimits):
-    """`FailedAuthLimits` counted in Redis, and by the replica while Redis does not answer."""
-
-    def __init__(self, per_minute: int, redis: Any, fallback: RedisFallback) -> None:
-        super().__init__(per_minute)
-        self._counts = SharedKeyRateLimits(per_minute, redis, fallback)
 
 
 class AppContext:
@@ -95,12 +37,10 @@ class AppContext:
         self.redis: Any = _redis_client(settings) if settings.redis_url is not None else None
         ttl, max_bytes = settings.api_cache_ttl_s, settings.api_cache_max_bytes
         rate, failures = settings.api_rate_limit, settings.api_auth_failures_per_minute
+        # Redis or the replica's own, chosen here once for each service.
         self.cache = ReadCache(ttl, max_bytes, self.redis, self.redis_fallback)
-        self.limits: KeyRateLimits = KeyRateLimits(rate)
-        self.auth_failures: FailedAuthLimits = FailedAuthLimits(failures)
-        if self.redis is not None:
-            self.limits = SharedKeyRateLimits(rate, self.redis, self.redis_fallback)
-            self.auth_failures = SharedFailedAuthLimits(failures, self.redis, self.redis_fallback)
+        self.limits: KeyLimits = key_limits(rate, self.redis, self.redis_fallback)
+        self.auth_failures = FailedAuthLimits(key_limits(failures, self.redis, self.redis_fallback))
         self.chat: Any = None  # the chat deployment's handle (Serve) or a local ChatService
         self.live: Any = None  # this replica's WebSocket fan-out (serve_app.live)
         self.progress = ProgressBoard()  # the latest `job.progress` of each run seen

@@ -1,28 +1,44 @@
 """Per-key request limits for the API: a sliding minute per key, answered with 429.
 
-With Redis configured, one budget per key is shared by every replica (the provider limiters'
-Lua sliding log); otherwise each replica keeps its own, so N replicas admit up to N times
-the limit. Either way a refused request waits for nothing: it gets `Retry-After` at once.
+One `KeyLimits` is chosen when the context is built (`key_limits`): with Redis configured,
+one budget per key is shared by every replica (the provider limiters' Lua sliding log) and
+the replica's own serves while Redis does not answer; otherwise each replica keeps its own,
+so N replicas admit up to N times the limit. Either way a refused request waits for
+nothing: it gets `Retry-After` at once.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from core.resilience.limiter import LocalRateLimiter, RateLimiter, Window
 from core.resilience.redis_limiter import RedisRateLimiter
+from serve_app.redis_fallback import RedisFallback
 
 MAX_LOCAL_KEYS = 10_000  # least recently used keys beyond this lose their (short) history
+WINDOW_S = 60.0
+
+
+class KeyLimits(Protocol):
+    """`per_minute` requests per key in any 60 s (0: no limit)."""
+
+    per_minute: int
+
+    async def check(self, key_id: str) -> float:
+        """Admit one request of this key (0.0) or return the seconds until one would be."""
+        ...
 
 
 class KeyRateLimits:
-    """`per_minute` requests per API key in any 60 s; 0 turns the limit off."""
+    """A sliding-log limiter per key, made by `limiter_for`; the least recently used keys
+    beyond `MAX_LOCAL_KEYS` are forgotten."""
 
-    def __init__(self, per_minute: int, redis: Any = None) -> None:
+    def __init__(self, per_minute: int, limiter_for: Callable[[str], RateLimiter]) -> None:
         self.per_minute = per_minute
-        self._redis = redis
+        self._limiter_for = limiter_for
         self._limiters: OrderedDict[str, RateLimiter] = OrderedDict()
 
     async def check(self, key_id: str) -> float:
@@ -34,14 +50,7 @@ class KeyRateLimits:
     def _limiter(self, key_id: str) -> RateLimiter:
         limiter = self._limiters.get(key_id)
         if limiter is None:
-            windows = [Window(self.per_minute, 60.0)]
-            if self._redis is not None:
-                limiter = RedisRateLimiter(
-                    self._redis, key_id, windows, 0.0, "stockray:api-limit:", pace=False
-                )
-            else:  # no margin: it absorbs a provider's clock jitter, there is none here
-                limiter = LocalRateLimiter(key_id, windows, 0.0, pace=False)
-            self._limiters[key_id] = limiter
+            limiter = self._limiters[key_id] = self._limiter_for(key_id)
             while len(self._limiters) > MAX_LOCAL_KEYS:
                 self._limiters.popitem(last=False)
         else:
@@ -49,18 +58,61 @@ class KeyRateLimits:
         return limiter
 
 
-class FailedAuthLimits:
-    """Failed key attempts per key prefix and per client address, each `per_minute` in any
-    60 s; beyond that the prefix or address gets 429 without a verification for the rest of
-    the window. Keys already verified on this replica are never held back (an attacker
-    sharing an address with good clients, e.g. behind a proxy, cannot lock them out).
+def local_key_limits(per_minute: int) -> KeyRateLimits:
+    """The replica's own per-key limits."""
+    windows = [Window(per_minute, WINDOW_S)]
+    # No margin: it absorbs a provider's clock jitter, there is none here.
+    return KeyRateLimits(per_minute, lambda key: LocalRateLimiter(key, windows, 0.0, pace=False))
 
-    Failures are counted in Redis when configured (every replica sees them); the hold is
-    kept per replica, which learns of it on the next failure it sees.
+
+def redis_key_limits(per_minute: int, redis: Any) -> KeyRateLimits:
+    """Per-key limits in Redis, shared by every replica."""
+    windows = [Window(per_minute, WINDOW_S)]
+    prefix = "stockray:api-limit:"
+    return KeyRateLimits(
+        per_minute, lambda key: RedisRateLimiter(redis, key, windows, 0.0, prefix, pace=False)
+    )
+
+
+class FallbackKeyLimits:
+    """`shared` (Redis) limits, and the replica's `local` ones while Redis does not answer."""
+
+    def __init__(self, shared: KeyLimits, local: KeyLimits, fallback: RedisFallback) -> None:
+        self.per_minute = shared.per_minute
+        self._shared, self._local, self._fallback = shared, local, fallback
+
+    async def check(self, key_id: str) -> float:
+        """Admit one request of this key (0.0) or return the seconds until one would be."""
+        return await self._fallback.call(
+            lambda: self._shared.check(key_id), lambda: self._local.check(key_id)
+        )
+
+
+def key_limits(
+    per_minute: int, redis: Any = None, fallback: RedisFallback | None = None
+) -> KeyLimits:
+    """Redis-shared limits (falling back to the replica's) when `redis` is given, else the
+    replica's own."""
+    local = local_key_limits(per_minute)
+    if redis is None:
+        return local
+    return FallbackKeyLimits(
+        redis_key_limits(per_minute, redis), local, fallback or RedisFallback()
+    )
+
+
+class FailedAuthLimits:
+    """Failed key attempts per key prefix and per client address, each `counts.per_minute`
+    in any 60 s; beyond that the prefix or address gets 429 without a verification for the
+    rest of the window. Keys already verified on this replica are never held back (an
+    attacker sharing an address with good clients, e.g. behind a proxy, cannot lock them out).
+
+    Failures are counted by `counts` (in Redis when configured: every replica sees them);
+    the hold is kept per replica, which learns of it on the next failure it sees.
     """
 
-    def __init__(self, per_minute: int, redis: Any = None) -> None:
-        self._counts = KeyRateLimits(per_minute, redis)
+    def __init__(self, counts: KeyLimits) -> None:
+        self._counts = counts
         self._held: OrderedDict[str, float] = OrderedDict()  # bucket -> monotonic until
 
     def held(self, buckets: list[str]) -> float:

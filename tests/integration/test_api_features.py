@@ -155,8 +155,7 @@ async def test_hot_reads_are_cached_until_an_event_changes_them(db, shared, requ
         assert (await http.get(BARS, headers=alice)).content == first.content  # still cached
         ctx.on_event({"id": 1, "type": "bar", "instrument": "AAPL", "payload": {}})
         if shared:  # Redis invalidation runs as a task on this loop
-            for task in list(ctx.cache._tasks):
-                await task
+            await ctx.cache.settled()
         fresh = await http.get(BARS, headers=alice)
         assert fresh.headers["X-Cache"] == "miss"
         assert fresh.json()["bars"][-1]["close"] == pytest.approx(last["close"] + 1)
