@@ -21,6 +21,7 @@ from serve_app import (
     headers,
     live,
     metrics,
+    metrics_view,
     ops_routes,
     overview,
     routes,
@@ -99,8 +100,8 @@ def build_api(settings: Settings | None = None) -> FastAPI:
         if gauges is None:
             gauges = StateGauges(ctx, ctx.settings.metrics_refresh_s)
             request.app.state.state_gauges = gauges
-        text = await metrics.render(await gauges.families())
-        return Response(text, media_type=metrics.CONTENT_TYPE)
+        text = await metrics_view.render(await gauges.families())
+        return Response(text, media_type=metrics_view.CONTENT_TYPE)
 
     @app.get(
         "/readyz",

@@ -1,38 +1,26 @@
-"""The API's own metrics (HTTP requests, WebSocket connections) and the `/metrics` view.
+"""Recording the API's own metrics: HTTP requests (a middleware) and WebSocket connections.
 
 In a Serve replica they are recorded through `ray.util.metrics`, like every other actor's
-(DESIGN.md: a prometheus-client registry inside a Ray worker is seen by nobody), and
-`/metrics` gathers the `stockray_*` families from every node's metrics agent, so one scrape
-shows the API's counts across all replicas plus the providers', jobs' and LLM's metrics,
-whichever replica answers. Ray exports them as `ray_stockray_*`; the view strips the `ray_`.
-
+(DESIGN.md: a prometheus-client registry inside a Ray worker is seen by nobody); the
+`/metrics` view (`serve_app.metrics_view`) gathers them from every node's metrics agent.
 In a plain process (uvicorn, ASGI tests) the same names go to a prometheus-client registry,
-which `/metrics` then renders directly.
+which the view then renders directly (`local_registry`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
 
-import httpx
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("stockray.serve")
-
 REQUEST_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]
-PREFIX = "stockray_"
-RAY_PREFIX = "ray_" + PREFIX
-SCRAPE_TIMEOUT_S = 3.0
 FLUSH_INTERVAL_S = 1.0
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _NAMES = {
     "requests": ("stockray_http_requests_total", "HTTP requests by route, method and status."),
@@ -119,6 +107,11 @@ def use_ray_metrics() -> None:
         _sink.use_ray()
 
 
+def local_registry() -> CollectorRegistry | None:
+    """This process's registry, or None once it records through Ray (a Serve replica)."""
+    return None if _sink.ray else _sink.registry
+
+
 def ws_connections(delta: int) -> None:
     """A WebSocket opened (+1) or closed (-1) on this replica."""
     _sink.ws_delta(delta)
@@ -152,61 +145,3 @@ class RequestMetrics:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             _sink.record(route, scope["method"], status, time.perf_counter() - start)
-
-
-async def render(state: list[Any] | None = None) -> bytes:
-    """The Prometheus exposition text `/metrics` answers with: this process's (or, in a
-    replica, the cluster's) `stockray_*` metrics plus the `state` gauges already computed
-    (`serve_app.state_gauges`)."""
-    families = state or []
-    if not _sink.ray:
-        return generate_latest(_sink.registry) + _render(families)
-    return _render([*await _gather_from_nodes(), *families])
-
-
-def _render(families: list[Any]) -> bytes:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(families))
-    return generate_latest(registry)
-
-
-async def _gather_from_nodes() -> list[Any]:
-    import ray
-
-    nodes = [
-        f"http://{n['NodeManagerAddress']}:{n['MetricsExportPort']}/metrics"
-        for n in await asyncio.to_thread(ray.nodes)
-        if n.get("Alive") and n.get("MetricsExportPort")
-    ]
-    async with httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S) as client:
-        answers = await asyncio.gather(*(client.get(url) for url in nodes), return_exceptions=True)
-    families: dict[str, Any] = {}
-    for url, answer in zip(nodes, answers, strict=True):
-        if isinstance(answer, BaseException) or answer.status_code != 200:
-            log.warning("metrics scrape of %s failed: %s", url, _describe(answer))
-            continue
-        for family in text_string_to_metric_families(answer.text):
-            if not family.name.startswith(RAY_PREFIX):
-                continue
-            family.name = family.name[len("ray_") :]
-            for i, sample in enumerate(family.samples):
-                family.samples[i] = sample._replace(name=sample.name[len("ray_") :])
-            if family.name in families:
-                families[family.name].samples.extend(family.samples)
-            else:
-                families[family.name] = family
-    return list(families.values())
-
-
-def _describe(answer: Any) -> str:
-    return type(answer).__name__ if isinstance(answer, BaseException) else str(answer.status_code)
-
-
-class _Families:
-    """A collector that yields already-parsed families."""
-
-    def __init__(self, families: list[Any]) -> None:
-        self._families = families
-
-    def collect(self) -> list[Any]:
-        return self._families
