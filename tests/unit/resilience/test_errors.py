@@ -14,7 +14,11 @@ from core.errors import (
     AuthError,
     BadPayload,
     BudgetExceeded,
+    ChatFailed,
+    ChatNotFound,
+    ChatRefused,
     ContextTooLong,
+    IdempotencyConflict,
     InvalidAnswer,
     LLMError,
     LLMPermanent,
@@ -23,10 +27,12 @@ from core.errors import (
     NotFound,
     PlanLimit,
     ProviderError,
+    QuotaExceeded,
     QuotaExhausted,
     RateLimited,
     StockrayError,
     Timeout,
+    TurnInProgress,
     Unavailable,
 )
 from core.providers.newsapi import ResultCapReached
@@ -60,6 +66,12 @@ ERRORS: list[StockrayError] = [
     ContextTooLong("too long", "small"),
     InvalidAnswer("bad JSON", "local", raw="{"),
     BudgetExceeded("over budget"),
+    QuotaExceeded("daily chat quota spent", None, 3600.0),
+    ChatRefused("no question"),
+    ChatNotFound("no such session"),
+    IdempotencyConflict("key reused"),
+    TurnInProgress("still answering"),
+    ChatFailed("no answer", "llm_failed"),
 ]
 
 
@@ -93,7 +105,8 @@ def test_messages_read_as_before() -> None:
     assert str(Throttled("p", 0.25)) == "p: local rate limit: next slot in 0.250s"
     assert str(LLMTransient("429", "openai")) == "openai: 429"
     assert str(LLMPermanent("400")) == "400"
-    assert 7190 < QuotaExhausted("n", "spent", RESET).retry_after <= 7200
+    reset = datetime.now(UTC) + timedelta(hours=2)
+    assert 0 < QuotaExhausted("n", "spent", reset).retry_after <= 7200
 
 
 @pytest.mark.parametrize(
