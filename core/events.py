@@ -56,15 +56,19 @@ def omitted_when_none(schema: dict[str, Any], model: type) -> None:
         schema["required"] = [name for name in schema["required"] if name not in omit]
 
 
+MESSAGE_CONFIG = ConfigDict(
+    frozen=True,
+    extra="forbid",
+    json_schema_serialization_defaults_required=True,
+    json_schema_extra=omitted_when_none,
+)
+"""Of every event payload and `/ws` message: immutable, no unknown fields."""
+
+
 class Payload(BaseModel):
     """What an event of one kind carries; `KIND` is the event's `type`."""
 
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        json_schema_serialization_defaults_required=True,
-        json_schema_extra=omitted_when_none,
-    )
+    model_config = MESSAGE_CONFIG
     KIND: ClassVar[str]
     OMIT_NONE: ClassVar[frozenset[str]] = frozenset()  # fields left out when None
 
@@ -132,29 +136,29 @@ class ReportPublished(Payload):
     trace_id: str
 
 
-class CollectProgress(Payload):
-    """A collect run moved on: `done` of `total` requests, the counts so far."""
+class RunProgress(Payload):
+    """A run moved on: `done` of `total` steps; `kind` says which job (collect, backfill)."""
 
     KIND: ClassVar[str] = "job.progress"
-    kind: Literal["collect"] = "collect"
     run_id: str
     trace_id: str
     done: int
     total: int
+
+
+class CollectProgress(RunProgress):
+    """A collect run moved on: `done` of `total` requests, the counts so far."""
+
+    kind: Literal["collect"] = "collect"
     counts: dict[str, int]
     last: str = Field(description="up to three instruments of the last request, comma-joined")
 
 
-class BackfillProgress(Payload):
+class BackfillProgress(RunProgress):
     """A backfill moved on: `done` of `total` chunks, the counts so far."""
 
-    KIND: ClassVar[str] = "job.progress"
     kind: Literal["backfill"] = "backfill"
-    run_id: str
-    trace_id: str
     backfill_id: str
-    done: int
-    total: int
     counts: dict[str, Any]
 
 

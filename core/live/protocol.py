@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from core.events import KINDS, Event, dumps, omitted_when_none
+from core.events import KINDS, MESSAGE_CONFIG, Event, dumps
 
 MAX_MESSAGE = 64 * 1024  # bytes of one client message (the frame limit where we set it)
 MAX_ITEMS = 200  # names in one subscribe/unsubscribe (the REST API's limit too)
@@ -34,12 +34,7 @@ Kind = Literal["bar", "article", "report.published", "job.progress", "provider.c
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        json_schema_serialization_defaults_required=True,
-        json_schema_extra=omitted_when_none,
-    )
+    model_config = MESSAGE_CONFIG
 
 
 # -- client messages --------------------------------------------------------------------------
