@@ -34,7 +34,7 @@ from cluster.ray_head import free_port
 from configs.settings import load_settings
 from core.providers import YahooClient
 from core.storage.db import connect
-from core.wait import eventually
+from core.wait import eventually, poll
 from sim.server import SimServer
 from tests.integration.conftest import RayCluster, _config_dir
 from tests.integration.test_jobs import _sql
@@ -344,15 +344,17 @@ def test_a_node_lost_mid_backfill_costs_no_rows(cluster, sim) -> None:
         )  # fmt: skip
         done_sql = "SELECT count(*) FROM backfill_chunks WHERE status = 'done'"
         before = _sql(cluster.dsn, done_sql)
-        deadline = time.monotonic() + 180
-        # Mid-job: the node has finished chunks and is running more when it dies.
-        while True:
+
+        def chunk_states() -> dict:
             assert driver.poll() is None, driver.communicate()
-            assert time.monotonic() < deadline, task_states(cluster, node.node_id, "run_chunk")
-            states = task_states(cluster, node.node_id, "run_chunk")
-            if states["FINISHED"] >= 1 and states["RUNNING"] >= 2:
-                break
-            time.sleep(0.2)
+            return task_states(cluster, node.node_id, "run_chunk")
+
+        def mid_job(states: dict) -> bool:
+            return states["FINISHED"] >= 1 and states["RUNNING"] >= 2
+
+        # Mid-job: the node has finished chunks and is running more when it dies.
+        states = poll(chunk_states, until=mid_job, timeout_s=180, interval_s=0.2)
+        assert mid_job(states), states
         killed = node.kill()
         killed_at = time.monotonic()
         at_kill = _sql(cluster.dsn, done_sql) - before
