@@ -20,7 +20,7 @@ from core.redact import scrub, scrub_command
 from core.storage import costs as llm_costs
 from core.storage import job_runs, llm_budget
 from core.storage.api_keys import KeyInfo
-from serve_app import schemas
+from serve_app import ops_schemas as schemas
 from serve_app.auth import require
 from serve_app.context import Ctx
 from serve_app.errors import KEYED, WITH_BODY, ApiError, error_responses, unavailable
