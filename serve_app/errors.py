@@ -11,7 +11,9 @@ What a route raises, and the status it is answered with:
       STOCKRAY_DB_ACQUIRE_TIMEOUT_S)
     text Postgres cannot store    422 invalid_request (a NUL byte in a parameter)
 
-Anything else is a bug and stays a 500.
+Anything else is a bug and stays a 500. Each route declares the statuses it can give with
+`error_responses(...)` (`KEYED` for the key check, `WITH_BODY` for the body guard), so
+`/openapi.json` names this shape under each and the contract test holds answers to it.
 """
 
 from __future__ import annotations
