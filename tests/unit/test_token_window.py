@@ -1,11 +1,11 @@
-"""The LLM endpoint's tokens-per-minute window, on a shortened span."""
+"""The LLM endpoint's tokens-per-minute window, on a shortened span and a fake clock."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 from core.llm.gateway import TokenWindow, token_estimate
+from tests.unit.resilience.fake_clock import FakeClock
 
 
 class FastWindow(TokenWindow):
@@ -13,14 +13,15 @@ class FastWindow(TokenWindow):
 
 
 async def test_tokens_in_any_span_never_exceed_the_limit() -> None:
-    window = FastWindow(per_minute=300)
+    clock = FakeClock()
+    window = FastWindow(per_minute=300, clock=clock)
     admitted: list[tuple[float, int]] = []
 
     async def caller(tokens: int) -> None:
         await window.acquire(tokens)
-        admitted.append((time.monotonic(), tokens))
+        admitted.append((clock.now(), tokens))
 
-    await asyncio.gather(*(caller(100) for _ in range(9)))
+    await clock.run(asyncio.gather(*(caller(100) for _ in range(9))))
     assert len(admitted) == 9
     for start, _ in admitted:
         inside = sum(n for t, n in admitted if start <= t < start + FastWindow.SPAN_S - 0.01)
@@ -29,7 +30,7 @@ async def test_tokens_in_any_span_never_exceed_the_limit() -> None:
 
 
 async def test_a_call_larger_than_the_limit_still_runs_alone() -> None:
-    window = FastWindow(per_minute=50)
+    window = FastWindow(per_minute=50, clock=FakeClock())
     await asyncio.wait_for(window.acquire(500), timeout=1)
 
 
