@@ -29,7 +29,7 @@ from serve_app import (
     web,
 )
 from serve_app.auth import presented_key
-from serve_app.context import AppContext, Ctx, set_replica_context
+from serve_app.context import AppContext, Ctx
 from serve_app.errors import (
     RETRY_AFTER_S,
     error_response,
@@ -156,11 +156,8 @@ async def _check_redis(ctx: AppContext) -> None:
     await ctx.redis.ping()  # the replica's own client (cache, limits), not a new connection
 
 
-api = build_api()
-
-
 @serve.deployment
-@serve.ingress(api)
+@serve.ingress()  # the app is built on each replica: `__serve_build_asgi_app__`
 class Api:
     """HTTP + WebSocket ingress on each replica, with the replica's own Postgres pool.
 
@@ -173,8 +170,14 @@ class Api:
         configure_logging(settings)
         self.context = AppContext(settings)
         self.context.chat = chat_handle
-        set_replica_context(self.context)
         self._started = False
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """The app, built here on the replica (after `__init__`) with the settings read
+        here; its routes find the replica's context on `app.state`."""
+        api = build_api(self.context.settings)
+        api.state.context = self.context
+        return api
 
     async def _ensure_started(self) -> None:
         if not self._started:

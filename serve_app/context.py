@@ -113,24 +113,12 @@ def _redis_client(settings: Settings) -> Any:
     )
 
 
-_replica_context: AppContext | None = None
-
-
-def set_replica_context(ctx: AppContext) -> None:
-    """Make `ctx` the context of this process's app (the Serve replica sets its own).
-
-    Serve hosts a copy of the FastAPI app, so state set on the module's app object would
-    not reach the requests; a process-wide default does.
-    """
-    global _replica_context
-    _replica_context = ctx
-
-
 def context(connection: HTTPConnection) -> AppContext:
-    """The app's own context if it has one (tests), else the replica's."""
-    ctx = getattr(connection.app.state, "context", None) or _replica_context
+    """The app's context (`app.state.context`: set by the Serve replica that built the app,
+    or by a test hosting it)."""
+    ctx = getattr(connection.app.state, "context", None)
     if ctx is None:
-        raise RuntimeError("no AppContext: the Serve replica has not started")
+        raise RuntimeError("no AppContext: whoever hosts the app sets app.state.context")
     return ctx
 
 
