@@ -50,8 +50,10 @@ class LlamaServer:
         alias: str = ALIAS,
         n_threads: int | None = None,
         log_path: str | Path | None = None,
+        seed: int = 1234,
     ) -> None:
         self.n_ctx = n_ctx
+        self.seed = seed
         self.model = Path(model) if model else None
         self.alias = alias
         self.n_threads = n_threads or min(2, os.cpu_count() or 1)
@@ -91,6 +93,9 @@ class LlamaServer:
             # The GGUF carries no chat template (llama-cpp-python would fall back to llama-2's
             # [INST] format); gemma's turn markers. Its formatter drops system messages.
             "--chat_format", "gemma",
+            # Sampling stays on (the model's imperfect answers are the point) but seeded, so a
+            # run that trips over one answer trips the same way when run again.
+            "--seed", str(self.seed),
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(

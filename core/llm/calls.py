@@ -123,7 +123,9 @@ def fields(done: Completion) -> dict[str, Any]:
 
 def parsed_answer(done: Completion, schema: type[BaseModel], check: Check | None) -> Completion:
     try:
-        parsed = schema.model_validate(json.loads(done.text))
+        # strict=False: a raw newline or tab inside a string (small models write them)
+        # is read as the character it is, not refused as invalid JSON.
+        parsed = schema.model_validate(json.loads(done.text, strict=False))
         if check is not None:
             check(parsed)
     except (ValueError, ValidationError) as err:

@@ -8,7 +8,8 @@ import pytest
 
 from configs.sections import LlmEndpoint
 from core.analysis.prompts import ArticleVerdicts, ReportAnswer
-from core.errors import LLMTransient
+from core.errors import InvalidAnswer, LLMTransient
+from core.llm.calls import Completion, parsed_answer
 from core.llm.gateway import classify
 from core.llm.structured import (
     MODES,
@@ -117,3 +118,20 @@ def test_an_endpoint_steps_down_once_per_refused_mode_and_remembers() -> None:
         assert endpoint.step_down(refused, endpoint.mode) and endpoint.mode == expected
     assert not endpoint.step_down(refused, "none")  # nothing weaker: the error stands
     assert len(endpoint.downgrades) == 3
+
+
+def _completion(text: str) -> Completion:
+    return Completion(text, None, "local", "m", 10, 5, 0.0)
+
+
+def test_a_raw_control_character_inside_a_string_is_read_not_refused() -> None:
+    """What the test model wrote (a raw newline in `summary`): read as that newline."""
+    text = '{"articles": [{"id": "a1", "sentiment": 0.4, "label": "positive",\n"gist": "up\nup"}]}'
+    done = parsed_answer(_completion(text), ArticleVerdicts, None)
+    assert done.parsed.articles[0].gist == "up\nup"
+
+
+def test_an_answer_outside_the_schema_is_still_refused() -> None:
+    text = '{"articles": [{"id": "a1", "sentiment": 0.4, "label": "positive", "relevance": 34}]}'
+    with pytest.raises(InvalidAnswer, match="answer failed validation"):
+        parsed_answer(_completion(text), ArticleVerdicts, None)
