@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -13,21 +12,14 @@ import asyncpg
 
 from cluster.state import StackError
 from core.storage import api_keys
-from core.storage.db import connect
+from core.storage.db import run_connected
 
 T = TypeVar("T")
 
 
 def _run(dsn: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    async def session() -> T:
-        conn = await connect(dsn)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
     try:
-        return asyncio.run(session())
+        return run_connected(dsn, work)
     except asyncpg.UndefinedTableError:
         raise StackError("no api_keys table: run `stockray migrate` first") from None
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

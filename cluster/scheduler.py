@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from datetime import UTC, datetime
@@ -11,8 +10,8 @@ import asyncpg
 
 from cluster.state import StackError
 from core.scheduling import HEARTBEAT_ROW
-from core.storage.db import connect
-from core.storage.schedule_state import ScheduleState, list_states
+from core.storage.db import run_connected
+from core.storage.schedule_state import list_states
 
 HEARTBEAT_STALE_S = 30.0
 
@@ -36,18 +35,10 @@ def ensure_started(address: str) -> None:
         ray.shutdown()
 
 
-async def _rows(dsn: str) -> list[ScheduleState]:
-    conn = await connect(dsn)
-    try:
-        return await list_states(conn)
-    finally:
-        await conn.close()
-
-
 def state(dsn: str) -> tuple[bool, list[str]]:
     """Whether the scheduler's heartbeat is fresh, and one line per schedule."""
     try:
-        rows = asyncio.run(_rows(dsn))
+        rows = run_connected(dsn, list_states)
     except (OSError, asyncpg.PostgresError):
         return False, []
     now = datetime.now(UTC)

@@ -3,17 +3,12 @@ loaded facts, then swap the lake (and, embedded, the data dir) into place."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
-
-import asyncpg
 
 from cluster import postgres
 from cluster.backup.errors import BackupError
@@ -24,9 +19,7 @@ from cluster.backup.verify import check_migrations, compare_facts, verify_backup
 from cluster.state import StackState
 from configs.settings import Settings
 from core.storage import catalog
-from core.storage.db import connect
-
-T = TypeVar("T")
+from core.storage.db import run_connected
 
 
 @dataclass(frozen=True)
@@ -39,17 +32,6 @@ class Restored:
     kept: list[Path] = field(default_factory=list)
 
 
-def _query(dsn: str, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    async def go() -> T:
-        conn = await connect(dsn)
-        try:
-            return await read(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
-
-
 def running_components(settings: Settings) -> list[str]:
     """What of this stack runs: embedded postgres, ray, serve, sim, other database clients."""
     from cluster import ray_head, serve_deploy, sim_process
@@ -57,7 +39,7 @@ def running_components(settings: Settings) -> list[str]:
     state = StackState.load(settings.home)
     found = []
     if settings.database_url is not None:
-        others = _query(settings.database_url.get_secret_value(), catalog.other_sessions)
+        others = run_connected(settings.database_url.get_secret_value(), catalog.other_sessions)
         if others:
             found.append(f"{others} other sessions on STOCKRAY_DATABASE_URL")
     elif postgres.embedded_running(postgres.pgdata_dir(settings)):
@@ -81,7 +63,7 @@ def load_dump(dsn: str, dump: Path, manifest: Manifest) -> catalog.DatabaseFacts
     psql, _ = client_tool("psql", 0)
     url, env = libpq(dsn)
     # Tables the backup lacks (a newer migration's) would make the next `up` fail to migrate.
-    extras = [t for t in _query(dsn, catalog.public_tables) if t not in manifest.tables]
+    extras = [t for t in run_connected(dsn, catalog.public_tables) if t not in manifest.tables]
     load = [psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
     if extras:
         load += ["-c", catalog.drop_tables_statement(extras)]
@@ -104,7 +86,7 @@ def load_dump(dsn: str, dump: Path, manifest: Manifest) -> catalog.DatabaseFacts
         raise BackupError(f"loading {dump} failed, the database is unchanged: {msg}")
     if script.returncode != 0:
         raise BackupError(f"pg_restore could not read {dump}: {last_line(script_msg)}")
-    return _query(dsn, catalog.database_facts)
+    return run_connected(dsn, catalog.database_facts)
 
 
 def _stage_embedded(

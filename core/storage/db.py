@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import asyncpg
 
 from core.models import Instrument
+
+T = TypeVar("T")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -22,6 +25,20 @@ async def connect(dsn: str, timeout_s: float = 10.0) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn, timeout=timeout_s)
     await _init_connection(conn)
     return conn
+
+
+def run_connected(dsn: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`work(conn)` over one fresh connection, closed after, run to its end from synchronous
+    code (a CLI command): `asyncio.run`, so not from inside a running event loop."""
+
+    async def session() -> T:
+        conn = await connect(dsn)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(session())
 
 
 class TimedPool(asyncpg.Pool):
