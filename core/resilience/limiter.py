@@ -14,7 +14,7 @@ import asyncio
 import bisect
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -130,6 +130,42 @@ def to_windows(limits: Iterable[RateLimitLike], margin_s: float) -> list[Window]
     return windows
 
 
+async def acquire_in_turn(
+    limiter: RateLimiter,
+    provider: str,
+    clock: Clock,
+    turn: asyncio.Lock,
+    max_wait_s: float | None,
+    queued_hint: Callable[[], Awaitable[float]],
+) -> float:
+    """`acquire` of either limiter: wait for `turn` (the head of this process's queue), then
+    `try_acquire` until admitted, sleeping what it says; return the seconds waited.
+
+    One head-of-line waiter sleeps while the rest queue on the lock, so admissions are
+    stamped with the time they really happen, not the time a sleep was planned for. With
+    `max_wait_s`, raise `Throttled` instead of waiting longer: while queued, with the wait
+    `queued_hint` gives; at the head, with the wait `try_acquire` gave.
+    """
+    start = clock.now()
+    give_up_at = math.inf if max_wait_s is None else start + max_wait_s
+    try:
+        async with clock.timeout(max_wait_s):
+            await turn.acquire()
+    except TimeoutError:
+        raise Throttled(provider, await queued_hint()) from None
+    try:
+        while True:
+            wait = await limiter.try_acquire()
+            now = clock.now()
+            if wait <= 0.0:
+                return now - start
+            if now + wait > give_up_at:
+                raise Throttled(provider, wait)
+            await clock.sleep(wait)
+    finally:
+        turn.release()
+
+
 @dataclass(slots=True)
 class _Log:
     window: Window
@@ -178,37 +214,23 @@ class LocalRateLimiter:
             self._logs.append(_Log(Window(1, gap), gap))
         self._labelled = len(windows)
         self._paused_until = -math.inf
-        # One head-of-line waiter sleeps while the rest queue on the lock, so admissions are
-        # stamped with the time they really happen, not the time a sleep was planned for.
-        self._turn = asyncio.Lock()
+        self._turn = asyncio.Lock()  # see `acquire_in_turn`
 
     async def acquire(self, max_wait_s: float | None = None) -> float:
         """Wait until every window admits one call; return the seconds waited.
 
         With `max_wait_s`, raise `Throttled` instead of waiting longer than that.
         """
-        clock = self._clock
-        start = clock.now()
-        give_up_at = math.inf if max_wait_s is None else start + max_wait_s
-        if self._free_at() > give_up_at:  # e.g. a spent daily window: refuse without queueing
+        start = self._clock.now()
+        if max_wait_s is not None and self._free_at() > start + max_wait_s:
+            # e.g. a spent daily window: refuse without queueing
             raise Throttled(self.provider, self._free_at() - start)
-        try:
-            async with clock.timeout(max_wait_s):
-                await self._turn.acquire()
-        except TimeoutError:
-            raise Throttled(self.provider, max(self._free_at() - clock.now(), 0.0)) from None
-        try:
-            while True:
-                now = clock.now()
-                free_at = self._free_at()
-                if free_at <= now:
-                    self._admit(now)
-                    return now - start
-                if free_at > give_up_at:
-                    raise Throttled(self.provider, free_at - now)
-                await clock.sleep(free_at - now)
-        finally:
-            self._turn.release()
+        return await acquire_in_turn(
+            self, self.provider, self._clock, self._turn, max_wait_s, self._queued_hint
+        )
+
+    async def _queued_hint(self) -> float:
+        return max(self._free_at() - self._clock.now(), 0.0)
 
     async def try_acquire(self) -> float:
         """Admit one call now if every window allows it (return 0.0), else return the

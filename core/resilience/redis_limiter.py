@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 
 from core.resilience.clock import REAL_CLOCK, Clock
-from core.resilience.errors import Throttled
 from core.resilience.limiter import (
     DEFAULT_MARGIN_S,
     AdaptiveMargin,
     RateLimitLike,
+    acquire_in_turn,
     pace_gap_s,
     to_windows,
 )
@@ -128,30 +128,9 @@ class RedisRateLimiter:
 
         With `max_wait_s`, raise `Throttled` instead of waiting longer than that.
         """
-        clock = self._clock
-        start = clock.now()
-        give_up_at = math.inf if max_wait_s is None else start + max_wait_s
-        try:
-            async with clock.timeout(max_wait_s):
-                await self._turn.acquire()
-        except TimeoutError:
-            raise Throttled(self.provider, await self._pause_hint()) from None
-        try:
-            while True:
-                admitted, wait_us, _ = await self._acquire(
-                    keys=[self.log_key, self.pause_key],
-                    args=[uuid.uuid4().hex, self._margin_us, self._pace_us, *self._window_args],
-                )
-                now = clock.now()
-                if admitted:
-                    self.margin.admitted()
-                    return now - start
-                wait = int(wait_us) / _US
-                if now + wait > give_up_at:
-                    raise Throttled(self.provider, wait)
-                await clock.sleep(wait)
-        finally:
-            self._turn.release()
+        return await acquire_in_turn(
+            self, self.provider, self._clock, self._turn, max_wait_s, self._pause_hint
+        )
 
     async def try_acquire(self) -> float:
         """Admit one call now if every window allows it (return 0.0), else return the
