@@ -27,7 +27,7 @@ class NewReport:
     summary: str
     positives: list[dict[str, Any]]
     concerns: list[dict[str, Any]]
-    outlook: str
+    outlook: str | None
     rating: str
     sentiment: float
     coverage: dict[str, Any]
@@ -100,34 +100,15 @@ async def latest_published(db: Db, instrument_id: str) -> StoredReport | None:
     return StoredReport(**{**dict(row), "id": str(row["id"]), "facts": list(row["facts"] or [])})
 
 
-@dataclass(frozen=True, slots=True)
-class ReportRecord:
-    """A `reports` row, every column, as the API shows one report."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportRecord(NewReport):
+    """A `reports` row, every column, as the API shows one report: the report as it was
+    published, its id, status and times."""
 
     id: uuid.UUID
-    instrument_id: str
-    cache_key: str
-    window_start: datetime
-    window_end: datetime
-    method: str
-    model: str | None
-    prompt_version: str
-    locale: str
-    summary: str
-    positives: list[dict[str, Any]]
-    concerns: list[dict[str, Any]]
-    outlook: str | None
-    rating: str
-    sentiment: float
-    coverage: dict[str, Any]
-    citations: list[str]
     status: str
     published_at: datetime | None
     created_at: datetime
-    facts: list[dict[str, Any]]
-    model_rating: str | None
-    rating_disagrees: bool
-    dropped_claims: int
 
 
 @dataclass(frozen=True, slots=True)
