@@ -33,18 +33,13 @@ from core.storage.db import connect
 from jobs.common import (
     MAX_IN_FLIGHT,
     TASK_SCHEDULING,
-    check_request,
     connect_cluster,
     describe_error,
-    instruments_arg,
-    job_logging,
-    load_job_settings,
-    new_trace_id,
-    node_id,
     read_request,
     run_bounded,
+    run_task,
+    start_job,
     summary_line,
-    task_logging,
 )
 
 PROG = "jobs.analyze"
@@ -96,9 +91,12 @@ def analyze_instrument(
     instrument: Instrument, start: datetime, end: datetime, window: str, trace_id: str
 ) -> dict[str, Any]:
     """Analyse one instrument (a Ray task; retried by Ray if its node dies)."""
-    with task_logging(trace_id, "analyze", instrument.id):
-        result = asyncio.run(_analyze(instrument, start, end, window, trace_id))
-    return {**result, "node_id": node_id()}
+    return run_task(
+        lambda: _analyze(instrument, start, end, window, trace_id),
+        trace_id,
+        "analyze",
+        instrument.id,
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> AnalyzeRequest:
@@ -108,16 +106,13 @@ def parse_args(argv: Sequence[str] | None = None) -> AnalyzeRequest:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 all instruments done, 1 some failed, 2 bad arguments, 3 degraded."""
-    request = parse_args(argv)
-    settings = load_job_settings(PROG)
-    check_request(PROG, request, settings, datetime.now(UTC), None)
-    instruments = instruments_arg(settings, request.tickers)
-    trace_id = request.trace_id or new_trace_id()
-    job_logging(settings, trace_id, "analyze")
+    job = start_job(PROG, parse_args(argv))
     end = datetime.now(UTC)
-    start = end - request.span
+    start = end - job.request.span
     connect_cluster()
-    summary = asyncio.run(_run(settings, instruments, start, end, request.window, trace_id))
+    summary = asyncio.run(
+        _run(job.settings, job.instruments, start, end, job.request.window, job.trace_id)
+    )
     summary_line(summary)
     if summary.failed:
         return 1

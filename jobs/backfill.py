@@ -45,11 +45,10 @@ from jobs.common import (
     job_logging,
     load_job_settings,
     new_trace_id,
-    node_id,
     read_request,
     run_bounded,
+    run_task,
     summary_line,
-    task_logging,
     usage_error,
 )
 
@@ -200,9 +199,9 @@ async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
 def run_chunk(bf_id: str, chunk: Chunk, interval: str, trace_id: str) -> dict[str, Any]:
     """One chunk (a Ray task; retried by Ray if its worker or node dies — writes are
     idempotent)."""
-    with task_logging(trace_id, "backfill", chunk.instrument.id):
-        result = asyncio.run(_run_chunk(bf_id, chunk, interval))
-    return {**result, "node_id": node_id()}
+    return run_task(
+        lambda: _run_chunk(bf_id, chunk, interval), trace_id, "backfill", chunk.instrument.id
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> BackfillRequest:

@@ -38,14 +38,10 @@ from jobs.collect_plan import in_flight, make_plan, stalest_first
 from jobs.collect_units import COLLECTORS, collect_units
 from jobs.common import (
     Progress,
-    check_request,
     connect_cluster,
     describe_error,
-    instruments_arg,
-    job_logging,
-    load_job_settings,
-    new_trace_id,
     read_request,
+    start_job,
     summary_line,
 )
 
@@ -88,14 +84,11 @@ async def _record(dsn: str, trace_id: str, params: dict, outcome) -> CollectSumm
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on full success, 1 if any instrument failed, 2 on bad arguments."""
-    request = parse_args(argv)
-    settings = load_job_settings(PROG)
-    check_request(PROG, request, settings, datetime.now(UTC), None)
-    instruments = instruments_arg(settings, request.tickers)
+    job = start_job(PROG, parse_args(argv))
+    request, settings, trace_id = job.request, job.settings, job.trace_id
+    instruments = job.instruments
     capabilities = request.capabilities
     interval = request.interval
-    trace_id = request.trace_id or new_trace_id()
-    job_logging(settings, trace_id, "collect")
     params = {
         "tickers": [i.id for i in instruments],
         "capabilities": [c.value for c in capabilities],

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 import ray
 
@@ -95,6 +97,28 @@ def check_request(
         usage_error(prog, str(exc))
 
 
+@dataclass(frozen=True)
+class JobStart(Generic[R]):
+    """What a job knows once it has started: its request, settings, instruments, trace id."""
+
+    request: R
+    settings: Settings
+    instruments: list[Instrument]
+    trace_id: str
+
+
+def start_job(prog: str, request: R) -> JobStart[R]:
+    """A job's first steps: settings (exit 2 without a database), the request checked
+    against them (exit 2 with its first problem), its instruments, the trace id (the
+    request's, or a new one) and the driver's logging for the job's stage."""
+    settings = load_job_settings(prog)
+    check_request(prog, request, settings, datetime.now(UTC), None)
+    instruments = instruments_arg(settings, getattr(request, "tickers", None))
+    trace_id = request.trace_id or new_trace_id()
+    job_logging(settings, trace_id, request.JOB)
+    return JobStart(request, settings, instruments, trace_id)
+
+
 def instruments_arg(settings: Settings, tickers: str | Sequence[str] | None) -> list[Instrument]:
     """The watchlist instruments named by `--tickers` (a comma-separated string or a list;
     a group name works too); all if None. UsageError names an unknown one."""
@@ -158,6 +182,19 @@ def task_logging(trace_id: str, stage: str, instrument: str | None = None) -> It
     _configure_worker_logging()
     with log_context(trace_id=trace_id, stage=stage, instrument=instrument):
         yield
+
+
+def run_task(
+    work: Callable[[], Awaitable[dict[str, Any]]],
+    trace_id: str,
+    stage: str,
+    instrument: str | None = None,
+) -> dict[str, Any]:
+    """A task's body: `work()` run to its end in the task's logging context; its result
+    with the Ray node it ran on (summaries count work per node)."""
+    with task_logging(trace_id, stage, instrument):
+        result = asyncio.run(work())
+    return {**result, "node_id": node_id()}
 
 
 @cache
