@@ -35,7 +35,7 @@ from core.storage import job_runs
 from core.storage.db import connect
 from core.storage.progress import record_progress
 from jobs.collect_plan import in_flight, make_plan, stalest_first
-from jobs.collect_units import COLLECTORS, collect_units
+from jobs.collect_units import COLLECTORS, Batch, collect_units
 from jobs.common import (
     Progress,
     connect_cluster,
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             caps = {p: max(1, math.ceil(n / COLLECTORS)) for p, n in caps.items()}
             needed = {i: by_id[i] for _, u in work for i in u.instrument_ids}
             done: set[int] = set()
-            gen = collect_units.remote(work, needed, caps, interval, now, trace_id)
+            gen = collect_units.remote(Batch(work, needed, caps, interval, now, trace_id))
             try:
                 async for ref in gen:
                     result = await ref

@@ -176,32 +176,37 @@ def _collected(instrument_id: str, capability: Capability, entry: dict[str, Any]
     )
 
 
-async def _run(
-    work: list[tuple[int, Unit]],
-    instruments: dict[str, Instrument],
-    caps: dict[str, int],
-    interval: str,
-    now: datetime,
-    trace_id: str,
-    out: asyncio.Queue,
-) -> None:
-    shared = await _open(pool_size=max(1, sum(caps.values())))
-    lanes = {p: asyncio.Semaphore(n) for p, n in caps.items()}  # FIFO: the plan's order
+@dataclass(frozen=True)
+class Batch:
+    """One worker's share of a run: (plan index, unit) pairs, the instruments they name, the
+    requests allowed in flight per provider, the price interval, the run's now and trace id."""
+
+    work: list[tuple[int, Unit]]
+    instruments: dict[str, Instrument]
+    caps: dict[str, int]
+    interval: str
+    now: datetime
+    trace_id: str
+
+
+async def _run(batch: Batch, out: asyncio.Queue) -> None:
+    shared = await _open(pool_size=max(1, sum(batch.caps.values())))
+    lanes = {p: asyncio.Semaphore(n) for p, n in batch.caps.items()}  # FIFO: the plan's order
 
     async def one(index: int, unit: Unit) -> None:
-        chosen = [instruments[i] for i in unit.instrument_ids]
+        chosen = [batch.instruments[i] for i in unit.instrument_ids]
         single = chosen[0].id if len(chosen) == 1 else None
         async with lanes[unit.provider]:
-            with log_context(trace_id=trace_id, stage="collect", instrument=single):
+            with log_context(trace_id=batch.trace_id, stage="collect", instrument=single):
                 try:
-                    result = await _collect_unit(shared, unit, chosen, interval, now)
+                    result = await _collect_unit(shared, unit, chosen, batch.interval, batch.now)
                 except Exception as exc:  # a bug or a lost actor: this request failed
                     log.exception("request %s failed", index)
                     result = {"error": describe_error(exc)}
         await out.put({"index": index, **result})
 
     try:
-        await asyncio.gather(*(one(i, u) for i, u in work))
+        await asyncio.gather(*(one(i, u) for i, u in batch.work))
     finally:
         await shared.pool.close()
 
@@ -218,23 +223,16 @@ async def _next(out: asyncio.Queue, main: asyncio.Task) -> dict[str, Any]:
 
 
 @ray.remote(num_cpus=0, scheduling_strategy=TASK_SCHEDULING, num_returns="streaming")
-def collect_units(
-    work: list[tuple[int, Unit]],
-    instruments: dict[str, Instrument],
-    caps: dict[str, int],
-    interval: str,
-    now: datetime,
-    trace_id: str,
-) -> Iterator[dict[str, Any]]:
-    """Run `work` ((plan index, unit) pairs) with at most `caps[provider]` requests in flight
-    per provider; yield `{"index", "capability", "instruments"}` (or `{"index", "error"}`)
-    as each request ends (a Ray task with streaming returns)."""
-    with task_logging(trace_id, "collect"):
+def collect_units(batch: Batch) -> Iterator[dict[str, Any]]:
+    """Run the batch's work with at most `caps[provider]` requests in flight per provider;
+    yield `{"index", "capability", "instruments"}` (or `{"index", "error"}`) as each request
+    ends (a Ray task with streaming returns)."""
+    with task_logging(batch.trace_id, "collect"):
         loop = asyncio.new_event_loop()
         out: asyncio.Queue = asyncio.Queue()
-        main = loop.create_task(_run(work, instruments, caps, interval, now, trace_id, out))
+        main = loop.create_task(_run(batch, out))
         try:
-            for _ in work:
+            for _ in batch.work:
                 yield loop.run_until_complete(_next(out, main))
             loop.run_until_complete(main)
         finally:
