@@ -11,30 +11,26 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer
+from pydantic import ValidationError, field_serializer
 
 from cluster.backup.errors import BackupError
-from core.storage.catalog import AppliedMigration, DatabaseFacts, TableFacts
+from core.storage.catalog import AppliedMigration, DatabaseFacts, FrozenModel, TableFacts
 
 FORMAT = "stockray-backup/1"
 DUMP = "postgres.dump"
 MANIFEST = "manifest.json"
 
 
-class LakeFile(BaseModel):
+class LakeFile(FrozenModel):
     """A lake file in the backup: its path under `lake/`, size and sha256."""
-
-    model_config = ConfigDict(frozen=True)
 
     path: str
     bytes: int
     sha256: str
 
 
-class PostgresDump(BaseModel):
+class PostgresDump(FrozenModel):
     """The dump file and the server it came from."""
-
-    model_config = ConfigDict(frozen=True)
 
     embedded: bool
     server_version: str
@@ -45,10 +41,8 @@ class PostgresDump(BaseModel):
     sha256: str
 
 
-class Manifest(BaseModel):
+class Manifest(FrozenModel):
     """Everything a restore checks: the files' sha256 first, the loaded data's facts after."""
-
-    model_config = ConfigDict(frozen=True)
 
     format: str
     created_at: datetime

@@ -24,39 +24,37 @@ _CHECKSUM = (
 CHECKSUM_METHOD = "md5 of the exact sums of the 64-bit halves of each md5(row::text), UTC text"
 
 
-class TableFacts(BaseModel):
-    """A table's row count and order-free checksum of its rows' text."""
+class FrozenModel(BaseModel):
+    """An immutable record: the facts a backup reads and compares (the manifest's too)."""
 
     model_config = ConfigDict(frozen=True)
+
+
+class TableFacts(FrozenModel):
+    """A table's row count and order-free checksum of its rows' text."""
 
     rows: int
     checksum: str
 
 
-class AppliedMigration(BaseModel):
+class AppliedMigration(FrozenModel):
     """A row of `schema_migrations`."""
-
-    model_config = ConfigDict(frozen=True)
 
     version: int
     name: str
     checksum: str
 
 
-class DatabaseFacts(BaseModel):
+class DatabaseFacts(FrozenModel):
     """Every public table's facts, each sequence's last value and the applied migrations."""
-
-    model_config = ConfigDict(frozen=True)
 
     tables: dict[str, TableFacts]
     sequences: dict[str, int | None]
     migrations: list[AppliedMigration]
 
 
-class ServerVersion(BaseModel):
+class ServerVersion(FrozenModel):
     """The server's version as text (`16.4`) and its major number (16)."""
-
-    model_config = ConfigDict(frozen=True)
 
     text: str
     major: int
