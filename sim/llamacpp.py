@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from sim.process import terminate
+
 ALIAS = "gpt-4o-mini"
 DEFAULT_N_CTX = 2048
 
@@ -139,13 +141,8 @@ class LlamaServer:
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        if proc is not None:
+            terminate(proc, grace_s=10, kill_wait_s=10)
         if self._own_log and self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
 

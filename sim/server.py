@@ -30,6 +30,7 @@ import httpx
 
 from sim.faults import FaultConfig, load_fault_map, read_fault_json
 from sim.limits import merged, preset
+from sim.process import terminate
 from sim.runtime import SimRuntime
 from sim.scenarios import Scenarios, load_scenario_map
 from sim.world import SimWorld
@@ -244,13 +245,7 @@ class SimServer:
 
 def _terminate(proc: subprocess.Popen) -> None:
     """SIGTERM (a clean shutdown), SIGKILL if it lingers; close our end of its stdout."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    terminate(proc, grace_s=15, kill_wait_s=5)
     if proc.stdout is not None:
         proc.stdout.close()
 
