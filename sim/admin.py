@@ -50,6 +50,11 @@ _COUNTERS = {
     "truncated": "Bodies cut short.",
     "refusals": "Times a listener was closed for a refuse outage.",
 }
+# Counters with a second label: (stats field, label name) after the help text.
+_LABELLED_COUNTERS = (
+    ("responses", "Responses sent, by HTTP status.", ("by_status", "status")),
+    ("limited_by_window", "Rate-limited requests, by refusing window.", ("limited_by", "window")),
+)
 
 
 def stats_exposition(stats: dict[str, dict]) -> str:
@@ -60,20 +65,14 @@ def stats_exposition(stats: dict[str, dict]) -> str:
         name = f"stockray_sim_{key}_total"
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
         lines += [f'{name}{{provider="{p}"}} {s[key]}' for p, s in stats.items()]
-    name = "stockray_sim_responses_total"
-    lines += [f"# HELP {name} Responses sent, by HTTP status.", f"# TYPE {name} counter"]
-    for provider, s in stats.items():
-        lines += [
-            f'{name}{{provider="{provider}",status="{status}"}} {n}'
-            for status, n in s["by_status"].items()
-        ]
-    name = "stockray_sim_limited_by_window_total"
-    lines += [f"# HELP {name} Rate-limited requests, by refusing window.", f"# TYPE {name} counter"]
-    for provider, s in stats.items():
-        lines += [
-            f'{name}{{provider="{provider}",window="{window}"}} {n}'
-            for window, n in s["limited_by"].items()
-        ]
+    for key, help_text, (field, label) in _LABELLED_COUNTERS:
+        name = f"stockray_sim_{key}_total"
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        for provider, s in stats.items():
+            lines += [
+                f'{name}{{provider="{provider}",{label}="{value}"}} {n}'
+                for value, n in s[field].items()
+            ]
     lines += [
         "# HELP stockray_sim_listening Whether the provider's port accepts connections.",
         "# TYPE stockray_sim_listening gauge",
