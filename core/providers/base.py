@@ -40,20 +40,11 @@ class PriceSeries:
 
 @runtime_checkable
 class ProviderClient(Protocol):
-    """A data provider's client: one module per provider, Ray-free."""
+    """A data provider's client: one module per provider, Ray-free. Every one is built the
+    way `HttpProviderClient.__init__` says (base URL; key, timeout, shared pool, plan)."""
 
     name: str
     capabilities: frozenset[Capability]
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        timeout_s: float = 10.0,
-        http: httpx.AsyncClient | None = None,
-        plan: str | None = None,
-    ) -> None: ...
 
     async def fetch_bars(
         self, instrument: Instrument, start: datetime, end: datetime, interval: str = "1d"
