@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.jobs import Backfill
@@ -23,14 +23,11 @@ from core.storage.api_keys import KeyInfo
 from serve_app import ops_schemas as schemas
 from serve_app.auth import require
 from serve_app.context import Ctx
-from serve_app.errors import KEYED, WITH_BODY, ApiError, error_responses, unavailable
-from serve_app.params import Day, no_nul_bytes
+from serve_app.errors import WITH_BODY, ApiError, error_responses, unavailable
+from serve_app.params import Day
+from serve_app.routes import read_router
 
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[Depends(require("read")), Depends(no_nul_bytes)],
-    responses=error_responses(*KEYED, 422),
-)
+router = read_router()
 PROVIDERS_TIMEOUT_S = 30.0  # the first call may create the router and its actors
 JOBS_TIMEOUT_S = 10.0  # one Jobs API call (the client's first includes a version check)
 

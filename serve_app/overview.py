@@ -6,23 +6,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from core.storage import progress as runs
 from core.storage import watchlist as reads
-from serve_app.auth import require
 from serve_app.context import AppContext, Ctx
-from serve_app.errors import KEYED, ApiError, error_responses
-from serve_app.params import no_nul_bytes
-from serve_app.routes import _cached
+from serve_app.errors import ApiError, error_responses
+from serve_app.routes import _cached, read_router
 
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[Depends(require("read")), Depends(no_nul_bytes)],
-    responses=error_responses(*KEYED, 422),
-)
+router = read_router()
 MAX_ROWS = 1000
 WATCHLIST_TAG = "watchlist"
 """Cache tag of the watchlist answers; every event naming an instrument drops them."""

@@ -24,7 +24,7 @@ from core.storage import analyses, articles
 from core.storage import bars as prices
 from core.storage import disclosures as filings
 from core.storage import reports as stored_reports
-from core.storage.paging import After
+from core.storage.paging import After, Page
 from serve_app.auth import require
 from serve_app.cache import Cached, request_key
 from serve_app.context import Ctx
@@ -42,11 +42,18 @@ from serve_app.schemas import (
     json_response,
 )
 
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[Depends(require("read")), Depends(no_nul_bytes)],
-    responses=error_responses(*KEYED, 422),
-)
+
+def read_router() -> APIRouter:
+    """A router of `/api/v1` routes for keys with the `read` scope (NUL bytes refused), with
+    the errors every keyed route can answer."""
+    return APIRouter(
+        prefix="/api/v1",
+        dependencies=[Depends(require("read")), Depends(no_nul_bytes)],
+        responses=error_responses(*KEYED, 422),
+    )
+
+
+router = read_router()
 MAX_LIMIT = 100
 PARQUET = "application/vnd.apache.parquet"
 BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "provider", "partial"]
@@ -271,16 +278,12 @@ async def news(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
     """Articles linked to the instrument, newest first; `next_cursor` pages on."""
-    await _instrument(ctx, instrument_id)
-    after = _cursor_decode(cursor)
-    found = await articles.news_page(await ctx.pool(), instrument_id, after, limit)
-    items = [
-        {"id": a.fingerprint, "url": a.url, "title": a.title, "summary": a.summary,
-         "provider": a.provider, "language": a.language, "source": a.source,
-         "published_at": a.published_at}
-        for a in found.items
-    ]  # fmt: skip
-    return _keyset_page("articles", items, found.more, "published_at")
+    return await _keyset_page(
+        ctx, instrument_id, cursor, limit, articles.news_page, "articles", "published_at",
+        lambda a: {"id": a.fingerprint, "url": a.url, "title": a.title, "summary": a.summary,
+                   "provider": a.provider, "language": a.language, "source": a.source,
+                   "published_at": a.published_at},
+    )  # fmt: skip
 
 
 @router.get(
@@ -292,20 +295,30 @@ async def disclosures(
     ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
 ) -> dict[str, Any]:
     """Filings of the instrument, newest first; `next_cursor` pages on."""
+    return await _keyset_page(
+        ctx, instrument_id, cursor, limit, filings.filings_page, "disclosures", "filed_at",
+        lambda d: {"id": d.provider_id, "provider": d.provider, "title": d.title,
+                   "filer": d.filer, "url": d.url, "filed_at": d.filed_at},
+    )  # fmt: skip
+
+
+async def _keyset_page(
+    ctx: Ctx,
+    instrument_id: str,
+    cursor: str | None,
+    limit: int,
+    read: Callable[[Any, str, After | None, int], Awaitable[Page[Any]]],
+    name: str,
+    at: str,
+    item: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    # Keyset pagination on (time, id) of the instrument's rows: the cursor names the last
+    # item shown.
     await _instrument(ctx, instrument_id)
     after = _cursor_decode(cursor)
-    found = await filings.filings_page(await ctx.pool(), instrument_id, after, limit)
-    items = [
-        {"id": d.provider_id, "provider": d.provider, "title": d.title, "filer": d.filer,
-         "url": d.url, "filed_at": d.filed_at}
-        for d in found.items
-    ]  # fmt: skip
-    return _keyset_page("disclosures", items, found.more, "filed_at")
-
-
-def _keyset_page(name: str, items: list[dict[str, Any]], more: bool, at: str) -> dict[str, Any]:
-    # Keyset pagination on (time, id): the cursor names the last item shown.
-    last = items[-1] if more and items else None
+    found = await read(await ctx.pool(), instrument_id, after, limit)
+    items = [item(row) for row in found.items]
+    last = items[-1] if found.more and items else None
     next_cursor = _cursor_encode(last[at], last["id"]) if last else None
     return {name: [{**i, at: i[at].isoformat()} for i in items], "next_cursor": next_cursor}
 
