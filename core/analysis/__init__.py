@@ -1,21 +1,2 @@
-"""Analysis logic without Ray: the lexicon sentiment fallback (prompts, parsing, cost to come)."""
-
-from core.analysis.lexicon import (
-    SUPPORTED_LANGUAGES,
-    LexiconScore,
-    UnsupportedText,
-    accuracy,
-    detect_language,
-    score_article,
-    score_text,
-)
-
-__all__ = [
-    "SUPPORTED_LANGUAGES",
-    "LexiconScore",
-    "UnsupportedText",
-    "accuracy",
-    "detect_language",
-    "score_article",
-    "score_text",
-]
+"""Analysis logic without Ray: facts, prompts, grounding, reports, and the lexicon sentiment
+fallback (`core.analysis.lexicon`). Names are imported from the module that defines them."""

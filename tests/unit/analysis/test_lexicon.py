@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from core.analysis import (
+from core.analysis import words_en, words_ko
+from core.analysis.lexicon import (
     SUPPORTED_LANGUAGES,
     LexiconScore,
     UnsupportedText,
@@ -17,8 +18,6 @@ from core.analysis import (
     detect_language,
     score_article,
     score_text,
-    words_en,
-    words_ko,
 )
 from core.models import Article
 from sim.server import SimServer

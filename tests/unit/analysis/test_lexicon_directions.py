@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.analysis import score_text
+from core.analysis.lexicon import score_text
 
 DIRECTION_WORDS = [
     ("Revenue increased 12% in the third quarter", "positive"),
