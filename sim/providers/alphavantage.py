@@ -19,7 +19,7 @@ from starlette.routing import Route
 from sim import rng
 from sim.faults import FaultState
 from sim.news import Story
-from sim.providers.base import ProviderSpec, html_error, json_response, key_state
+from sim.providers.base import Endpoint, ProviderSpec, html_error, json_response, key_state
 from sim.universe import SimInstrument
 from sim.world import SimWorld
 
@@ -111,12 +111,8 @@ def sentiment_label(score: float) -> str:
     return "Somewhat-Bullish" if score < 0.35 else "Bullish"
 
 
-class QueryEndpoint:
+class QueryEndpoint(Endpoint):
     """Answers /query from the world's generators."""
-
-    def __init__(self, world: SimWorld, state: FaultState) -> None:
-        self.world = world
-        self.state = state
 
     async def handle(self, request: Request) -> Response:
         """GET /query."""

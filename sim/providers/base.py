@@ -29,6 +29,14 @@ class ProviderSpec:
     echo_key: Callable[[dict, str], bool] | None = None  # its own key-echo text (echo_key)
 
 
+class Endpoint:
+    """A route's handler: answers from the sim's `world`, under its provider's fault `state`."""
+
+    def __init__(self, world: SimWorld, state: FaultState) -> None:
+        self.world = world
+        self.state = state
+
+
 def json_response(data: object, status: int = 200, headers: dict | None = None) -> Response:
     """Compact UTF-8 JSON (Korean text unescaped, as the real services send it)."""
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

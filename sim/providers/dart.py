@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from sim.calendar import zone
 from sim.faults import FaultState
-from sim.providers.base import ProviderSpec, html_error, json_response, key_state
+from sim.providers.base import Endpoint, ProviderSpec, html_error, json_response, key_state
 from sim.world import SimWorld
 
 MESSAGES = {
@@ -46,12 +46,8 @@ def _day(text: str) -> date:
     return datetime.strptime(text, "%Y%m%d").date()
 
 
-class ListEndpoint:
+class ListEndpoint(Endpoint):
     """Answers /api/list.json from the world's filings."""
-
-    def __init__(self, world: SimWorld, state: FaultState) -> None:
-        self.world = world
-        self.state = state
 
     async def handle(self, request: Request) -> Response:
         """GET /api/list.json."""

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from sim import rng
 from sim.faults import FaultConfig, FaultState
-from sim.providers.base import ProviderSpec, html_error, json_response, key_state
+from sim.providers.base import Endpoint, ProviderSpec, html_error, json_response, key_state
 from sim.providers.llm_answers import answer, count_tokens, prompt_tokens
 from sim.world import SimWorld
 
@@ -79,12 +79,11 @@ class MinuteWindow:
         self.used += amount
 
 
-class ChatEndpoint:
+class ChatEndpoint(Endpoint):
     """Answers the chat and model routes from the world's news, under the llm fault config."""
 
     def __init__(self, world: SimWorld, state: FaultState) -> None:
-        self.world = world
-        self.state = state
+        super().__init__(world, state)
         self._config: FaultConfig | None = None
         self._windows: dict[str, MinuteWindow] = {}
 

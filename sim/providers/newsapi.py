@@ -23,7 +23,7 @@ from sim import rng
 from sim.calendar import parse_iso
 from sim.faults import FaultState
 from sim.news import Copy, Story
-from sim.providers.base import ProviderSpec, html_error, json_response, key_state
+from sim.providers.base import Endpoint, ProviderSpec, html_error, json_response, key_state
 from sim.world import SimWorld
 
 LANGUAGES = {
@@ -77,12 +77,8 @@ def error(code: str, message: str | None = None) -> Response:
     )
 
 
-class EverythingEndpoint:
+class EverythingEndpoint(Endpoint):
     """Answers /v2/everything from the world's stories."""
-
-    def __init__(self, world: SimWorld, state: FaultState) -> None:
-        self.world = world
-        self.state = state
 
     async def handle(self, request: Request) -> Response:
         """GET /v2/everything."""

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from sim.calendar import FIRST_DAY, day_number, gmt_offset, last_day_number, local_date
 from sim.faults import FaultState
 from sim.providers import yahoo_series
-from sim.providers.base import ProviderSpec, html_error, json_response
+from sim.providers.base import Endpoint, ProviderSpec, html_error, json_response
 from sim.providers.yahoo_series import f32
 from sim.universe import SimInstrument
 from sim.world import SimWorld
@@ -75,12 +75,11 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(float(value))
 
 
-class ChartEndpoint:
+class ChartEndpoint(Endpoint):
     """Answers chart requests from the world's generators."""
 
     def __init__(self, world: SimWorld, state: FaultState) -> None:
-        self.world = world
-        self.state = state
+        super().__init__(world, state)
         self._quotes: dict[tuple[str, int, int], dict] = {}
 
     async def handle(self, request: Request) -> Response:
