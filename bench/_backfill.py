@@ -13,6 +13,7 @@ from typing import Any
 
 from bench._cluster import ray_cluster
 from bench._stack import EmbeddedPostgres
+from core.jobs import BackfillRequest
 from core.models import Instrument
 from sim.server import SimServer
 
@@ -102,11 +103,10 @@ def measure_backfill(
             "STOCKRAY_SIM": "off",
         }
         with ray_cluster(env, _configs(chosen, limit_rps)) as cluster:
-            args = [
-                sys.executable, "-m", "jobs.backfill",
-                "--tickers", ",".join(i.id for i in chosen),
-                "--start", f"{2024 - years + 1}-01-01", "--end", "2024-12-31",
-            ]  # fmt: skip
+            request = BackfillRequest(
+                tickers=[i.id for i in chosen], start=f"{2024 - years + 1}-01-01", end="2024-12-31"
+            )
+            args = [sys.executable, "-m", request.module, *request.argv()]
             job_env = {
                 **os.environ,
                 **env,

@@ -29,6 +29,7 @@ from bench._scale_measure import (
     summary_of,
 )
 from configs.settings import PACKAGE_CONFIG_DIR, Settings
+from core.jobs import CollectRequest
 
 
 def log(message: str) -> None:
@@ -161,9 +162,13 @@ def run_cycle(
     """One `python -m jobs.collect --capabilities prices,news` cycle over `tickers` (with
     `--cycle-s` when given), with the driver's and the provider actors' peak RSS and the
     sim's counts of it."""
-    argv = [sys.executable, "-m", "jobs.collect", "--capabilities", "prices,news"]
-    argv += ["--tickers", tickers, "--no-analyze"]
-    argv += ["--cycle-s", str(cycle_s)] if cycle_s else []
+    request = CollectRequest(
+        tickers=tickers.split(","),
+        capabilities=["prices", "news"],
+        cycle_s=cycle_s or None,
+        no_analyze=True,
+    )
+    argv = [sys.executable, "-m", request.module, *request.argv()]
     before = sim_stats(stack)
     started = time.monotonic()
     proc = subprocess.Popen(

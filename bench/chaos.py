@@ -40,6 +40,7 @@ from bench._chaos_truth import (
     truth_stories,
     watchlist,
 )
+from core.jobs import AnalyzeRequest, BackfillRequest, CollectRequest, JobRequest
 
 # NewsAPI's developer plan reaches back 30 days (core/providers/newsapi.py): a recent week.
 NEWS_WINDOW = tuple((datetime.now(UTC).date() - timedelta(days=d)).isoformat() for d in (9, 3))
@@ -51,46 +52,30 @@ def _log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _job_args(tickers: str, seconds: float) -> dict[str, list[str]]:
+def _job_args(tickers: str, seconds: float) -> dict[str, JobRequest]:
     # 30-day chunks at Yahoo's 5 requests/s: enough years that the backfill is still
     # running when its worker is killed, and ends within a few windows.
-    years = max(2, math.ceil(seconds * YAHOO_RPS * 1.5 / (12.2 * len(tickers.split(",")))))
+    ids = tickers.split(",")
+    years = max(2, math.ceil(seconds * YAHOO_RPS * 1.5 / (12.2 * len(ids))))
     first = f"{int(PRICES_END[:4]) - years + 1}-01-01"
     return {
-        "backfill_prices": [
-            "jobs.backfill",
-            "--tickers",
-            tickers,
-            "--start",
-            first,
-            "--end",
-            PRICES_END,
-            "--capabilities",
-            "prices",
-            "--chunk-days",
-            "30",
-        ],
-        "backfill_news": [
-            "jobs.backfill",
-            "--tickers",
-            tickers,
-            "--start",
-            NEWS_WINDOW[0],
-            "--end",
-            NEWS_WINDOW[1],
-            "--capabilities",
-            "news",
-        ],
-        "collect": ["jobs.collect"],
-        "analyze": ["jobs.analyze", "--window", "7d"],
+        "backfill_prices": BackfillRequest(
+            tickers=ids, start=first, end=PRICES_END, capabilities=["prices"], chunk_days=30
+        ),
+        "backfill_news": BackfillRequest(
+            tickers=ids, start=NEWS_WINDOW[0], end=NEWS_WINDOW[1], capabilities=["news"]
+        ),
+        "collect": CollectRequest(),
+        "analyze": AnalyzeRequest(window="7d"),
     }
 
 
-async def _job(stack: ChaosStack, argv: list[str], timeout_s: float = 900) -> dict[str, Any]:
+async def _job(stack: ChaosStack, request: JobRequest, timeout_s: float = 900) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        *argv,
+        request.module,
+        *request.argv(),
         env=stack.job_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -151,7 +136,7 @@ async def _window(
     args: argparse.Namespace,
     keys: dict[str, str],
     ids: list[str],
-    jobs: dict[str, list[str]],
+    jobs: dict[str, JobRequest],
 ) -> dict[str, Any]:
     fleet = WsFleet(stack.api_url, [keys["ws"]], ids, args.ws_clients)
     connect_s = await fleet.open()
@@ -198,7 +183,7 @@ async def _window(
     }
 
 
-async def _rerun(stack: ChaosStack, jobs: dict[str, list[str]]) -> dict[str, Any]:
+async def _rerun(stack: ChaosStack, jobs: dict[str, JobRequest]) -> dict[str, Any]:
     out = {}
     for name in ("backfill_prices", "backfill_news", "collect", "analyze"):
         out[name] = await _job(stack, jobs[name])
@@ -206,9 +191,10 @@ async def _rerun(stack: ChaosStack, jobs: dict[str, list[str]]) -> dict[str, Any
     return out
 
 
-async def _check(stack: ChaosStack, jobs: dict[str, list[str]]) -> dict[str, Any]:
+async def _check(stack: ChaosStack, jobs: dict[str, JobRequest]) -> dict[str, Any]:
     instruments = watchlist()
-    first, last = jobs["backfill_prices"][4], jobs["backfill_prices"][6]
+    prices = jobs["backfill_prices"]
+    first, last = prices.start.isoformat(), prices.end.isoformat()
     start, end = day_bounds(first, last)
     expected = await expected_bars(stack.sim_yahoo, instruments, start, end)
     stored = await stored_bars(stack.dsn, start, end)
