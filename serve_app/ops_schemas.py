@@ -2,28 +2,25 @@
 submitted backfill, LLM costs and provider health. Conventions as in `serve_app.schemas`."""
 
 # No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
+from core.storage import costs, job_runs
 from serve_app.schemas import IsoDay, IsoTime, Number
 
 
-class JobRun(BaseModel):
+@dataclass(frozen=True)
+class JobRun(job_runs.JobRun):
     """A recorded job run (collect, backfill, analyze) with its counts and progress."""
 
-    model_config = ConfigDict(from_attributes=True)
+    # The stored row (`job_runs.JobRun`), its id and times as the answer writes them.
 
     id: str
-    kind: str
-    trace_id: str
-    params: dict[str, Any]
-    status: str = Field(description="pending, running, succeeded, failed or cancelled")
+    status: Annotated[str, Field(description="pending, running, succeeded, failed or cancelled")]
     started_at: IsoTime
     finished_at: IsoTime | None
-    counts: dict[str, Any]
-    error: str | None
-    progress: dict[str, Any] | None
     progress_at: IsoTime | None
 
 
@@ -51,16 +48,12 @@ class BackfillSubmitted(BaseModel):
     trace_id: str | None
 
 
-class Spend(BaseModel):
+@dataclass(frozen=True)
+class Spend(costs.DaySpend):
     """LLM spend of one day, model and endpoint."""
 
-    day: IsoDay
-    model: str
-    endpoint: str
-    calls: int
-    tokens_in: int
-    tokens_out: int
-    cost_micro: int
+    # The stored sums (`costs.DaySpend`) and their cost in USD.
+
     cost_usd: float
 
 
