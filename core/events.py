@@ -78,11 +78,10 @@ class Payload(BaseModel):
         return self.model_dump(mode="json", exclude=omit or None)
 
 
-class Bar(Payload):
-    """The newest bar of a collection, and the close before it (price and change)."""
+class BarPrices(BaseModel):
+    """A bar's start, prices, volume and provider as JSON: in the `bar` event and in the API's
+    bars (`models.Bar` without its instrument, interval and `partial`)."""
 
-    KIND: ClassVar[str] = "bar"
-    interval: str
     ts: IsoTime
     open: float | None
     high: float | None
@@ -90,6 +89,18 @@ class Bar(Payload):
     close: float | None
     volume: int | None
     provider: str
+
+
+class _OfInterval(BaseModel):
+    interval: str
+
+
+class Bar(BarPrices, _OfInterval, Payload):
+    """The newest bar of a collection, and the close before it (price and change)."""
+
+    # Fields in order: `interval`, the prices, `previous_close` (pydantic takes the bases'
+    # fields from the last base to the first); the configuration is `Payload`'s.
+    KIND: ClassVar[str] = "bar"
     previous_close: float | None
 
     @classmethod

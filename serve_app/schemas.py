@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from core.adjust import AdjustMode
+from core.events import BarPrices
 from serve_app.report_views import ReportView
 
 
@@ -71,16 +72,9 @@ class StoredAction(ActionOut):
     provider: str
 
 
-class BarOut(BaseModel):
+class BarOut(BarPrices):
     """One bar; `partial` marks a period still trading when it was fetched."""
 
-    ts: IsoTime
-    open: float | None
-    high: float | None
-    low: float | None
-    close: float | None
-    volume: int | None
-    provider: str
     partial: bool
 
 
