@@ -60,6 +60,16 @@ async def _optional(source: str, families: Awaitable[list[Any]]) -> list[Any]:
         return []
 
 
+def _gauge(
+    name: str, documentation: str, labels: list[str], samples: list[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    """A gauge family holding `samples` (label values, value), in their order."""
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
+
+
 async def _database(ctx: Any) -> list[Any]:
     return await database_families(await ctx.pool())
 
@@ -70,40 +80,44 @@ async def database_families(pool: Any) -> list[Any]:
     Short-lived job drivers exit before Ray would export their metrics, so job runs,
     collection freshness and LLM spend are read from the rows the jobs commit.
     """
-    fresh = GaugeMetricFamily(
+    fresh = _gauge(
         "stockray_collection_last_success_timestamp_seconds",
         "When an instrument's data of a capability last advanced (Unix time).",
-        labels=["instrument", "capability"],
+        ["instrument", "capability"],
+        [([f.instrument_id, f.capability], f.at) for f in await watermarks.last_advances(pool)],
     )
-    for f in await watermarks.last_advances(pool):
-        fresh.add_metric([f.instrument_id, f.capability], f.at)
-    runs = GaugeMetricFamily(
-        "stockray_job_runs", "Job runs started in the last 24 h.", labels=["kind", "status"]
+    tallies = await job_runs.run_tallies(pool)
+    runs = _gauge(
+        "stockray_job_runs",
+        "Job runs started in the last 24 h.",
+        ["kind", "status"],
+        [([t.kind, t.status], t.n) for t in tallies],
     )
-    oldest = GaugeMetricFamily(
+    oldest = _gauge(
         "stockray_job_unfinished_oldest_seconds",
         "Age of the oldest pending or running job run.",
-        labels=["kind", "status"],
+        ["kind", "status"],
+        [([t.kind, t.status], t.age_s) for t in tallies if t.status in ("pending", "running")],
     )
-    for t in await job_runs.run_tallies(pool):
-        runs.add_metric([t.kind, t.status], t.n)
-        if t.status in ("pending", "running"):
-            oldest.add_metric([t.kind, t.status], t.age_s)
     budget = await costs.todays_budget(pool)
-    limit = GaugeMetricFamily("stockray_llm_budget_usd", "Today's LLM budget (UTC day).")
-    spent = GaugeMetricFamily(
-        "stockray_llm_spent_usd", "Today's LLM spend, reserved calls included (UTC day)."
+    limit = _gauge(
+        "stockray_llm_budget_usd",
+        "Today's LLM budget (UTC day).",
+        [],
+        [([], budget.limit_micro / 1e6)] if budget is not None else [],
     )
-    if budget is not None:
-        limit.add_metric([], budget.limit_micro / 1e6)
-        spent.add_metric([], (budget.spent_micro + budget.reserved_micro) / 1e6)
-    calls = GaugeMetricFamily(
+    spent = _gauge(
+        "stockray_llm_spent_usd",
+        "Today's LLM spend, reserved calls included (UTC day).",
+        [],
+        [([], (budget.spent_micro + budget.reserved_micro) / 1e6)] if budget is not None else [],
+    )
+    calls = _gauge(
         "stockray_llm_calls_today",
         "LLM calls today (UTC day) by endpoint, model, purpose and status.",
-        labels=["endpoint", "model", "purpose", "status"],
+        ["endpoint", "model", "purpose", "status"],
+        [([c.endpoint, c.model, c.purpose, c.status], c.n) for c in await costs.calls_today(pool)],
     )
-    for c in await costs.calls_today(pool):
-        calls.add_metric([c.endpoint, c.model, c.purpose, c.status], c.n)
     return [fresh, runs, oldest, limit, spent, calls]
 
 
