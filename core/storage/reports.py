@@ -38,26 +38,6 @@ class NewReport:
     dropped_claims: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReport:
-    """A published report as chat and the API read it."""
-
-    id: str
-    instrument_id: str
-    summary: str
-    positives: list[dict[str, Any]]
-    concerns: list[dict[str, Any]]
-    outlook: str | None
-    rating: str
-    sentiment: float
-    citations: list[str]
-    facts: list[dict[str, Any]]
-    model_rating: str | None
-    rating_disagrees: bool
-    dropped_claims: int
-    published_at: datetime | None
-
-
 _INSERT = """
     INSERT INTO reports (instrument_id, cache_key, window_start, window_end, method, model,
         prompt_version, locale, summary, positives, concerns, outlook, rating, sentiment,
@@ -66,12 +46,6 @@ _INSERT = """
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
             $19, $20, 'published', now())
     ON CONFLICT (cache_key) DO NOTHING RETURNING id"""
-
-_LATEST = """
-    SELECT id, instrument_id, summary, positives, concerns, outlook, rating, sentiment,
-           citations, facts, model_rating, rating_disagrees, dropped_claims, published_at
-    FROM reports WHERE instrument_id = $1 AND status = 'published'
-    ORDER BY published_at DESC LIMIT 1"""
 
 
 async def report_id_for_key(db: Db, cache_key: str) -> str | None:
@@ -92,14 +66,6 @@ async def insert_report(db: Db, report: NewReport) -> str | None:
     return None if found is None else str(found)
 
 
-async def latest_published(db: Db, instrument_id: str) -> StoredReport | None:
-    """The instrument's newest published report, or None."""
-    row = await db.fetchrow(_LATEST, instrument_id)
-    if row is None:
-        return None
-    return StoredReport(**{**dict(row), "id": str(row["id"]), "facts": list(row["facts"] or [])})
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportRecord(NewReport):
     """A `reports` row, every column, as the API shows one report: the report as it was
@@ -109,6 +75,13 @@ class ReportRecord(NewReport):
     status: str
     published_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredReport(ReportRecord):
+    """A published report as chat reads it: the row, its id as text."""
+
+    id: str  # the row's uuid, as text
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,20 +100,29 @@ class ReportListing:
     published_at: datetime
 
 
-_RECORD = """
-    SELECT id, instrument_id, cache_key, window_start, window_end, method, model,
-           prompt_version, locale, summary, positives, concerns, outlook, rating, sentiment,
-           coverage, citations, status, published_at, created_at, facts, model_rating,
-           rating_disagrees, dropped_claims
-    FROM reports WHERE id = $1"""
-_LATEST_ID = """
-    SELECT id FROM reports WHERE instrument_id = $1 AND status = 'published'
+_COLUMNS = """
+    id, instrument_id, cache_key, window_start, window_end, method, model, prompt_version,
+    locale, summary, positives, concerns, outlook, rating, sentiment, coverage, citations,
+    status, published_at, created_at, facts, model_rating, rating_disagrees, dropped_claims"""
+_RECORD = f"SELECT {_COLUMNS} FROM reports WHERE id = $1"
+_NEWEST = """
+    FROM reports WHERE instrument_id = $1 AND status = 'published'
     ORDER BY published_at DESC LIMIT 1"""
+_LATEST = f"SELECT {_COLUMNS} {_NEWEST}"
+_LATEST_ID = f"SELECT id {_NEWEST}"
 _PUBLISHED = """
     SELECT id, instrument_id, method, rating, model_rating, rating_disagrees,
            dropped_claims, sentiment, summary, published_at
     FROM reports WHERE status = 'published' AND ($1::text IS NULL OR instrument_id = $1)
     ORDER BY published_at DESC LIMIT $2"""
+
+
+async def latest_published(db: Db, instrument_id: str) -> StoredReport | None:
+    """The instrument's newest published report, or None."""
+    row = await db.fetchrow(_LATEST, instrument_id)
+    if row is None:
+        return None
+    return StoredReport(**{**dict(row), "id": str(row["id"]), "facts": list(row["facts"] or [])})
 
 
 async def report_by_id(db: Db, report_id: uuid.UUID) -> ReportRecord | None:
