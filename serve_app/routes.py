@@ -312,8 +312,7 @@ async def _keyset_page(
     at: str,
     item: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
-    # Keyset pagination on (time, id) of the instrument's rows: the cursor names the last
-    # item shown.
+    # Keyset pagination on (time, id): the cursor names the last item shown.
     await _instrument(ctx, instrument_id)
     after = _cursor_decode(cursor)
     found = await read(await ctx.pool(), instrument_id, after, limit)
