@@ -19,9 +19,11 @@ GET    /metrics                        the counters in Prometheus text format
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,9 +36,12 @@ from sim.providers.base import json_response
 from sim.scenarios import Scenarios
 
 if TYPE_CHECKING:
+    from sim.faults import FaultState
     from sim.runtime import SimRuntime
     from sim.universe import SimInstrument
 
+
+T = TypeVar("T")
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _COUNTERS = {
@@ -97,37 +102,20 @@ def build_admin(runtime: SimRuntime) -> Starlette:
             {"instruments": [_instrument(i) for i in runtime.world.universe.instruments]}
         )
 
-    async def faults(request: Request) -> Response:
-        name = request.path_params.get("provider")
-        if name is not None and name not in runtime.states:
-            return json_response({"error": f"unknown provider {name!r}"}, 404)
-        if request.method == "PUT":
-            try:
-                config = FaultConfig.from_dict(json.loads(await request.body() or b"{}"))
-            except (FaultConfigError, json.JSONDecodeError) as exc:
-                return json_response({"error": str(exc)}, 400)
-            await runtime.set_faults(name, config)
-        elif request.method == "DELETE":
-            await runtime.clear_faults(name)
-        names = [name] if name else list(runtime.states)
-        configs = {n: runtime.states[n].config.to_dict() for n in names}
-        return json_response(configs[name] if name else configs)
-
-    async def scenarios(request: Request) -> Response:
-        name = request.path_params.get("provider")
-        if name is not None and name not in runtime.states:
-            return json_response({"error": f"unknown provider {name!r}"}, 404)
-        if request.method == "PUT":
-            try:
-                chosen = Scenarios.from_dict(name, json.loads(await request.body() or b"{}"))
-            except (FaultConfigError, json.JSONDecodeError) as exc:
-                return json_response({"error": str(exc)}, 400)
-            runtime.set_scenarios(name, chosen)
-        elif request.method == "DELETE":
-            runtime.clear_scenarios(name)
-        names = [name] if name else list(runtime.states)
-        current = {n: runtime.states[n].scenarios.scenarios.to_dict() for n in names}
-        return json_response(current[name] if name else current)
+    faults = _per_provider(
+        runtime,
+        lambda name, body: FaultConfig.from_dict(body),
+        runtime.set_faults,
+        runtime.clear_faults,
+        lambda state: state.config.to_dict(),
+    )
+    scenarios = _per_provider(
+        runtime,
+        Scenarios.from_dict,
+        runtime.set_scenarios,
+        runtime.clear_scenarios,
+        lambda state: state.scenarios.scenarios.to_dict(),
+    )
 
     async def splits(request: Request) -> Response:
         world = runtime.world
@@ -194,6 +182,41 @@ def build_admin(runtime: SimRuntime) -> Starlette:
             Route("/metrics", metrics),
         ]
     )
+
+
+def _per_provider(
+    runtime: SimRuntime,
+    parse: Callable[[str, Any], T],
+    put: Callable[[str, T], object],
+    clear: Callable[[str | None], object],
+    show: Callable[[FaultState], dict],
+) -> Callable[[Request], Awaitable[Response]]:
+    """The handler of a per-provider setting (faults, scenarios): GET shows it, PUT replaces
+    one provider's with the JSON body as `parse` reads it, DELETE clears one or all."""
+
+    async def handle(request: Request) -> Response:
+        name = request.path_params.get("provider")
+        if name is not None and name not in runtime.states:
+            return json_response({"error": f"unknown provider {name!r}"}, 404)
+        if request.method == "PUT":
+            try:
+                value = parse(name, json.loads(await request.body() or b"{}"))
+            except (FaultConfigError, json.JSONDecodeError) as exc:
+                return json_response({"error": str(exc)}, 400)
+            await _settled(put(name, value))
+        elif request.method == "DELETE":
+            await _settled(clear(name))
+        names = [name] if name else list(runtime.states)
+        current = {n: show(runtime.states[n]) for n in names}
+        return json_response(current[name] if name else current)
+
+    return handle
+
+
+async def _settled(result: object) -> None:
+    # The runtime changes faults on its loop (async) and scenarios in place (sync).
+    if inspect.isawaitable(result):
+        await result
 
 
 def _instrument(inst: SimInstrument) -> dict:
