@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,12 @@ import pytest
 from core.models import Instrument
 
 PAYLOADS = Path(__file__).parent / "payloads"
+
+
+def utc(*args: int) -> datetime:
+    """`datetime(*args)` in UTC."""
+    return datetime(*args, tzinfo=UTC)
+
 
 AAPL = Instrument(
     id="AAPL",

@@ -36,12 +36,8 @@ from tests.unit.providers.conftest import (
     payload,
     raw,
     transport_client,
+    utc,
 )
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
 
 FEB_5, FEB_14 = utc(2024, 2, 5), utc(2024, 2, 14)
 

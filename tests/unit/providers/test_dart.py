@@ -11,12 +11,15 @@ import pytest
 
 from core.errors import AuthError, BadPayload, NotFound, QuotaExhausted, Unavailable
 from core.providers.dart import DartClient, dart_error, parse_list
-from tests.unit.providers.conftest import AAPL, SAMSUNG, Recorder, payload, raw, transport_client
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
+from tests.unit.providers.conftest import (
+    AAPL,
+    SAMSUNG,
+    Recorder,
+    payload,
+    raw,
+    transport_client,
+    utc,
+)
 
 DEC_1, JAN_31 = utc(2023, 12, 1), utc(2024, 1, 31)
 

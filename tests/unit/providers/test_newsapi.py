@@ -24,12 +24,15 @@ from core.providers.newsapi import (
     newsapi_error,
     parse_everything,
 )
-from tests.unit.providers.conftest import AAPL, SAMSUNG, Recorder, payload, raw, transport_client
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
+from tests.unit.providers.conftest import (
+    AAPL,
+    SAMSUNG,
+    Recorder,
+    payload,
+    raw,
+    transport_client,
+    utc,
+)
 
 JAN_1, JAN_10 = utc(2024, 1, 1), utc(2024, 1, 10)
 

@@ -7,7 +7,7 @@ the contract says (splits multiplied back to as traded, pence to pounds, session
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from core.models import Bar, CorporateAction, Instrument
 from core.providers.alphavantage import parse_daily
 from core.providers.dart import dart_error, parse_list
 from core.providers.yahoo import parse_chart
-from tests.unit.providers.conftest import AAPL, SAMSUNG
+from tests.unit.providers.conftest import AAPL, SAMSUNG, utc
 
 REAL = Path(__file__).parent / "payloads" / "real"
 
@@ -31,10 +31,6 @@ OCDO = Instrument("OCDO.L", "Ocado Group", "LSE", "GBP", "Europe/London")
 def real(name: str) -> Any:
     """A real recorded body from `payloads/real/`, decoded."""
     return json.loads((REAL / name).read_text(encoding="utf-8"))
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def bar_on(bars: tuple[Bar, ...], ts: datetime) -> Bar:

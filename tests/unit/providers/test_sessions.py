@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
 from core.models import Instrument
 from core.providers.sessions import bar_period, calendar_for, calendar_name, session_open
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+from tests.unit.providers.conftest import utc
 
 
 def inst(exchange: str, zone: str, currency: str = "USD") -> Instrument:
