@@ -40,6 +40,11 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def utc_epoch(*fields: int) -> int:
+    """Unix time, in whole seconds, of `datetime(*fields)` in UTC."""
+    return int(datetime(*fields, tzinfo=UTC).timestamp())
+
+
 def local_date(epoch: float, tz: str) -> date:
     """The calendar date in `tz` at unix time `epoch`."""
     return datetime.fromtimestamp(epoch, zone(tz)).date()

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sim.calendar import FIRST_DAY, day_number, gmt_offset, last_day_number, local_date
+from sim.calendar import FIRST_DAY, day_number, gmt_offset, last_day_number, local_date, utc_epoch
 from sim.faults import FaultState
 from sim.providers import yahoo_series
 from sim.providers.base import Endpoint, ProviderSpec, html_error, json_response
@@ -136,7 +136,7 @@ class ChartEndpoint(Endpoint):
             return sessions.open(first), int(now), range_name
         if range_name == "ytd":
             year = datetime.fromtimestamp(now, UTC).year
-            return int(datetime(year, 1, 1, tzinfo=UTC).timestamp()), int(now), range_name
+            return utc_epoch(year, 1, 1), int(now), range_name
         return int(now) - _RANGE_DAYS[range_name] * 86400, int(now), range_name
 
     def _result(

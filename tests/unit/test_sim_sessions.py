@@ -11,16 +11,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from sim.calendar import day_number, day_of
+from sim.calendar import utc_epoch as epoch
 from sim.faults import FaultState
 from sim.providers import yahoo
 from sim.scenarios import Scenarios
 from sim.server import SimServer
 from sim.sessions import sessions_for
 from sim.world import SimWorld
-
-
-def epoch(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp())
 
 
 @pytest.fixture(scope="module")

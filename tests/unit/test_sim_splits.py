@@ -9,13 +9,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from sim.calendar import utc_epoch as epoch
 from sim.server import SimServer
 
 SPLIT_DAY = "2024-03-04"
-
-
-def epoch(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp())
 
 
 @pytest.fixture(scope="module")

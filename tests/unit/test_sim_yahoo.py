@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from sim.calendar import utc_epoch as epoch
 from sim.server import SimServer
-
-
-def epoch(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp())
 
 
 @pytest.fixture(scope="module")
