@@ -20,17 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from core.errors import (
-    AuthError,
-    BadPayload,
-    NotFound,
-    PlanLimit,
-    ProviderError,
-    QuotaExhausted,
-    RateLimited,
-    Timeout,
-    Unavailable,
-)
+from core import errors
+from core.errors import ProviderError, QuotaExhausted, RateLimited
 from core.providers import CLIENTS, HttpProviderClient
 from core.providers.base import CONNECTION_LIMITS
 from core.resilience import CircuitBreaker, CircuitOpen, LocalRateLimiter, Retrier, Throttled
@@ -43,14 +34,14 @@ MAX_IN_FLIGHT = CONNECTION_LIMITS.max_connections or 10
 _OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
     (CircuitOpen, "circuit_open"),
     (Throttled, "throttled"),
-    (QuotaExhausted, "quota_exhausted"),
-    (RateLimited, "rate_limited"),
-    (Timeout, "timeout"),
-    (Unavailable, "unavailable"),
-    (AuthError, "auth_error"),
-    (PlanLimit, "plan_limit"),
-    (NotFound, "not_found"),
-    (BadPayload, "bad_payload"),
+    (errors.QuotaExhausted, "quota_exhausted"),
+    (errors.RateLimited, "rate_limited"),
+    (errors.Timeout, "timeout"),
+    (errors.Unavailable, "unavailable"),
+    (errors.AuthError, "auth_error"),
+    (errors.PlanLimit, "plan_limit"),
+    (errors.NotFound, "not_found"),
+    (errors.BadPayload, "bad_payload"),
 )
 
 
