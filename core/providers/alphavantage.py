@@ -27,9 +27,8 @@ from core.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from core.fingerprint import article_fingerprint
 from core.models import Article, Bar, Capability, CorporateAction, Instrument
-from core.providers.base import HttpProviderClient, PriceSeries
+from core.providers.base import HttpProviderClient, PriceSeries, news_article
 from core.providers.http import next_midnight, retry_after, status_error
 from core.providers.payload import as_datetime, as_dict, as_float, as_int, as_list, as_str, member
 from core.providers.sessions import bar_period, session_open
@@ -286,20 +285,15 @@ def parse_news(
             continue
         url = as_str(PROVIDER, member(PROVIDER, item, "url", path), f"{path}.url")
         title = as_str(PROVIDER, member(PROVIDER, item, "title", path), f"{path}.title")
-        article = Article(
-            fingerprint=article_fingerprint(url, title),
-            url=url,
-            title=title.strip(),
-            summary=_text(item.get("summary")),
-            published_at=published,
-            provider=PROVIDER,
+        article = news_article(
+            PROVIDER,
+            instrument,
+            url,
+            title,
+            published,
             language="en",
-            source=_text(item.get("source")),
-            instrument_ids=(instrument.id,),
+            summary=item.get("summary"),
+            source=item.get("source"),
         )
         articles.setdefault(article.fingerprint, article)
     return sorted(articles.values(), key=lambda a: a.published_at, reverse=True)
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx
 
 from core.errors import AuthError, NotFound
+from core.fingerprint import article_fingerprint
 from core.models import Article, Bar, Capability, CorporateAction, Disclosure, Instrument
 from core.providers.http import ErrorFor, fetch_json
 from core.redact import register_secret
@@ -36,6 +37,36 @@ class PriceSeries:
     actions: tuple[CorporateAction, ...] = ()
     currency: str | None = None  # the instrument's, after minor units were converted
     timezone: str | None = None
+
+
+def news_article(
+    provider: str,
+    instrument: Instrument,
+    url: str,
+    title: str,
+    published_at: datetime,
+    *,
+    language: str,
+    summary: Any = None,
+    source: Any = None,
+) -> Article:
+    """A standard `Article` about `instrument`, fingerprinted by URL and title; its texts
+    stripped, and a summary or source that is no non-blank string left out (None)."""
+    return Article(
+        fingerprint=article_fingerprint(url, title),
+        url=url,
+        title=title.strip(),
+        summary=_text(summary),
+        published_at=published_at,
+        provider=provider,
+        language=language,
+        source=_text(source),
+        instrument_ids=(instrument.id,),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
 
 
 @runtime_checkable

@@ -28,9 +28,8 @@ from core.errors import (
     RateLimited,
     Unavailable,
 )
-from core.fingerprint import article_fingerprint
 from core.models import Article, Capability, Instrument
-from core.providers.base import HttpProviderClient
+from core.providers.base import HttpProviderClient, news_article
 from core.providers.http import retry_after, status_error
 from core.providers.payload import as_datetime, as_dict, as_int, as_list, as_str, member
 
@@ -246,18 +245,13 @@ def _article(item: dict[str, Any], i: int, instrument: Instrument, language: str
     )
     source = item.get("source")
     source_name = source.get("name") if isinstance(source, dict) else None
-    return Article(
-        fingerprint=article_fingerprint(url, title),
-        url=url,
-        title=title.strip(),
-        summary=_text(item.get("description")),
-        published_at=published,
-        provider=PROVIDER,
+    return news_article(
+        PROVIDER,
+        instrument,
+        url,
+        title,
+        published,
         language=language,
-        source=_text(source_name),
-        instrument_ids=(instrument.id,),
+        summary=item.get("description"),
+        source=source_name,
     )
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
