@@ -6,11 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from core.models import Article
-
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 _PENDING = """
     SELECT ar.fingerprint, ar.url, ar.title, ar.summary, ar.published_at, ar.provider,

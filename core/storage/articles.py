@@ -7,12 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from core.models import Article
+from core.storage.db import Db
 from core.storage.paging import After, Page, page
-
-Db = asyncpg.Connection | asyncpg.Pool
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import asyncpg
-
 from core.models import Bar, CorporateAction, Instrument
-
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 PREVIOUS_CLOSE_WINDOW_DAYS = 14
 """A dividend's previous close is the last daily close at most this many days before its

@@ -7,11 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-import asyncpg
-
+from core.storage.db import Db
 from core.storage.llm_budget import BudgetRow
-
-Db = asyncpg.Connection | asyncpg.Pool
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,9 @@ import asyncpg
 
 from core.models import Instrument
 
+# What a repository function takes: a connection, or a pool it borrows one from.
+Db = asyncpg.Connection | asyncpg.Pool
+
 T = TypeVar("T")
 
 

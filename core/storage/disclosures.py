@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from core.models import Disclosure
+from core.storage.db import Db
 from core.storage.paging import After, Page, page
-
-Db = asyncpg.Connection | asyncpg.Pool
 
 _PAGE = """
     SELECT provider, provider_id, instrument_id, title, filed_at, filer, url FROM disclosures

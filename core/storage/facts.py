@@ -7,12 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
-
 from core.models import Bar, CorporateAction, Disclosure
 from core.storage.bars import read_actions, read_bars
-
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 HISTORY_DAYS = 380  # 52 weeks and a margin: the range and the 3-month return need that much
 

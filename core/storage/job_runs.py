@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 
 async def start_run(

@@ -9,9 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
-
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 
 @dataclass(frozen=True, slots=True)

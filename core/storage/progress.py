@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 ACTIVE_FOR = timedelta(hours=12)
 """A run still `running` this long after it started (or last reported progress) is taken

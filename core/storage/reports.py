@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 
 @dataclass(frozen=True, slots=True)

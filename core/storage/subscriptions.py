@@ -12,7 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 SENTIMENT_DAYS = 7
 """The sentiment shown is the average of the newest day with analysed articles this recent."""

@@ -11,8 +11,7 @@ import uuid
 import asyncpg
 
 from core.storage.api_keys import KeyInfo
-
-Db = asyncpg.Connection | asyncpg.Pool
+from core.storage.db import Db
 
 _KEY_COLUMNS = "k.id, k.name, k.prefix, k.scope, k.created_at, k.last_used_at, k.revoked_at"
 
