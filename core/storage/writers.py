@@ -50,15 +50,15 @@ class UnknownInstrument(StockrayError):
     """A row names an instrument that is not in `instruments` (sync the watchlist first)."""
 
     def __init__(self, table: str, instrument_id: str) -> None:
-        super().__init__(
-            f"{table}: instrument {instrument_id!r} is not in the instruments table "
-            "(add it to the watchlist and sync instruments before writing its data)"
-        )
+        super().__init__(table, instrument_id)  # its args: pickling rebuilds it from them
         self.table = table
         self.instrument_id = instrument_id
 
-    def __reduce__(self):  # keep fields across Ray's pickling
-        return (self.__class__, (self.table, self.instrument_id))
+    def __str__(self) -> str:
+        return (
+            f"{self.table}: instrument {self.instrument_id!r} is not in the instruments table "
+            "(add it to the watchlist and sync instruments before writing its data)"
+        )
 
 
 @dataclass(frozen=True)

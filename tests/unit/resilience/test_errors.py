@@ -39,6 +39,7 @@ from core.providers.newsapi import ResultCapReached
 from core.resilience import CircuitOpen, Throttled
 from core.routing import NoProviderAvailable
 from core.storage import migrations
+from core.storage.writers import UnknownInstrument
 
 RESET = datetime.now(UTC) + timedelta(hours=2)
 ERRORS: list[StockrayError] = [
@@ -72,6 +73,7 @@ ERRORS: list[StockrayError] = [
     IdempotencyConflict("key reused"),
     TurnInProgress("still answering"),
     ChatFailed("no answer", "llm_failed"),
+    UnknownInstrument("bars", "NOPE"),
 ]
 
 
