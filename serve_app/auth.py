@@ -4,9 +4,6 @@ Missing or bad key → 401; a key whose scope is too small → 403; a key over i
 rate → 429 with `Retry-After`. Keys are never logged.
 """
 
-# No `from __future__ import annotations` here: Serve ships the app to replicas with
-# cloudpickle, which keeps only the globals a function's code names, so FastAPI could not
-# resolve this dependency's string annotations there and would take them for query fields.
 import math
 from collections.abc import Awaitable, Callable
 

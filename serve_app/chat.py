@@ -7,8 +7,6 @@ Sessions are read and made here, on the API replica; answers come from the chat 
 checked) or `error`. Refusals are `core.errors.ChatRefused`, answered with their status.
 """
 
-# No `from __future__ import annotations`: Serve pickles the app with cloudpickle and
-# FastAPI must resolve these endpoints' annotations in the replica (see serve_app/auth.py).
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request

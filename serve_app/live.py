@@ -35,8 +35,6 @@ messages are pydantic models in `core.live.protocol`, written down in
 docs/ws-protocol.schema.json; tickets and key re-checks are in `ws_keys`.
 """
 
-# No `from __future__ import annotations`: FastAPI resolves the endpoint's annotations on
-# the replica, where cloudpickle keeps only the globals the code names (see auth.py).
 import asyncio
 import contextlib
 import logging

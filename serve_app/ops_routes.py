@@ -1,6 +1,5 @@
 """REST API `/api/v1` for operators: job runs, backfills, providers and LLM costs."""
 
-# No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
 import asyncio
 import hashlib
 import re

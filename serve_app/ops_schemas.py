@@ -1,7 +1,6 @@
 """Response models of the operators' routes (`serve_app/ops_routes.py`): job runs, a
 submitted backfill, LLM costs and provider health. Conventions as in `serve_app.schemas`."""
 
-# No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field

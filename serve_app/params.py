@@ -7,7 +7,6 @@ or a time zone shift never leaves Python's or Postgres' range. Postgres text can
 a NUL byte, so one in the path or query is a 422 before any query runs.
 """
 
-# No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
 import re
 from datetime import date, datetime
 from typing import Annotated, Any

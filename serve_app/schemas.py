@@ -9,7 +9,6 @@ disabled provider no `circuit`) are served with `response_model_exclude_unset`. 
 operators' routes' models are in `serve_app.ops_schemas`; errors are `errors.ErrorBody`.
 """
 
-# No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 

@@ -8,7 +8,6 @@ A key holds at most `STOCKRAY_WS_MAX_RULES` subscriptions (409 beyond), the most
 takes.
 """
 
-# No `from __future__ import annotations`: see serve_app/auth.py (Serve pickles the app).
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Response

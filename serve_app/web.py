@@ -6,7 +6,6 @@ server only (no CDN), so the page works offline. The page talks to the REST API 
 `<meta>` in `index.html`.
 """
 
-# No `from __future__ import annotations`: Serve pickles the app (see serve_app/auth.py).
 import html
 from functools import cache
 from pathlib import Path
