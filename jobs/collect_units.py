@@ -116,8 +116,8 @@ async def _collect_unit(
         for entry in per.values():
             entry["provider"] = routed.provider
     except ProviderError as err:  # this request failed; the run's other requests go on
-        for entry in per.values():
-            entry["error"] = str(err)
+        for entry in per.values():  # the typed error's words, not Ray's traceback around it
+            entry["error"] = str(getattr(err, "cause", None) or err)
         log.warning(
             "%s failed: %s", capability.value, err,
             extra={"provider": getattr(err, "provider", None), "status": "failed"},
