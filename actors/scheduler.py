@@ -20,7 +20,7 @@ import ray
 from actors import NAMESPACE
 from configs.sections import Schedule
 from configs.settings import Settings, load_settings
-from core.jobs import AnalyzeRequest, CollectRequest
+from core.jobs import JOB_REQUESTS, AnalyzeRequest, CollectRequest
 from core.logs import bind, configure_logging
 from core.scheduling import HEARTBEAT_ROW, due, previous_slot, submission_id
 from core.storage import schedule_runs, schedule_state
@@ -33,7 +33,9 @@ ACTIVE = {"PENDING", "RUNNING"}
 
 
 def entrypoint(settings: Settings, schedule: Schedule, trace_id: str) -> str:
-    """The `python -m jobs.collect ...` (or `jobs.analyze`) command of one run of `schedule`."""
+    """The `python -m jobs.collect ...` (or another job's) command of one run of `schedule`."""
+    if schedule.job not in ("collect", "analyze"):  # a maintenance job: no instruments
+        return JOB_REQUESTS[schedule.job](trace_id=trace_id).to_entrypoint()
     tickers = list(schedule.tickers or settings.watchlist.groups[schedule.group])
     if schedule.job == "analyze":
         return AnalyzeRequest(

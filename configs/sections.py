@@ -179,10 +179,12 @@ _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
 
 class Schedule(_Strict):
-    """One scheduled collection: what, for whom, and how often."""
+    """One scheduled job: what, for whom, and how often. Collect and analyze name
+    `tickers` or a `group`; the maintenance jobs (weekly_report, retention, basebackup)
+    name neither."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
-    job: Literal["collect", "analyze"] = "collect"
+    job: Literal["collect", "analyze", "weekly_report", "retention", "basebackup"] = "collect"
     tickers: list[str] | None = None
     group: str | None = None
     capabilities: Annotated[list[Capability], Field(min_length=1)] = list(Capability)
@@ -194,7 +196,10 @@ class Schedule(_Strict):
 
     @model_validator(mode="after")
     def _one_of_each(self) -> Schedule:
-        if (self.tickers is None) == (self.group is None):
+        if self.job not in ("collect", "analyze"):
+            if self.tickers is not None or self.group is not None:
+                raise ValueError(f"job {self.job} names no `tickers` or `group`")
+        elif (self.tickers is None) == (self.group is None):
             raise ValueError("give exactly one of `tickers` or `group`")
         if (self.interval_s is None) == (self.cron is None):
             raise ValueError("give exactly one of `interval_s` or `cron`")

@@ -350,7 +350,5 @@ class BackfillRequest(Backfill, JobRequest):
         return cls(**{name: getattr(backfill, name) for name in Backfill.model_fields}, **job)
 
 
-JOB_REQUESTS: dict[str, type[JobRequest]] = {
-    r.JOB: r for r in (CollectRequest, BackfillRequest, AnalyzeRequest)
-}
-"""Each job's request, by job name."""
+DATA_REQUESTS: tuple[type[JobRequest], ...] = (CollectRequest, BackfillRequest, AnalyzeRequest)
+"""The jobs about instruments (the maintenance jobs are in `core.jobs.maintenance`)."""
