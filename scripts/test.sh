@@ -4,11 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # redis-server for the Redis-backed tests, promtool (Debian's prometheus) to check alert rules,
+# Alertmanager (Debian's prometheus-alertmanager) for `stockray monitoring` and its alert test,
 # chromium and its matching chromedriver (Debian's) for the dashboard's browser test, and a
 # Korean font so its Korean screenshots show text.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ -d /usr/share/fonts/truetype/nanum ] || missing+=(fonts-nanum)
