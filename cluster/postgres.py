@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import shutil
 import subprocess
 import warnings
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psutil
 
 from cluster.state import PostgresState, StackError
 from configs.settings import Settings
-from core.storage.db import connect, sync_instruments
+from core.pitr import archive
+from core.pitr.tools import server_user
+from core.storage import wal
+from core.storage.db import connect, run_connected, sync_instruments
 from core.storage.migrations import MigrationError, migrate
 
 
@@ -33,23 +37,78 @@ def embedded_running(pgdata: Path) -> bool:
 
 
 def start_embedded(settings: Settings) -> PostgresState:
-    """Start (or find running) the embedded server; its data survives restarts."""
+    """Start (or find running) the embedded server, archiving its WAL; data survives restarts.
+
+    Archiving (`stockray.conf` in the data dir, see core/pitr/archive.py) is written before
+    each start; a server that runs without it (a new data dir, one from before archiving,
+    a changed `wal_level`/`archive_mode`) is restarted once to apply it.
+    """
+    pgserver = _pgserver()
+    pgdata = pgdata_dir(settings)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not (pgdata / "PG_VERSION").exists()
+    if not fresh:
+        configure_archiving(settings, pgdata)
+    server = _server(pgserver, pgdata)
+    if fresh:
+        configure_archiving(settings, pgdata)
+    if not run_connected(server.get_uri(), _apply_archiving):
+        stop_embedded(pgdata)
+        pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)  # its cached handle
+        server = _server(pgserver, pgdata)
+    return PostgresState(
+        embedded=True, pgdata=str(pgdata), uri=server.get_uri(), started_by_up=True
+    )
+
+
+def _pgserver() -> Any:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on servers
         warnings.simplefilter("ignore")
         import pgserver  # slow to import; only `up` needs it
+    return pgserver
 
-    pgdata = pgdata_dir(settings)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+
+def _server(pgserver: Any, pgdata: Path) -> Any:
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        return pgserver.get_server(pgdata, cleanup_mode=None)
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
         raise StackError(
             f"embedded Postgres in {pgdata} did not start ({exc}); see {pgdata / 'log'}"
         ) from None
-    return PostgresState(
-        embedded=True, pgdata=str(pgdata), uri=server.get_uri(), started_by_up=True
-    )
+
+
+async def _apply_archiving(conn: asyncpg.Connection) -> bool:
+    """Reload the settings; False if archiving needs a restart to take effect."""
+    await wal.reload_conf(conn)
+    now = await wal.archiving_settings(conn)
+    if now.get("archive_mode") != "on" or now.get("wal_level") not in ("replica", "logical"):
+        return False
+    return not set(await wal.pending_restart(conn)) & {"archive_mode", "wal_level"}
+
+
+def wal_archive(settings: Settings, pgdata: Path) -> Path:
+    """This cluster's part of the WAL archive (STOCKRAY_WAL_ARCHIVE or <home>/wal_archive,
+    then the cluster's system identifier), created and writable by the server's user."""
+    wal_dir = archive.cluster_archive(settings.wal_archive_dir, archive.system_identifier(pgdata))
+    try:
+        wal_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        user = server_user()
+        if user is not None:  # root: pgserver runs the server as its own user
+            from pgserver.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(wal_dir)
+            for path in (wal_dir.parent, wal_dir):
+                shutil.chown(path, user, user)
+    except OSError as exc:
+        raise StackError(f"STOCKRAY_WAL_ARCHIVE: cannot use {wal_dir} ({exc})") from None
+    return wal_dir
+
+
+def configure_archiving(settings: Settings, pgdata: Path) -> None:
+    """Write the data dir's `stockray.conf`: archiving into `wal_archive(...)`."""
+    text = archive.server_conf(wal_archive(settings, pgdata), settings.archive_timeout_s)
+    archive.install_conf(pgdata, text)
 
 
 def stop_embedded(pgdata: Path) -> None:
@@ -58,7 +117,7 @@ def stop_embedded(pgdata: Path) -> None:
         return
     from pgserver._commands import POSTGRES_BIN_PATH  # pgserver exposes no public stop
 
-    user = "pgserver" if os.geteuid() == 0 else None
+    user = server_user()
     subprocess.run(
         [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-w", "-m", "fast", "stop"],
         check=False,
