@@ -1,10 +1,16 @@
 """Idempotent Postgres writers: COPY into a staging table, then one merge per batch.
 
 Each batch is deduplicated in Python (last row per natural key wins), copied in binary with
-`COPY` into a per-connection temporary staging table, and merged with one
-`INSERT … ON CONFLICT DO UPDATE … WHERE (values) IS DISTINCT FROM (EXCLUDED values)`, so an
-unchanged row is never rewritten and the counts are exact. Writers run inside the caller's
-transaction when there is one (so a watermark can commit with the rows), else in their own.
+`COPY` into a per-connection temporary staging table, and merged: `INSERT … ON CONFLICT DO
+NOTHING` for the new keys, then `INSERT … ON CONFLICT DO UPDATE … WHERE (values) IS DISTINCT
+FROM (EXCLUDED values)`, so an unchanged row is never rewritten and the counts are exact.
+Writers run inside the caller's transaction when there is one (so a watermark can commit
+with the rows), else in their own.
+
+A batch of at least `DIRECT_COPY_MIN_ROWS` first tries a plain `COPY` into the table itself
+in a savepoint: when none of its keys is stored yet (a backfill, a first load) that is all
+the work, at the speed of `COPY`; the first stored key aborts it (unique violation) and the
+batch is merged as above. Bars get their partitions (`core.storage.partitions`) first.
 
 `provider` is stored but not compared: it names who supplied the current values first, so
 the same values fetched again from another provider are not a change.
@@ -23,6 +29,11 @@ import asyncpg
 
 from core.errors import StockrayError
 from core.models import Article, Bar, CorporateAction, Disclosure
+from core.storage.partitions import ensure_bar_partitions, table_of
+
+DIRECT_COPY_MIN_ROWS = 100
+"""Smaller batches (collect runs: a few recent bars, mostly stored already) go straight to
+the merge: a direct `COPY` that the first stored key aborts would cost them round trips."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,27 +103,32 @@ class _Target:
         )
 
     @cached_property
-    def merge_sql(self) -> str:
-        cols = ", ".join(self.columns)
-        key = ", ".join(self.key)
+    def insert_sql(self) -> str:
+        cols, key = ", ".join(self.columns), ", ".join(self.key)
+        return f"""
+            WITH inserted AS (
+                INSERT INTO {self.table} ({cols})
+                SELECT {cols} FROM {self.stage} ORDER BY {key}
+                ON CONFLICT ({key}) DO NOTHING
+                RETURNING 1)
+            SELECT count(*) FROM inserted"""
+
+    @cached_property
+    def update_sql(self) -> str:
+        cols, key = ", ".join(self.columns), ", ".join(self.key)
         sets = [f"{c} = EXCLUDED.{c}" for c in self.values + self.extra]
         if self.stamp:
             sets.append(f"{self.stamp} = now()")
         old = ", ".join(f"t.{c}" for c in self.values)
         new = ", ".join(f"EXCLUDED.{c}" for c in self.values)
-        # Key order: concurrent writers of overlapping keys lock rows in one order, so they
-        # queue instead of deadlocking. `xmax = 0` holds only for a freshly inserted row
-        # version: it splits the RETURNING rows into inserted and updated.
         return f"""
-            WITH merged AS (
+            WITH updated AS (
                 INSERT INTO {self.table} AS t ({cols})
                 SELECT {cols} FROM {self.stage} ORDER BY {key}
                 ON CONFLICT ({key}) DO UPDATE SET {", ".join(sets)}
                 WHERE ({old}) IS DISTINCT FROM ({new})
-                RETURNING t.xmax = 0 AS inserted)
-            SELECT count(*) FILTER (WHERE inserted) AS inserted,
-                   count(*) FILTER (WHERE NOT inserted) AS updated
-            FROM merged"""
+                RETURNING 1)
+            SELECT count(*) FROM updated"""
 
 
 BARS = _Target(
@@ -160,13 +176,32 @@ def _last_per_key(target: _Target, records: list[tuple]) -> list[tuple]:
     return records if len(by_key) == len(records) else list(by_key.values())
 
 
+async def _direct_copy(conn: asyncpg.Connection, target: _Target, records: list[tuple]) -> bool:
+    """COPY the records into the table itself in a savepoint; False (nothing written) if a
+    key is stored already, or a concurrent writer of the same new keys deadlocked with it."""
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table(target.table, records=records, columns=target.columns)
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        return False
+    return True
+
+
 async def _merge(
     conn: asyncpg.Connection, target: _Target, records: list[tuple]
 ) -> tuple[int, int]:
+    if target is BARS:
+        await ensure_bar_partitions(conn, records)
+    if len(records) >= DIRECT_COPY_MIN_ROWS and await _direct_copy(conn, target, records):
+        return len(records), 0
     await conn.execute(target.stage_sql)
     await conn.copy_records_to_table(target.stage, records=records, columns=target.columns)
-    row = await conn.fetchrow(target.merge_sql)
-    return row["inserted"], row["updated"]
+    # Two statements, both in key order (concurrent writers of overlapping keys lock rows in
+    # one order, so they queue instead of deadlocking): the new keys, then the changed rows
+    # (the rows just inserted are equal, so the second skips them). Exact counts without
+    # `RETURNING xmax = 0`, which Postgres refuses through a partitioned table.
+    inserted = await conn.fetchval(target.insert_sql)
+    return inserted, await conn.fetchval(target.update_sql)
 
 
 async def _in_transaction(conn: asyncpg.Connection, work: Callable[[], Any]) -> Any:
@@ -180,7 +215,7 @@ async def _in_transaction(conn: asyncpg.Connection, work: Callable[[], Any]) -> 
         match = _FK_DETAIL.search(exc.detail or "")
         if match is None:
             raise
-        raise UnknownInstrument(exc.table_name or "?", match["id"]) from exc
+        raise UnknownInstrument(table_of(exc.table_name or "?"), match["id"]) from exc
 
 
 async def _write(conn: asyncpg.Connection, target: _Target, rows: Sequence[Any]) -> WriteResult:
