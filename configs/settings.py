@@ -186,6 +186,21 @@ class Settings(BaseSettings):
         "on",
         description="`up` on an empty database starts a first collection of the watchlist.",
     )
+    # Point-in-time recovery of the embedded Postgres (cluster/postgres.py, jobs/basebackup.py).
+    wal_archive: Path | None = Field(
+        None,
+        description="Where the embedded Postgres archives its WAL: a path or file:// URL; "
+        "unset = <home>/wal_archive.",
+    )
+    archive_timeout_s: Annotated[int, Field(ge=0, le=86400)] = Field(
+        3600,
+        description="Longest a quiet database waits before archiving its current WAL "
+        "segment (s); 0 = only full segments.",
+    )
+    pitr_retention_days: Annotated[int, Field(ge=1)] = Field(
+        90,
+        description="Days base backups and their WAL are kept (the newest base backup always).",
+    )
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Provider API keys: STOCKRAY_PROVIDER_KEYS__NEWSAPI=…"
     )
@@ -236,6 +251,24 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
+
+    @field_validator("wal_archive", mode="before")
+    @classmethod
+    def _archive_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and "://" in value:
+            scheme, _, rest = value.partition("://")
+            if scheme.lower() != "file" or not rest.startswith("/"):
+                raise ValueError(
+                    "a local path or file:///path; archive to other stores by mounting them "
+                    f"(a {scheme}:// URL is not supported)"
+                )
+            value = rest
+        return None if value in (None, "") else Path(value).expanduser().resolve()
+
+    @property
+    def wal_archive_dir(self) -> Path:
+        """Where archived WAL goes: STOCKRAY_WAL_ARCHIVE, else `<home>/wal_archive`."""
+        return self.wal_archive or self.home / "wal_archive"
 
     @field_validator("watchlist_groups")
     @classmethod
