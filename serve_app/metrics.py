@@ -19,6 +19,8 @@ from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve_app import api_daily
+
 REQUEST_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10]
 FLUSH_INTERVAL_S = 1.0
 
@@ -144,4 +146,6 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            _sink.record(route, scope["method"], status, time.perf_counter() - start)
+            took = time.perf_counter() - start
+            _sink.record(route, scope["method"], status, took)
+            api_daily.record(scope, route, status, took)  # per-day counts, weekly report

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Response
+from fastapi import Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.jobs import Backfill
@@ -19,6 +19,7 @@ from core.redact import scrub, scrub_command
 from core.storage import costs as llm_costs
 from core.storage import job_runs, llm_budget
 from core.storage.api_keys import KeyInfo
+from core.weekly_report import NAME_PATTERN, list_reports, report_path
 from serve_app import ops_schemas as schemas
 from serve_app.auth import require
 from serve_app.context import Ctx
@@ -266,3 +267,38 @@ async def llm_health(ctx: Ctx) -> LLMHealth:
             503, "llm_unavailable", f"LLM gateway did not answer: {type(exc).__name__}"
         ) from None
     return LLMHealth.model_validate(health)
+
+
+REPORT_PAGE_HEADERS = {
+    # The page is self-contained: its own inline style, SVG charts, nothing else loaded.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-cache",
+}
+Admin = Annotated[KeyInfo, Depends(require("admin"))]
+
+
+@router.get("/ops/reports", response_model=schemas.WeeklyReports, responses=error_responses(403))
+async def weekly_reports(ctx: Ctx, _key: Admin) -> dict[str, Any]:
+    """The weekly operations reports written under the data dir, newest week first (admin)."""
+    found = await asyncio.to_thread(list_reports, ctx.settings.home)
+    return {"reports": [{**asdict(f), "url": f"/api/v1/ops/reports/{f.name}"} for f in found]}
+
+
+@router.get(
+    "/ops/reports/{name}",
+    response_class=Response,
+    responses={**schemas.WEEKLY_REPORT_HTML, **error_responses(403, 404)},
+)
+async def weekly_report(
+    ctx: Ctx, _key: Admin, name: Annotated[str, Path(pattern=f"^{NAME_PATTERN.pattern}$")]
+) -> Response:
+    """One weekly report's HTML page (admin); `name` as `GET /ops/reports` lists it."""
+    path = report_path(ctx.settings.home, name)
+    try:
+        page = await asyncio.to_thread(path.read_bytes) if path else None
+    except FileNotFoundError:
+        page = None
+    if page is None:
+        raise ApiError(404, "not_found", f"no weekly report {name!r}")
+    return Response(page, media_type="text/html; charset=utf-8", headers=REPORT_PAGE_HEADERS)

@@ -124,3 +124,30 @@ class Providers(BaseModel):
     """Every configured provider's health, by name."""
 
     providers: dict[str, ProviderHealth]
+
+
+class WeeklyReportFile(BaseModel):
+    """A weekly report written by `jobs.weekly_report`: its file, the UTC days it covers,
+    when it was written, its size, and where to read it."""
+
+    name: str = Field(description="`weekly-<end>.html`")
+    start: IsoDay | None = Field(description="first day covered (None if its numbers are lost)")
+    end: IsoDay
+    created_at: IsoTime
+    bytes: int
+    url: str = Field(description="`GET` it (admin key) for the HTML page")
+
+
+class WeeklyReports(BaseModel):
+    """The weekly reports written, newest week first."""
+
+    reports: list[WeeklyReportFile]
+
+
+WEEKLY_REPORT_HTML: dict[int | str, dict] = {
+    200: {
+        "description": "the report: one self-contained HTML page (charts inline as SVG)",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
+"""`GET /ops/reports/{name}`'s answer (its errors are JSON, in the one error shape)."""

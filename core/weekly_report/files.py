@@ -19,7 +19,7 @@ from pathlib import Path
 from core.weekly_report.model import WeeklyReport
 from core.weekly_report.render import render_html
 
-NAME_PATTERN = re.compile(r"weekly-(\d{4}-\d{2}-\d{2})\.html")
+NAME_PATTERN = re.compile(r"weekly-([0-9]{4}-[0-9]{2}-[0-9]{2})\.html")
 """A report's file name; nothing else is served (no path, no other file)."""
 
 

@@ -1,6 +1,7 @@
-// Operations: provider health, job runs with progress, LLM spend vs budget, backfill form.
+// Operations: provider health, job runs with progress, LLM spend vs budget, backfill form,
+// the weekly reports (admin).
 
-import { api, enc } from "./api.js";
+import { ApiError, api, apiKey, enc } from "./api.js";
 import { fill, h, table } from "./dom.js";
 import { money, t, when } from "./i18n.js";
 
@@ -15,6 +16,7 @@ export function opsPage(view, app) {
   const jobs = h("div", { id: "jobs" }, t("loading"));
   const spend = h("div", { id: "spend" }, t("loading"));
   const progress = h("div", { id: "backfill-progress", "aria-live": "polite" });
+  const reports = h("div", { id: "weekly-reports" }, t("loading"));
   const timers = new Set();
   let alive = true;
   let watching = null; // the backfill submitted from this page: {traceId, show}
@@ -32,6 +34,8 @@ export function opsPage(view, app) {
         h("h2", { id: "h-spend" }, t("ops.spend")), spend)),
     h("section", { class: "card", "aria-labelledby": "h-jobs" },
       h("h2", { id: "h-jobs" }, t("ops.jobs")), jobs),
+    h("section", { class: "card", "aria-labelledby": "h-reports" },
+      h("h2", { id: "h-reports" }, t("ops.reports")), reports),
   );
 
   async function loadProviders() {
@@ -77,6 +81,34 @@ export function opsPage(view, app) {
     } catch (err) {
       fail(spend, err);
     }
+  }
+
+  async function loadReports() {
+    try {
+      const data = await api("/ops/reports");
+      fill(reports, data.reports.length
+        ? table(null, [t("ops.report"), t("ops.week"), t("ops.written"), t("ops.size")],
+          data.reports.map(reportRow), { class: "data" })
+        : h("p", { class: "empty" }, t("ops.noreports")));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 403) {
+        fill(reports, h("p", { class: "hint" }, t("ops.reportsadmin")));
+      } else fail(reports, err);
+    }
+  }
+
+  function reportRow(r) {
+    // The page needs the key, which a plain link would not send: fetch it, then save it.
+    const link = h("a", { href: r.url, download: r.name, onclick: (event) => {
+      event.preventDefault();
+      download(r).catch((err) => app.fail(err));
+    } }, r.name);
+    const week = r.start ? `${r.start} – ${r.end}` : r.end;
+    return h("tr", { dataset: { report: r.name } },
+      h("th", { scope: "row" }, link),
+      h("td", {}, week),
+      h("td", {}, when(r.created_at)),
+      h("td", { class: "num" }, `${Math.ceil(r.bytes / 1024)} KiB`));
   }
 
   function fail(el, err) {
@@ -201,6 +233,7 @@ export function opsPage(view, app) {
   every(loadProviders, REFRESH_MS * 2);
   every(loadJobs, REFRESH_MS);
   loadSpend();
+  loadReports();
   return {
     onEvent(event) {
       if (event.type === "job.progress") {
@@ -214,6 +247,7 @@ export function opsPage(view, app) {
       loadProviders();
       loadJobs();
       loadSpend();
+      loadReports();
     },
     dispose() {
       alive = false;
@@ -258,6 +292,17 @@ function jobRow(run) {
     h("td", {}, when(run.started_at)),
     h("td", {}, cell),
     h("td", { class: "error-text" }, run.error ?? ""));
+}
+
+async function download(report) {
+  const response = await fetch(report.url, { headers: { Authorization: `Bearer ${apiKey()}` } });
+  if (!response.ok) throw new ApiError(response.status, "http_error", response.statusText);
+  const url = URL.createObjectURL(await response.blob());
+  const a = h("a", { href: url, download: report.name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 function idempotencyKey() {
