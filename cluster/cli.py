@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cluster import backup, jobs_cli, keys, monitoring_cli, watchlist_cli
+from cluster import backup, doctor, jobs_cli, keys, monitoring_cli, watchlist_cli
 from cluster.state import StackError
 from configs.settings import ConfigError, Settings, describe_settings, load_settings
 
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keys_parser(sub)
     _add_backup_parsers(sub)
     watchlist_cli.add_parser(sub)
+    doctor.add_parser(sub)
     monitoring_cli.add_parser(sub)
     for name in jobs_cli.JOBS:  # listed here; `main` hands their arguments to jobs_cli
         sub.add_parser(name, help=f"submit `python -m jobs.{name} ARGS` and follow it")
@@ -191,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "keys":
             return args.keys_handler(_database_dsn(settings), args)
+        if args.command == "doctor":
+            return args.doctor_handler(settings, args)
         if args.command in ("backup", "restore"):
             return args.backup_handler(settings, args)
         if args.command == "monitoring":

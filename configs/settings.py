@@ -21,6 +21,7 @@ from configs.sections import (
     ServeConfig,
     Watchlist,
 )
+from core.levels import Falling, Rising
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -201,6 +202,20 @@ class Settings(BaseSettings):
         90,
         description="Days base backups and their WAL are kept (the newest base backup always).",
     )
+    # `stockray doctor` (cluster/doctor.py); the level pairs are JSON `[warn, fail]`.
+    doctor_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        10, description="Longest one doctor check may take (s); past it the check fails."
+    )
+    doctor_disk_used_pct: Rising = Field((80, 90), description="Used % of the data dir's disk.")
+    doctor_memory_used_pct: Rising = Field((80, 90), description="Used % of the machine's memory.")
+    doctor_connections_pct: Rising = Field(
+        (80, 90), description="Postgres connections in use, % of those clients may open."
+    )
+    doctor_backup_age_h: Rising = Field((26, 72), description="Age of the newest backup (h).")
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate the TLS front serves; unset = no expiry check."
+    )
+    doctor_cert_days: Falling = Field((30, 7), description="Days left on the TLS certificate.")
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Provider API keys: STOCKRAY_PROVIDER_KEYS__NEWSAPI=…"
     )

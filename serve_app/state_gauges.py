@@ -1,6 +1,6 @@
 """The gauges of state `/metrics` shows: read from Postgres, the schedules and the Jobs API.
 
-They cost four SQL queries and a full Ray job list, so a scrape never computes them:
+They cost six SQL queries and a full Ray job list, so a scrape never computes them:
 `StateGauges` keeps the last computed set and, when a scrape finds it older than
 `STOCKRAY_METRICS_REFRESH_S`, recomputes it in a background task while that scrape answers
 with what it has. Only a replica's first scrape waits for a computation. A replica nobody
@@ -13,15 +13,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from itertools import pairwise
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from core.storage import costs, job_runs, watermarks
+from core.freshness import collection_intervals
+from core.storage import backups, costs, job_runs, watermarks
 
 log = logging.getLogger("stockray.serve")
 JOBS_TIMEOUT_S = 3.0
+BACKUP_KINDS: tuple[backups.Kind, ...] = ("logical", "base")
 
 
 class StateGauges:
@@ -118,48 +119,27 @@ async def database_families(pool: Any) -> list[Any]:
         ["endpoint", "model", "purpose", "status"],
         [([c.endpoint, c.model, c.purpose, c.status], c.n) for c in await costs.calls_today(pool)],
     )
-    return [fresh, runs, oldest, limit, spent, calls]
+    newest = [(kind, await backups.newest(pool, kind)) for kind in BACKUP_KINDS]
+    backed_up = _gauge(
+        "stockray_backup_last_timestamp_seconds",
+        "When the newest backup of each kind (logical, base) finished (Unix time; 0 = never).",
+        ["kind"],
+        [([kind], b.finished_at.timestamp() if b else 0.0) for kind, b in newest],
+    )
+    return [fresh, runs, oldest, limit, spent, calls, backed_up]
 
 
 def schedule_families(settings: Any) -> list[Any]:
-    """`stockray_collection_interval_seconds`: how often each instrument's data is due.
-
-    The shortest schedule per (instrument, capability); a cron's longest gap between slots
-    over the next two weeks (weekends included), so "stale" means "missed more than one".
-    """
-    from core.scheduling import next_slot
-
-    interval = GaugeMetricFamily(
-        "stockray_collection_interval_seconds",
-        "Longest expected gap between collections of an instrument's capability.",
-        labels=["instrument", "capability"],
-    )
-    if settings.schedules is None or settings.watchlist is None:
-        return [interval]
-    shortest: dict[tuple[str, str], float] = {}
-    now = time.time()
-    for schedule in settings.schedules.schedules:
-        if not schedule.enabled or schedule.job != "collect":
-            continue
-        gap = schedule.interval_s or _cron_gap(schedule, now, next_slot)
-        tickers = schedule.tickers or settings.watchlist.groups.get(schedule.group, [])
-        for ticker in tickers:
-            for capability in schedule.capabilities:
-                key = (ticker, capability.value)
-                shortest[key] = min(shortest.get(key, gap), gap)
-    for (ticker, capability), gap in sorted(shortest.items()):
-        interval.add_metric([ticker, capability], gap)
-    return [interval]
-
-
-def _cron_gap(schedule: Any, now: float, next_slot: Any) -> float:
-    from datetime import UTC, datetime
-
-    at = datetime.fromtimestamp(now, UTC)
-    slots = [at]
-    while (slots[-1] - at).days < 14 and len(slots) < 5000:
-        slots.append(next_slot(schedule, slots[-1]))
-    return max((b - a).total_seconds() for a, b in pairwise(slots[1:]))  # [0] is now
+    """`stockray_collection_interval_seconds`: how often each instrument's data is due
+    (`core.freshness.collection_intervals`, which `stockray doctor` grades with too)."""
+    return [
+        _gauge(
+            "stockray_collection_interval_seconds",
+            "Longest expected gap between collections of an instrument's capability.",
+            ["instrument", "capability"],
+            [([i, c], gap) for (i, c), gap in collection_intervals(settings, time.time()).items()],
+        )
+    ]
 
 
 async def ray_job_families(ctx: Any) -> list[Any]:
