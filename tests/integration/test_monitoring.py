@@ -34,7 +34,7 @@ def _promtool(*args: str) -> str:
 
 
 def test_promtool_accepts_the_rules_and_config_and_each_alert_fires() -> None:
-    assert "SUCCESS: 8 rules found" in _promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 10 rules found" in _promtool("check", "rules", "alerts.yml")
     # Syntax only: the scrape's token file (credentials_file) exists where Prometheus runs.
     _promtool("check", "config", "--syntax-only", "prometheus.yml")
     # alerts_test.yml feeds each alert the series that should fire it (and some that
@@ -90,6 +90,7 @@ async def test_alerts_and_dashboard_use_only_exported_metrics(fresh_dsn: str) ->
     assert {r["alert"] for r in rules} == {
         "StockrayStackDown", "StockrayApiDown", "StockrayApiSlow", "StockrayApiErrors", "StockrayProviderCircuitOpen",
         "StockrayCollectionStale", "StockrayLlmBudgetHigh", "StockrayJobStuckPending",
+        "StockrayBackupOld",
     }  # fmt: skip
 
     dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
