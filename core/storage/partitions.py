@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -71,6 +71,13 @@ async def ensure_bar_partitions(conn: asyncpg.Connection, records: Sequence[tupl
     return await conn.fetchval(
         _ENSURE, names, [spans[n][0] for n in names], [spans[n][1] for n in names]
     )
+
+
+async def prepare_ahead(conn: asyncpg.Connection, now: datetime, days: int = 35) -> int:
+    """Create the partitions the next `days` need (this month and the next; next year's
+    daily one in December), so writers seldom create one; returns how many it created."""
+    ahead = now + timedelta(days=days)
+    return await conn.fetchval(_ENSURE, ["1d", "1m"], [now, now], [ahead, ahead])
 
 
 async def bar_partitions(db: Db, parents: Sequence[str] = (DAILY, INTRADAY)) -> list[BarPartition]:
