@@ -1,4 +1,5 @@
-"""REST API `/api/v1` for operators: job runs, backfills, providers and LLM costs."""
+"""REST API `/api/v1` for operators: job runs, backfills, providers, LLM costs and the weekly
+reports."""
 
 import asyncio
 import hashlib

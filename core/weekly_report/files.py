@@ -92,6 +92,10 @@ def list_reports(home: Path) -> list[ReportFile]:
         match = NAME_PATTERN.fullmatch(page.name)
         if match is None or not page.is_file():
             continue
+        try:
+            end = date.fromisoformat(match.group(1))
+        except ValueError:  # not a day: not a report's name (none is written so)
+            continue
         stat = page.stat()
         start, created = None, datetime.fromtimestamp(stat.st_mtime, UTC)
         try:
@@ -100,6 +104,5 @@ def list_reports(home: Path) -> list[ReportFile]:
             created = datetime.fromisoformat(numbers["generated_at"])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # the page alone (its numbers lost): still listed, from the file itself
-        end = date.fromisoformat(match.group(1))
         found.append(ReportFile(page.name, start, end, created, stat.st_size))
     return sorted(found, key=lambda f: f.end, reverse=True)
