@@ -25,7 +25,7 @@ from configs.settings import Settings
 from core import doctor, freshness
 from core.doctor import Check
 from core.doctor_logs import count_errors
-from core.storage import backups, costs, health, watermarks
+from core.storage import backups, costs, health, wal, watermarks
 from core.storage import doctor as pg
 from core.storage.backups import Backup
 from core.storage.db import run_connected
@@ -169,8 +169,14 @@ def backup(p: Probe) -> Check:
 
 
 def wal_archiving(p: Probe) -> Check:
-    """pg_stat_archiver; the embedded Postgres is expected to archive (PITR)."""
-    return doctor.archiving(p.sql(pg.archiver), p.settings.database_url is None, p.now)
+    """archive_mode, pg_stat_archiver and the backlog; the embedded Postgres archives (PITR)."""
+
+    async def facts(conn: asyncpg.Connection) -> tuple[str, wal.Archiver, int | None]:
+        mode = (await wal.archiving_settings(conn)).get("archive_mode", "off")
+        return mode, await wal.archiver(conn), await pg.archive_backlog(conn)
+
+    mode, stats, ready = p.sql(facts)
+    return doctor.archiving(mode, stats, ready, p.settings.database_url is None, p.now)
 
 
 def freshness_check(p: Probe) -> Check:

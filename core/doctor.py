@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from core.freshness import Lag
 from core.storage.backups import Backup
+from core.storage.wal import Archiver
 
 Status = Literal["ok", "warn", "fail", "skip"]
 RANK: dict[str, int] = {"skip": 0, "ok": 1, "warn": 2, "fail": 3}
@@ -130,37 +131,29 @@ def backup(
     )
 
 
-def archiving(stats: Any, expected: bool, now: datetime) -> Check:
-    """WAL archiving (`core.storage.doctor.Archiver`): off is a warning (no point-in-time
-    recovery), or a failure when it is `expected`; on, a failure newer than the last success
-    fails, and a backlog of segments waiting warns."""
+def archiving(
+    mode: str, stats: Archiver, ready: int | None, expected: bool, now: datetime
+) -> Check:
+    """WAL archiving (`archive_mode`, `pg_stat_archiver`, segments waiting): off is a warning
+    (no point-in-time recovery), or a failure when it is `expected`; on, a failure newer than
+    the last success fails, and a backlog of `WAL_READY_WARN` segments warns."""
     name = "wal_archiving"
-    if not stats.enabled:
+    if mode == "off":
         why = "archive_mode is off: no point-in-time recovery"
-        return Check(name=name, status="fail" if expected else "warn", detail=why, value=None)
-    last_ok, last_bad = stats.last_archived_at, stats.last_failed_at
-    ok_age = f"{(now - last_ok).total_seconds() / 60:.0f} min ago" if last_ok else "never"
-    detail = f"last archived {stats.last_archived_wal or '-'} {ok_age}, {stats.failed} failed"
+        return Check(name=name, status="fail" if expected else "warn", detail=why)
+    last_ok, last_bad = stats.last_archived_time, stats.last_failed_time
+    ago = f"{(now - last_ok).total_seconds() / 60:.0f} min ago" if last_ok else "never"
+    detail = f"last archived {stats.last_archived_wal or '-'} {ago}, {stats.failed_count} failed"
     status: Status = "ok"
     if last_bad is not None and (last_ok is None or last_bad > last_ok):
-        status, detail = (
-            "fail",
-            f"archive_command failing since {last_bad:%Y-%m-%d %H:%M}Z; {detail}",
-        )
-    if stats.ready is not None:
-        detail += f", {stats.ready} segments waiting"
-        if stats.ready >= WAL_READY_WARN:
+        status = "fail"
+        detail = f"archive_command failing since {last_bad:%Y-%m-%d %H:%M}Z; {detail}"
+    if ready is not None:
+        detail += f", {ready} segments waiting"
+        if ready >= WAL_READY_WARN:
             status = worst(status, "warn")
-    return Check(
-        name=name,
-        status=status,
-        detail=detail,
-        value={
-            "failed": stats.failed,
-            "ready": stats.ready,
-            "last_archived_wal": stats.last_archived_wal,
-        },
-    )
+    value = {"failed": stats.failed_count, "ready": ready, "last": stats.last_archived_wal}
+    return Check(name=name, status=status, detail=detail, value=value)
 
 
 def log_errors(by_stage: dict[str, int], files: int) -> Check:

@@ -19,7 +19,7 @@ from core.doctor import Check, Report
 from core.doctor_logs import count_errors, error_stage
 from core.freshness import Lag, collection_intervals, stale
 from core.storage.backups import Backup
-from core.storage.doctor import Archiver
+from core.storage.wal import Archiver
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -74,30 +74,23 @@ def test_backup_is_graded_by_the_newest_of_either_kind() -> None:
 
 
 def _archiver(**changes: object) -> Archiver:
-    fields = dict(
-        enabled=True,
-        archived=12,
-        failed=0,
-        last_archived_wal="00000001000000000007",
-        last_archived_at=NOW - timedelta(minutes=3),
-        last_failed_at=None,
-        ready=0,
-    )
+    fields = dict(archived_count=12, last_archived_wal="00000001000000000007",
+                  last_archived_time=NOW - timedelta(minutes=3), failed_count=0,
+                  last_failed_wal=None, last_failed_time=None)  # fmt: skip
     return Archiver(**(fields | changes))
 
 
 def test_wal_archiving() -> None:
-    assert doctor.archiving(_archiver(), True, NOW).status == "ok"
-    assert doctor.archiving(_archiver(enabled=False), False, NOW).status == "warn"
-    assert doctor.archiving(_archiver(enabled=False), True, NOW).status == "fail"
-    failing = doctor.archiving(
-        _archiver(failed=3, last_failed_at=NOW - timedelta(minutes=1)), True, NOW
-    )
-    assert failing.status == "fail" and "failing since" in failing.detail
-    recovered = _archiver(failed=3, last_failed_at=NOW - timedelta(hours=1))
-    assert doctor.archiving(recovered, True, NOW).status == "ok"
-    assert doctor.archiving(_archiver(ready=doctor.WAL_READY_WARN), True, NOW).status == "warn"
-    assert "waiting" not in doctor.archiving(_archiver(ready=None), True, NOW).detail
+    assert doctor.archiving("on", _archiver(), 0, True, NOW).status == "ok"
+    assert doctor.archiving("off", _archiver(), 0, False, NOW).status == "warn"
+    assert doctor.archiving("off", _archiver(), 0, True, NOW).status == "fail"
+    failing = _archiver(failed_count=3, last_failed_time=NOW - timedelta(minutes=1))
+    check = doctor.archiving("on", failing, 0, True, NOW)
+    assert check.status == "fail" and "failing since" in check.detail
+    recovered = _archiver(failed_count=3, last_failed_time=NOW - timedelta(hours=1))
+    assert doctor.archiving("always", recovered, 0, True, NOW).status == "ok"
+    assert doctor.archiving("on", _archiver(), doctor.WAL_READY_WARN, True, NOW).status == "warn"
+    assert "waiting" not in doctor.archiving("on", _archiver(), None, True, NOW).detail
 
 
 def test_error_lines_are_counted_by_stage_from_both_formats(tmp_path: Path) -> None:
