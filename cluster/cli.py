@@ -159,7 +159,14 @@ def _add_backup_parsers(sub: argparse._SubParsersAction) -> None:
     )
     dump.set_defaults(backup_handler=backup.cmd_backup)
     load = sub.add_parser("restore", help=(backup.cmd_restore.__doc__ or "").splitlines()[0])
-    load.add_argument("path", metavar="PATH", help="a directory written by `stockray backup`")
+    load.add_argument(
+        "path", nargs="?", metavar="PATH", help="a directory written by `stockray backup`"
+    )
+    load.add_argument(
+        "--to-time", metavar="TIME",
+        help="point-in-time recovery of the embedded Postgres from its base backups and "
+        "archived WAL, e.g. '2026-12-01 09:30:00+00' (instead of PATH)",
+    )  # fmt: skip
     load.add_argument("--force", action="store_true", help="stop a running stack, then restore")
     load.set_defaults(backup_handler=backup.cmd_restore)
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,6 @@ def start_embedded(settings: Settings) -> PostgresState:
         configure_archiving(settings, pgdata)
     if not run_connected(server.get_uri(), _apply_archiving):
         stop_embedded(pgdata)
-        pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)  # its cached handle
         server = _server(pgserver, pgdata)
     return PostgresState(
         embedded=True, pgdata=str(pgdata), uri=server.get_uri(), started_by_up=True
@@ -69,7 +69,16 @@ def _pgserver() -> Any:
     return pgserver
 
 
+def _forget_handle(pgdata: Path) -> None:
+    """Drop pgserver's handle of `pgdata`, cached per process: it would say "running" after
+    the server was stopped (by this process or another)."""
+    if "pgserver" in sys.modules:
+        sys.modules["pgserver"].PostgresServer._instances.pop(pgdata.resolve(), None)
+
+
 def _server(pgserver: Any, pgdata: Path) -> Any:
+    if not embedded_running(pgdata):
+        _forget_handle(pgdata)
     try:
         return pgserver.get_server(pgdata, cleanup_mode=None)
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
@@ -113,6 +122,7 @@ def configure_archiving(settings: Settings, pgdata: Path) -> None:
 
 def stop_embedded(pgdata: Path) -> None:
     """Fast shutdown of the embedded server; data stays on disk."""
+    _forget_handle(pgdata)
     if not embedded_running(pgdata):
         return
     from pgserver._commands import POSTGRES_BIN_PATH  # pgserver exposes no public stop

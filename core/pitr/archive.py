@@ -107,3 +107,14 @@ def prune_wal(wal_dir: Path, oldest_needed: str) -> int:
     tool, _ = client_tool("pg_archivecleanup", 0)
     run_tool([tool, str(wal_dir), oldest_needed])
     return before - sum(1 for _ in wal_dir.iterdir())
+
+
+def prune_older(wal_dir: Path, cutoff: datetime) -> int:
+    """Delete the files in `wal_dir` last written before `cutoff` (the WAL of a cluster no
+    kept base backup is of: a replaced one, or this one before its first base backup)."""
+    gone = 0
+    for path in wal_dir.iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff.timestamp():
+            path.unlink()
+            gone += 1
+    return gone

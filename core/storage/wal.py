@@ -76,3 +76,8 @@ async def recovery(db: Db) -> Recovery:
     )
     timeline = int(row["wal"][:8], 16) if row["wal"] else None
     return Recovery(row["in_recovery"], row["last_replayed_at"], timeline)
+
+
+async def newest_migration(db: Db) -> int | None:
+    """The newest migration applied (a restored server's schema is readable), or None."""
+    return await db.fetchval("SELECT max(version) FROM schema_migrations")
