@@ -12,7 +12,10 @@ same rules and routes otherwise; providers.yaml is the test one (2 s circuit coo
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -57,11 +60,11 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def notices(self, status: str) -> list[dict[str, Any]]:
-        """The notices about ALERT with this group status (`firing`, `resolved`)."""
+    def notices(self, status: str, alert: str = ALERT) -> list[dict[str, Any]]:
+        """The notices about `alert` with this group status (`firing`, `resolved`)."""
         return [
             b for b in list(self.bodies)
-            if b["status"] == status and b["commonLabels"].get("alertname") == ALERT
+            if b["status"] == status and b["commonLabels"].get("alertname") == alert
         ]  # fmt: skip
 
 
@@ -179,3 +182,54 @@ def test_a_provider_outage_alerts_the_webhook_and_resolves(
     assert not [p for p in pids if _alive(p)]
     assert stack.run("monitoring", "status").returncode == 1
     assert stack.run("monitoring", "down").returncode == 0  # nothing running is fine
+
+
+def test_stack_down_is_a_repeated_disaster_that_inhibits_the_rest(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """No stack at all: both scrape targets are down, so StockrayStackDown (disaster) and
+    StockrayApiDown (critical) fire; only the first reaches the webhook, again and again."""
+    am_port = free_port()
+    env = {
+        **os.environ,
+        "STOCKRAY_HOME": str(tmp_path / "home"),
+        "STOCKRAY_METRICS_TOKEN": "alerting-test-token-0123456789",
+        "STOCKRAY_API_PORT": str(free_port()),  # nothing listens on these
+        "STOCKRAY_RAY_METRICS_PORT": str(free_port()),
+        "STOCKRAY_PROMETHEUS_PORT": str(free_port()),
+        "STOCKRAY_ALERTMANAGER_PORT": str(am_port),
+        "STOCKRAY_PROMETHEUS_SCRAPE_INTERVAL_S": "1",
+        "STOCKRAY_PROMETHEUS_EVALUATION_INTERVAL_S": "1",
+        "STOCKRAY_ALERT_FOR_MAX_S": "1",
+        "STOCKRAY_ALERT_GROUP_WAIT_S": "1",
+        "STOCKRAY_ALERT_GROUP_INTERVAL_S": "1",
+        "STOCKRAY_ALERT_DISASTER_REPEAT_S": "2",
+        "STOCKRAY_ALERT_WEBHOOK_URL": receiver.url,
+    }
+
+    def stockray(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cluster.cli", "monitoring", *args],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    try:
+        started = stockray("up")
+        assert started.returncode == 0, started.stdout + started.stderr
+        repeated = eventually(
+            lambda: receiver.notices("firing", "StockrayStackDown"),
+            until=lambda found: len(found) >= 2,
+            timeout_s=60, interval_s=0.5, what="two StockrayStackDown notices",
+        )  # fmt: skip
+        assert {n["receiver"] for n in repeated} == {"disaster"}
+
+        def api_down() -> list[dict[str, Any]]:
+            alerts = httpx.get(f"http://127.0.0.1:{am_port}/api/v2/alerts", timeout=5).json()
+            return [a for a in alerts if a["labels"]["alertname"] == "StockrayApiDown"]
+
+        (held,) = eventually(api_down, timeout_s=30, interval_s=0.5, what="StockrayApiDown")
+        assert held["status"]["state"] == "suppressed" and held["status"]["inhibitedBy"]
+        assert receiver.notices("firing", "StockrayApiDown") == []
+        assert "1 silenced or inhibited" in stockray("status").stdout
+    finally:
+        stockray("down")
