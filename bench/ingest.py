@@ -1,10 +1,15 @@
-"""Ingest benchmark: the project's bar writer against plain asyncpg `executemany`.
+"""Ingest benchmark: the project's bar writer against plain asyncpg `executemany` and
+against the physical ceiling, a plain `COPY`.
 
 `python -m bench.ingest` starts an embedded Postgres in a temp dir, writes the same
-synthetic daily bars in the same batches (one transaction each) with both writers, each
-into an empty database of the same schema; then backfills 50 instruments x 10 years of
-daily bars through the simulator under a provider rate limit (`bench/_backfill.py`), and
-prints one JSON object with all figures as its last line.
+synthetic daily bars in the same batches (one transaction each), each writer into an empty
+database of the same (partitioned) schema, batch by batch in turns: the project's
+`write_bars`, the peer (`executemany` of the upsert), a plain `COPY` into `bars` (the
+ceiling: no merge), `write_bars` made to merge every batch (no direct COPY), and
+`write_bars` of the same bars squeezed into one year (one partition instead of ~28). Then
+backfills 50 instruments x 10 years of daily bars through the simulator under a provider
+rate limit (`bench/_backfill.py`), and prints one JSON object with all figures as its last
+line.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -49,6 +55,10 @@ PEER_SQL = """
 # Order-free fingerprints of the table: with and without fetched_at (which any rewrite moves).
 CHECKSUM_SQL = "SELECT count(*), sum(hashtextextended(b::text, 0)) FROM bars b"
 CONTENT_SQL = f"SELECT count(*), sum(hashtextextended(({', '.join(COLUMNS)})::text, 0)) FROM bars"
+# Leaf partitions holding rows (the project's table: ~28 yearly ones).
+SPREAD_SQL = "SELECT count(DISTINCT tableoid) FROM bars"
+# The squeezed series: the same bars 50 minutes apart, all in 2020 (one yearly partition).
+ONE_YEAR_T0, ONE_YEAR_STEP = datetime(2020, 1, 1, tzinfo=UTC), timedelta(minutes=50)
 
 
 def log(message: str) -> None:
@@ -61,11 +71,17 @@ def synthetic_instruments(n: int) -> list[Instrument]:
     return [Instrument(f"SYN{i:03d}", f"Synthetic {i}", "SIM", "USD", "UTC") for i in range(n)]
 
 
-def synthetic_bars(instruments: list[Instrument], days: int, seed: int = 7) -> list[Bar]:
-    """A seeded random walk of `days` daily bars per instrument, in instrument order."""
+def synthetic_bars(
+    instruments: list[Instrument],
+    days: int,
+    seed: int = 7,
+    t0: datetime = datetime(1990, 1, 1, 21, tzinfo=UTC),
+    step: timedelta = timedelta(days=1),
+) -> list[Bar]:
+    """A seeded random walk of `days` daily bars per instrument, in instrument order, one
+    `step` apart from `t0` (a shorter step squeezes them into fewer partitions)."""
     rng = random.Random(seed)
-    t0 = datetime(1990, 1, 1, 21, tzinfo=UTC)
-    stamps = [t0 + timedelta(days=d) for d in range(days)]
+    stamps = [t0 + step * d for d in range(days)]
     bars = []
     for inst in instruments:
         price = rng.uniform(10, 500)
@@ -83,6 +99,19 @@ async def _project_batch(conn: asyncpg.Connection, batch: list[Bar]) -> WriteRes
         return await write_bars(conn, batch)
 
 
+async def _merge_batch(conn: asyncpg.Connection, batch: list[Bar]) -> WriteResult:
+    async with conn.transaction():
+        return await write_bars(conn, batch, direct_copy=False)
+
+
+async def _copy_batch(conn: asyncpg.Connection, batch: list[Bar]) -> None:
+    """The ceiling: the batch's rows COPYed into `bars` as they are (no staging, no merge;
+    the partitions are made beforehand, outside the timing)."""
+    records = list(map(operator.attrgetter(*COLUMNS), batch))
+    async with conn.transaction():
+        await conn.copy_records_to_table("bars", records=records, columns=COLUMNS)
+
+
 async def _peer_batch(conn: asyncpg.Connection, batch: list[Bar]) -> None:
     records = list(map(operator.attrgetter(*COLUMNS), batch))
     async with conn.transaction():
@@ -96,20 +125,21 @@ async def _timed(work: Awaitable[T]) -> tuple[float, T]:
 
 
 async def _first_pass(
-    project: asyncpg.Connection, peer: asyncpg.Connection, batches: list[list[Bar]]
-) -> tuple[list[float], list[float], int]:
-    """Both writers, batch by batch, alternating who goes first: a busy neighbour on the
-    machine slows both alike. Returns per-batch seconds of each and rows inserted."""
-    project_s, peer_s, inserted = [], [], 0
-    for i, batch in enumerate(batches):
-        if i % 2:
-            peer_s.append((await _timed(_peer_batch(peer, batch)))[0])
-        seconds, result = await _timed(_project_batch(project, batch))
-        project_s.append(seconds)
-        inserted += result.inserted
-        if not i % 2:
-            peer_s.append((await _timed(_peer_batch(peer, batch)))[0])
-    return project_s, peer_s, inserted
+    writers: dict[str, tuple[Callable[[list[Bar]], Awaitable[Any]], list[list[Bar]]]],
+) -> tuple[dict[str, list[float]], int]:
+    """Every writer, batch by batch, taking turns at going first: a busy neighbour on the
+    machine slows all alike. Returns per-batch seconds of each, and the rows the project's
+    writer inserted."""
+    seconds: dict[str, list[float]] = {name: [] for name in writers}
+    names, inserted = list(writers), 0
+    for i in range(len(next(iter(writers.values()))[1])):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            write, batches = writers[name]
+            took, result = await _timed(write(batches[i]))
+            seconds[name].append(took)
+            if name == "project":
+                inserted += result.inserted
+    return seconds, inserted
 
 
 async def _rerun(conn: asyncpg.Connection, batches: list[list[Bar]]) -> tuple[float, int, bool]:
@@ -128,36 +158,67 @@ async def _measure_writer(
 ) -> dict:
     insts = synthetic_instruments(instruments)
     bars = synthetic_bars(insts, days)
-    n, batches = len(bars), [bars[i : i + batch_rows] for i in range(0, len(bars), batch_rows)]
+    squeezed = synthetic_bars(insts, days, t0=ONE_YEAR_T0, step=ONE_YEAR_STEP)
+    n = len(bars)
+    batches = [bars[i : i + batch_rows] for i in range(0, n, batch_rows)]
+    one_part = [squeezed[i : i + batch_rows] for i in range(0, n, batch_rows)]
     log(f"{n:,} bars in {len(batches)} batches of {batch_rows:,}, one transaction each")
-    project = await connect(await pg.fresh_database("bench_project", insts))
-    peer = await connect(await pg.fresh_database("bench_peer", insts))
+    names = ("project", "peer", "copy", "merge", "one_partition")
+    conns = {name: await connect(await pg.fresh_database(f"bench_{name}", insts)) for name in names}
     try:
-        project_s, peer_s, inserted = await _first_pass(project, peer, batches)
-        log(f"project write_bars: {sum(project_s):.1f}s, {n / sum(project_s):,.0f} rows/s")
-        log(f"peer executemany:   {sum(peer_s):.1f}s, {n / sum(peer_s):,.0f} rows/s")
-        same = tuple(await project.fetchrow(CONTENT_SQL)) == tuple(await peer.fetchrow(CONTENT_SQL))
-        await peer.close()
-        await pg.drop_database("bench_peer")
-        rerun_s, changed, unchanged = await _rerun(project, batches)
+        # The ceiling's partitions exist before it starts (the others make their own).
+        await conns["copy"].fetchval(
+            "SELECT bars_ensure_partitions('{1d}', $1::timestamptz[], $2::timestamptz[])",
+            [bars[0].ts],
+            [bars[-1].ts],
+        )
+        fns = {"project": _project_batch, "peer": _peer_batch, "copy": _copy_batch,
+               "merge": _merge_batch, "one_partition": _project_batch}  # fmt: skip
+        seconds, inserted = await _first_pass(
+            {name: (partial(fns[name], conns[name]), one_part if name == "one_partition"
+                    else batches) for name in names}
+        )  # fmt: skip
+        rate = {name: n / sum(seconds[name]) for name in names}
+        for name in names:
+            log(f"{name:>13}: {sum(seconds[name]):.1f}s, {rate[name]:,.0f} rows/s")
+        same = {
+            name: tuple(await conns[name].fetchrow(CONTENT_SQL))
+            for name in ("project", "peer", "copy", "merge")
+        }
+        spread = await conns["project"].fetchval(SPREAD_SQL)
+        for name in ("peer", "copy"):
+            await conns[name].close()
+            await pg.drop_database(f"bench_{name}")
+        rerun_s, changed, unchanged = await _rerun(conns["project"], batches)
         log(f"project rerun: {rerun_s:.1f}s, {changed} rows changed, table unchanged: {unchanged}")
+        rerun_one_s, changed_one, _ = await _rerun(conns["one_partition"], one_part)
+        log(f"one-partition rerun: {rerun_one_s:.1f}s, {changed_one} rows changed")
     finally:
-        await project.close()
-        await peer.close()
-    await pg.drop_database("bench_project")
-    if inserted != n or not same:
-        raise RuntimeError(f"writers disagree: inserted {inserted} of {n}, same content {same}")
-    project_rate, peer_rate = n / sum(project_s), n / sum(peer_s)
+        for conn in conns.values():
+            await conn.close()
+    for name in ("project", "merge", "one_partition"):
+        await pg.drop_database(f"bench_{name}")
+    if inserted != n or len(set(same.values())) != 1:
+        raise RuntimeError(f"writers disagree: inserted {inserted} of {n}, contents {same}")
     return {
         "rows": n,
         "batch_rows": batch_rows,
-        "project_rows_per_s": round(project_rate),
-        "peer_rows_per_s": round(peer_rate),
-        "ratio": round(project_rate / peer_rate, 2),
-        "ratio_median_batch": round(statistics.median(peer_s) / statistics.median(project_s), 2),
-        "rerun_changed_rows": changed,
+        "project_rows_per_s": round(rate["project"]),
+        "peer_rows_per_s": round(rate["peer"]),
+        "ratio": round(rate["project"] / rate["peer"], 2),
+        "ratio_median_batch": round(
+            statistics.median(seconds["peer"]) / statistics.median(seconds["project"]), 2
+        ),
+        "copy_ceiling_rows_per_s": round(rate["copy"]),
+        "ratio_to_ceiling": round(rate["project"] / rate["copy"], 2),
+        "merge_rows_per_s": round(rate["merge"]),
+        "merge_ratio_to_ceiling": round(rate["merge"] / rate["copy"], 2),
+        "partitions": spread,
+        "one_partition_rows_per_s": round(rate["one_partition"]),
+        "rerun_changed_rows": changed + changed_one,
         "rerun_table_unchanged": unchanged,
         "rerun_rows_per_s": round(n / rerun_s),
+        "rerun_one_partition_rows_per_s": round(n / rerun_one_s),
     }
 
 

@@ -188,11 +188,15 @@ async def _direct_copy(conn: asyncpg.Connection, target: _Target, records: list[
 
 
 async def _merge(
-    conn: asyncpg.Connection, target: _Target, records: list[tuple]
+    conn: asyncpg.Connection, target: _Target, records: list[tuple], direct: bool = True
 ) -> tuple[int, int]:
     if target is BARS:
         await ensure_bar_partitions(conn, records)
-    if len(records) >= DIRECT_COPY_MIN_ROWS and await _direct_copy(conn, target, records):
+    if (
+        direct
+        and len(records) >= DIRECT_COPY_MIN_ROWS
+        and await _direct_copy(conn, target, records)
+    ):
         return len(records), 0
     await conn.execute(target.stage_sql)
     await conn.copy_records_to_table(target.stage, records=records, columns=target.columns)
@@ -218,17 +222,22 @@ async def _in_transaction(conn: asyncpg.Connection, work: Callable[[], Any]) -> 
         raise UnknownInstrument(table_of(exc.table_name or "?"), match["id"]) from exc
 
 
-async def _write(conn: asyncpg.Connection, target: _Target, rows: Sequence[Any]) -> WriteResult:
+async def _write(
+    conn: asyncpg.Connection, target: _Target, rows: Sequence[Any], direct: bool = True
+) -> WriteResult:
     if not rows:
         return WriteResult(0, 0, 0)
     records = _last_per_key(target, list(map(operator.attrgetter(*target.columns), rows)))
-    inserted, updated = await _in_transaction(conn, lambda: _merge(conn, target, records))
+    inserted, updated = await _in_transaction(conn, lambda: _merge(conn, target, records, direct))
     return WriteResult(len(rows), inserted, updated)
 
 
-async def write_bars(conn: asyncpg.Connection, bars: Sequence[Bar]) -> WriteResult:
-    """Upsert bars on (instrument_id, interval, ts); a corrected bar updates its row."""
-    return await _write(conn, BARS, bars)
+async def write_bars(
+    conn: asyncpg.Connection, bars: Sequence[Bar], direct_copy: bool = True
+) -> WriteResult:
+    """Upsert bars on (instrument_id, interval, ts); a corrected bar updates its row.
+    `direct_copy=False` always merges (the benchmark measures the merge with it)."""
+    return await _write(conn, BARS, bars, direct_copy)
 
 
 async def write_corporate_actions(
