@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from configs.alert_settings import ALERT_SECRETS, AlertSettings
 from configs.errors import ConfigError, shown_path
 from configs.groups import GROUP_NAME, effective_watchlist
 from configs.sections import (
@@ -36,7 +37,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
 
 
-class Settings(BaseSettings):
+class Settings(AlertSettings):  # monitoring's settings: configs/alert_settings.py
     """Everything stockray reads at start. Secrets are `SecretStr` and never printed."""
 
     model_config = SettingsConfigDict(
@@ -126,51 +127,6 @@ class Settings(BaseSettings):
     metrics_refresh_s: Annotated[float, Field(ge=1)] = Field(
         15, description="How often /metrics' Postgres and Jobs API gauges are recomputed (s)."
     )
-    # `stockray monitoring up`: Prometheus and Alertmanager on loopback (cluster/alerting.py).
-    prometheus_port: Port = Field(9090, description="Port of the Prometheus `monitoring up` runs.")
-    alertmanager_port: Port = Field(
-        9093, description="Port of the Alertmanager `monitoring up` runs."
-    )
-    prometheus_scrape_interval_s: Annotated[float, Field(gt=0)] = Field(
-        15, description="How often Prometheus scrapes the API and Ray's metrics agent (s)."
-    )
-    prometheus_evaluation_interval_s: Annotated[float, Field(gt=0)] = Field(
-        30, description="How often Prometheus evaluates the alert rules (s)."
-    )
-    alert_for_max_s: Annotated[float, Field(ge=0)] | None = Field(
-        None,
-        description="Cap on each rule's `for:` in the rules `monitoring up` writes (drills, "
-        "tests); unset = alerts.yml's.",
-    )
-    alert_group_wait_s: Annotated[float, Field(gt=0)] = Field(
-        30, description="Alertmanager: wait before the first notice of a new group (s)."
-    )
-    alert_group_interval_s: Annotated[float, Field(gt=0)] = Field(
-        300, description="Alertmanager: wait before notifying a group's changes, resolved too (s)."
-    )
-    alert_repeat_interval_s: Annotated[float, Field(gt=0)] = Field(
-        4 * 3600, description="Alertmanager: repeat a still-firing warning or critical alert (s)."
-    )
-    alert_disaster_repeat_s: Annotated[float, Field(gt=0)] = Field(
-        900, description="Alertmanager: repeat a still-firing disaster alert (s)."
-    )
-    alert_webhook_url: SecretStr | None = Field(
-        None, description="Generic webhook (Alertmanager JSON) for every level; unset = none."
-    )
-    alert_slack_url: SecretStr | None = Field(
-        None, description="Slack-compatible incoming webhook for every level; unset = none."
-    )
-    alert_smtp_host: str | None = Field(
-        None, description="SMTP server for critical and disaster e-mail; unset = no e-mail."
-    )
-    alert_smtp_port: Port = Field(587, description="SMTP server port.")
-    alert_smtp_from: str | None = Field(None, description="Sender address of alert e-mail.")
-    alert_smtp_to: str | None = Field(
-        None, description="Recipients of alert e-mail, comma-separated."
-    )
-    alert_smtp_user: str | None = Field(None, description="SMTP login; unset = no AUTH.")
-    alert_smtp_password: SecretStr | None = Field(None, description="SMTP password.")
-    alert_smtp_tls: bool = Field(True, description="Require STARTTLS to the SMTP server.")
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],
         description="Addresses whose X-Forwarded-Proto is believed (HSTS), as JSON CIDRs.",
@@ -316,23 +272,6 @@ class Settings(BaseSettings):
             raise ValueError("use at least 16 characters (openssl rand -hex 32)")
         return value
 
-    @field_validator("alert_webhook_url", "alert_slack_url")
-    @classmethod
-    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("an http:// or https:// URL")
-        return value
-
-    @field_validator("alert_smtp_from", "alert_smtp_to")
-    @classmethod
-    def _addresses(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        bad = [a for a in value.split(",") if "@" not in a.strip()]
-        if bad or not value.strip():
-            raise ValueError("e-mail addresses (name@host), comma-separated")
-        return ",".join(a.strip() for a in value.split(","))
-
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -469,9 +408,8 @@ def _env_error(exc: ValidationError) -> ConfigError:
     var = _env_name(name)
     if len(loc) > 1:
         var += "__" + "__".join(p.upper() for p in loc[1:])
-    secret = name in {"database_url", "redis_url", "provider_keys", "llm_keys", "metrics_token"} | {
-        "alert_webhook_url", "alert_slack_url", "alert_smtp_password"
-    }  # fmt: skip
+    secret = name in {"database_url", "redis_url", "provider_keys", "llm_keys", "metrics_token"}
+    secret = secret or name in ALERT_SECRETS
     return ConfigError(f"environment variable {var}", None, _expected(err, show_input=not secret))
 
 
