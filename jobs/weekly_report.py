@@ -21,18 +21,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from configs.settings import Settings
+from core.freshness import STALE_FACTOR, collection_intervals
 from core.jobs import WeeklyReportRequest
-from core.jobs.args import resolve_tickers
 from core.jobs.results import JobSummary
-from core.scheduling import previous_slot
 from core.storage import job_runs
 from core.storage.db import connect
 from core.weekly_report import Expected, gather, write_report
 from jobs.common import describe_error, read_request, start_job, summary_line
 
 PROG = "jobs.weekly_report"
-# Data is late once it has gone this many schedule periods without advancing.
-LATE_AFTER_PERIODS = 2
 log = logging.getLogger("stockray.jobs.weekly_report")
 
 
@@ -57,25 +54,11 @@ def period(request: WeeklyReportRequest, today: date) -> tuple[date, date]:
 
 def expected_freshness(settings: Settings, now: datetime) -> Expected:
     """Per (instrument, capability) some enabled collect schedule covers: the longest its
-    data may go without advancing, `LATE_AFTER_PERIODS` of the shortest such schedule's
-    period (a cron's period: the gap between its last two slots, a weekend included)."""
-    expected: Expected = {}
-    schedules = settings.schedules.schedules if settings.schedules else []
-    for schedule in schedules:
-        if not schedule.enabled or schedule.job != "collect":
-            continue
-        names = schedule.tickers if schedule.tickers is not None else [schedule.group]
-        if schedule.interval_s:
-            step = schedule.interval_s
-        else:
-            last = previous_slot(schedule, now)
-            step = (last - previous_slot(schedule, last - timedelta(seconds=1))).total_seconds()
-        max_age = LATE_AFTER_PERIODS * step + schedule.jitter_s
-        for instrument in resolve_tickers(settings.watchlist, names):
-            for capability in schedule.capabilities:
-                key = (instrument, str(capability))
-                expected[key] = min(expected.get(key, max_age), max_age)
-    return expected
+    data may go without advancing before it is stale, as `stockray doctor` and the
+    `StockrayCollectionStale` alert have it (`core.freshness`: `STALE_FACTOR` times the
+    shortest schedule's gap, a cron's longest gap, a weekend included)."""
+    intervals = collection_intervals(settings, now.timestamp())
+    return {pair: STALE_FACTOR * gap for pair, gap in intervals.items()}
 
 
 async def run(

@@ -5,9 +5,14 @@ serving it to admin keys only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -176,3 +181,20 @@ async def test_the_week_is_written_served_to_admins_and_replaced_on_rerun(
 
 async def _same(pool: asyncpg.Pool) -> asyncpg.Pool:
     return pool
+
+
+async def test_the_job_entrypoint_writes_an_empty_week_and_ends_with_its_summary(
+    migrated_pool, fresh_dsn, tmp_path
+) -> None:
+    env = {**os.environ, "STOCKRAY_DATABASE_URL": fresh_dsn, "STOCKRAY_HOME": str(tmp_path)}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "jobs.weekly_report", "--end", "2026-11-29", "--days", "3"],
+        env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["kind"] == "weekly_report" and summary["start"] == "2026-11-27"
+    page = Path(summary["path"]).read_text()
+    assert page.count("<svg") == 6 and page.count("no data") >= 6
+    assert re.search(r'id="total-requests">0<', page)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from configs.settings import load_settings
+from core.freshness import STALE_FACTOR
 from core.storage.api_daily import BOUNDS_S, N_BUCKETS, ApiDay, bucket_of, quantile
 from core.weekly_report import list_reports, report_path, write_report
 from core.weekly_report.model import (
@@ -116,15 +117,12 @@ def test_arguments_and_the_default_week() -> None:
     assert stopped.value.code == 2
 
 
-def test_freshness_expects_twice_the_shortest_schedule_period() -> None:
+def test_freshness_expects_what_doctor_and_the_alert_expect() -> None:
     settings = load_settings()
     expected = expected_freshness(settings, datetime(2026, 11, 25, 12, tzinfo=UTC))
     by_name = {s.name: s for s in settings.schedules.schedules}
-    intraday = by_name["prices-intraday"]
-    assert expected["AAPL", "prices"] == 2 * intraday.interval_s + intraday.jitter_s
-    hourly = by_name["news-hourly"]
-    assert expected["AAPL", "news"] == 2 * hourly.interval_s + hourly.jitter_s
-    # A weekday cron seen on Monday: its last gap spans the weekend.
-    monday = expected_freshness(settings, datetime(2026, 11, 30, 12, tzinfo=UTC))
-    kr = [k for k in monday if k[1] == "disclosures"]
-    assert kr and all(monday[k] == 2 * timedelta(days=3).total_seconds() for k in kr)
+    assert expected["AAPL", "prices"] == STALE_FACTOR * by_name["prices-intraday"].interval_s
+    assert expected["AAPL", "news"] == STALE_FACTOR * by_name["news-hourly"].interval_s
+    # A weekday cron's longest gap spans the weekend.
+    kr = [k for k in expected if k[1] == "disclosures"]
+    assert kr and all(expected[k] == STALE_FACTOR * timedelta(days=3).total_seconds() for k in kr)
