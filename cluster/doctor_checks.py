@@ -183,7 +183,7 @@ def freshness_check(p: Probe) -> Check:
     """Each scheduled instrument's capability against its schedule."""
     now = p.now.timestamp()
     intervals = freshness.collection_intervals(p.settings, now)
-    last = {(f.instrument_id, f.capability): f.at for f in p.sql(watermarks.last_advances)}
+    last = freshness.last_success(p.sql(watermarks.last_advances))
     return doctor.freshness(freshness.stale(intervals, last, now), len(intervals))
 
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -48,6 +49,17 @@ def cron_gap(schedule: Any, now: float) -> float:
     while (slots[-1] - at).days < CRON_HORIZON_DAYS and len(slots) < 5000:
         slots.append(next_slot(schedule, slots[-1]))
     return max((b - a).total_seconds() for a, b in pairwise(slots[1:]))  # [0] is now
+
+
+def last_success(advances: Iterable[Any]) -> dict[Pair, float]:
+    """When each (instrument, capability) last advanced, from `watermarks.last_advances`
+    rows: prices are watermarked per bar interval (`prices:1d`, `prices:1h`,
+    `core.collection.watermark_key`) but scheduled as `prices`, so the newest interval counts."""
+    last: dict[Pair, float] = {}
+    for f in advances:
+        key = (f.instrument_id, f.capability.split(":", 1)[0])
+        last[key] = max(last.get(key, f.at), f.at)
+    return dict(sorted(last.items()))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from core.freshness import collection_intervals
+from core.freshness import collection_intervals, last_success
 from core.storage import backups, costs, job_runs, watermarks
 
 log = logging.getLogger("stockray.serve")
@@ -85,7 +85,7 @@ async def database_families(pool: Any) -> list[Any]:
         "stockray_collection_last_success_timestamp_seconds",
         "When an instrument's data of a capability last advanced (Unix time).",
         ["instrument", "capability"],
-        [([f.instrument_id, f.capability], f.at) for f in await watermarks.last_advances(pool)],
+        [([i, c], at) for (i, c), at in last_success(await watermarks.last_advances(pool)).items()],
     )
     tallies = await job_runs.run_tallies(pool)
     runs = _gauge(

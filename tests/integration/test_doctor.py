@@ -53,12 +53,12 @@ async def stack(ray_cluster, sim, fresh_dsn: str, tmp_path: Path) -> AsyncIterat
     conn = await connect(fresh_dsn)
     await migrate(conn)
     await sync_instruments(conn, [i.to_instrument() for i in settings.watchlist.instruments])
-    for instrument, capability in PAIRS:
+    for instrument, capability in PAIRS:  # prices are watermarked per bar interval
         await conn.execute(
             "INSERT INTO watermarks (instrument_id, capability, provider, covered_until) "
             "VALUES ($1, $2, 'sim', now())",
             instrument,
-            capability,
+            "prices:1d" if capability == "prices" else capability,
         )
     now = datetime.now(UTC)
     fresh = backups.Backup("logical", str(tmp_path / "b1"), now - timedelta(hours=1, minutes=2),

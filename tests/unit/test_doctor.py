@@ -17,9 +17,10 @@ from configs.settings import ConfigError, load_settings
 from core import doctor
 from core.doctor import Check, Report
 from core.doctor_logs import count_errors, error_stage
-from core.freshness import Lag, collection_intervals, stale
+from core.freshness import Lag, collection_intervals, last_success, stale
 from core.storage.backups import Backup
 from core.storage.wal import Archiver
+from core.storage.watermarks import Freshness
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -143,6 +144,14 @@ def test_freshness_against_the_schedules() -> None:
     every = [Lag(i, c, None, g) for (i, c), g in intervals.items()]
     assert doctor.freshness(every, len(intervals)).status == "fail"
     assert doctor.freshness([], 0).status == "skip"
+
+
+def test_prices_of_every_bar_interval_count_as_the_scheduled_prices() -> None:
+    rows = [Freshness("AAPL", "prices:1d", 100.0), Freshness("AAPL", "prices:1h", 250.0),
+            Freshness("AAPL", "news", 50.0), Freshness("MSFT", "prices:1d", 90.0)]  # fmt: skip
+    assert last_success(rows) == {
+        ("AAPL", "news"): 50.0, ("AAPL", "prices"): 250.0, ("MSFT", "prices"): 90.0
+    }  # fmt: skip
 
 
 def test_providers_circuits_quotas_and_silent_actors() -> None:
