@@ -42,7 +42,8 @@ CHECKS: list[tuple[str, Probe, str | None]] = [
 
 
 def _failed(name: str, exc: BaseException) -> Check:
-    return Check(name=name, status="fail", detail=scrub(f"{type(exc).__name__}: {exc}")[:300])
+    what = str(exc) if isinstance(exc, c.Missing) else f"{type(exc).__name__}: {exc}"
+    return Check(name=name, status="fail", detail=scrub(what)[:300])
 
 
 def _run_all(probe: c.Probe, batch: list[tuple[str, Probe]], timeout_s: float) -> dict[str, Check]:

@@ -31,6 +31,12 @@ from core.storage.backups import Backup
 from core.storage.db import run_connected
 
 LOG_SUFFIXES = (".log", ".err", ".out")
+
+
+class Missing(Exception):
+    """Something a probe needs is not configured or recorded; the message says what to do."""
+
+
 T = TypeVar("T")
 
 
@@ -62,7 +68,7 @@ class Probe:
     def sql(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """`work(conn)` on a fresh connection to the stack's database."""
         if not self.dsn:
-            raise RuntimeError("no database: set STOCKRAY_DATABASE_URL or run `stockray up`")
+            raise Missing("no database: set STOCKRAY_DATABASE_URL or run `stockray up`")
         return run_connected(self.dsn, work)
 
 
@@ -98,7 +104,7 @@ def serve(p: Probe) -> Check:
 def scheduler_beat(p: Probe) -> Check:
     """The scheduler actor's heartbeat row is fresh."""
     if not p.dsn:
-        raise RuntimeError("no database to read the heartbeat from")
+        raise Missing("no database to read the heartbeat from")
     alive, _ = scheduler.state(p.dsn)
     detail = "heartbeat fresh" if alive else "no heartbeat in 30 s: `stockray up` restarts it"
     return Check(name="scheduler", status="ok" if alive else "fail", detail=detail)
