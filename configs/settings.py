@@ -12,6 +12,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import SettingsConfigDict
 
 from configs.alert_settings import ALERT_SECRETS, AlertSettings
+from configs.doctor_settings import DoctorSettings
 from configs.errors import ConfigError, shown_path
 from configs.groups import GROUP_NAME, effective_watchlist
 from configs.sections import (
@@ -22,7 +23,6 @@ from configs.sections import (
     ServeConfig,
     Watchlist,
 )
-from core.levels import Falling, Rising
 
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -37,7 +37,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
 
 
-class Settings(AlertSettings):  # monitoring's settings: configs/alert_settings.py
+class Settings(AlertSettings, DoctorSettings):  # bases: configs/{alert,doctor}_settings.py
     """Everything stockray reads at start. Secrets are `SecretStr` and never printed."""
 
     model_config = SettingsConfigDict(
@@ -158,20 +158,6 @@ class Settings(AlertSettings):  # monitoring's settings: configs/alert_settings.
         90,
         description="Days base backups and their WAL are kept (the newest base backup always).",
     )
-    # `stockray doctor` (cluster/doctor.py); the level pairs are JSON `[warn, fail]`.
-    doctor_timeout_s: Annotated[float, Field(gt=0)] = Field(
-        10, description="Longest one doctor check may take (s); past it the check fails."
-    )
-    doctor_disk_used_pct: Rising = Field((80, 90), description="Used % of the data dir's disk.")
-    doctor_memory_used_pct: Rising = Field((80, 90), description="Used % of the machine's memory.")
-    doctor_connections_pct: Rising = Field(
-        (80, 90), description="Postgres connections in use, % of those clients may open."
-    )
-    doctor_backup_age_h: Rising = Field((26, 72), description="Age of the newest backup (h).")
-    tls_cert_file: Path | None = Field(
-        None, description="PEM certificate the TLS front serves; unset = no expiry check."
-    )
-    doctor_cert_days: Falling = Field((30, 7), description="Days left on the TLS certificate.")
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Provider API keys: STOCKRAY_PROVIDER_KEYS__NEWSAPI=…"
     )
