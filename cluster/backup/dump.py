@@ -7,20 +7,24 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
+
 from cluster import postgres
 from cluster.backup.errors import BackupError
 from cluster.backup.files import copy_lake, sha256
 from cluster.backup.manifest import DUMP, FORMAT, Manifest, PostgresDump
 from cluster.backup.tools import client_tool, embedded_uri, last_line, libpq
+from cluster.backup.verify import verify_backup
 from configs.settings import Settings
-from core.storage import catalog
-from core.storage.db import connect
+from core.storage import backups, catalog
+from core.storage.db import connect, run_connected
 
 
 @dataclass(frozen=True)
@@ -75,20 +79,29 @@ def _dsn(settings: Settings) -> tuple[str, bool]:
 
 
 def backup(settings: Settings, path: Path) -> Manifest:
-    """Write a backup directory at `path` (which must not exist or be empty); its manifest."""
+    """Write a backup directory at `path` (which must not exist or be empty); its manifest.
+
+    Once complete it is checked (`verify_backup`: every file's sha256) and recorded in
+    `backups` (kind 'logical', `verified_at` when the check passed)."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise BackupError(f"{path} already exists and is not empty; choose a new PATH", 2)
-    started = time.monotonic()
+    started, started_at = time.monotonic(), datetime.now(UTC)
     dsn, started_pg = _dsn(settings)
+    try:
+        manifest = _write(settings, path, dsn, started)
+        _record(dsn, path, manifest, started_at)
+    finally:
+        if started_pg:
+            postgres.stop_embedded(postgres.pgdata_dir(settings))
+    return manifest
+
+
+def _write(settings: Settings, path: Path, dsn: str, started: float) -> Manifest:
     # Written beside PATH and renamed at the end: a PATH with a manifest is complete.
     staging = path.with_name(f".{path.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True, mode=0o700)
-    try:
-        pg = asyncio.run(dump_in_snapshot(dsn, staging / DUMP))
-    finally:
-        if started_pg:
-            postgres.stop_embedded(postgres.pgdata_dir(settings))
+    pg = asyncio.run(dump_in_snapshot(dsn, staging / DUMP))
     lake = copy_lake(settings.home / "lake", staging / "lake")
     os.sync()  # once, before the manifest marks the backup complete (one fsync per file is slow)
     manifest = Manifest(
@@ -116,6 +129,28 @@ def backup(settings: Settings, path: Path) -> Manifest:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.rename(staging, path)
     return manifest
+
+
+def _record(dsn: str, path: Path, manifest: Manifest, started_at: datetime) -> None:
+    """Check the written backup and record it in `backups` (a database without that table,
+    an older schema, gets a warning: the backup itself is complete)."""
+    verify_backup(path)  # BackupError if a file does not read back as written
+    row = backups.Backup(
+        kind="logical",
+        path=str(path),
+        started_at=started_at,
+        finished_at=manifest.created_at,
+        bytes=manifest.postgres.bytes + sum(e.bytes for e in manifest.lake),
+        verified_at=datetime.now(UTC),
+        detail={"tables": len(manifest.tables), "lake_files": len(manifest.lake)},
+    )
+    try:
+        run_connected(dsn, lambda conn: backups.record(conn, row))
+    except asyncpg.UndefinedTableError:
+        print(
+            "stockray backup: not recorded (no `backups` table: run `stockray migrate`)",
+            file=sys.stderr,
+        )
 
 
 def _version() -> str:

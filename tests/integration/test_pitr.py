@@ -175,3 +175,13 @@ def test_retention_prunes_old_base_backups_and_wal_but_keeps_the_newest(home: Ho
     assert code == 0, summary
     assert [b.path for b in basebackups.listing(root)] == [newest.path]
     assert os.listdir(newest.data)
+
+
+def test_a_logical_backup_is_recorded_once_checked(home: Home) -> None:
+    dsn = home.dsn
+    done = home.stack.run("backup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (written,) = (home.stack.home / "backups").iterdir()
+    (row,) = run_connected(dsn, lambda c: backups.listing(c, "logical"))
+    assert row.path == str(written) and row.verified_at is not None
+    assert row.bytes > 0 and row.finished_at >= row.started_at
