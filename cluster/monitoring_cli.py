@@ -31,6 +31,7 @@ from core.wait import poll
 START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 TOKEN_FILE, RULES_FILE = "stockray-metrics.token", "alerts.yml"
+REDACT_FILE = "alertmanager-redact.sed"  # Alertmanager's log goes through `sed -f` this
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def render(settings: Settings) -> dict[str, str]:
         RULES_FILE: alerting.dump(alerting.rules(settings)),
         "prometheus.yml": alerting.dump(alerting.prometheus_config(settings, rules, token)),
         "alertmanager.yml": alerting.dump(alerting.alertmanager_config(settings)),
+        REDACT_FILE: alerting.sed_redaction(settings),
     }
 
 
@@ -180,11 +182,12 @@ def _check(folder: Path) -> None:
             raise StackError(f"{argv[0]} refused the rendered config:\n{done.stdout}{done.stderr}")
 
 
-def write_checked(settings: Settings) -> Path:
+def write_checked(settings: Settings) -> set[str]:
     """Render, write beside the live files, check, then move into place: a refused config
-    leaves the running one as it was. Returns `<home>/monitoring`."""
+    leaves the running one as it was. Returns the names of the files that changed."""
     files = render(settings)
     base = folder(settings)
+    changed = {n for n, text in files.items() if _read(base / n) != text}
     staging = Path(tempfile.mkdtemp(prefix=".check-", dir=base))
     try:
         for name, text in files.items():
@@ -194,16 +197,35 @@ def write_checked(settings: Settings) -> Path:
             os.replace(staging / name, base / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return base
+    return changed
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
 
 
 def _start(service: Service, log: Path) -> Running:
     service.data.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
-        proc = subprocess.Popen(
-            service.argv(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        if service.name != "alertmanager":
+            proc = subprocess.Popen(
+                service.argv(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        else:  # its log passes `sed` (it ends with Alertmanager's output), secrets redacted
+            redact = subprocess.Popen(
+                ["sed", "-u", "-f", str(service.config.parent / REDACT_FILE)],
+                stdin=subprocess.PIPE, stdout=out, stderr=out, start_new_session=True,
+            )  # fmt: skip
+            proc = subprocess.Popen(
+                service.argv(), stdout=redact.stdin, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            assert redact.stdin is not None
+            redact.stdin.close()
     up = poll(lambda: proc.poll() is not None or ready(service.url), timeout_s=START_TIMEOUT_S)
     if not up or proc.poll() is not None:
         if proc.poll() is None:
@@ -215,16 +237,18 @@ def _start(service: Service, log: Path) -> Running:
 
 def up(settings: Settings) -> list[str]:
     """Write the configs, start what is not running, reload what is; lines to print."""
-    write_checked(settings)
+    changed = write_checked(settings)
     state, lines = load_state(settings), []
     for service in services(settings):
         log = settings.home / "logs" / f"{service.name}.log"
         proc = _process(service, state.get(service.name))
-        if proc is not None and state[service.name].url == service.url:
+        # New secrets need a new log filter: Alertmanager restarts rather than reloads.
+        restart = service.name == "alertmanager" and REDACT_FILE in changed
+        if proc is not None and state[service.name].url == service.url and not restart:
             proc.send_signal(signal.SIGHUP)  # both re-read their config files on SIGHUP
             lines.append(f"  [ok ] {service.name:<12} {service.url}  already running: reloaded")
             continue
-        if proc is not None:  # its port setting changed: restart it on the new one
+        if proc is not None:  # its port or its secrets changed: restart it
             _stop(proc)
         state[service.name] = _start(service, log)
         _save_state(settings, state)

@@ -37,27 +37,33 @@ from tests.support import free_port
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 ALERT = "StockrayProviderCircuitOpen"
+SECRET_PATH = "hook-secret-5c0ffee"
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1 that records every JSON body POSTed to it."""
+    """A webhook receiver on 127.0.0.1 that records every JSON body POSTed to it; it refuses
+    (500) the first `refuse` POSTs. Its URL holds a secret path, as chat webhooks do."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: int = 0) -> None:
         self.bodies: list[dict[str, Any]] = []
-        bodies = self.bodies
+        bodies, refused = self.bodies, [0]
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server's name
-                length = int(self.headers.get("Content-Length", 0))
-                bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if refused[0] < refuse:
+                    refused[0] += 1
+                    self.send_response(500)
+                else:
+                    bodies.append(body)
+                    self.send_response(200)
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts/{SECRET_PATH}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def notices(self, status: str, alert: str = ALERT) -> list[dict[str, Any]]:
@@ -184,11 +190,11 @@ def test_a_provider_outage_alerts_the_webhook_and_resolves(
     assert stack.run("monitoring", "down").returncode == 0  # nothing running is fine
 
 
-def test_stack_down_is_a_repeated_disaster_that_inhibits_the_rest(
-    tmp_path: Path, receiver: Receiver
-) -> None:
+def test_stack_down_is_a_repeated_disaster_that_inhibits_the_rest(tmp_path: Path) -> None:
     """No stack at all: both scrape targets are down, so StockrayStackDown (disaster) and
-    StockrayApiDown (critical) fire; only the first reaches the webhook, again and again."""
+    StockrayApiDown (critical) fire; only the first reaches the webhook, again and again.
+    The webhook refuses the first notice: Alertmanager logs the failure, URL redacted."""
+    receiver = Receiver(refuse=1)
     am_port = free_port()
     env = {
         **os.environ,
@@ -231,5 +237,9 @@ def test_stack_down_is_a_repeated_disaster_that_inhibits_the_rest(
         assert held["status"]["state"] == "suppressed" and held["status"]["inhibitedBy"]
         assert receiver.notices("firing", "StockrayApiDown") == []
         assert "1 silenced or inhibited" in stockray("status").stdout
+        log = (tmp_path / "home" / "logs" / "alertmanager.log").read_text()
+        assert "unexpected status code 500: <redacted>" in log, log[-2000:]
+        assert SECRET_PATH not in log
     finally:
         stockray("down")
+        receiver.server.shutdown()

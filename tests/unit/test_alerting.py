@@ -155,10 +155,15 @@ def test_up_writes_checked_files_0600_and_needs_the_metrics_token(tmp_path: Path
     with pytest.raises(ConfigError, match="STOCKRAY_METRICS_TOKEN"):
         monitoring_cli.render(load_settings(home=tmp_path, metrics_token=None))
     settings = load_settings(home=tmp_path, metrics_token=TOKEN, **ALL_RECEIVERS)
-    base = monitoring_cli.write_checked(settings)  # promtool and amtool accept them
+    changed = monitoring_cli.write_checked(settings)  # promtool and amtool accept them
+    base = tmp_path / "monitoring"
     assert stat.S_IMODE(base.stat().st_mode) == 0o700
     written = {p.name for p in base.iterdir()}
-    assert written == {"stockray-metrics.token", "alerts.yml", "prometheus.yml", "alertmanager.yml"}
+    assert written == changed == {
+        "stockray-metrics.token", "alerts.yml", "prometheus.yml", "alertmanager.yml",
+        "alertmanager-redact.sed",
+    }  # fmt: skip
+    assert monitoring_cli.write_checked(settings) == set()  # the same settings: nothing new
     for path in base.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert (base / "stockray-metrics.token").read_text().strip() == TOKEN
@@ -171,3 +176,26 @@ def test_up_writes_checked_files_0600_and_needs_the_metrics_token(tmp_path: Path
     assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         f"127.0.0.1:{settings.alertmanager_port}"
     ]
+
+
+def test_the_log_filter_redacts_every_receiver_secret(tmp_path: Path) -> None:
+    """Alertmanager 0.25 logs a refused webhook's URL; its log passes this sed script."""
+    settings = load_settings(
+        alert_webhook_url="http://user:pw@127.0.0.1:9/hook-secret-4f1c?t=a.b[1]&u=$x",
+        alert_slack_url=SLACK, alert_smtp_password="p*ss/w\\rd.",
+    )  # fmt: skip
+    script = tmp_path / "redact.sed"
+    script.write_text(alerting.sed_redaction(settings))
+    lines = (
+        'err="unexpected status code 500: http://user:pw@127.0.0.1:9/hook-secret-4f1c?t=a.b[1]&u=$x"\n'
+        'err="Post \\"http://user:xxxxx@127.0.0.1:9/hook-secret-4f1c?t=a.b[1]&u=$x\\": refused"\n'
+        f"{SLACK} p*ss/w\\rd. kept: hook-secret-4f1cXt p*ssXw\n"
+    )
+    sed = shutil.which("sed")
+    assert sed
+    done = subprocess.run([sed, "-f", str(script)], input=lines, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "hook-secret-4f1c?" not in out and "slack-secret" not in out and "w\\rd." not in out
+    assert out.count("<redacted>") == 4 and "kept: hook-secret-4f1cXt p*ssXw" in out
+    assert alerting.sed_redaction(load_settings(alert_webhook_url=None, alert_slack_url=None)) == ""
