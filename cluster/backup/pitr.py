@@ -12,6 +12,7 @@ The lake is not touched (Postgres is authoritative; collectors rewrite lake file
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +28,7 @@ from cluster.backup.errors import BackupError
 from cluster.backup.files import swap
 from configs.settings import Settings
 from core.pitr import archive, basebackups
-from core.pitr.tools import client_tool, server_user
+from core.pitr.tools import client_tool, run_tool, server_user
 from core.storage import wal
 from core.storage.db import run_connected
 from core.wait import poll
@@ -108,20 +109,64 @@ def restore_to_time(settings: Settings, target: datetime, force: bool) -> Recove
     pgdata = postgres.pgdata_dir(settings)
     postgres.stop_embedded(pgdata)  # one not started by `up`
     staging = pgdata.with_name(STAGING)
-    postgres.stop_embedded(staging)  # an interrupted restore may have left it running
-    shutil.rmtree(staging, ignore_errors=True)
     wal_dir = archive.cluster_archive(settings.wal_archive_dir, chosen.system_id)
-    _stage(chosen, pgdata, staging, archive.RecoveryTarget(target, wal_dir))
+    live_end = _clean_end(pgdata, chosen)
     started = time.monotonic()
     try:
-        state = _recover(staging, target)
-    finally:
-        postgres.stop_embedded(staging)
+        state = _attempt(chosen, pgdata, staging, archive.RecoveryTarget(target, wal_dir))
+    except WalEndsEarly as early:
+        # No commit after `target` in the WAL. If that WAL is all the stopped server wrote
+        # (replay reached its shutdown checkpoint), its end IS the state at `target`.
+        if live_end is None or early.redo_done < live_end:
+            raise
+        state = _attempt(chosen, pgdata, staging, archive.RecoveryTarget(None, wal_dir))
     replay_s = time.monotonic() - started
     archive.install_conf(staging, archive.server_conf(wal_dir, settings.archive_timeout_s))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     kept = swap(pgdata, staging, stamp)
     return Recovered(chosen, target, *state, replay_s, kept)
+
+
+def _attempt(
+    chosen: basebackups.BaseBackup, live: Path, staging: Path, target: archive.RecoveryTarget
+) -> tuple[datetime | None, int | None, int | None]:
+    postgres.stop_embedded(staging)  # an interrupted restore may have left it running
+    shutil.rmtree(staging, ignore_errors=True)
+    _stage(chosen, live, staging, target)
+    try:
+        return _recover(staging, target.time)
+    finally:
+        postgres.stop_embedded(staging)
+
+
+class WalEndsEarly(BackupError):
+    """Replay reached the end of the WAL before the target (no commit after it)."""
+
+    def __init__(self, message: str, redo_done: int) -> None:
+        super().__init__(message)
+        self.redo_done = redo_done
+
+
+def _lsn(text: str) -> int:
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def _clean_end(live: Path, chosen: basebackups.BaseBackup) -> int | None:
+    """Where the stopped server's WAL ends (its shutdown checkpoint), if it was shut down
+    cleanly and is the backup's cluster (so its WAL is copied into the restore)."""
+    if not (live / "global" / "pg_control").exists():
+        return None
+    tool, _ = client_tool("pg_controldata", 0)
+    out = dict(
+        (k.strip(), v.strip())
+        for k, _, v in (ln.partition(":") for ln in run_tool([tool, "-D", str(live)]).splitlines())
+    )
+    if out.get("Database system identifier") != chosen.system_id:
+        return None
+    if out.get("Database cluster state") != "shut down":
+        return None
+    return _lsn(out["Latest checkpoint location"])
 
 
 def _stage(
@@ -158,11 +203,11 @@ def _recover(staging: Path, target: datetime) -> tuple[datetime | None, int | No
                  "-l", str(staging / "log"), "-o", f'-h "" -k {sockets}', "start"]  # fmt: skip
         done = subprocess.run(start, capture_output=True, text=True, user=server_user())
         if done.returncode != 0:
-            raise BackupError(_why_not(staging, target))
+            raise _why_not(staging, target)
 
         def state() -> wal.Recovery | None:
             if not postgres.embedded_running(staging):
-                raise BackupError(_why_not(staging, target))
+                raise _why_not(staging, target)
             try:
                 return run_connected(dsn, wal.recovery)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -177,7 +222,7 @@ def _recover(staging: Path, target: datetime) -> tuple[datetime | None, int | No
             migration = run_connected(dsn, wal.newest_migration)
         except asyncpg.PostgresError as exc:
             raise BackupError(f"the restored database has no readable schema: {exc}") from None
-        if rec.last_replayed_at is not None and rec.last_replayed_at > target:
+        if target and rec.last_replayed_at and rec.last_replayed_at > target:
             raise BackupError(
                 f"the restored server replayed past {target} (to {rec.last_replayed_at})"
             )
@@ -186,15 +231,17 @@ def _recover(staging: Path, target: datetime) -> tuple[datetime | None, int | No
         shutil.rmtree(sockets, ignore_errors=True)
 
 
-def _why_not(staging: Path, target: datetime) -> str:
+def _why_not(staging: Path, target: datetime | None) -> BackupError:
     log = (staging / "log").read_text(errors="replace") if (staging / "log").exists() else ""
-    if NOT_REACHED in log:
+    if target is not None and NOT_REACHED in log:
         last = [ln for ln in log.splitlines() if "last completed transaction was at" in ln]
         when = last[-1].split("log time", 1)[-1].strip() if last else "unknown"
-        return (
+        redo = re.search(r"redo done at ([0-9A-F]+/[0-9A-F]+)", log)
+        return WalEndsEarly(
             f"the archived WAL ends before {target.isoformat(sep=' ')} (its last transaction "
-            f"is at {when}); choose an earlier time. Nothing was changed"
+            f"is at {when}); choose an earlier time. Nothing was changed",
+            _lsn(redo[1]) if redo else 0,
         )
     fatal = [ln for ln in log.splitlines() if "FATAL" in ln or "PANIC" in ln]
     detail = fatal[-1] if fatal else f"see {staging / 'log'}"
-    return f"the restored server did not recover ({detail}); nothing was changed"
+    return BackupError(f"the restored server did not recover ({detail}); nothing was changed")

@@ -49,9 +49,10 @@ def restore_command(wal_dir: Path) -> str:
 
 @dataclass(frozen=True)
 class RecoveryTarget:
-    """Where a restored server stops replaying: the instant, and the archive to read."""
+    """Where a restored server stops replaying: the instant (None: the end of the WAL), and
+    the archive to read."""
 
-    time: datetime
+    time: datetime | None
     wal_dir: Path
 
 
@@ -71,10 +72,11 @@ def server_conf(wal_dir: Path, timeout_s: int, target: RecoveryTarget | None = N
     if target is not None:
         lines += [
             f"restore_command = {_quote(restore_command(target.wal_dir))}",
-            f"recovery_target_time = {_quote(target.time.isoformat(sep=' '))}",
             "recovery_target_action = promote",
             "recovery_target_timeline = latest",
         ]
+        if target.time is not None:
+            lines.append(f"recovery_target_time = {_quote(target.time.isoformat(sep=' '))}")
     return "\n".join(lines) + "\n"
 
 

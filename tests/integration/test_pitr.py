@@ -121,11 +121,16 @@ def test_restore_to_a_noted_time_brings_back_exactly_its_rows(home: Home) -> Non
     before = sorted(p.name for p in home.stack.home.iterdir())
     # Refused, nothing touched: running without --force, before the oldest base backup,
     # in the future, unparsable.
-    for when in (noted_at.isoformat(), "2001-01-01 00:00:00+00", "2999-01-01 00:00:00+00", "x"):
+    refusals = {
+        noted_at.isoformat(): "the stack is running",
+        "2001-01-01 00:00:00+00": "before the oldest base backup",
+        "2999-01-01 00:00:00+00": "in the future",
+        "x": "not a time",
+    }
+    for when, why in refusals.items():
         done = home.stack.run("restore", "--to-time", when)
-        assert done.returncode == 2, done.stderr
+        assert done.returncode == 2 and why in done.stderr, done.stderr
         assert sorted(p.name for p in home.stack.home.iterdir()) == before
-    assert "running" in home.stack.run("restore", "--to-time", noted_at.isoformat()).stderr
     assert postgres.embedded_running(home.pgdata)
 
     done = home.stack.run("restore", "--to-time", noted_at.isoformat(), "--force")
@@ -140,6 +145,19 @@ def test_restore_to_a_noted_time_brings_back_exactly_its_rows(home: Home) -> Non
     ((switched,),) = sql(home.dsn, "SELECT pg_walfile_name(pg_switch_wal())")
     assert switched[0].startswith("00000002")
     assert poll(lambda: _archived(home.dsn, switched[0]), timeout_s=30)
+
+
+def test_a_time_after_the_last_commit_of_a_cleanly_stopped_server_is_its_end(
+    home: Home,
+) -> None:
+    sql(home.dsn, "INSERT INTO probe VALUES (6)")  # the last commit; no archive switch
+    postgres.stop_embedded(home.pgdata)
+    ((now,),) = sql(home.dsn, "SELECT clock_timestamp() AS t")  # restarted, nothing written
+    postgres.stop_embedded(home.pgdata)
+    done = home.stack.run("restore", "--to-time", now["t"].isoformat())
+    assert done.returncode == 0, done.stdout + done.stderr
+    (rows,) = sql(home.dsn, "SELECT id FROM probe ORDER BY id")
+    assert [r["id"] for r in rows] == [2, 3, 6]
 
 
 def _age(backup: basebackups.BaseBackup, days: int) -> None:
