@@ -17,9 +17,12 @@ counts and checksums, then swaps the lake (and, embedded, the data dir) into pla
 the previous ones as `*.pre-restore-<stamp>`. Each step is redone from the backup on a
 re-run, so a crash mid-restore is safe to repeat. Exit codes: 0 ok, 1 failed, 2 bad usage.
 
-By phase: `dump` writes a backup, `manifest` is its typed `manifest.json`, `verify` checks
+By phase: `dump` writes a backup (and records it in `backups`, kind 'logical', once its
+files read back as written), `manifest` is its typed `manifest.json`, `verify` checks
 files, migrations and restored facts, `load` restores, `files` copies and swaps, `tools`
-finds the Postgres client tools, `cli` holds the two commands.
+finds the Postgres client tools, `cli` holds the two commands. `pitr` is the other restore,
+`restore --to-time`: the embedded database at an instant, from a base backup and the WAL
+archive (core/pitr; `jobs.basebackup` takes the base backups).
 """
 
 from cluster.backup.cli import cmd_backup, cmd_restore
