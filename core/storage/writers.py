@@ -91,6 +91,14 @@ class _Target:
         return f"stage_{self.table}"
 
     @cached_property
+    def stored_sql(self) -> str:
+        # Whether either of two keys is stored: the batch's first and last.
+        n, key = len(self.key), ", ".join(self.key)
+        first = ", ".join(f"${i + 1}" for i in range(n))
+        last = ", ".join(f"${i + 1 + n}" for i in range(n))
+        return f"SELECT EXISTS (SELECT 1 FROM {self.table} WHERE ({key}) IN (({first}), ({last})))"
+
+    @cached_property
     def stage_sql(self) -> str:
         # One staging table per connection, emptied by every commit; TRUNCATE also empties
         # it between two batches of one transaction. Measured against a fresh `ON COMMIT
@@ -178,7 +186,11 @@ def _last_per_key(target: _Target, records: list[tuple]) -> list[tuple]:
 
 async def _direct_copy(conn: asyncpg.Connection, target: _Target, records: list[tuple]) -> bool:
     """COPY the records into the table itself in a savepoint; False (nothing written) if a
-    key is stored already, or a concurrent writer of the same new keys deadlocked with it."""
+    key is stored already, or a concurrent writer of the same new keys deadlocked with it.
+    A batch whose first or last key is stored (a rerun, a refresh) is not even tried."""
+    n = len(target.key)
+    if await conn.fetchval(target.stored_sql, *records[0][:n], *records[-1][:n]):
+        return False
     try:
         async with conn.transaction():
             await conn.copy_records_to_table(target.table, records=records, columns=target.columns)
@@ -205,6 +217,8 @@ async def _merge(
     # (the rows just inserted are equal, so the second skips them). Exact counts without
     # `RETURNING xmax = 0`, which Postgres refuses through a partitioned table.
     inserted = await conn.fetchval(target.insert_sql)
+    if inserted == len(records):  # every key was new: nothing left to update
+        return inserted, 0
     return inserted, await conn.fetchval(target.update_sql)
 
 
