@@ -15,6 +15,7 @@ from configs.alert_settings import ALERT_SECRETS, AlertSettings
 from configs.doctor_settings import DoctorSettings
 from configs.errors import ConfigError, shown_path
 from configs.groups import GROUP_NAME, effective_watchlist
+from configs.pitr_settings import PitrSettings
 from configs.sections import (
     LlmConfig,
     Pricing,
@@ -37,7 +38,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
 
 
-class Settings(AlertSettings, DoctorSettings):  # bases: configs/{alert,doctor}_settings.py
+class Settings(AlertSettings, DoctorSettings, PitrSettings):  # configs/*_settings.py
     """Everything stockray reads at start. Secrets are `SecretStr` and never printed."""
 
     model_config = SettingsConfigDict(
@@ -143,21 +144,6 @@ class Settings(AlertSettings, DoctorSettings):  # bases: configs/{alert,doctor}_
         "on",
         description="`up` on an empty database starts a first collection of the watchlist.",
     )
-    # Point-in-time recovery of the embedded Postgres (cluster/postgres.py, jobs/basebackup.py).
-    wal_archive: Path | None = Field(
-        None,
-        description="Where the embedded Postgres archives its WAL: a path or file:// URL; "
-        "unset = <home>/wal_archive.",
-    )
-    archive_timeout_s: Annotated[int, Field(ge=0, le=86400)] = Field(
-        3600,
-        description="Longest a quiet database waits before archiving its current WAL "
-        "segment (s); 0 = only full segments.",
-    )
-    pitr_retention_days: Annotated[int, Field(ge=1)] = Field(
-        90,
-        description="Days base backups and their WAL are kept (the newest base backup always).",
-    )
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="Provider API keys: STOCKRAY_PROVIDER_KEYS__NEWSAPI=…"
     )
@@ -223,24 +209,6 @@ class Settings(AlertSettings, DoctorSettings):  # bases: configs/{alert,doctor}_
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
-
-    @field_validator("wal_archive", mode="before")
-    @classmethod
-    def _archive_path(cls, value: Any) -> Any:
-        if isinstance(value, str) and "://" in value:
-            scheme, _, rest = value.partition("://")
-            if scheme.lower() != "file" or not rest.startswith("/"):
-                raise ValueError(
-                    "a local path or file:///path; archive to other stores by mounting them "
-                    f"(a {scheme}:// URL is not supported)"
-                )
-            value = rest
-        return None if value in (None, "") else Path(value).expanduser().resolve()
-
-    @property
-    def wal_archive_dir(self) -> Path:
-        """Where archived WAL goes: STOCKRAY_WAL_ARCHIVE, else `<home>/wal_archive`."""
-        return self.wal_archive or self.home / "wal_archive"
 
     @field_validator("watchlist_groups")
     @classmethod
