@@ -8,7 +8,7 @@ import shlex
 from datetime import UTC, date, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from configs.settings import load_settings
@@ -86,6 +86,7 @@ def test_odd_tickers_read_back_the_same(ticker: str) -> None:
     assert _read_back(request) == request
 
 
+@settings(deadline=None)  # a loaded CI machine is slow, not wrong
 @given(
     trace_id=st.text(),
     interval=st.text(),
