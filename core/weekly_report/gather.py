@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
+from core.freshness import last_success
 from core.storage import api_daily, costs, watermarks, weekly
 from core.storage.db import Db
 from core.weekly_report.model import (
@@ -108,7 +109,7 @@ def _spend(rows: list[costs.DaySpend]) -> list[SpendDay]:
 def _freshness(
     expected: Expected, advanced: list[watermarks.Freshness], now: datetime
 ) -> list[FreshnessRow]:
-    last = {(f.instrument_id, f.capability): f.at for f in advanced}
+    last = last_success(advanced)  # prices are watermarked per interval (`prices:1d`)
     rows: dict[str, FreshnessRow] = {}
     for (instrument, capability), max_age_s in sorted(expected.items()):
         row = rows.setdefault(

@@ -72,9 +72,9 @@ async def _seed(pool: asyncpg.Pool, settings) -> None:
                     fp, f"{ticker} news {k}", _at(START + timedelta(days=i + k % 3)),
                 )  # fmt: skip
                 await conn.execute("INSERT INTO article_instruments VALUES ($1, $2)", fp, ticker)
-        await conn.execute(  # AAPL's prices fresh; everything else never collected
+        await conn.execute(  # AAPL's daily prices fresh (the collector's watermark key);
             "INSERT INTO watermarks (instrument_id, capability, provider, covered_until) "
-            "VALUES ('AAPL', 'prices', 'yahoo', now())"
+            "VALUES ('AAPL', 'prices:1d', 'yahoo', now())"  # everything else never collected
         )
 
 
