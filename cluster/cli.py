@@ -1,5 +1,6 @@
 """`stockray` command line: up, down, status, migrate, config, keys, backup, restore,
-collect, backfill, analyze, watchlist."""
+doctor, monitoring, watchlist, and the jobs (collect, backfill, analyze, weekly_report,
+retention, basebackup)."""
 
 from __future__ import annotations
 
