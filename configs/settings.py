@@ -16,6 +16,7 @@ from configs.doctor_settings import DoctorSettings
 from configs.errors import ConfigError, shown_path
 from configs.groups import GROUP_NAME, effective_watchlist
 from configs.pitr_settings import PitrSettings
+from configs.retention_settings import RetentionSettings
 from configs.sections import (
     LlmConfig,
     Pricing,
@@ -38,7 +39,9 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 CHAT_USD_PER_KEY_PER_DAY = 0.50  # a key's default share of the daily LLM budget for chat
 
 
-class Settings(AlertSettings, DoctorSettings, PitrSettings):  # configs/*_settings.py
+class Settings(
+    AlertSettings, DoctorSettings, PitrSettings, RetentionSettings
+):  # configs/*_settings.py
     """Everything stockray reads at start. Secrets are `SecretStr` and never printed."""
 
     model_config = SettingsConfigDict(
@@ -159,21 +162,6 @@ class Settings(AlertSettings, DoctorSettings, PitrSettings):  # configs/*_settin
     )
     dedupe_ttl_s: Annotated[float, Field(gt=0)] = Field(
         7 * 24 * 3600, description="How long an article fingerprint counts as seen (seconds)."
-    )
-    # Data lifecycle (jobs/retention.py): days kept per table; 0 = keep forever.
-    retain_intraday_bars_days: Annotated[int, Field(ge=0)] = Field(
-        90, description="Days intraday bars are kept (daily bars are history: never deleted)."
-    )
-    retain_article_bodies_days: Annotated[int, Field(ge=0)] = Field(
-        365,
-        description="Days an article keeps its body (summary); the row, title and fingerprint "
-        "stay, and a report's cited articles keep theirs.",
-    )
-    retain_llm_usage_days: Annotated[int, Field(ge=0)] = Field(
-        400, description="Days `llm_usage` rows (one per LLM call) are kept."
-    )
-    retain_job_runs_days: Annotated[int, Field(ge=0)] = Field(
-        180, description="Days finished `job_runs` rows are kept (the newest of each kind stays)."
     )
     sim: Literal["auto", "on", "off"] = Field(
         "auto", description="Start the simulator with `up`: auto = when no provider key is set."
