@@ -88,9 +88,9 @@ async def test_alerts_and_dashboard_use_only_exported_metrics(fresh_dsn: str) ->
     used_by_alerts = {m for r in rules for m in METRIC.findall(r["expr"])}
     assert used_by_alerts - exported == set()
     assert {r["alert"] for r in rules} == {
-        "StockrayStackDown", "StockrayApiDown", "StockrayApiSlow", "StockrayApiErrors", "StockrayProviderCircuitOpen",
-        "StockrayCollectionStale", "StockrayLlmBudgetHigh", "StockrayJobStuckPending",
-        "StockrayBackupOld",
+        "StockrayStackDown", "StockrayApiDown", "StockrayApiSlow", "StockrayApiErrors",
+        "StockrayProviderCircuitOpen", "StockrayCollectionStale", "StockrayLlmBudgetHigh",
+        "StockrayJobStuckPending", "StockrayBackupOld",
     }  # fmt: skip
 
     dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
