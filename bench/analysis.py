@@ -27,6 +27,10 @@ measures, each on a fresh database:
    accuracy and macro-F1 on the untouched test split (`lexicon_accuracy`,
    `lexicon_macro_f1`) and on the tune split, beside the peer VADER on the English rows.
 
+7. Story grouping (`bench._stories`): pairwise `story_precision` and `story_recall` of
+   `core.stories` on the hand-written variants set, and `story_sim_*` on the sim's stories
+   of the same months (its republications name their originals).
+
 Progress lines first; the last line is one JSON object with the figures.
 """
 
@@ -56,6 +60,7 @@ from bench._lexicon_eval import lexicon_figures
 from bench._real_model import real_model_figures
 from bench._reports import measure_reports
 from bench._stack import EmbeddedPostgres, embedded_postgres
+from bench._stories import story_figures
 from configs.settings import load_settings
 from core.analysis.lexicon import UnsupportedText, accuracy, score_article
 from core.models import Article, Instrument
@@ -170,11 +175,14 @@ def main() -> None:
     with SimServer(seed=SEED, in_process=False) as sim, embedded_postgres() as pg:
         sim.set_faults("llm", FAULTS)
         items = labelled_articles(sim, instruments, *MONTHS)
+        span = {"from": MONTHS[0], "to": MONTHS[1]}
+        stories = sim.truth_news(symbol=",".join(instruments), **span)
         log(f"{len(items)} labelled stories {MONTHS[0]} .. {MONTHS[1]}")
         accuracy_, unscorable = lexicon_accuracy(items)
         log(f"lexicon accuracy {accuracy_:.3f} ({unscorable} unscorable)")
         figures = asyncio.run(run(sim, pg, items))
     figures["lexicon_sim_accuracy"] = round(accuracy_, 4)
+    figures |= story_figures(stories)
     figures["lexicon_sim_unscorable"] = unscorable
     log("lexicon on the public labelled sets (tune and untouched test split) ...")
     figures |= lexicon_figures()

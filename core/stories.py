@@ -15,6 +15,10 @@ signature (datasketch's own choice of bands × rows for `THRESHOLD`) find the ca
 and a candidate joins only when its estimated similarity is at least `THRESHOLD` and it is
 in the same language (a translation shares no shingles anyway: excluded by design).
 
+Templated notes ("X shares jump 3% after earnings beat estimates") repeat the same words
+about other companies and on other days, so a candidate must also be about one of the same
+instruments and published within `WINDOW`.
+
 A new article joins the story of its most similar earlier article (ties: the smaller story
 id); with none it starts its own story, whose id is its fingerprint. Stories never merge
 afterwards, so a story id once given stays. `group` runs that rule in memory (tests, the
@@ -29,6 +33,7 @@ import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,6 +43,9 @@ NUM_PERM = 128
 THRESHOLD = 0.5  # estimated Jaccard of the shingle sets at or above which two are one story
 SHINGLE = 5  # characters per shingle (spaces included, so word boundaries count)
 LEAD_CHARS = 300
+# Only articles published this close are candidates: republications follow within hours,
+# while templated market notes ("X shares jump 3% ...") repeat with other figures on other days.
+WINDOW = timedelta(days=1)
 SEED = 1  # datasketch's permutations: stored signatures depend on them, never change these
 SCHEME = "affine32"
 # datasketch's bands x rows for THRESHOLD (false positives and negatives weighted equally).
@@ -129,13 +137,24 @@ class Candidate:
     fingerprint: str
     signature: Signature
     story_id: str
+    published_at: datetime | None = None
+    instruments: frozenset[str] = frozenset()
 
 
-def choose_story(fingerprint: str, sig: Signature, candidates: Iterable[Candidate]) -> str:
-    """The story of the most similar candidate at or above `THRESHOLD` (ties: the smaller
-    story id), else a new story named by `fingerprint`."""
+def choose_story(
+    fingerprint: str,
+    sig: Signature,
+    candidates: Iterable[Candidate],
+    at: datetime | None = None,
+    instruments: frozenset[str] = frozenset(),
+) -> str:
+    """The story of the most similar candidate published within `WINDOW` of `at`, about one
+    of the same `instruments` (when both know theirs) and at or above `THRESHOLD` (ties: the
+    smaller story id), else a new story named by `fingerprint`."""
     best: tuple[float, str] | None = None
     for c in candidates:
+        if not _near(at, c.published_at) or not _related(instruments, c.instruments):
+            continue
         s = sig.similarity(c.signature)
         if s >= THRESHOLD and (best is None or (-s, c.story_id) < (-best[0], best[1])):
             best = (s, c.story_id)
@@ -150,11 +169,13 @@ class Item:
     title: str
     lead: str | None
     language: str
+    published_at: datetime | None = None  # None: always within `WINDOW` of the others
+    instruments: frozenset[str] = frozenset()  # empty: related to any
 
 
 def group(items: Sequence[Item]) -> dict[str, str]:
     """Story ids for `items` taken in order (earlier first), as the database path assigns
-    them: key → story id (the key of the story's first item)."""
+    them (candidates within `WINDOW`): key → story id (the key of the story's first item)."""
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     seen: dict[str, Candidate] = {}
     out: dict[str, str] = {}
@@ -162,10 +183,20 @@ def group(items: Sequence[Item]) -> dict[str, str]:
         sig = signature(item.title, item.lead, item.language)
         m = MinHash(num_perm=NUM_PERM, seed=SEED, hashvalues=sig.hashvalues, scheme=SCHEME)
         found = [seen[k] for k in lsh.query(m)]
-        out[item.key] = choose_story(item.key, sig, found)
-        seen[item.key] = Candidate(item.key, sig, out[item.key])
+        out[item.key] = choose_story(item.key, sig, found, item.published_at, item.instruments)
+        seen[item.key] = Candidate(
+            item.key, sig, out[item.key], item.published_at, item.instruments
+        )
         lsh.insert(item.key, m)
     return out
+
+
+def _near(a: datetime | None, b: datetime | None) -> bool:
+    return a is None or b is None or abs(a - b) <= WINDOW
+
+
+def _related(a: frozenset[str], b: frozenset[str]) -> bool:
+    return not a or not b or not a.isdisjoint(b)
 
 
 def pair_scores(truth: dict[str, str], predicted: dict[str, str]) -> tuple[float, float]:

@@ -29,6 +29,7 @@ from serve_app.auth import require
 from serve_app.cache import Cached, request_key
 from serve_app.context import Ctx
 from serve_app.errors import KEYED, ApiError, error_responses, uuid_or_404
+from serve_app.news_items import Collapse, news_item, news_reader
 from serve_app.params import NUL, Instant, in_range, no_nul_bytes
 from serve_app.report_views import ReportList, ReportView
 from serve_app.schemas import (
@@ -275,14 +276,14 @@ def _parquet(records: list[dict[str, Any]]) -> bytes:
     responses=error_responses(400, 404),
 )
 async def news(
-    ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None
-) -> dict[str, Any]:
-    """Articles linked to the instrument, newest first; `next_cursor` pages on."""
+    ctx: Ctx, instrument_id: str, limit: Limit = 20, cursor: str | None = None,
+    collapse: Collapse = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Articles linked to the instrument, newest first; `next_cursor` pages on.
+    `collapse=story`: one item per story, with its `sources` count and `urls`."""
     return await _keyset_page(
-        ctx, instrument_id, cursor, limit, articles.news_page, "articles", "published_at",
-        lambda a: {"id": a.fingerprint, "url": a.url, "title": a.title, "summary": a.summary,
-                   "provider": a.provider, "language": a.language, "source": a.source,
-                   "published_at": a.published_at},
+        ctx, instrument_id, cursor, limit, news_reader(collapse), "articles", "published_at",
+        news_item,
     )  # fmt: skip
 
 

@@ -2,7 +2,10 @@
 
 A story is written once (title, body, true label and score) and then published by NewsAPI,
 Alpha Vantage or both. Some copies are deliberate duplicates: the same story twice in NewsAPI
-with tracking parameters on the URL (`?utm_source=x`), or in both providers. Only the sim's
+with tracking parameters on the URL (`?utm_source=x`), or in both providers. Some stories are
+republished by another outlet (`REPUBLISH_RATE`): a near duplicate with an agency prefix or
+portal suffix on the title and its own URL, `republishes` naming the original (the truth
+endpoint shows it; `core.stories` should group the two). Only the sim's
 truth endpoint reveals the true label; NewsAPI bodies never carry it.
 """
 
@@ -52,6 +55,7 @@ class Story:
     topic: str
     tickers: tuple[str, ...]
     copies: tuple[Copy, ...] = field(default=())
+    republishes: str | None = None  # a republication (variant title, other outlet) of this id
 
     @property
     def content(self) -> str:
@@ -70,12 +74,14 @@ class Story:
             "tickers": list(self.tickers),
             "language": self.language,
             "title": self.title,
+            "description": self.description,
             "url": self.url,
             "source": self.source,
             "published_at": _iso(self.published_at),
             "label": self.label,
             "score": self.score,
             "topic": self.topic,
+            "republishes": self.republishes,
             "copies": [
                 {
                     "provider": c.provider,
@@ -134,6 +140,7 @@ class NewsModel:
             else:
                 count = r.choice([0, 1, 1, 2, 2, 2, 3, 3, 4]) if weekday else r.choice([0, 0, 1])
             cached = [self._story(inst, day, i, r) for i in range(count)]
+            cached += [v for v in map(_republished_story, cached) if v is not None]
             self._cache[(inst.id, day)] = cached
             if len(self._by_title) > 200_000:
                 self._by_title.clear()
@@ -224,6 +231,32 @@ class NewsModel:
             tickers=tuple(tickers),
         )
         return _with_copies(story, r)
+
+
+REPUBLISH_RATE = 0.1  # share of stories another outlet republishes with a variant title
+_VARIANTS = {
+    "en": ["UPDATE 1-{t}", "{t} - Yahoo Finance", "(Reuters) - {t}", "BRIEF-{t}", "{t} | Nasdaq"],
+    "ko": ["[속보] {t}", "{t} - 연합뉴스", "[종합] {t}", "[단독] {t}", "{t} | 한국경제"],
+}
+
+
+def _republished_story(story: Story) -> Story | None:
+    """Another outlet's republication of `story` (for REPUBLISH_RATE of them), minutes to
+    hours later: the same body under an agency prefix or portal suffix, its own URL. Drawn
+    from its own stream, so the other stories stay as they were."""
+    r = rng.rng(0, "republish", story.id)
+    if r.random() >= REPUBLISH_RATE:
+        return None
+    title = r.choice(_VARIANTS[story.language]).format(t=story.title)
+    outlets = [o for o in OUTLETS[story.language] if o[2] != story.domain]
+    source_id, source, domain = r.choice(outlets)
+    rid = f"{story.id}r"
+    url = f"https://{domain}/news/{story.published_at:%Y%m%d}/{rid}"
+    later = story.published_at + timedelta(minutes=r.randint(5, 180))
+    variant = Story(**{**story.__dict__, "id": rid, "title": title, "url": url,
+                       "source_id": source_id, "source": source, "domain": domain,
+                       "published_at": later, "republishes": story.id})  # fmt: skip
+    return _with_copies(variant, r)
 
 
 def _with_copies(story: Story, r: random.Random) -> Story:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from core.adjust import adjust
 from core.models import Bar, CorporateAction, Disclosure
 from core.storage.facts import Verdict
+from core.stories import one_per_story
 
 SESSIONS = {"1d": 1, "5d": 5, "1m": 21, "3m": 63}
 VOLUME_SESSIONS = 20
@@ -288,7 +289,9 @@ def weight(verdict: Verdict) -> float:
 
 
 def weighted_sentiment(verdicts: Sequence[Verdict]) -> float:
-    """The relevance-weighted mean of the verdicts' sentiment (0 without verdicts)."""
+    """The relevance-weighted mean of the verdicts' sentiment, one vote per story (0
+    without verdicts)."""
+    verdicts = one_per_story(verdicts)
     if not verdicts:
         return 0.0
     total = sum(weight(v) for v in verdicts)
@@ -296,7 +299,9 @@ def weighted_sentiment(verdicts: Sequence[Verdict]) -> float:
 
 
 def verdict_facts(verdicts: Sequence[Verdict], instrument_id: str) -> list[Fact]:
-    """Counts by label and the mean sentiments of the window's article verdicts."""
+    """Counts by label and the mean sentiments of the window's article verdicts, a story
+    (`core.stories`) counted once."""
+    total, verdicts = len(verdicts), one_per_story(verdicts)
     if not verdicts:
         return []
     keys = [v.fingerprint for v in verdicts]
@@ -304,19 +309,21 @@ def verdict_facts(verdicts: Sequence[Verdict], instrument_id: str) -> list[Fact]
         lab: [v for v in verdicts if v.label == lab] for lab in ("positive", "negative", "neutral")
     }
     counts = {lab: float(len(vs)) for lab, vs in by.items()}
+    stories = f" in {len(verdicts)} stories" if total > len(verdicts) else ""
     text = (
-        f"{len(verdicts)} analysed articles: {len(by['positive'])} positive, "
+        f"{total} analysed articles{stories}: {len(by['positive'])} positive, "
         f"{len(by['negative'])} negative, {len(by['neutral'])} neutral"
     )
     count = _draft(
         "articles",
-        float(len(verdicts)),
+        float(total),
         "articles",
         text,
         "analyses",
         instrument_id,
         keys,
         **counts,
+        **({"stories": float(len(verdicts))} if stories else {}),
     )
     mean = round(weighted_sentiment(verdicts), 2)
     plain = round(fmean(v.sentiment for v in verdicts), 2)

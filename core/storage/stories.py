@@ -12,28 +12,29 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
 from core.models import Article
 from core.storage.db import Db
 from core.storage.paging import After, Page, page
-from core.stories import Candidate, Signature, choose_story, signature
+from core.stories import WINDOW, Candidate, Signature, choose_story, signature
 
 STORY_LOCK_KEY = 0x5707_1E5  # arbitrary but fixed: every story assigner contends on it
-WINDOW = timedelta(days=3)  # candidates published this close to the new article
 
 _LOCK = "SELECT pg_advisory_xact_lock($1)"
 _UNASSIGNED = """
     SELECT fingerprint FROM articles WHERE fingerprint = ANY($1::text[]) AND story_id IS NULL"""
 _CANDIDATES = """
-    SELECT DISTINCT s.fingerprint, s.language, s.minhash, a.story_id
-    FROM unnest($1::smallint[], $2::bigint[]) AS q(band, hash)
-    JOIN story_bands b ON b.band = q.band AND b.hash = q.hash
-    JOIN story_signatures s ON s.fingerprint = b.fingerprint
-    JOIN articles a ON a.fingerprint = s.fingerprint
-    WHERE s.published_at >= $3 AND s.published_at <= $4 AND a.story_id IS NOT NULL"""
+    SELECT s.fingerprint, s.language, s.minhash, a.story_id, s.published_at,
+           ARRAY(SELECT x.instrument_id FROM article_instruments x
+                 WHERE x.fingerprint = s.fingerprint) AS instruments
+    FROM story_signatures s JOIN articles a ON a.fingerprint = s.fingerprint
+    WHERE s.fingerprint IN (
+        SELECT b.fingerprint FROM unnest($1::smallint[], $2::bigint[]) AS q(band, hash)
+        JOIN story_bands b ON b.band = q.band AND b.hash = q.hash)
+      AND s.published_at >= $3 AND s.published_at <= $4 AND a.story_id IS NOT NULL"""
 _SET = """
     UPDATE articles a SET story_id = u.story_id
     FROM unnest($1::text[], $2::text[]) AS u(fingerprint, story_id)
@@ -71,8 +72,10 @@ async def assign(conn: asyncpg.Connection, articles: Sequence[Article]) -> dict[
     out: dict[str, str] = {}
     for a in new:
         found = {c.fingerprint: c for key in enumerate(bands[a.fingerprint]) for c in index[key]}
-        out[a.fingerprint] = choose_story(a.fingerprint, sigs[a.fingerprint], found.values())
-        mine = Candidate(a.fingerprint, sigs[a.fingerprint], out[a.fingerprint])
+        sig = sigs[a.fingerprint]
+        insts = frozenset(a.instrument_ids)
+        out[a.fingerprint] = choose_story(a.fingerprint, sig, found.values(), a.published_at, insts)
+        mine = Candidate(a.fingerprint, sig, out[a.fingerprint], a.published_at, insts)
         for key in enumerate(bands[a.fingerprint]):
             index[key].append(mine)
     await _store(conn, new, sigs, bands, out)
@@ -84,8 +87,8 @@ async def _candidates(
 ) -> list[Candidate]:
     rows = await conn.fetch(_CANDIDATES, [p[0] for p in pairs], [p[1] for p in pairs], start, end)
     return [
-        Candidate(f, Signature.from_bytes(lang, data), story)
-        for f, lang, data, story in map(tuple, rows)
+        Candidate(f, Signature.from_bytes(lang, data), story, at, frozenset(insts))
+        for f, lang, data, story, at, insts in map(tuple, rows)
     ]
 
 
