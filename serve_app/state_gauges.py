@@ -119,7 +119,8 @@ async def database_families(pool: Any) -> list[Any]:
         ["endpoint", "model", "purpose", "status"],
         [([c.endpoint, c.model, c.purpose, c.status], c.n) for c in await costs.calls_today(pool)],
     )
-    newest = [(kind, await backups.newest(pool, kind)) for kind in BACKUP_KINDS]
+    found = await backups.newest_each(pool)
+    newest = [(kind, found.get(kind)) for kind in BACKUP_KINDS]
     backed_up = _gauge(
         "stockray_backup_last_timestamp_seconds",
         "When the newest backup of each kind (logical, base) finished (Unix time; 0 = never).",

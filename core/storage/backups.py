@@ -74,6 +74,15 @@ async def newest(db: Db, kind: Kind) -> Backup | None:
     return _backup(row) if row else None
 
 
+async def newest_each(db: Db) -> dict[Kind, Backup]:
+    """The newest backup of each kind that has one, in one query."""
+    rows = await db.fetch(
+        f"""SELECT DISTINCT ON (kind) {_COLUMNS} FROM backups
+            ORDER BY kind, finished_at DESC"""
+    )
+    return {r["kind"]: _backup(r) for r in rows}
+
+
 async def listing(db: Db, kind: Kind | None = None) -> list[Backup]:
     """Every backup (of `kind`, if given), newest first."""
     rows = await db.fetch(
