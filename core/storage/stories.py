@@ -27,7 +27,7 @@ _LOCK = "SELECT pg_advisory_xact_lock($1)"
 _UNASSIGNED = """
     SELECT fingerprint FROM articles WHERE fingerprint = ANY($1::text[]) AND story_id IS NULL"""
 _CANDIDATES = """
-    SELECT s.fingerprint, s.language, s.minhash, a.story_id, s.published_at,
+    SELECT s.fingerprint, s.language, s.minhash, s.figures, a.story_id, s.published_at,
            ARRAY(SELECT x.instrument_id FROM article_instruments x
                  WHERE x.fingerprint = s.fingerprint) AS instruments
     FROM story_signatures s JOIN articles a ON a.fingerprint = s.fingerprint
@@ -40,8 +40,10 @@ _SET = """
     FROM unnest($1::text[], $2::text[]) AS u(fingerprint, story_id)
     WHERE a.fingerprint = u.fingerprint AND a.story_id IS NULL"""
 _SIGNATURES = """
-    INSERT INTO story_signatures (fingerprint, language, published_at, minhash)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[])
+    INSERT INTO story_signatures (fingerprint, language, published_at, minhash, figures)
+    SELECT f, lang, at, h, string_to_array(figs, ' ')
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[])
+        AS u(f, lang, at, h, figs)
     ON CONFLICT DO NOTHING"""
 _BANDS = """
     INSERT INTO story_bands (band, hash, fingerprint)
@@ -87,8 +89,8 @@ async def _candidates(
 ) -> list[Candidate]:
     rows = await conn.fetch(_CANDIDATES, [p[0] for p in pairs], [p[1] for p in pairs], start, end)
     return [
-        Candidate(f, Signature.from_bytes(lang, data), story, at, frozenset(insts))
-        for f, lang, data, story, at, insts in map(tuple, rows)
+        Candidate(f, Signature.from_bytes(lang, data, figs), story, at, frozenset(insts))
+        for f, lang, data, figs, story, at, insts in map(tuple, rows)
     ]
 
 
@@ -107,6 +109,7 @@ async def _store(
         [a.language for a in new],
         [a.published_at for a in new],
         [sigs[f].to_bytes() for f in fps],
+        [" ".join(sorted(sigs[f].figures)) for f in fps],  # a text[] per row, via unnest
     )
     rows = [(i, h, f) for f in fps for i, h in enumerate(bands[f])]
     await conn.execute(_BANDS, *(list(col) for col in zip(*rows, strict=True)))

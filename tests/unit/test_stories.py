@@ -101,3 +101,16 @@ def test_the_sims_republications_join_their_originals() -> None:
     republished = [k for k, t in truth.items() if k != t]
     joined = sum(predicted[k] == predicted[truth[k]] for k in republished)
     assert joined / len(republished) >= RECALL_FLOOR
+
+
+def test_titles_with_other_percentages_are_other_reports() -> None:
+    lead = "Investors cheered the news, sending the stock higher in early trading."
+    jump = signature("Apple shares jump 5.7% after earnings beat estimates", lead, "en")
+    other = signature("Apple shares jump 7.7% after earnings beat estimates", lead, "en")
+    update = signature(
+        "UPDATE 1-Apple shares jump 5.7% after earnings beat; up 1% later", lead, "en"
+    )
+    assert jump.figures == {"5.7"} and jump.similarity(other) == 0.0
+    assert jump.similarity(update) >= stories.THRESHOLD  # one percentage in common
+    back = stories.Signature.from_bytes("en", jump.to_bytes(), ["5.7"])
+    assert back.similarity(other) == 0.0 and back.similarity(jump) == 1.0
