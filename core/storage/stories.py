@@ -117,7 +117,7 @@ async def _store(
 
 @dataclass(frozen=True, slots=True)
 class StoryItem:
-    """A story as a collapsed news page shows it: its first article and every source."""
+    """A story as a collapsed news page shows it: its newest article and every source."""
 
     article: Article
     story_id: str
@@ -133,11 +133,12 @@ _STORY_PAGE = """
     firsts AS (
         SELECT DISTINCT ON (story) story, fingerprint, url, title, summary, published_at,
                provider, language, source
-        FROM linked ORDER BY story, published_at DESC, fingerprint DESC)
-    SELECT f.*, (SELECT count(*) FROM linked l WHERE l.story = f.story) AS sources,
-           (SELECT array_agg(l.url ORDER BY l.published_at, l.fingerprint)
-            FROM linked l WHERE l.story = f.story) AS urls
-    FROM firsts f
+        FROM linked ORDER BY story, published_at DESC, fingerprint DESC),
+    grouped AS (
+        SELECT story, count(*) AS sources, array_agg(url ORDER BY published_at, fingerprint) AS urls
+        FROM linked GROUP BY story)
+    SELECT f.*, g.sources, g.urls
+    FROM firsts f JOIN grouped g USING (story)
     WHERE ($2::timestamptz IS NULL OR (f.published_at, f.fingerprint) < ($2, $3))
     ORDER BY f.published_at DESC, f.fingerprint DESC LIMIT $4"""
 
