@@ -136,11 +136,13 @@ class ProviderService:
     ) -> ProviderService:
         """A service from a provider's config; `base_url` overrides the config's (the sim)."""
         plan = getattr(config, "plan", None)
+        options = getattr(CLIENTS[name], "client_options", None)  # e.g. rss: its feeds
         client = CLIENTS[name](
             base_url or config.base_url,
             api_key=api_key,
             timeout_s=config.timeout_s,
             plan=plan.tier if plan is not None else None,
+            **(options(config) if options else {}),
         )
         return cls(
             name,

@@ -10,6 +10,7 @@ from core.providers.alphavantage import AlphaVantageClient
 from core.providers.base import HttpProviderClient, PriceSeries, ProviderClient
 from core.providers.dart import DartClient
 from core.providers.newsapi import NewsApiClient
+from core.providers.rss import RssClient
 from core.providers.yahoo import YahooClient
 
 CLIENTS: dict[str, type[HttpProviderClient]] = {
@@ -17,6 +18,7 @@ CLIENTS: dict[str, type[HttpProviderClient]] = {
     "alphavantage": AlphaVantageClient,
     "newsapi": NewsApiClient,
     "dart": DartClient,
+    "rss": RssClient,
 }
 
 __all__ = [
@@ -26,5 +28,6 @@ __all__ = [
     "NewsApiClient",
     "PriceSeries",
     "ProviderClient",
+    "RssClient",
     "YahooClient",
 ]

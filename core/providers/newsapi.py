@@ -11,7 +11,6 @@ Its other limits (the result cap, the month of history) are `PlanLimit`.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from core.errors import (
     RateLimited,
     Unavailable,
 )
+from core.matching import Matcher
 from core.models import Article, Capability, Instrument
 from core.providers.base import HttpProviderClient, news_article
 from core.providers.http import retry_after, status_error
@@ -158,23 +158,16 @@ def news_batches(instruments: list[Instrument]) -> list[list[Instrument]]:
     return groups
 
 
-def _mentions(term: str) -> re.Pattern[str]:
-    # Latin names as whole words ("Apple" not "Applebee's"); Korean names as written.
-    escaped = re.escape(term)
-    return re.compile(rf"\b{escaped}\b" if term.isascii() else escaped, re.IGNORECASE)
-
-
 def assign_articles(
     articles: list[Article], instruments: list[Instrument]
 ) -> dict[str, list[Article]]:
-    """Each article under every instrument whose name its title or description mentions;
-    an article mentioning none of them is dropped."""
-    patterns = [(i.id, _mentions(_term(i))) for i in instruments]
+    """Each article under every instrument its title or description names (`core.matching`,
+    the rules RSS shares: tickers, names, aliases, traps such as "Apple pie" left out); an
+    article naming none of them is dropped."""
+    matcher = Matcher(instruments)
     out: dict[str, list[Article]] = {i.id: [] for i in instruments}
     for article in articles:
-        text = f"{article.title}\n{article.summary or ''}"
-        ids = tuple(iid for iid, pattern in patterns if pattern.search(text))
-        for iid in ids:
+        for iid in matcher.match(article.title, article.summary):
             out[iid].append(replace(article, instrument_ids=(iid,)))
     return out
 

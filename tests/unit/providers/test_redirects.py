@@ -19,6 +19,7 @@ import pytest
 from core.errors import Unavailable
 from core.providers import CLIENTS
 from core.providers.http import fetch_json, same_site, status_error
+from core.providers.rss import Feed
 from tests.unit.providers.conftest import AAPL, SAMSUNG
 
 KEY = "redirect-key-0123456789"
@@ -71,7 +72,13 @@ CALLS = {
     "alphavantage": lambda c, start, end: c.fetch_bars(AAPL, start, end, "1d"),
     "newsapi": lambda c, start, end: c.fetch_news(AAPL, start, end),
     "dart": lambda c, start, end: c.fetch_disclosures(SAMSUNG, start, end),
+    "rss": lambda c, start, end: _one_feed(c).fetch_news(AAPL, start, end),
 }
+
+
+def _one_feed(client: Any) -> Any:
+    client.feeds = (Feed(f"{client.base_url}/feed.xml"),)  # fetched at its own URL
+    return client
 
 
 def test_every_provider_has_a_redirect_case() -> None:
