@@ -191,6 +191,12 @@ class ProviderRouter:
         """Filings from the first disclosure provider that answers."""
         return await self.router.route(Capability.DISCLOSURES, instrument, start, end, first=first)
 
+    async def fetch_fundamentals(
+        self, instrument: Any, start: Any, end: Any, first: str | None = None
+    ) -> Routed:
+        """Financial statements of the periods ending in [start, end), first that answers."""
+        return await self.router.route(Capability.FUNDAMENTALS, instrument, start, end, first=first)
+
     async def fetch_batch(
         self, provider: str, capability: Capability, instruments: list, start: Any, end: Any
     ) -> Routed:

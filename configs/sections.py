@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.models import Capability, Instrument
+from core.models import DEFAULT_CAPABILITIES, Capability, Instrument
 
 
 class _Strict(BaseModel):
@@ -45,6 +45,7 @@ class InstrumentConfig(_Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     timezone: str
     symbols: dict[str, str] = {}
+    aliases: list[Annotated[str, Field(min_length=1)]] = []  # other names news uses (matching)
 
     @field_validator("timezone")
     @classmethod
@@ -57,7 +58,7 @@ class InstrumentConfig(_Strict):
 
     def to_instrument(self) -> Instrument:
         """The domain model of this entry."""
-        return Instrument(**self.model_dump())
+        return Instrument(**self.model_dump(exclude={"aliases"}), aliases=tuple(self.aliases))
 
 
 class Watchlist(_Strict):
@@ -127,6 +128,16 @@ class PlanConfig(_Strict):
     tier: Annotated[str, Field(min_length=1)]
 
 
+class FeedConfig(_Strict):
+    """One RSS/Atom feed of the `rss` provider: URL, language, the instruments it may
+    concern (`all` or ids) and keywords an item must name to count (none: every item)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "en"
+    instruments: Literal["all"] | Annotated[list[str], Field(min_length=1)] = "all"
+    keywords: list[Annotated[str, Field(min_length=1)]] = []
+
+
 class ProviderConfig(_Strict):
     """One data provider's endpoint, limits and plan (None: the client's default tier)."""
 
@@ -138,6 +149,8 @@ class ProviderConfig(_Strict):
     retry: RetryPolicy = RetryPolicy()
     circuit: CircuitPolicy = CircuitPolicy()
     plan: PlanConfig | None = None
+    feeds: list[FeedConfig] = []  # rss only
+    per_host: RateLimit | None = None  # rss only: feeds on one host share this limit
 
 
 class Providers(_Strict):
@@ -187,7 +200,7 @@ class Schedule(_Strict):
     job: Literal["collect", "analyze", "weekly_report", "retention", "basebackup"] = "collect"
     tickers: list[str] | None = None
     group: str | None = None
-    capabilities: Annotated[list[Capability], Field(min_length=1)] = list(Capability)
+    capabilities: Annotated[list[Capability], Field(min_length=1)] = list(DEFAULT_CAPABILITIES)
     window: Annotated[str, Field(pattern=r"^[1-9]\d*[mhd]$")] = "24h"  # for job: analyze
     interval_s: PositiveFloat | None = None
     cron: str | None = None

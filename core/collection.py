@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
 
 from core.faults import fault_point
-from core.models import Article, Capability, Disclosure
+from core.models import Article, Capability, Disclosure, FinancialFact
 from core.providers import PriceSeries
-from core.storage import watermarks
+from core.storage import stories, watermarks
 from core.storage.dedupe import Dedupe
+from core.storage.fundamentals import write_facts
 from core.storage.lake import Lake
 from core.storage.writers import (
     WriteResult,
@@ -35,6 +36,9 @@ FIRST_LOOKBACK = {
     Capability.PRICES: timedelta(days=365),
     Capability.NEWS: timedelta(days=7),
     Capability.DISCLOSURES: timedelta(days=90),
+    # The latest five quarters or so, every time (not from the watermark): a restated recent
+    # period is fetched again; older periods come by backfill.
+    Capability.FUNDAMENTALS: timedelta(days=460),
 }
 INTRADAY_FIRST_LOOKBACK = timedelta(days=5)
 # Extra work committed in the same transaction as the rows (a backfill's checkpoint).
@@ -73,7 +77,7 @@ def collect_window(
 ) -> tuple[datetime, datetime]:
     """[start, end) to fetch: from the watermark (inclusive, so a corrected last row is
     fetched again) or the first-run lookback, up to now."""
-    if covered_until is not None:
+    if covered_until is not None and capability is not Capability.FUNDAMENTALS:
         return covered_until, now
     lookback = FIRST_LOOKBACK[capability]
     if capability is Capability.PRICES and interval != "1d":
@@ -123,6 +127,13 @@ async def save_prices(
     return Counts(len(bars), len(bars), result.inserted + result.updated)
 
 
+async def _write_news(conn: asyncpg.Connection, articles: list[Article]) -> WriteResult:
+    """The articles and their links, then story ids for the new ones (`core.stories`)."""
+    result = await write_articles(conn, articles)
+    await stories.assign(conn, articles)
+    return result
+
+
 async def save_news(
     conn: asyncpg.Connection,
     lake: Lake | None,
@@ -157,7 +168,7 @@ async def save_news(
     try:
         if lake is not None and write:
             await asyncio.to_thread(lake.write_articles, write)
-        result = await _commit(conn, lambda: write_articles(conn, write), mark, also)
+        result = await _commit(conn, lambda: _write_news(conn, write), mark, also)
     except BaseException:
         await dedupe.forget(claimed)
         raise
@@ -181,3 +192,25 @@ async def save_disclosures(
     mark = (instrument_id, capability, provider, newest) if disclosures else None
     result = await _commit(conn, lambda: write_disclosures(conn, disclosures), mark, also)
     return Counts(len(disclosures), len(disclosures), result.inserted + result.updated)
+
+
+async def save_fundamentals(
+    conn: asyncpg.Connection,
+    instrument_id: str,
+    provider: str,
+    facts: list[FinancialFact],
+    also: Also = None,
+) -> Counts:
+    """Statement figures of one fetch: new ones and restatements get a version; the
+    watermark moves to the newest period's end."""
+    newest = max((f.period_end for f in facts), default=None)
+    async with conn.transaction():
+        written = await write_facts(conn, facts)
+        if newest is not None:
+            until = datetime.combine(newest, time(0, 0), UTC)
+            await watermarks.advance(
+                conn, instrument_id, Capability.FUNDAMENTALS.value, provider, until
+            )
+        if also is not None:
+            await also(conn)
+    return Counts(len(facts), len(facts), written.new + written.restated)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -17,6 +18,12 @@ class Capability(StrEnum):
     PRICES = "prices"
     NEWS = "news"
     DISCLOSURES = "disclosures"
+    FUNDAMENTALS = "fundamentals"
+
+
+# What a collect run or schedule asks for when it names no capabilities: fundamentals change
+# a few times a year and cost scarce calls (Alpha Vantage: 25 a day), so only when asked.
+DEFAULT_CAPABILITIES = (Capability.PRICES, Capability.NEWS, Capability.DISCLOSURES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,7 @@ class Instrument:
     currency: str
     timezone: str
     symbols: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # other names news uses for it (core.matching)
 
     def symbol_for(self, provider: str) -> str:
         """The provider's symbol for this instrument (the canonical id when unmapped)."""
@@ -95,3 +103,21 @@ class Disclosure:
     filed_at: datetime
     filer: str | None = None
     url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinancialFact:
+    """One reported figure: `account` (a canonical key, `core.fundamentals.ACCOUNTS`) of one
+    `statement` (income | balance | cashflow) for the fiscal `period` ("2024FY", "2024Q1")
+    ending `period_end`, consolidated or separate, as filed (`report_id`: DART's rcept_no)."""
+
+    instrument_id: str
+    period: str
+    period_end: date
+    statement: str
+    account: str
+    consolidated: bool
+    value: Decimal
+    currency: str
+    provider: str
+    report_id: str | None = None

@@ -29,6 +29,7 @@ METHODS = {
     Capability.PRICES: "fetch_bars",
     Capability.NEWS: "fetch_news",
     Capability.DISCLOSURES: "fetch_disclosures",
+    Capability.FUNDAMENTALS: "fetch_fundamentals",
 }
 ROUTE_DEADLINE_S = 20.0
 """Default time for one routed call, all providers tried included."""

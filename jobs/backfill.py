@@ -26,7 +26,7 @@ import ray
 
 from actors.events import publish
 from configs.settings import Settings, load_settings
-from core.collection import Counts, save_disclosures, save_news, save_prices
+from core.collection import Counts, save_disclosures, save_fundamentals, save_news, save_prices
 from core.errors import ProviderError
 from core.events import BackfillProgress, Collected
 from core.jobs import BackfillRequest, BackfillSummary, UsageError
@@ -54,7 +54,9 @@ from jobs.common import (
 
 PROG = "jobs.backfill"
 log = logging.getLogger("stockray.jobs.backfill")
-DEFAULT_CHUNK_DAYS = {"prices": 366, "prices_intraday": 7, "news": 30, "disclosures": 366}
+DEFAULT_CHUNK_DAYS = {
+    "prices": 366, "prices_intraday": 7, "news": 30, "disclosures": 366, "fundamentals": 366,
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,10 @@ async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
             )
         elif cap is Capability.NEWS:
             routed = await router.fetch_news.remote(chunk.instrument, chunk.start, chunk.end, 1000)
+        elif cap is Capability.FUNDAMENTALS:
+            routed = await router.fetch_fundamentals.remote(
+                chunk.instrument, chunk.start, chunk.end
+            )
         else:
             routed = await router.fetch_disclosures.remote(chunk.instrument, chunk.start, chunk.end)
         rows = len(routed.result.bars) if cap is Capability.PRICES else len(routed.result)
@@ -171,6 +177,10 @@ async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
             dedupe = await make_dedupe(settings)
             counts = await save_news(
                 conn, lake, chunk.instrument.id, routed.provider, routed.result, dedupe, checkpoint
+            )
+        elif cap is Capability.FUNDAMENTALS:
+            counts = await save_fundamentals(
+                conn, chunk.instrument.id, routed.provider, routed.result, checkpoint
             )
         else:
             counts = await save_disclosures(

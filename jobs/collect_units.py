@@ -25,6 +25,7 @@ from core.collection import (
     Counts,
     collect_window,
     save_disclosures,
+    save_fundamentals,
     save_news,
     save_prices,
     watermark_key,
@@ -109,6 +110,10 @@ async def _collect_unit(
                     await _save_news(
                         conn, shared, instrument, routed.provider, routed.result, per, events
                     )
+                elif capability is Capability.FUNDAMENTALS:
+                    per[instrument.id]["counts"] += await save_fundamentals(
+                        conn, instrument.id, routed.provider, routed.result
+                    )
                 else:
                     per[instrument.id]["counts"] += await save_disclosures(
                         conn, instrument.id, routed.provider, routed.result
@@ -144,6 +149,8 @@ async def _fetch_one(
         return await router.fetch_bars.remote(instrument, start, end, interval, first=unit.provider)
     if unit.capability is Capability.NEWS:
         return await router.fetch_news.remote(instrument, start, end, first=unit.provider)
+    if unit.capability is Capability.FUNDAMENTALS:
+        return await router.fetch_fundamentals.remote(instrument, start, end, first=unit.provider)
     return await router.fetch_disclosures.remote(instrument, start, end, first=unit.provider)
 
 

@@ -18,6 +18,7 @@ from core.logs import configure_logging
 from core.storage import health
 from serve_app import (
     chat,
+    fundamentals,
     headers,
     live,
     metrics,
@@ -66,6 +67,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.RequestMetrics)
     headers.install(app, settings.trusted_proxies)  # around everything, 500s included
     app.include_router(routes.router)
+    app.include_router(fundamentals.router)
     app.include_router(overview.router)
     app.include_router(ops_routes.router)
     app.include_router(subscriptions.router)

@@ -127,6 +127,9 @@ class ArticleOut(BaseModel):
     language: str
     source: str | None
     published_at: IsoTime
+    story_id: str | None = None  # these three only with `collapse=story`
+    sources: int | None = None
+    urls: list[str] | None = None
 
 
 class NewsPage(BaseModel):
@@ -154,6 +157,32 @@ class DisclosurePage(BaseModel):
 
     disclosures: list[DisclosureOut]
     next_cursor: str | None
+
+
+class FactOut(BaseModel):
+    """One statement figure: `account` (revenue, operating_income, net_income, total_assets,
+    total_liabilities, total_equity) of `period` ("2024FY", "2024Q3"); `version` 1 is as
+    first filed, a higher one a restatement; `report_id` the filing (DART's receipt no.)."""
+
+    period: str
+    period_end: IsoDay
+    statement: Literal["income", "balance", "cashflow"]
+    account: str
+    consolidated: bool
+    value: Number
+    currency: str
+    provider: str
+    report_id: str | None
+    version: int
+    fetched_at: IsoTime
+
+
+class Fundamentals(BaseModel):
+    """An instrument's statement figures, oldest period first (`versions`: latest or all)."""
+
+    instrument: str
+    versions: Literal["latest", "all"]
+    facts: list[FactOut]
 
 
 class AnalysisReport(ReportView):

@@ -36,10 +36,12 @@ FLAGS: dict[str, tuple[str, ...]] = {
         "burst",
         "empty",
         "echo_key",
+        "restated",
     ),
     "newsapi": ("odd_published_at", "null_descriptions", "echo_key"),
-    "dart": ("daily_quota", "maintenance", "echo_key"),
+    "dart": ("daily_quota", "maintenance", "echo_key", "restated"),
     "llm": ("echo_key",),
+    "rss": (),  # its quirks are always on (sim/providers/rss.py)
 }
 # Integer settings with their defaults (the real services' free-plan limits).
 SETTINGS: dict[str, dict[str, int]] = {

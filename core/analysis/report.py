@@ -34,6 +34,7 @@ from core.analysis.facts import (
     rating_disagrees,
     verdict_facts,
 )
+from core.analysis.fundamental_facts import fundamental_facts
 from core.analysis.grounding import audit, cited_ids, drop_ungrounded_sentences
 from core.analysis.prompts import (
     PROMPT_VERSION,
@@ -48,7 +49,9 @@ from core.analysis.prompts import (
 from core.errors import LLMError
 from core.models import Instrument
 from core.storage.facts import Verdict, read_filings, read_price_history, read_verdicts
+from core.storage.fundamentals import read_facts
 from core.storage.reports import NewReport, insert_report, report_id_for_key
+from core.stories import one_per_story
 
 Complete = Callable[..., Awaitable[Any]]
 REPORT_ARTICLES = 40
@@ -92,12 +95,14 @@ async def gather_facts(
     """The facts of a report on `instrument` over `window`, numbered f1, f2, …"""
     history = await read_price_history(conn, instrument.id, window[1])
     filings = await read_filings(conn, instrument.id, *window)
+    statements = await read_facts(conn, instrument.id, end=window[1].date())
     return numbered(
         [
             *price_facts(
                 history.bars, history.actions, window, instrument.timezone, instrument.currency
             ),
             *filing_facts(filings, instrument.timezone),
+            *fundamental_facts([s.fact for s in statements]),
             *verdict_facts(verdicts, instrument.id),
         ]
     )
@@ -117,9 +122,8 @@ async def write_report(
     """Publish a report over [start, end), unless one already covers exactly these verdicts
     and facts; returns its id (or None), method, our rating and the model's, and cost.
     `degraded` (why some articles were scored by the lexicon) is stated in the report."""
-    verdicts = (await read_verdicts(conn, instrument.id, start, end, PROMPT_VERSION))[
-        :REPORT_ARTICLES
-    ]
+    read = await read_verdicts(conn, instrument.id, start, end, PROMPT_VERSION)
+    verdicts = one_per_story(read[:REPORT_ARTICLES])  # a story once, citing its sources
     if not verdicts:
         return {"report_id": None, "reason": "no analysed articles in the window"}
     facts = await gather_facts(conn, instrument, (start, end), verdicts)
@@ -145,7 +149,8 @@ async def write_report(
 def _articles_payload(short: dict[str, Verdict]) -> list[dict[str, Any]]:
     return [
         {"id": i, "title": v.title, "label": v.label, "sentiment": round(v.sentiment, 2),
-         "relevance": None if v.relevance is None else round(v.relevance, 2)}
+         "relevance": None if v.relevance is None else round(v.relevance, 2),
+         **({"sources": v.sources} if v.sources > 1 else {})}
         for i, v in short.items()
     ]  # fmt: skip
 
@@ -282,6 +287,9 @@ async def _publish(
         "cited_facts": [i for i in dict.fromkeys(general) if i in draft.facts_by_id],
         "house_view": draft.view.model_dump(),
     }
+    grouped = {v.fingerprint: v.sources for v in verdicts if v.sources > 1}
+    if grouped:  # a cited article stands for its story: how many sources reported it
+        coverage["story_sources"] = grouped
     if draft.mode == "llm":
         coverage["model_sentiment"] = answer.sentiment
     if draft.degraded:

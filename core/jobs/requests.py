@@ -35,7 +35,7 @@ from core.jobs.args import (
     window_span,
     word,
 )
-from core.models import Capability
+from core.models import DEFAULT_CAPABILITIES, Capability
 
 
 class JobRequest(BaseModel):
@@ -171,7 +171,7 @@ class CollectRequest(JobRequest):
     )
 
     tickers: list[Ticker] | None = None
-    capabilities: Annotated[list[Capability], Field(min_length=1)] = list(Capability)
+    capabilities: Annotated[list[Capability], Field(min_length=1)] = list(DEFAULT_CAPABILITIES)
     interval: str = "1d"
     cycle_s: Annotated[float, Field(gt=0)] | None = None
     plan_only: bool = False

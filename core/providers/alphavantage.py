@@ -1,4 +1,6 @@
-"""Alpha Vantage (`/query`): daily bars (`TIME_SERIES_DAILY[_ADJUSTED]`), news (`NEWS_SENTIMENT`).
+"""Alpha Vantage (`/query`): daily bars (`TIME_SERIES_DAILY[_ADJUSTED]`), news (`NEWS_SENTIMENT`),
+fundamentals (`INCOME_STATEMENT` + `BALANCE_SHEET`, both on free keys; `{}` for a symbol
+without statements).
 
 What a key may ask depends on its plan (`plan: {tier: ...}` in providers.yaml, `PLANS`):
 free gets `TIME_SERIES_DAILY` with `outputsize=compact` (the latest 100 sessions), so a
@@ -27,7 +29,8 @@ from core.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from core.models import Article, Bar, Capability, CorporateAction, Instrument
+from core.fundamentals import ACCOUNTS, AV_FIELDS, av_period, parse_amount
+from core.models import Article, Bar, Capability, CorporateAction, FinancialFact, Instrument
 from core.providers.base import HttpProviderClient, PriceSeries, news_article
 from core.providers.http import next_midnight, retry_after, status_error
 from core.providers.payload import as_datetime, as_dict, as_float, as_int, as_list, as_str, member
@@ -40,6 +43,9 @@ NEWS_LIMIT_MAX = 1000  # AV's cap on `limit`
 QUOTA_ZONE = ZoneInfo("America/New_York")  # AV's daily quota restarts at midnight there
 _THROTTLE_WORDS = ("rate limit", "call frequency", "sparingly", "burst")
 _PRICE_KEYS = ("1. open", "2. high", "3. low", "4. close")
+STATEMENT_FUNCTIONS = ("INCOME_STATEMENT", "BALANCE_SHEET")
+_DATA_KEYS = (SERIES_KEY, "feed", "annualReports", "quarterlyReports")
+_REPORTS = (("annualReports", True), ("quarterlyReports", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +68,7 @@ class AlphaVantageClient(HttpProviderClient):
     """Daily prices and English news from Alpha Vantage; needs a key (checked on first call)."""
 
     name = PROVIDER
-    capabilities = frozenset({Capability.PRICES, Capability.NEWS})
+    capabilities = frozenset({Capability.PRICES, Capability.NEWS, Capability.FUNDAMENTALS})
     INTERVALS = ("1d",)
     PLANS = PLANS
 
@@ -98,6 +104,21 @@ class AlphaVantageClient(HttpProviderClient):
         params = news_params(instrument.symbol_for(PROVIDER), start, end, limit, self._key())
         payload = await self._get_json("/query", av_error, params, instrument=instrument)
         return parse_news(payload, instrument, start, end)[:limit]
+
+    async def fetch_fundamentals(
+        self, instrument: Instrument, start: datetime, end: datetime
+    ) -> list[FinancialFact]:
+        """Income statement and balance sheet figures of the annual and quarterly reports
+        whose fiscal period ends in `[start, end)` (two calls)."""
+        self._check_window(start, end)
+        key = self._key()
+        facts: list[FinancialFact] = []
+        for function in STATEMENT_FUNCTIONS:
+            params = {"function": function, "symbol": instrument.symbol_for(PROVIDER),
+                      "apikey": key}  # fmt: skip
+            payload = await self._get_json("/query", av_error, params, instrument=instrument)
+            facts += parse_statements(payload, instrument, start.date(), end.date())
+        return facts
 
 
 def plan_reach(instrument: Instrument, sessions: int, now: datetime) -> datetime:
@@ -146,7 +167,7 @@ def news_params(
 
 def av_error(response: httpx.Response, payload: Any) -> ProviderError | None:
     """AV's one error mapping: its HTTP-200 `Error Message` / `Information` / `Note` bodies."""
-    if not isinstance(payload, dict) or SERIES_KEY in payload or "feed" in payload:
+    if not isinstance(payload, dict) or any(k in payload for k in _DATA_KEYS):
         return status_error(PROVIDER, response)
     error = payload.get("Error Message")
     if isinstance(error, str):
@@ -297,3 +318,52 @@ def parse_news(
         )
         articles.setdefault(article.fingerprint, article)
     return sorted(articles.values(), key=lambda a: a.published_at, reverse=True)
+
+
+def parse_statements(
+    payload: Any, instrument: Instrument, start: date, end: date
+) -> list[FinancialFact]:
+    """Facts of an INCOME_STATEMENT or BALANCE_SHEET answer, reports whose
+    `fiscalDateEnding` is in `[start, end)`; "None" amounts are no fact, `{}` is none."""
+    if payload == {}:
+        return []
+    facts: list[FinancialFact] = []
+    for key, annual in _REPORTS:
+        reports = as_list(PROVIDER, member(PROVIDER, payload, key, "", []), key)
+        for i, raw in enumerate(reports):
+            path = f"{key}[{i}]"
+            report = as_dict(PROVIDER, raw, path)
+            text = as_str(PROVIDER, member(PROVIDER, report, "fiscalDateEnding", path),
+                          f"{path}.fiscalDateEnding")  # fmt: skip
+            try:
+                ends = date.fromisoformat(text)
+            except ValueError:
+                raise BadPayload(
+                    PROVIDER, f"unreadable date {text!r:.20}", f"{path}.fiscalDateEnding"
+                ) from None
+            if not start <= ends < end:
+                continue
+            currency = report.get("reportedCurrency")
+            for field, account in AV_FIELDS.items():
+                if field not in report:
+                    continue
+                try:
+                    value = parse_amount(report[field])
+                except ValueError as err:
+                    raise BadPayload(PROVIDER, str(err), f"{path}.{field}") from None
+                if value is None:
+                    continue
+                facts.append(
+                    FinancialFact(
+                        instrument_id=instrument.id,
+                        period=av_period(ends, annual),
+                        period_end=ends,
+                        statement=ACCOUNTS[account],
+                        account=account,
+                        consolidated=True,  # US filers report consolidated statements
+                        value=value,
+                        currency=currency if isinstance(currency, str) else instrument.currency,
+                        provider=PROVIDER,
+                    )
+                )
+    return facts

@@ -16,7 +16,15 @@ import httpx
 
 from core.errors import AuthError, NotFound
 from core.fingerprint import article_fingerprint
-from core.models import Article, Bar, Capability, CorporateAction, Disclosure, Instrument
+from core.models import (
+    Article,
+    Bar,
+    Capability,
+    CorporateAction,
+    Disclosure,
+    FinancialFact,
+    Instrument,
+)
 from core.providers.http import ErrorFor, fetch_json
 from core.redact import register_secret
 
@@ -89,6 +97,10 @@ class ProviderClient(Protocol):
         self, instrument: Instrument, start: datetime, end: datetime
     ) -> list[Disclosure]: ...
 
+    async def fetch_fundamentals(
+        self, instrument: Instrument, start: datetime, end: datetime
+    ) -> list[FinancialFact]: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -151,6 +163,12 @@ class HttpProviderClient:
     ) -> list[Disclosure]:
         """Filings whose `filed_at` is in `[start, end)`."""
         raise self._unsupported(Capability.DISCLOSURES)
+
+    async def fetch_fundamentals(
+        self, instrument: Instrument, start: datetime, end: datetime
+    ) -> list[FinancialFact]:
+        """Statement figures of the fiscal periods ending in `[start, end)`."""
+        raise self._unsupported(Capability.FUNDAMENTALS)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""

@@ -1,4 +1,6 @@
-"""OpenDART (`/api/list.json`): Korean regulatory filings of one company, paginated.
+"""OpenDART: Korean regulatory filings of one company (`/api/list.json`, paginated) and its
+financial statements' major accounts (`/api/fnlttSinglAcnt.json`, one call per report period:
+consolidated (CFS) and separate (OFS) lines together; see `core.fundamentals`).
 
 The instrument's `dart` symbol is the 8-digit corp code (`00126380`). DART answers HTTP 200
 with a `status` code; `dart_error` maps it. `013` (no data) is an empty result, not an error;
@@ -21,11 +23,20 @@ from core.errors import (
     AuthError,
     BadPayload,
     NotFound,
+    PlanLimit,
     ProviderError,
     QuotaExhausted,
     Unavailable,
 )
-from core.models import Capability, Disclosure, Instrument
+from core.fundamentals import (
+    SJ_DIV,
+    dart_account,
+    dart_period,
+    dart_reports_between,
+    parse_amount,
+    period_end_of,
+)
+from core.models import Capability, Disclosure, FinancialFact, Instrument
 from core.providers.base import HttpProviderClient
 from core.providers.http import next_midnight, status_error
 from core.providers.payload import as_dict, as_int, as_list, as_str, member
@@ -37,6 +48,7 @@ MAX_PAGES = 100  # 10,000 filings per call; a company files a few hundred a year
 VIEWER_URL = "https://dart.fss.or.kr/dsaf001/main.do?rcpNo={}"
 _CORP_CODE = re.compile(r"^\d{8}$")
 _OK, _NO_DATA = "000", "013"
+FIRST_STATEMENT_YEAR = date(2015, 1, 1)  # DART serves statements from business year 2015
 # OpenDART status codes other than 000/013, by the typed error they mean.
 _STATUS_ERRORS: dict[str, type[ProviderError]] = {
     "010": AuthError,  # unregistered key
@@ -57,7 +69,7 @@ class DartClient(HttpProviderClient):
     """Disclosures from OpenDART's filing list."""
 
     name = PROVIDER
-    capabilities = frozenset({Capability.DISCLOSURES})
+    capabilities = frozenset({Capability.DISCLOSURES, Capability.FUNDAMENTALS})
 
     async def fetch_disclosures(
         self, instrument: Instrument, start: datetime, end: datetime
@@ -65,9 +77,7 @@ class DartClient(HttpProviderClient):
         """Filings with `start <= filed_at < end`, oldest first, over every page."""
         self._check_window(start, end)
         key = self._key()
-        corp_code = instrument.symbol_for(PROVIDER)
-        if not _CORP_CODE.match(corp_code):
-            raise NotFound(PROVIDER, f"no DART corp code for {instrument.id} (got {corp_code!r})")
+        corp_code = self._corp_code(instrument)
         found: dict[str, Disclosure] = {}
         page = 1
         while True:
@@ -82,6 +92,36 @@ class DartClient(HttpProviderClient):
                 break
             page += 1
         return sorted(found.values(), key=lambda d: (d.filed_at, d.provider_id))
+
+    async def fetch_fundamentals(
+        self, instrument: Instrument, start: datetime, end: datetime
+    ) -> list[FinancialFact]:
+        """Major accounts of each report period ending in `[start, end)` and already over
+        (one call each; status 013, nothing filed for it yet, is none), oldest first."""
+        self._check_window(start, end)
+        key = self._key()
+        if PROVIDER not in instrument.symbols:  # not a Korean filer: another provider's
+            raise PlanLimit(PROVIDER, f"DART files Korean companies only; {instrument.id} has "
+                            "no corp code")  # fmt: skip
+        corp_code = self._corp_code(instrument)
+        today = datetime.now(SEOUL).date()
+        last = min(end.astimezone(SEOUL).date(), today)
+        first = max(start.astimezone(SEOUL).date(), FIRST_STATEMENT_YEAR)
+        facts: list[FinancialFact] = []
+        for year, code, _ends in dart_reports_between(first, last):
+            params = {"crtfc_key": key, "corp_code": corp_code, "bsns_year": year,
+                      "reprt_code": code}  # fmt: skip
+            payload = await self._get_json(
+                "/api/fnlttSinglAcnt.json", dart_error, params, instrument=instrument
+            )
+            facts += parse_accounts(payload, instrument, year, code)
+        return facts
+
+    def _corp_code(self, instrument: Instrument) -> str:
+        corp_code = instrument.symbol_for(PROVIDER)
+        if not _CORP_CODE.match(corp_code):
+            raise NotFound(PROVIDER, f"no DART corp code for {instrument.id} (got {corp_code!r})")
+        return corp_code
 
 
 def list_params(
@@ -168,3 +208,49 @@ def _disclosure(item: dict[str, Any], i: int, instrument: Instrument) -> Disclos
         filer=filer.strip() or None if isinstance(filer, str) else None,
         url=VIEWER_URL.format(receipt_no.strip()),
     )
+
+
+def parse_accounts(
+    payload: Any, instrument: Instrument, bsns_year: str, reprt_code: str
+) -> list[FinancialFact]:
+    """Facts of one `fnlttSinglAcnt.json` / `fnlttSinglAcntAll.json` answer: the lines of
+    our canonical accounts (the first line of each wins), amounts like "1,234,567"; a "-" or
+    empty amount is no fact. Status 013 (nothing filed for the period) is none."""
+    status = str(member(PROVIDER, payload, "status", ""))
+    if status == _NO_DATA:
+        return []
+    if status != _OK:
+        raise BadPayload(PROVIDER, f"unexpected status {status!r:.20}", "status")
+    period, default_end = dart_period(bsns_year, reprt_code)
+    items = as_list(PROVIDER, member(PROVIDER, payload, "list", "", []), "list")
+    found: dict[tuple[str, str, bool], FinancialFact] = {}
+    for i, raw in enumerate(items):
+        path = f"list[{i}]"
+        item = as_dict(PROVIDER, raw, path)
+        name = as_str(PROVIDER, member(PROVIDER, item, "account_nm", path), f"{path}.account_nm")
+        account = dart_account(name, item.get("account_id"))
+        statement = SJ_DIV.get(str(item.get("sj_div", "")))
+        if account is None or statement is None:
+            continue
+        try:
+            value = parse_amount(member(PROVIDER, item, "thstrm_amount", path))
+        except ValueError as err:
+            raise BadPayload(PROVIDER, str(err), f"{path}.thstrm_amount") from None
+        if value is None:
+            continue
+        # fnlttSinglAcntAll answers one fs_div (asked for) and names none: consolidated.
+        consolidated = str(item.get("fs_div", "CFS")) != "OFS"
+        fact = FinancialFact(
+            instrument_id=instrument.id,
+            period=period,
+            period_end=period_end_of(item.get("thstrm_dt")) or default_end,
+            statement=statement,
+            account=account,
+            consolidated=consolidated,
+            value=value,
+            currency=str(item.get("currency") or instrument.currency),
+            provider=PROVIDER,
+            report_id=str(item.get("rcept_no") or "").strip() or None,
+        )
+        found.setdefault((statement, account, consolidated), fact)
+    return list(found.values())

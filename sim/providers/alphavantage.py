@@ -1,4 +1,5 @@
-"""Alpha Vantage: `GET /query?function=...` (TIME_SERIES_DAILY[_ADJUSTED], NEWS_SENTIMENT).
+"""Alpha Vantage: `GET /query?function=...` (TIME_SERIES_DAILY[_ADJUSTED], NEWS_SENTIMENT,
+INCOME_STATEMENT / BALANCE_SHEET: `sim.providers.alphavantage_statements`).
 
 Every answer is HTTP 200, errors included: a bad key or call is `{"Error Message": ...}`, the
 rate limit `{"Information": ...}` (or the older `{"Note": ...}`). Daily prices are as traded
@@ -19,7 +20,9 @@ from starlette.routing import Route
 from sim import rng
 from sim.faults import FaultState
 from sim.news import Story
+from sim.providers.alphavantage_statements import FUNCTIONS, statements
 from sim.providers.base import Endpoint, ProviderSpec, html_error, json_response, key_state
+from sim.statements import StatementModel
 from sim.universe import SimInstrument
 from sim.world import SimWorld
 
@@ -114,6 +117,10 @@ def sentiment_label(score: float) -> str:
 class QueryEndpoint(Endpoint):
     """Answers /query from the world's generators."""
 
+    def __init__(self, world: SimWorld, state: FaultState) -> None:
+        super().__init__(world, state)
+        self._statements = StatementModel(world.seed, world.filings)
+
     async def handle(self, request: Request) -> Response:
         """GET /query."""
         params = request.query_params
@@ -141,6 +148,12 @@ class QueryEndpoint(Endpoint):
             return self._daily(inst, function, full, params.get("datatype", "json") == "csv")
         if function == "NEWS_SENTIMENT":
             return self._news(request)
+        if function in FUNCTIONS:
+            inst = self.world.universe.by_symbol("alphavantage", params.get("symbol", ""))
+            amended = "restated" in self.state.scenarios
+            return json_response(
+                statements(self._statements, inst, function, self.world.clock(), amended)
+            )
         return invalid_call(function)
 
     def _scenario_refusal(self, key: str) -> Response | None:

@@ -1,4 +1,5 @@
-"""OpenDART: `GET /api/list.json` (disclosure search by corp_code and receipt dates).
+"""OpenDART: `GET /api/list.json` (disclosure search by corp_code and receipt dates) and
+`GET /api/fnlttSinglAcnt.json` (major accounts: `sim.providers.dart_statements`).
 
 Always HTTP 200; the outcome is in `status`: "000" ok, "013" no data, "020" over the limit,
 "010"/"011" key problems, "100" a bad field, "800" maintenance. Scenarios: `daily_quota`
@@ -120,8 +121,16 @@ def _echo_key(body: dict, key: str) -> bool:
 
 
 def build(world: SimWorld, state: FaultState) -> Starlette:
-    """The /api/list.json route."""
-    return Starlette(routes=[Route("/api/list.json", ListEndpoint(world, state).handle)])
+    """The /api/list.json and /api/fnlttSinglAcnt.json routes."""
+    from sim.providers.dart_statements import StatementsEndpoint  # it imports this module
+
+    statements = StatementsEndpoint(world, state).handle
+    return Starlette(
+        routes=[
+            Route("/api/list.json", ListEndpoint(world, state).handle),
+            Route("/api/fnlttSinglAcnt.json", statements),
+        ]
+    )
 
 
 SPEC = ProviderSpec("dart", build, _limit_response, html_error, _echo_key)

@@ -22,7 +22,7 @@ from core.jobs import (
     JobRequest,
     UsageError,
 )
-from core.models import Capability
+from core.models import DEFAULT_CAPABILITIES, Capability
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -112,7 +112,8 @@ def test_a_command_line_reads_into_typed_fields() -> None:
     assert request.capabilities == [Capability.PRICES, Capability.NEWS]
     assert (request.chunk_days, request.refetch, request.interval) == (30, True, "1d")
     collect = CollectRequest.from_argv([])
-    assert collect.capabilities == list(Capability) and collect.tickers is None
+    assert collect.capabilities == list(DEFAULT_CAPABILITIES) and collect.tickers is None
+    assert Capability.FUNDAMENTALS not in collect.capabilities  # only when asked for
     assert collect.argv() == []  # nothing given, nothing written
 
 
@@ -120,7 +121,8 @@ def test_a_command_line_reads_into_typed_fields() -> None:
     ("cls", "argv", "message"),
     [
         (CollectRequest, ["--capabilities", "weather"],
-         "--capabilities: unknown capability 'weather' (choose from prices, news, disclosures)"),
+         "--capabilities: unknown capability 'weather' "
+         "(choose from prices, news, disclosures, fundamentals)"),
         (CollectRequest, ["--capabilities", " , "], "--capabilities: give at least one"),
         (AnalyzeRequest, ["--window", "soon"],
          "--window: 'soon' is not a window like 24h, 7d or 90m"),

@@ -17,6 +17,7 @@ from core.providers import (
     DartClient,
     NewsApiClient,
     ProviderClient,
+    RssClient,
     YahooClient,
 )
 from core.providers.newsapi import ResultCapReached
@@ -32,6 +33,7 @@ def test_registry_names_every_provider_of_the_config() -> None:
         "alphavantage": AlphaVantageClient,
         "newsapi": NewsApiClient,
         "dart": DartClient,
+        "rss": RssClient,
     }
     assert dict(CLIENTS) == expected
     for name, cls in CLIENTS.items():
@@ -43,9 +45,10 @@ def test_capabilities_match_the_failover_table() -> None:
     served = {name: cls.capabilities for name, cls in CLIENTS.items()}
     assert served == {
         "yahoo": {Capability.PRICES},
-        "alphavantage": {Capability.PRICES, Capability.NEWS},
+        "alphavantage": {Capability.PRICES, Capability.NEWS, Capability.FUNDAMENTALS},
         "newsapi": {Capability.NEWS},
-        "dart": {Capability.DISCLOSURES},
+        "dart": {Capability.DISCLOSURES, Capability.FUNDAMENTALS},
+        "rss": {Capability.NEWS},
     }
 
 
