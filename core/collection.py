@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -199,18 +199,18 @@ async def save_fundamentals(
     instrument_id: str,
     provider: str,
     facts: list[FinancialFact],
+    covered_until: datetime,
     also: Also = None,
 ) -> Counts:
-    """Statement figures of one fetch: new ones and restatements get a version; the
-    watermark moves to the newest period's end."""
-    newest = max((f.period_end for f in facts), default=None)
+    """Statement figures of one fetch over periods ending up to `covered_until`: new ones
+    and restatements get a version. The watermark moves to `covered_until` even when no
+    period was filed (a company reports a few times a year; a schedule that checked is not
+    stale)."""
     async with conn.transaction():
         written = await write_facts(conn, facts)
-        if newest is not None:
-            until = datetime.combine(newest, time(0, 0), UTC)
-            await watermarks.advance(
-                conn, instrument_id, Capability.FUNDAMENTALS.value, provider, until
-            )
+        await watermarks.advance(
+            conn, instrument_id, Capability.FUNDAMENTALS.value, provider, covered_until
+        )
         if also is not None:
             await also(conn)
     return Counts(len(facts), len(facts), written.new + written.restated)

@@ -180,7 +180,7 @@ async def _run_chunk(bf_id: str, chunk: Chunk, interval: str) -> dict[str, Any]:
             )
         elif cap is Capability.FUNDAMENTALS:
             counts = await save_fundamentals(
-                conn, chunk.instrument.id, routed.provider, routed.result, checkpoint
+                conn, chunk.instrument.id, routed.provider, routed.result, chunk.end, checkpoint
             )
         else:
             counts = await save_disclosures(

@@ -112,7 +112,7 @@ async def _collect_unit(
                     )
                 elif capability is Capability.FUNDAMENTALS:
                     per[instrument.id]["counts"] += await save_fundamentals(
-                        conn, instrument.id, routed.provider, routed.result
+                        conn, instrument.id, routed.provider, routed.result, end
                     )
                 else:
                     per[instrument.id]["counts"] += await save_disclosures(
