@@ -56,14 +56,17 @@ class DailySentiment:
 
 
 _DAILY = """
-    SELECT date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS sentiment,
-           count(*) AS articles
-    FROM analyses x JOIN articles a ON a.fingerprint = x.fingerprint
-    WHERE x.instrument_id = $1 AND a.published_at >= now() - make_interval(days => $2)
+    SELECT day, avg(sentiment) AS sentiment, sum(verdicts)::int AS articles
+    FROM (SELECT date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS sentiment,
+                 count(*) AS verdicts
+          FROM analyses x JOIN articles a ON a.fingerprint = x.fingerprint
+          WHERE x.instrument_id = $1 AND a.published_at >= now() - make_interval(days => $2)
+          GROUP BY 1, COALESCE(a.story_id, a.fingerprint)) per_story
     GROUP BY 1 ORDER BY 1"""
 
 
 async def daily_sentiment(db: Db, instrument_id: str, days: int) -> list[DailySentiment]:
     """Per day of the last `days` with analysed articles of the instrument, oldest first:
-    their average sentiment (every stored verdict counts) and how many verdicts."""
+    their average sentiment (a story's verdicts averaged first: one vote per story,
+    `core.stories`) and how many verdicts."""
     return [DailySentiment(**dict(r)) for r in await db.fetch(_DAILY, instrument_id, days)]

@@ -29,6 +29,8 @@ class Verdict:
     provider: str
     source: str | None
     published_at: datetime
+    story_id: str | None = None  # None: its own story (`core.stories`)
+    sources: int = 1  # articles of its story this verdict stands for (`one_per_story`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,8 @@ class PriceHistory:
 
 _VERDICTS = """
     SELECT DISTINCT ON (x.fingerprint) x.fingerprint, x.cache_key, x.method, x.sentiment,
-           x.label, x.relevance, x.gist, ar.title, ar.provider, ar.source, ar.published_at
+           x.label, x.relevance, x.gist, ar.title, ar.provider, ar.source, ar.published_at,
+           ar.story_id
     FROM analyses x JOIN articles ar ON ar.fingerprint = x.fingerprint
     WHERE x.instrument_id = $1 AND ar.published_at >= $2 AND ar.published_at < $3
       AND x.prompt_version = $4

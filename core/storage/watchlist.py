@@ -24,11 +24,14 @@ WITH page AS (
     FROM instruments WHERE $4::text[] IS NULL OR id = ANY($4::text[])
     ORDER BY id LIMIT $1 OFFSET $2
 ), daily AS (
-    SELECT x.instrument_id, date_trunc('day', a.published_at) AS day, avg(x.sentiment) AS mood
-    FROM articles a
-    JOIN analyses x ON x.fingerprint = a.fingerprint
-    WHERE a.published_at >= now() - make_interval(days => $3)
-      AND x.instrument_id IN (SELECT id FROM page)
+    SELECT instrument_id, day, avg(story_mood) AS mood FROM (  -- one vote per story
+        SELECT x.instrument_id, date_trunc('day', a.published_at) AS day,
+               avg(x.sentiment) AS story_mood
+        FROM articles a
+        JOIN analyses x ON x.fingerprint = a.fingerprint
+        WHERE a.published_at >= now() - make_interval(days => $3)
+          AND x.instrument_id IN (SELECT id FROM page)
+        GROUP BY 1, 2, COALESCE(a.story_id, a.fingerprint)) per_story
     GROUP BY 1, 2
 ), mood AS (
     SELECT d.instrument_id, d.day, d.mood AS sentiment
