@@ -16,7 +16,7 @@ from cluster.state import SimState, StackError
 from configs.settings import Settings
 from sim.limits import merged, windows_faults
 
-SIM_PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart", "llm")
+SIM_PROVIDERS = ("yahoo", "alphavantage", "newsapi", "dart", "llm", "rss")
 SIM_KEY = "sim-demo-key"  # the sim accepts any key not starting with "bad"
 
 

@@ -191,8 +191,9 @@ def test_sync_writes_the_group_and_counts_the_changes(
     written = (config_dir / "watchlists" / "mine.csv").read_text(encoding="utf-8")
     assert written.startswith("# from the index provider, 2026-11-30\n# Synced by")
     assert f"from {first} on " in written
-    assert "KO,Coca-Cola,NYSE,USD,America/New_York,KO,KO,Coca-Cola,\n" in written
-    assert "005380.KS,Hyundai Motor,KRX,KRW,Asia/Seoul,005380.KS,,Hyundai Motor,\n" in written
+    # One column per provider of providers.yaml; the last, rss, reads feeds, not symbols.
+    assert "KO,Coca-Cola,NYSE,USD,America/New_York,KO,KO,Coca-Cola,,\n" in written
+    assert "005380.KS,Hyundai Motor,KRX,KRW,Asia/Seoul,005380.KS,,Hyundai Motor,,\n" in written
 
     second = tmp_path / "second.csv"
     second.write_text(
