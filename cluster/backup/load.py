@@ -102,13 +102,9 @@ def _stage_embedded(
     return staging, facts
 
 
-def restore(settings: Settings, path: Path, force: bool) -> Restored:
-    """Bring the stack's data back to the backup at `path`.
-
-    The stack is left stopped. A running one is refused unless `force`, which stops it first.
-    """
-    manifest = verify_backup(path)
-    check_migrations(manifest)
+def stop_running_stack(settings: Settings, force: bool) -> None:
+    """Before a restore: refuse a running stack (exit 2) unless `force`, which stops what
+    `up` started."""
     running = running_components(settings)
     if running and not force:
         raise BackupError(
@@ -120,6 +116,16 @@ def restore(settings: Settings, path: Path, force: bool) -> Restored:
         from cluster import stack
 
         stack.down(settings)
+
+
+def restore(settings: Settings, path: Path, force: bool) -> Restored:
+    """Bring the stack's data back to the backup at `path`.
+
+    The stack is left stopped. A running one is refused unless `force`, which stops it first.
+    """
+    manifest = verify_backup(path)
+    check_migrations(manifest)
+    stop_running_stack(settings, force)
     settings.home.mkdir(parents=True, exist_ok=True)
     lake_staging = settings.home / "lake.restore"
     stage_lake(path / "lake", manifest.lake, lake_staging)

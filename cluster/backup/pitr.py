@@ -86,7 +86,7 @@ def choose_backup(settings: Settings, target: datetime) -> basebackups.BaseBacku
 
 def restore_to_time(settings: Settings, target: datetime, force: bool) -> Recovered:
     """Bring the embedded database back to `target`; the stack is left stopped."""
-    from cluster.backup.load import running_components
+    from cluster.backup.load import stop_running_stack
 
     if settings.database_url is not None:
         raise BackupError(
@@ -95,17 +95,7 @@ def restore_to_time(settings: Settings, target: datetime, force: bool) -> Recove
             2,
         )
     chosen = choose_backup(settings, target)
-    running = running_components(settings)
-    if running and not force:
-        raise BackupError(
-            f"the stack is running ({', '.join(running)}); stop it (`stockray down`) first, "
-            "or add --force to stop what `up` started and restore",
-            2,
-        )
-    if running:
-        from cluster import stack
-
-        stack.down(settings)
+    stop_running_stack(settings, force)
     pgdata = postgres.pgdata_dir(settings)
     postgres.stop_embedded(pgdata)  # one not started by `up`
     staging = pgdata.with_name(STAGING)
