@@ -57,7 +57,7 @@ async def fetch_json(
     request = http.build_request("GET", url, params=params, headers=headers, timeout=timeout)
     where = request.url.path  # never the query string: it may carry an API key
     try:
-        response = await _send(http, provider, request)
+        response = await send_following_same_site(http, provider, request)
     except httpx.TimeoutException as exc:
         raise Timeout(provider, f"no answer from {where} ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -83,7 +83,9 @@ async def fetch_json(
     return payload
 
 
-async def _send(http: httpx.AsyncClient, provider: str, request: httpx.Request) -> httpx.Response:
+async def send_following_same_site(
+    http: httpx.AsyncClient, provider: str, request: httpx.Request
+) -> httpx.Response:
     # Keys travel in the query string or a header (X-Api-Key), which httpx would carry to
     # whatever host a redirect names: only redirects within the provider's own host are
     # followed (http -> https included), whatever the client's own setting.

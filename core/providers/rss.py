@@ -40,8 +40,7 @@ from core.errors import BadPayload, Timeout, Unavailable
 from core.matching import Matcher
 from core.models import Article, Capability, Instrument
 from core.providers.base import HttpProviderClient, news_article
-from core.providers.http import _send as send_following_same_site
-from core.providers.http import status_error
+from core.providers.http import send_following_same_site, status_error
 from core.resilience.limiter import LocalRateLimiter
 
 PROVIDER = "rss"
@@ -252,8 +251,8 @@ class RssClient(HttpProviderClient):
         return self._hosts[host]
 
     async def _get(self, url: str, headers: dict[str, str]) -> httpx.Response:
-        # The same redirect rule as every provider (core.providers.http's `_send`): within
-        # the feed's host only. A feed moved to another host fails naming it, so the operator
+        # The same redirect rule as every provider (`http.send_following_same_site`): within the
+        # feed's host only. A feed moved to another host fails naming it, so the operator
         # updates providers.yaml rather than stockray silently reading elsewhere.
         where = urlsplit(url).path or url
         request = self._client().build_request("GET", url, headers=headers, timeout=self._timeout)
