@@ -20,6 +20,7 @@ router = APIRouter(include_in_schema=False)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",  # vendored ES modules (static/vendor/)
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",

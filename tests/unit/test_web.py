@@ -31,6 +31,14 @@ def test_assets_are_served_with_their_types() -> None:
     js = client.get("/static/app.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
+    vendored = client.get(
+        "/static/vendor/lightweight-charts/lightweight-charts.standalone.production.mjs"
+    )
+    assert vendored.status_code == 200
+    assert vendored.headers["content-type"].startswith("text/javascript")
+    assert "as createChart" in vendored.text[-2000:]  # an ES module imported as is
+    # The package's LICENSE and package.json are kept beside it, but not served.
+    assert client.get("/static/vendor/lightweight-charts/package.json").status_code == 404
 
 
 def test_nothing_outside_the_static_dir_or_of_other_types() -> None:
