@@ -27,3 +27,11 @@ class RetentionSettings(BaseSettings):
     retain_job_runs_days: Annotated[int, Field(ge=0)] = Field(
         180, description="Days finished `job_runs` rows are kept (the newest of each kind stays)."
     )
+    retain_story_index_days: Annotated[int, Field(ge=0)] = Field(
+        30,
+        description="Days the story matcher's index (signatures and bands) keeps an article; "
+        "older ones keep their story id but a late article no longer joins their story.",
+    )
+    retain_api_daily_days: Annotated[int, Field(ge=0)] = Field(
+        400, description="Days the API's per-day request counts (`api_daily`) are kept."
+    )

@@ -4,7 +4,8 @@
 
 Policies (settings `STOCKRAY_RETAIN_*_DAYS`, 0 = keep forever): intraday bars (whole old
 monthly partitions dropped, the rest in batches), article bodies (the summary emptied; the
-row and fingerprint stay, cited articles keep theirs), `llm_usage` and finished `job_runs`.
+row and fingerprint stay, cited articles keep theirs), `llm_usage`, finished `job_runs`, the
+story matcher's index (signatures and bands; articles keep their story ids) and `api_daily`.
 Daily bars, instruments and the Parquet lake are never touched. It also creates the bar
 partitions the next weeks need. Batches are short transactions, so it is safe to stop and
 run again. One `job_runs` row holds the counts per policy; the JSON summary is the last
@@ -53,6 +54,8 @@ def cutoffs(settings: Settings, now: datetime) -> dict[str, datetime | None]:
         retention.ARTICLE_BODIES: settings.retain_article_bodies_days,
         retention.LLM_USAGE: settings.retain_llm_usage_days,
         retention.JOB_RUNS: settings.retain_job_runs_days,
+        retention.STORY_INDEX: settings.retain_story_index_days,
+        retention.API_DAILY: settings.retain_api_daily_days,
     }
     return {p: (now - timedelta(days=d) if d else None) for p, d in days.items()}
 

@@ -25,6 +25,7 @@ DROP_LOCK_WAIT_S = 5.0
 INTRADAY_BARS, ARTICLE_BODIES, LLM_USAGE, JOB_RUNS = (
     "intraday_bars", "article_bodies", "llm_usage", "job_runs"
 )  # fmt: skip
+STORY_INDEX, API_DAILY = "story_index", "api_daily"
 
 # Each policy: the rows past $1 (count), and one batch of at most $2 of them (returns the
 # rows it changed).
@@ -37,6 +38,11 @@ _DUE = {
                    jsonb_array_elements_text(r.citations) AS c(fingerprint)
             WHERE jsonb_typeof(r.citations) = 'array' AND c.fingerprint IS NOT NULL)""",
     LLM_USAGE: "FROM llm_usage WHERE at < $1",
+    # The story matcher's index (MinHash signatures and LSH bands, core/stories.py): a new
+    # article only meets stories published within a day of it, so old entries only serve
+    # late backfills of old news. The articles keep their story ids.
+    STORY_INDEX: "FROM story_signatures s WHERE s.published_at < $1",
+    API_DAILY: "FROM api_daily WHERE day < ($1 AT TIME ZONE 'UTC')::date",
     JOB_RUNS: """
         FROM job_runs j WHERE coalesce(j.finished_at, j.started_at) < $1
         AND j.status NOT IN ('pending', 'running')
@@ -51,6 +57,14 @@ _BATCH = {
         UPDATE articles SET summary = NULL WHERE fingerprint IN (
             SELECT a.fingerprint {_DUE[ARTICLE_BODIES]} LIMIT $2)""",
     LLM_USAGE: f"DELETE FROM llm_usage WHERE id IN (SELECT id {_DUE[LLM_USAGE]} LIMIT $2)",
+    # The bands go with their signatures; the count returned is the signatures'.
+    STORY_INDEX: f"""
+        WITH doomed AS MATERIALIZED (SELECT s.fingerprint {_DUE[STORY_INDEX]} LIMIT $2),
+             bands AS (DELETE FROM story_bands WHERE fingerprint IN (SELECT * FROM doomed))
+        DELETE FROM story_signatures WHERE fingerprint IN (SELECT * FROM doomed)""",
+    API_DAILY: f"""
+        DELETE FROM api_daily WHERE (day, route) IN (
+            SELECT day, route {_DUE[API_DAILY]} LIMIT $2)""",
     JOB_RUNS: f"DELETE FROM job_runs WHERE id IN (SELECT j.id {_DUE[JOB_RUNS]} LIMIT $2)",
 }
 POLICIES = tuple(_DUE)

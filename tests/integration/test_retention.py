@@ -18,13 +18,15 @@ import asyncpg
 from configs.settings import Settings
 from core.jobs import RetentionRequest
 from core.models import Bar, Instrument
+from core.storage import stories
 from core.storage.db import sync_instruments
 from core.storage.writers import write_articles, write_bars
 from jobs.retention import run_retention
 from tests.unit.storage.samples import article, daily_bars
 
 AAPL = Instrument("AAPL", "Apple", "NASDAQ", "USD", "America/New_York")
-DAYS = {"intraday_bars": 30, "article_bodies": 60, "llm_usage": 90, "job_runs": 120}
+DAYS = {"intraday_bars": 30, "article_bodies": 60, "llm_usage": 90, "job_runs": 120,
+        "story_index": 60, "api_daily": 10}  # fmt: skip
 ENV = {f"STOCKRAY_RETAIN_{k.upper()}_DAYS": str(v) for k, v in DAYS.items()}
 NOW = datetime.now(UTC)
 
@@ -47,7 +49,14 @@ async def _seed(conn: asyncpg.Connection) -> None:
         await write_bars(conn, five_minute_bars(ago(days_ago), 12))
     arts = [article(f"old{i}", "AAPL", published_at=ago(61 + i)) for i in range(5)]
     arts += [article(f"new{i}", "AAPL", published_at=ago(59 - i)) for i in range(3)]
-    await write_articles(conn, [replace(a, summary="long body") for a in arts])
+    arts = [replace(a, summary="long body") for a in arts]
+    await write_articles(conn, arts)
+    async with conn.transaction():  # the story index, as a collect writes it
+        await stories.assign(conn, arts)
+    await conn.executemany(
+        "INSERT INTO api_daily (day, route, requests, buckets) VALUES ($1, $2, 1, '{}')",
+        [((NOW - timedelta(days=d)).date(), "/api/v1/x") for d in (20, 11, 9, 1)],
+    )
     await conn.execute(  # a report citing old0 and new0: old0 keeps its body
         "INSERT INTO reports (instrument_id, cache_key, window_start, window_end, method, "
         "prompt_version, locale, summary, rating, sentiment, citations) VALUES "
@@ -79,6 +88,12 @@ async def _state(conn: asyncpg.Connection) -> dict:
             "SELECT fingerprint FROM articles WHERE summary IS NOT NULL")),
         "articles": await conn.fetchval("SELECT count(*) FROM articles"),
         "llm_usage": await conn.fetchval("SELECT count(*) FROM llm_usage"),
+        "indexed": sorted(r[0] for r in await conn.fetch(
+            "SELECT fingerprint FROM story_signatures")),
+        "banded": sorted(r[0] for r in await conn.fetch(
+            "SELECT DISTINCT fingerprint FROM story_bands")),
+        "api_days": await conn.fetchval("SELECT count(*) FROM api_daily"),
+        "storied": await conn.fetchval("SELECT count(story_id) FROM articles"),
         "job_runs": sorted(tuple(r) for r in await conn.fetch(
             "SELECT kind, status FROM job_runs WHERE trace_id = 't'")),
     }  # fmt: skip
@@ -93,7 +108,8 @@ async def test_retention_deletes_exactly_what_is_past_each_setting(
     settings = Settings().model_copy(update={f"retain_{k}_days": v for k, v in DAYS.items()})
 
     dry = await run_retention(fresh_dsn, RetentionRequest(dry_run=True), settings, "dry", NOW)
-    expected = {"intraday_bars": 36, "article_bodies": 4, "llm_usage": 3, "job_runs": 3}
+    expected = {"intraday_bars": 36, "article_bodies": 4, "llm_usage": 3, "job_runs": 3,
+                "story_index": 5, "api_daily": 2}  # fmt: skip
     assert dry.counts == expected and dry.error is None
     assert dry.partitions_dropped >= 2  # the months of 200 and 100 days ago, whole
     async with migrated_pool.acquire() as conn:
@@ -121,6 +137,10 @@ async def test_retention_deletes_exactly_what_is_past_each_setting(
         "bodies": ["new0", "new1", "new2", "old0"],  # old0 is cited by a report
         "articles": 8,  # rows and fingerprints stay: dedupe still knows them
         "llm_usage": 2,
+        "indexed": ["new0", "new1", "new2"],  # the old ones keep their story id only
+        "banded": ["new0", "new1", "new2"],
+        "api_days": 2,
+        "storied": 8,
         "job_runs": [("backfill", "failed"), ("collect", "running"), ("collect", "succeeded")],
     }
     assert row["status"] == "succeeded"
