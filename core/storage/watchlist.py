@@ -1,6 +1,6 @@
-"""Reading the watchlist as one table: each instrument's last two daily closes, its recent
-sentiment and its latest published report, in one set-based query for any number of
-instruments (no query per instrument)."""
+"""Reading the watchlist as one table: each instrument's last daily closes (two, or as many
+as its sparkline shows), its recent sentiment and its latest published report, in one
+set-based query for any number of instruments (no query per instrument)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from core.storage.db import Db
 
 SENTIMENT_DAYS = 7
 """The sentiment shown is the average of the newest day with analysed articles this recent."""
+MAX_SPARK = 90
+"""The most daily closes a row's sparkline may ask for."""
 
 # Closes are split-adjusted as `GET /bars` adjusts them by default (`core.adjust`): a bar
 # traded before a split's ex-date is divided by its ratio, so the change across a split
 # is the price's, not the split's. A bar's trading day is its ts in the exchange's zone.
 _WATCHLIST = """
 WITH page AS (
-    SELECT id, name, exchange, currency, timezone, count(*) OVER () AS total
+    SELECT id, name, exchange, currency, timezone, symbols, count(*) OVER () AS total
     FROM instruments WHERE $4::text[] IS NULL OR id = ANY($4::text[])
     ORDER BY id LIMIT $1 OFFSET $2
 ), daily AS (
@@ -39,8 +41,9 @@ WITH page AS (
     JOIN (SELECT instrument_id, max(day) AS day FROM daily GROUP BY 1) newest
       USING (instrument_id, day)
 )
-SELECT p.id, p.name, p.exchange, p.currency, p.total,
+SELECT p.id, p.name, p.exchange, p.currency, p.symbols, p.total,
        lb.ts[1] AS last_ts, lb.close[1] AS last, lb.ts[2] AS previous_ts, lb.close[2] AS previous,
+       coalesce(lb.close[1:$5], '{}') AS closes,
        m.sentiment, m.day AS sentiment_day,
        r.id AS report_id, r.rating, r.sentiment AS report_sentiment,
        r.published_at AS report_at
@@ -55,7 +58,7 @@ LEFT JOIN LATERAL (
               AND ca.ex_date > (b.ts AT TIME ZONE p.timezone)::date), 1) AS close
         FROM bars b
         WHERE b.instrument_id = p.id AND b.interval = '1d' AND b.close IS NOT NULL
-        ORDER BY b.ts DESC LIMIT 2
+        ORDER BY b.ts DESC LIMIT greatest(2, $5::int)  -- the sparkline's, from the same scan
     ) t
 ) lb ON true
 LEFT JOIN mood m ON m.instrument_id = p.id
@@ -76,6 +79,7 @@ class WatchlistEntry:
     name: str
     exchange: str
     currency: str
+    symbols: dict[str, str]
     last_ts: datetime | None
     last: float | None
     previous_ts: datetime | None
@@ -86,6 +90,8 @@ class WatchlistEntry:
     rating: str | None
     report_sentiment: float | None
     report_at: datetime | None
+    sparkline: list[float]
+    """The newest `spark` daily closes (split-adjusted), oldest first; empty when not asked."""
 
 
 _COUNT = "SELECT count(*) FROM instruments WHERE $1::text[] IS NULL OR id = ANY($1::text[])"
@@ -97,6 +103,7 @@ async def watchlist(
     offset: int = 0,
     sentiment_days: int = SENTIMENT_DAYS,
     ids: list[str] | None = None,
+    spark: int = 0,
 ) -> tuple[int, list[WatchlistEntry]]:
     """(instruments in all, one page of entries ordered by id); only `ids` when given.
 
@@ -104,19 +111,26 @@ async def watchlist(
     `previous_ts`, the two newest daily closes (split-adjusted, None when not stored);
     `sentiment` on `sentiment_day`, the newest day with analysed articles in the last
     `sentiment_days`; `rating`, `report_sentiment`, `report_at`, `report_id` of the latest
-    published report.
+    published report; `sparkline`, the newest `spark` (≤ MAX_SPARK) daily closes, oldest
+    first, split-adjusted as `last` is (read in the same scan of the bars).
     """
+    spark = max(0, min(spark, MAX_SPARK))
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
-            return await watchlist(conn, limit, offset, sentiment_days, ids)
+            return await watchlist(conn, limit, offset, sentiment_days, ids, spark)
     # asyncpg prepares every query, and after five runs Postgres may switch to a generic
     # plan: for this one it guesses a one-row page and probes articles once per analysis
     # of every instrument (measured 3-4x slower at 700 instruments). Plan for the values.
     async with db.transaction(readonly=True):
         await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows = await db.fetch(_WATCHLIST, limit, offset, sentiment_days, ids)
+        rows = await db.fetch(_WATCHLIST, limit, offset, sentiment_days, ids, spark)
         if rows:
             total = rows[0]["total"]
         else:  # past the end: count anyway
             total = await db.fetchval(_COUNT, ids)
-    return total, [WatchlistEntry(**{k: v for k, v in r.items() if k != "total"}) for r in rows]
+    return total, [_entry(r) for r in rows]
+
+
+def _entry(r: asyncpg.Record) -> WatchlistEntry:
+    fields = {k: v for k, v in r.items() if k not in ("total", "closes")}
+    return WatchlistEntry(**fields, sparkline=r["closes"][::-1])
