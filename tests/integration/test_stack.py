@@ -98,13 +98,26 @@ class Stack:
         return found
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
+def _new_stack() -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(prefix="srs", dir="/tmp"))  # short: unix socket paths
     s = Stack(root)
     yield s
     s.run("down")
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    """A new data dir and ports, for a test of an `up` that must fail."""
+    yield from _new_stack()
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Stack]:
+    """One data dir and ports for the tests that run a stack, in file order: the first
+    takes it through up/down/up from a fresh home and leaves it running; the next ones
+    `up` it again (idempotent) and use it, which saves a whole `up` each."""
+    yield from _new_stack()
 
 
 def _query(dsn: str, sql: str) -> object:
@@ -125,7 +138,8 @@ def _kill_postgres(home: Path) -> None:
     proc.wait(10)
 
 
-def test_up_status_down_up_keeps_data(stack: Stack) -> None:
+def test_up_status_down_up_keeps_data(shared: Stack) -> None:
+    stack = shared
     up = stack.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "answered 200" in up.stdout
@@ -175,7 +189,8 @@ def test_up_status_down_up_keeps_data(stack: Stack) -> None:
     assert _query(stack.dsn(), "SELECT count(*) FROM job_runs WHERE trace_id = 'keep'") == 1
 
 
-def test_readme_backfill_command_runs_on_the_stack(stack: Stack) -> None:
+def test_readme_backfill_command_runs_on_the_stack(shared: Stack) -> None:
+    stack = shared
     up = stack.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
     readme = (ROOT / "README.md").read_text()
@@ -228,7 +243,8 @@ def test_broken_yaml_fails_before_anything_starts(stack: Stack, tmp_path: Path) 
     assert not stack.home.exists()
 
 
-def test_metrics_and_logs_on_the_stack(stack: Stack) -> None:
+def test_metrics_and_logs_on_the_stack(shared: Stack) -> None:
+    stack = shared
     up = stack.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
     created = stack.run("keys", "create", "--name", "metrics-test", "--scope", "admin")
