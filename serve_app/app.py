@@ -17,12 +17,14 @@ from configs.settings import Settings, load_settings
 from core.logs import configure_logging
 from core.storage import health
 from serve_app import (
+    chart_marks,
     chat,
     fundamentals,
     headers,
     live,
     metrics,
     metrics_view,
+    ops_charts,
     ops_routes,
     overview,
     routes,
@@ -68,8 +70,10 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     headers.install(app, settings.trusted_proxies)  # around everything, 500s included
     app.include_router(routes.router)
     app.include_router(fundamentals.router)
+    app.include_router(chart_marks.router)
     app.include_router(overview.router)
     app.include_router(ops_routes.router)
+    app.include_router(ops_charts.router)
     app.include_router(subscriptions.router)
     app.include_router(chat.router)
     app.include_router(live.router)
