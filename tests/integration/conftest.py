@@ -123,6 +123,12 @@ def ray_cluster(pg_server, sim: SimServer) -> Iterator[RayCluster]:
         env[f"STOCKRAY_PROVIDER_KEYS__{name.upper()}"] = "test-key"
     env["STOCKRAY_LLM_URLS__SIM"] = sim.urls["llm"] + "/v1"  # tests/integration/configs/llm.yaml
     env["STOCKRAY_LLM_KEYS__SIM"] = "test-key"
+    # A Serve replica behind HAProxy stays reachable this long when it stops, so the proxy
+    # can drop it first (Ray's default: 30 s, which every scale-down and app deletion in
+    # the tests waited out). One node reloads HAProxy in well under a second, and the
+    # scale-down tests (no failed request, sockets closed with 1012) then prove it on a
+    # shorter window, which is the harder case.
+    env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = "3"
     _prepare_database(pg_server.get_uri(), load_settings(config_dir=config_dir))
     state = ray_head.start_head(settings, env, temp_dir / "ray-start.log")
     try:
