@@ -24,6 +24,7 @@ from core.models import Capability, Instrument
 from core.resilience.limiter import Window
 
 Batcher = Callable[[str, Capability, list[Instrument]], list[list[Instrument]]]
+Calls = Callable[[str, Capability], int]  # HTTP requests one fetch costs a provider
 """(provider, capability, instruments) → the instruments grouped one request per group."""
 
 MAX_DEFERRED_SHOWN = 20
@@ -67,11 +68,13 @@ def least_time_s(windows: Sequence[Window], requests: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One provider request: a capability for one or more instruments."""
+    """One provider fetch: a capability for one or more instruments, costing `calls` HTTP
+    requests of the provider's rate budget (most fetches are one request)."""
 
     capability: Capability
     provider: str
     instrument_ids: tuple[str, ...]
+    calls: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +102,17 @@ class Plan:
         return max(self.ideal_by_provider.values(), default=0.0)
 
     def requests_by_provider(self) -> dict[str, int]:
-        """Planned requests per provider."""
+        """Planned HTTP requests per provider."""
         out: dict[str, int] = {}
         for unit in self.units:
-            out[unit.provider] = out.get(unit.provider, 0) + 1
+            out[unit.provider] = out.get(unit.provider, 0) + unit.calls
         return out
 
     def summary(self) -> dict:
         """JSON-ready: requests, ideal_s, deferred (count and the first ones), per provider."""
         per = self.requests_by_provider()
         return {
-            "requests": len(self.units),
+            "requests": sum(per.values()),
             "ideal_s": round(self.ideal_s, 2),
             "cycle_s": self.cycle_s,
             "deferred": len(self.deferred),
@@ -126,7 +129,7 @@ class Plan:
     def describe(self) -> list[str]:
         """Lines a person reads before the cycle starts."""
         per = ", ".join(f"{p} {n}" for p, n in sorted(self.requests_by_provider().items()))
-        total = len(self.units)
+        total = sum(self.requests_by_provider().values())
         lines = [f"plan: {total} requests ({per or 'none'}), at least {self.ideal_s:.0f}s"]
         if self.deferred:
             by_cap: dict[str, int] = {}
@@ -147,9 +150,11 @@ def plan_cycle(
     budgets: Mapping[str, ProviderBudget],
     cycle_s: float | None,
     batcher: Batcher,
+    calls: Calls | None = None,
 ) -> Plan:
     """Requests for `work` (per capability, stalest first) over `routes` (providers in
-    failover order) within each provider's allowance for a cycle of `cycle_s` seconds."""
+    failover order) within each provider's allowance for a cycle of `cycle_s` seconds; a
+    fetch spends `calls(provider, capability)` of it (default one)."""
     left = {name: b.allowance(cycle_s) for name, b in budgets.items()}
     units: list[Unit] = []
     deferred: list[Deferral] = []
@@ -161,12 +166,13 @@ def plan_cycle(
                 break
             budget = budgets.get(provider)
             groups = batcher(provider, capability, pending)
+            cost = calls(provider, capability) if calls else 1
             taken = 0
             for group in groups:
-                if left.get(provider, math.inf) < 1:
+                if left.get(provider, math.inf) < cost:
                     break
-                units.append(Unit(capability, provider, tuple(i.id for i in group)))
-                left[provider] = left.get(provider, math.inf) - 1
+                units.append(Unit(capability, provider, tuple(i.id for i in group), cost))
+                left[provider] = left.get(provider, math.inf) - cost
                 taken += len(group)
             pending = [i for g in groups for i in g][taken:]  # a batcher may regroup
             if pending and budget is not None:

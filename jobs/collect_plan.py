@@ -88,6 +88,12 @@ def batcher(provider: str, capability: Capability, items: list[Instrument]) -> l
     return client.batches(capability, items) if client else [[i] for i in items]
 
 
+def calls(provider: str, capability: Capability) -> int:
+    """HTTP requests one fetch of `capability` costs `provider` (its client's `calls`)."""
+    client = CLIENTS.get(provider)
+    return client.calls(capability) if client else 1
+
+
 def make_plan(
     settings: Settings,
     work: dict[Capability, list[Instrument]],
@@ -98,7 +104,7 @@ def make_plan(
     """The cycle's plan from the providers' budgets now."""
     budgets = budgets_from(settings, health)
     return plan_cycle(work, routes_for(settings, budgets, list(work), interval), budgets,
-                      cycle_s, batcher)  # fmt: skip
+                      cycle_s, batcher, calls)  # fmt: skip
 
 
 def in_flight(settings: Settings, provider: str) -> int:

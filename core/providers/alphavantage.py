@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -71,6 +71,7 @@ class AlphaVantageClient(HttpProviderClient):
     capabilities = frozenset({Capability.PRICES, Capability.NEWS, Capability.FUNDAMENTALS})
     INTERVALS = ("1d",)
     PLANS = PLANS
+    CALLS: ClassVar[dict[Capability, int]] = {Capability.FUNDAMENTALS: len(STATEMENT_FUNCTIONS)}
 
     def __init__(self, base_url: str, *, plan: str | None = None, **kwargs: Any) -> None:
         if plan is not None and plan not in PLANS:

@@ -113,6 +113,9 @@ class HttpProviderClient:
     INTERVALS: ClassVar[tuple[str, ...]] = ()
     # How far back from now the provider serves, per interval (missing: no known limit).
     MAX_HISTORY: ClassVar[Mapping[str, timedelta]] = {}
+    # HTTP requests one fetch of a capability makes, where it is more than one (the cycle
+    # planner spends that much of the provider's rate budget per planned fetch).
+    CALLS: ClassVar[Mapping[Capability, int]] = {}
 
     def __init__(
         self,
@@ -139,6 +142,11 @@ class HttpProviderClient:
     def max_history(cls, interval: str = "1d") -> timedelta | None:
         """How far back from now this provider serves `interval` (None: no known limit)."""
         return cls.MAX_HISTORY.get(interval)
+
+    @classmethod
+    def calls(cls, capability: Capability) -> int:
+        """HTTP requests one fetch of `capability` makes (at most)."""
+        return cls.CALLS.get(capability, 1)
 
     @classmethod
     def batches(cls, capability: Capability, instruments: list[Instrument]) -> list[list]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -70,6 +70,9 @@ class DartClient(HttpProviderClient):
 
     name = PROVIDER
     capabilities = frozenset({Capability.DISCLOSURES, Capability.FUNDAMENTALS})
+    # One call per report period: a collection re-reads ~460 days, which hold at most six
+    # quarter ends (core/collection.py FIRST_LOOKBACK); a backfill chunk of a year, four.
+    CALLS: ClassVar[dict[Capability, int]] = {Capability.FUNDAMENTALS: 6}
 
     async def fetch_disclosures(
         self, instrument: Instrument, start: datetime, end: datetime

@@ -18,7 +18,7 @@ from core.providers.newsapi import (
     news_batches,
 )
 from core.resilience.limiter import Window
-from jobs.collect_plan import batcher
+from jobs.collect_plan import batcher, calls
 
 YAHOO = (Window(5, 1), Window(2000, 3600))
 NEWSAPI = (Window(100, 86400),)
@@ -105,6 +105,23 @@ def test_one_off_run_fits_everything_the_quotas_allow() -> None:
         {Capability.NEWS: universe}, {Capability.NEWS: ["newsapi"]}, budgets, None, batcher
     )
     assert plan.requests_by_provider() == {"newsapi": 7} and plan.deferred == []
+
+
+def test_a_fetch_of_several_calls_spends_that_much_of_the_budget() -> None:
+    # Alpha Vantage fundamentals are two calls (income statement, balance sheet): 5 calls
+    # left today buy two instruments, not five; prices stay one call each.
+    assert calls("alphavantage", Capability.FUNDAMENTALS) == 2
+    assert calls("alphavantage", Capability.PRICES) == 1
+    assert calls("dart", Capability.FUNDAMENTALS) == 6  # one per report period
+    universe = [_us(n) for n in range(4)]
+    budgets = {"alphavantage": ProviderBudget("alphavantage", AV, {"25/86400s": 5})}
+    routes = {Capability.FUNDAMENTALS: ["alphavantage"]}
+    plan = plan_cycle({Capability.FUNDAMENTALS: universe}, routes, budgets, None, batcher, calls)
+    assert [u.instrument_ids for u in plan.units] == [("T000",), ("T001",)]
+    assert plan.requests_by_provider() == {"alphavantage": 4}
+    assert plan.summary()["requests"] == 4
+    assert [d.instrument_id for d in plan.deferred] == ["T002", "T003"]
+    assert "alphavantage" in plan.deferred[0].reason
 
 
 def test_no_provider_defers_with_the_reason() -> None:
