@@ -17,6 +17,11 @@ from core.resilience import RedisRateLimiter, Throttled
 from core.resilience.limiter import DEFAULT_MARGIN_S, PACE_FRACTION
 from tests.unit.resilience.windows import assert_sliding
 
+# The limiter uses its window, not idles (a bug waiting a whole window would halve this).
+# How close to the limit it gets is measured by `python -m bench.providers`; a loaded
+# machine (CI beside other work) slows the event loop, so this only guards against idling.
+MIN_USE = 0.8
+
 SHORT = RateLimit(requests=20, per_s=0.5)
 # Long enough that no admission of a test is pruned from the log the test reads back.
 LONG = RateLimit(requests=1000, per_s=60)
@@ -56,7 +61,7 @@ async def test_concurrent_acquirers_never_exceed_the_shared_window(redis: Redis)
     assert len(times) == 100
     assert_sliding(times, 20, 0.5)
     achieved = (len(times) - 20) / (max(times) - min(times))
-    assert achieved / (20 / 0.5) >= 0.95
+    assert achieved / (20 / 0.5) >= MIN_USE
 
 
 async def test_paced_limiters_share_one_even_schedule(redis: Redis) -> None:
@@ -76,7 +81,7 @@ async def test_paced_limiters_share_one_even_schedule(redis: Redis) -> None:
         min(b - a for a, b in itertools.pairwise(times)) >= PACE_FRACTION * 0.5 / 20 - 1e-6
     )  # no bursts
     achieved = (len(times) - 1) / (times[-1] - times[0])
-    assert achieved / (20 / 0.5) >= 0.95
+    assert achieved / (20 / 0.5) >= MIN_USE
 
 
 async def test_penalize_pauses_every_limiter_on_the_key(redis: Redis) -> None:

@@ -151,7 +151,9 @@ async def test_an_attempt_running_at_the_deadline_becomes_timeout() -> None:
     start = time.monotonic()
     with pytest.raises(Timeout, match="deadline"):
         await Retrier("p", deadline_s=0.2).call(hang)
-    assert 0.19 < time.monotonic() - start < 0.3
+    # Cut at the deadline, long before the 10 s attempt would end (loose above: a loaded
+    # machine wakes the timer late).
+    assert 0.19 < time.monotonic() - start < 3.0
 
 
 async def test_concurrent_calls_keep_their_own_state() -> None:
