@@ -56,6 +56,23 @@ async def fetch_json(
     """GET `url` once and return its decoded JSON, or raise the typed error it maps to."""
     request = http.build_request("GET", url, params=params, headers=headers, timeout=timeout)
     where = request.url.path  # never the query string: it may carry an API key
+    response = await fetch_response(http, provider, request)
+    payload = decode_json(response.content)
+    error = error_for(response, payload)
+    if error is not None:
+        raise error
+    if payload is None:
+        raise BadPayload(provider, f"answer from {where} is not JSON: {snippet(response)}", "body")
+    return payload
+
+
+async def fetch_response(
+    http: httpx.AsyncClient, provider: str, request: httpx.Request
+) -> httpx.Response:
+    """Send `request` (same-site redirects only) and read its whole body, or raise the
+    typed error of what went wrong: Timeout, Unavailable, or BadPayload for a body cut short.
+    The status is the caller's to judge."""
+    where = request.url.path  # never the query string: it may carry an API key
     try:
         response = await send_following_same_site(http, provider, request)
     except httpx.TimeoutException as exc:
@@ -73,14 +90,7 @@ async def fetch_json(
         raise Unavailable(provider, _describe(exc, request)) from None
     finally:
         await response.aclose()
-
-    payload = decode_json(response.content)
-    error = error_for(response, payload)
-    if error is not None:
-        raise error
-    if payload is None:
-        raise BadPayload(provider, f"answer from {where} is not JSON: {snippet(response)}", "body")
-    return payload
+    return response
 
 
 async def send_following_same_site(

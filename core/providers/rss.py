@@ -36,11 +36,11 @@ from urllib.parse import urlsplit
 import feedparser
 import httpx
 
-from core.errors import BadPayload, Timeout, Unavailable
+from core.errors import BadPayload
 from core.matching import Matcher
 from core.models import Article, Capability, Instrument
 from core.providers.base import HttpProviderClient, news_article
-from core.providers.http import send_following_same_site, status_error
+from core.providers.http import fetch_response, status_error
 from core.resilience.limiter import LocalRateLimiter
 
 PROVIDER = "rss"
@@ -251,23 +251,13 @@ class RssClient(HttpProviderClient):
         return self._hosts[host]
 
     async def _get(self, url: str, headers: dict[str, str]) -> httpx.Response:
-        # The same redirect rule as every provider (`http.send_following_same_site`): within the
-        # feed's host only. A feed moved to another host fails naming it, so the operator
-        # updates providers.yaml rather than stockray silently reading elsewhere.
+        # The same sending, reading and redirect rule as every provider (`http.fetch_response`):
+        # redirects within the feed's host only. A feed moved to another host fails naming
+        # it, so the operator updates providers.yaml rather than stockray silently reading
+        # elsewhere.
         where = urlsplit(url).path or url
         request = self._client().build_request("GET", url, headers=headers, timeout=self._timeout)
-        try:
-            response = await send_following_same_site(self._client(), PROVIDER, request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
-            raise Timeout(PROVIDER, f"no answer from {where} ({type(exc).__name__})") from None
-        except httpx.RemoteProtocolError:
-            raise BadPayload(PROVIDER, f"truncated body from {where}", field="body") from None
-        except httpx.TransportError as exc:
-            raise Unavailable(PROVIDER, f"{where}: {type(exc).__name__} {exc}") from None
+        response = await fetch_response(self._client(), PROVIDER, request)
         if len(response.content) > MAX_BODY_BYTES:
             raise BadPayload(PROVIDER, f"{where}: body over {MAX_BODY_BYTES} bytes", "body")
         return response
