@@ -278,28 +278,31 @@ def test_instrument_page_draws_the_chart(dash: Dashboard) -> None:
     _ensure_bars(dash)
     dash.sign_in(dash.read_key)
     dash.find('#watchlist a[href="#/instrument/AAPL"]').click()
-    dash.find("#price-chart svg .candles rect")
-    candles = dash.driver.execute_script(
-        "return document.querySelectorAll('#price-chart .candles rect').length"
-    )
-    assert candles > 10
+    bars = int(dash.until(lambda: _chart(dash, "bars"), "bars on the chart"))
+    assert bars > 10
+    assert dash.driver.find_elements("css selector", "#price-chart canvas")
     assert "Apple" in dash.text("h1")
+    assert "O $" in dash.text("#chart-legend")  # the last bar's values, in dollars
     dash.find("#news li")
     dash.find("#report")
     dash.shot("instrument")
 
+    candles = _pixels(dash)
     dash.find('input[name="kind"][value="line"] + span').click()
-    path = dash.find("#price-chart svg path.line")
-    assert len(path.get_attribute("d")) > 100  # one segment per bar
+    dash.until(lambda: _chart(dash, "kind") == "line", "the line series")
+    dash.until(lambda: _pixels(dash) != candles, "the chart redrawn as a line")
+    assert int(_chart(dash, "bars")) == bars
     assert dash.find("#adjust").get_attribute("value") == "splits"  # the API's default
     dash.driver.execute_script("document.querySelector('#price-actions').dataset.actions = ''")
     dash.find('#adjust option[value="all"]').click()
     shown = dash.until(lambda: dash.find("#price-actions").get_attribute("data-actions"), "actions")
     start = (datetime.now(UTC) - timedelta(days=91)).isoformat()  # the page's 3M range
     params = {"start": start, "adjust": "all"}
-    expected = dash.api("GET", "/instruments/AAPL/bars", params=params).json()["actions"]
-    assert int(shown) == len(expected)
-    dash.find("#price-chart svg path.line")
+    expected = dash.api("GET", "/instruments/AAPL/bars", params=params).json()
+    assert int(shown) == len(expected["actions"])
+    assert _chart(dash, "adjust") == "all" and _chart(dash, "kind") == "line"
+    assert float(_chart(dash, "lastClose")) == expected["bars"][-1]["close"]
+    dash.shot("instrument-line-adjusted")
     assert dash.console_errors() == []
 
 
@@ -370,4 +373,155 @@ def test_the_collecting_banner_follows_a_run_and_goes_when_it_ends(dash: Dashboa
         dash.until(
             lambda: all(dash.text(c) != "collecting…" for c in cells), "pending cells to clear"
         )
+    assert dash.console_errors() == []
+
+
+# --- part A ---
+# The instrument chart (lightweight-charts on canvases): its state is read from the data
+# attributes the page keeps on #price-chart (bars, kind, markers and where they are drawn,
+# the visible time range).
+
+
+def _chart(dash: Dashboard, name: str) -> str | None:
+    """A data attribute of the chart container (camelCase `name`), None while unset."""
+    return dash.driver.execute_script(
+        "const el = document.getElementById('price-chart'); "
+        "return el ? (el.dataset[arguments[0]] ?? null) : null;",
+        name,
+    )
+
+
+def _pixels(dash: Dashboard) -> list[str]:
+    """What the chart's canvases show (their PNG data), to tell that a drawing changed."""
+    return dash.driver.execute_script(
+        "return [...document.querySelectorAll('#price-chart canvas')].map(c => c.toDataURL());"
+    )
+
+
+def _story_on_a_quiet_day(dash: Dashboard, fingerprint: str, url: str) -> str:
+    """An AAPL article (published on a day of the chart with no other news), its negative
+    verdict, and a filing the same day, written to the stack's database; the article's day."""
+    from core.models import Article, Disclosure
+    from core.storage import analyses
+    from core.storage.writers import write_articles, write_disclosures
+
+    start = (datetime.now(UTC) - timedelta(days=91)).isoformat()
+    bars = dash.api("GET", "/instruments/AAPL/bars", params={"start": start}).json()["bars"]
+    marks = dash.api("GET", "/instruments/AAPL/markers", params={"start": start}).json()
+    busy = {n["published_at"][:10] for n in marks["news"]}
+    days = [b["ts"] for b in bars[5:-5] if b["ts"][:10] not in busy] or [bars[-10]["ts"]]
+    at = datetime.fromisoformat(days[len(days) // 2]) + timedelta(hours=1)
+    article = Article(fingerprint, url, "Chart marker test story", None, at, "newsapi", "en",
+                      instrument_ids=("AAPL",))  # fmt: skip
+    filing = Disclosure("dart", f"t-{fingerprint}", "AAPL", "Chart marker test filing", at,
+                        None, url + "&filing=1")  # fmt: skip
+
+    async def work(conn: Any) -> None:
+        await write_articles(conn, [article])
+        await write_disclosures(conn, [filing])
+        await analyses.store_verdicts(
+            conn, [(fingerprint, "AAPL", "t", "lexicon", None, "t", -0.7, "negative", 1.0, None)]
+        )
+
+    asyncio.run(_in_db(dash.stack.dsn(), work))
+    return at.date().isoformat()
+
+
+def test_instrument_chart_markers_open_their_items_zoom_and_a_live_bar(dash: Dashboard) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    _ensure_bars(dash)
+    fingerprint = f"chart-{uuid.uuid4().hex[:12]}"
+    url = f"{dash.url}static/favicon.svg?story={fingerprint}"
+    _story_on_a_quiet_day(dash, fingerprint, url)
+    dash.sign_in(dash.read_key)
+    dash.find("table#watchlist")
+    dash.open("#/instrument/AAPL")
+    marker = f"n:{fingerprint}"
+    dash.until(lambda: marker in (_chart(dash, "markerIds") or "").split(), "the story's marker")
+    assert f"d:dart:t-{fingerprint}" in _chart(dash, "markerIds").split()  # the filing's
+    item = dash.find(f'#news li[data-marker="{marker}"]')  # the list item agrees
+    assert "negative news" in item.text
+    dash.shot("instrument-markers")
+
+    def point() -> dict[str, int] | None:
+        points = json.loads(_chart(dash, "markerPoints") or "[]")
+        return next((p for p in points if p["id"] == marker), None)
+
+    where = dash.until(point, "the marker's position")
+    host = dash.find("#price-chart .chart-host")
+    size = host.size
+    assert 0 < where["x"] < size["width"] and 0 < where["y"] < size["height"]
+    windows = set(dash.driver.window_handles)
+    actions = ActionChains(dash.driver)
+    actions.move_to_element_with_offset(
+        host, where["x"] - size["width"] // 2, where["y"] - size["height"] // 2
+    )
+    actions.perform()
+    dash.until(lambda: _chart(dash, "hovered") == marker, "the marker under the mouse")
+    ActionChains(dash.driver).click().perform()
+    [opened] = dash.until(lambda: set(dash.driver.window_handles) - windows, "a new tab")
+    main = dash.driver.current_window_handle
+    dash.driver.switch_to.window(opened)
+    try:
+        dash.until(lambda: dash.driver.current_url == url, "the article's URL opened")
+    finally:
+        dash.driver.close()
+        dash.driver.switch_to.window(main)
+    assert _chart(dash, "opened") == marker
+
+    # Zoom: the control halves the visible range; the mouse wheel zooms too; fit shows all.
+    full = (float(_chart(dash, "visibleFrom")), float(_chart(dash, "visibleTo")))
+    dash.find("#chart-zoom-in").click()
+
+    def span() -> float:
+        return float(_chart(dash, "visibleTo")) - float(_chart(dash, "visibleFrom"))
+
+    dash.until(lambda: span() < (full[1] - full[0]) * 0.75, "a narrower visible range")
+    zoomed = span()
+    dash.shot("instrument-zoomed")
+    ActionChains(dash.driver).scroll_to_element(host).perform()
+    ActionChains(dash.driver).move_to_element(host).perform()
+    dash.driver.execute_script(
+        "const el = document.querySelector('#price-chart .chart-host canvas');"
+        "const r = el.getBoundingClientRect();"
+        "el.dispatchEvent(new WheelEvent('wheel', {deltaY: -600, bubbles: true, cancelable: true,"
+        " clientX: r.left + r.width / 2, clientY: r.top + r.height / 2}));"
+    )
+    dash.until(lambda: span() < zoomed, "the wheel zoomed in further")
+    dash.find("#chart-fit").click()
+    dash.until(lambda: span() >= full[1] - full[0], "the whole range again")
+
+    # A live bar for AAPL moves the chart's last bar (no refetch: the same page).
+    ActionChains(dash.driver).move_to_element(dash.find("h1")).perform()  # crosshair off
+    dash.until(lambda: dash.text("#live-status") == "Live", "the live connection")
+    bars = int(_chart(dash, "bars"))
+    before = _pixels(dash)
+    dash.publish(
+        "bar",
+        {"instrument": "AAPL", "interval": "1d", "ts": datetime.now(UTC).isoformat(),
+         "close": 4444.25, "previous_close": 4000.0},
+    )  # fmt: skip
+    dash.until(lambda: "4,444.25" in (dash.text("#chart-legend") or ""), "the live bar's close")
+    assert int(_chart(dash, "bars")) in (bars, bars + 1)  # the day's bar updated, or a new day
+    assert _chart(dash, "lastClose") == "4444.25"
+    dash.until(lambda: _pixels(dash) != before, "the live bar drawn")
+    dash.shot("instrument-live")
+    assert dash.console_errors() == []
+
+
+def test_instrument_chart_in_korean(dash: Dashboard) -> None:
+    _ensure_bars(dash)
+    dash.sign_in(dash.read_key)
+    dash.find("table#watchlist")
+    dash.find("#locale option[value='ko']").click()
+    dash.until(lambda: dash.text("nav a[href='#/ops']") == "운영", "Korean navigation")
+    dash.open("#/instrument/AAPL")
+    dash.until(lambda: _chart(dash, "bars"), "bars on the chart")
+    assert "긍정 뉴스" in dash.text("#chart-key") and "공시" in dash.text("#chart-key")
+    assert "종 " in dash.text("#chart-legend") and "거래량" in dash.text("#chart-legend")
+    assert dash.find("#chart-zoom-in").get_attribute("title") == "확대"
+    assert dash.text("#chart-fit") == "전체"
+    dash.shot("instrument-ko")
+    dash.driver.execute_script("localStorage.clear()")
     assert dash.console_errors() == []
