@@ -10,6 +10,7 @@ import ray
 from actors import NAMESPACE
 from actors.events import publish
 from actors.metrics import RayMetricsHooks, record_failover
+from actors.request_minutes import MinuteHooks
 from configs.settings import Settings, load_settings
 from core.events import ProviderCircuit
 from core.logs import bind, configure_logging
@@ -61,13 +62,15 @@ class ProviderActor:
         configure_logging(settings)
         bind(provider=name, stage="provider")
         config = settings.providers.providers[name]
+        dsn = settings.database_url.get_secret_value() if settings.database_url else None
+        self.minutes = MinuteHooks(RayMetricsHooks(), dsn)  # the request-rate chart's data
         self.service = ProviderService.build(
             name,
             config,
             api_key=settings.provider_key(name),
             base_url=settings.provider_urls.get(name),
             limiter=_limiter(settings, name),
-            hooks=RayMetricsHooks(),
+            hooks=self.minutes,
         )
         self.name = name
         self._announced = self.service.breaker.state
@@ -110,6 +113,7 @@ class ProviderActor:
 
     async def __ray_shutdown__(self) -> None:
         await self.service.aclose()
+        await self.minutes.aclose()
 
 
 def provider_handle(name: str) -> ray.actor.ActorHandle:

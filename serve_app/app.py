@@ -24,6 +24,7 @@ from serve_app import (
     live,
     metrics,
     metrics_view,
+    ops_charts,
     ops_routes,
     overview,
     routes,
@@ -72,6 +73,7 @@ def build_api(settings: Settings | None = None) -> FastAPI:
     app.include_router(chart_marks.router)
     app.include_router(overview.router)
     app.include_router(ops_routes.router)
+    app.include_router(ops_charts.router)
     app.include_router(subscriptions.router)
     app.include_router(chat.router)
     app.include_router(live.router)
