@@ -400,9 +400,10 @@ def _pixels(dash: Dashboard) -> list[str]:
 
 def _story_on_a_quiet_day(dash: Dashboard, fingerprint: str, url: str) -> str:
     """An AAPL article (published on a day of the chart with no other news), its negative
-    verdict, and a filing the same day, written to the stack's database; the article's day."""
+    verdict, a filing the same day, and a published report whose largest move is 20 bars
+    back, written to the stack's database (the report announced as a job does); its fact id."""
     from core.models import Article, Disclosure
-    from core.storage import analyses
+    from core.storage import analyses, reports
     from core.storage.writers import write_articles, write_disclosures
 
     start = (datetime.now(UTC) - timedelta(days=91)).isoformat()
@@ -415,16 +416,29 @@ def _story_on_a_quiet_day(dash: Dashboard, fingerprint: str, url: str) -> str:
                       instrument_ids=("AAPL",))  # fmt: skip
     filing = Disclosure("dart", f"t-{fingerprint}", "AAPL", "Chart marker test filing", at,
                         None, url + "&filing=1")  # fmt: skip
+    moved = [b["ts"][:10] for b in bars[-21:-19]]  # UTC days of daily bars: the exchange's
+    fact = {"id": "f1", "kind": "largest_move", "value": -4.25, "unit": "%", "details": {},
+            "text": f"largest daily move in the window -4.25% on {moved[1]}",
+            "source": {"table": "bars", "instrument_id": "AAPL", "keys": moved}}  # fmt: skip
+    now = datetime.now(UTC)
+    report = reports.NewReport(
+        "AAPL", f"chart-{fingerprint}", now - timedelta(days=30), now, "lexicon", None, "t",
+        "en", "Chart test report", [], [], None, "hold", 0.0, {}, [], facts=[fact],
+    )  # fmt: skip
 
-    async def work(conn: Any) -> None:
+    async def work(conn: Any) -> str:
         await write_articles(conn, [article])
         await write_disclosures(conn, [filing])
         await analyses.store_verdicts(
             conn, [(fingerprint, "AAPL", "t", "lexicon", None, "t", -0.7, "negative", 1.0, None)]
         )
+        return str(await reports.insert_report(conn, report))
 
-    asyncio.run(_in_db(dash.stack.dsn(), work))
-    return at.date().isoformat()
+    report_id = asyncio.run(_in_db(dash.stack.dsn(), work))
+    dash.publish(
+        "report.published", {"instrument": "AAPL", "report_id": report_id, "trace_id": "t"}
+    )  # drops the API's cached analysis of AAPL, as a published report does
+    return fact["id"]
 
 
 def test_instrument_chart_markers_open_their_items_zoom_and_a_live_bar(dash: Dashboard) -> None:
@@ -433,13 +447,14 @@ def test_instrument_chart_markers_open_their_items_zoom_and_a_live_bar(dash: Das
     _ensure_bars(dash)
     fingerprint = f"chart-{uuid.uuid4().hex[:12]}"
     url = f"{dash.url}static/favicon.svg?story={fingerprint}"
-    _story_on_a_quiet_day(dash, fingerprint, url)
+    fact = _story_on_a_quiet_day(dash, fingerprint, url)
     dash.sign_in(dash.read_key)
     dash.find("table#watchlist")
     dash.open("#/instrument/AAPL")
     marker = f"n:{fingerprint}"
     dash.until(lambda: marker in (_chart(dash, "markerIds") or "").split(), "the story's marker")
     assert f"d:dart:t-{fingerprint}" in _chart(dash, "markerIds").split()  # the filing's
+    dash.until(lambda: f"m:{fact}" in _chart(dash, "markerIds").split(), "the largest move")
     item = dash.find(f'#news li[data-marker="{marker}"]')  # the list item agrees
     assert "negative news" in item.text
     dash.shot("instrument-markers")
