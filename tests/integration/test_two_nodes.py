@@ -42,8 +42,9 @@ from tests.integration.test_jobs import _sql
 pytestmark = pytest.mark.timeout(900)
 
 TICKERS = ["AAPL", "MSFT", "NVDA", "005930.KS", "000660.KS"]  # groups us + kr
-BACKFILL = ["--tickers", "us,kr", "--start", "2015-01-01", "--end", "2024-12-31"]
-BARS_RANGE = (datetime(2015, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
+# 25 yearly chunks: enough for both nodes to get several (SPREAD), and each run short.
+BACKFILL = ["--tickers", "us,kr", "--start", "2020-01-01", "--end", "2024-12-31"]
+BARS_RANGE = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
 BARS_DIGEST = """
     SELECT count(*) || ':' || md5(string_agg(
         concat_ws('|', instrument_id, ts, open, high, low, close, volume, partial),
@@ -331,10 +332,11 @@ def test_jobs_spread_over_two_nodes_with_the_same_results(cluster, sim) -> None:
 
 
 def test_a_node_lost_mid_backfill_costs_no_rows(cluster, sim) -> None:
-    # ~245 chunks at the providers' 8 calls/s: half a minute to lose a node in.
-    args = ["--tickers", "us,kr", "--start", "2005-01-01", "--end", "2012-12-31",
+    # ~125 chunks at the providers' 8 calls/s: 15 s or more to lose a node in (the node
+    # is lost a few chunks in: once it has finished one and runs two more).
+    args = ["--tickers", "us,kr", "--start", "2009-01-01", "--end", "2012-12-31",
             "--chunk-days", "60"]  # fmt: skip
-    start, end = datetime(2005, 1, 1, tzinfo=UTC), datetime(2013, 1, 1, tzinfo=UTC)
+    start, end = datetime(2009, 1, 1, tzinfo=UTC), datetime(2013, 1, 1, tzinfo=UTC)
     (head,) = alive_nodes(cluster)
     node = WorkerNode(cluster)
     try:
