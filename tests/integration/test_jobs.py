@@ -159,8 +159,8 @@ def test_killed_backfill_resumes_to_exactly_the_expected_rows(ray_cluster, sim) 
         "--end",
         "2012-12-31",
         "--chunk-days",
-        "120",
-    ]
+        "300",
+    ]  # 10 chunks: each new task worker takes seconds to start on a small machine
     sim.set_faults("yahoo", {"latency": {"base_ms": 400}})  # slow enough to kill mid-run
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobs.backfill", *args],
