@@ -1,19 +1,38 @@
-// Watchlist: every instrument's last price, change, sentiment and rating from one
-// `/watchlist` answer, rendered once; `bar` events move a row's price. While a run collects,
-// a banner shows how far it is (`/status`, then `job.progress` events) and instruments
-// without data yet say "collecting…" instead of a dash.
+// Watchlist: every instrument's last price, change, 30-day sparkline, sentiment and rating
+// from one `/watchlist?spark=30` answer, rendered once; any column sorts (re-appending the
+// same row nodes), the filter box hides rows, and a `bar` event updates only its row. While
+// a run collects, a banner shows how far it is (`/status`, then `job.progress` events) and
+// instruments without data yet say "collecting…" instead of a dash.
 
 import { api, enc, query } from "./api.js";
-import { fill, h, table } from "./dom.js";
-import { money, number, percent, t } from "./i18n.js";
+import { fill, h } from "./dom.js";
+import { t } from "./i18n.js";
+import { drawSpark, sparkBox } from "./sparkline.js";
+import {
+  changePct,
+  debounce,
+  filterEntries,
+  headerRow,
+  money,
+  number2,
+  percent,
+  searchText,
+  sentimentOf,
+  showSort,
+  sortEntries,
+} from "./watchlist_table.js";
 
 const PAGE = 1000; // the API's largest page
+const SPARK = 30; // daily closes per sparkline
 const REFRESH_MS = 3000; // article/report events: one watchlist re-read per burst
 const STATUS_POLL_MS = 5000; // while collecting: notices a run's end (no event says so)
+const FILTER_MS = 150; // typing pauses this long before the rows are filtered
 
 /** The watchlist page in `view`; returns {onEvent, refresh, dispose}. */
 export function watchlistPage(view, app) {
-  const rows = new Map(); // instrument id → {instrument, tr, cells, last, previous, lastTs}
+  const rows = new Map(); // instrument id → entry {instrument, item, tr, cells, last, ...}
+  let order = []; // the entries in id order (the API's), what a sort starts from
+  let sorted = { key: null, direction: null };
   const runs = new Map(); // run id → {kind, done, total}
   const banner = h("div", { id: "collecting", class: "collecting", role: "status", hidden: true });
   const body = h("div", { class: "card" }, h("p", {}, t("loading")));
@@ -21,8 +40,14 @@ export function watchlistPage(view, app) {
   let alive = true;
   let refreshTimer = null;
   let pollTimer = null;
+  let tbody = null;
+  let thead = null;
+  let count = null;
+  let filterBox = null;
+  const filterLater = debounce(() => applyFilter(), FILTER_MS);
 
   async function load() {
+    performance.mark("wl:start");
     let instruments, status;
     try {
       [instruments, status] = await Promise.all([readAll(), api("/status")]);
@@ -30,35 +55,44 @@ export function watchlistPage(view, app) {
       return app.fail(err);
     }
     if (!alive) return;
+    performance.mark("wl:data");
     setRuns(status.runs);
     if (!instruments.length) return fill(body, h("p", {}, t("wl.empty")));
     rows.clear();
-    const trs = instruments.map((item) => row(item));
-    const filter = h("input", {
+    order = instruments.map((item) => row(item));
+    tbody = h("tbody", {}, order.map((entry) => entry.tr));
+    thead = h("thead", {}, headerRow(sortBy));
+    count = h("span", { id: "wl-count", class: "count", role: "status" });
+    filterBox = h("input", {
       id: "wl-filter",
       type: "search",
       autocomplete: "off",
       placeholder: t("wl.filter"),
       "aria-label": t("wl.filter"),
-      oninput: () => applyFilter(filter.value),
+      "aria-controls": "watchlist",
+      oninput: filterLater,
     });
-    fill(
-      body,
-      h("p", { class: "filter" }, filter),
-      table(
-        t("wl.caption"),
-        [t("wl.instrument"), t("wl.name"), t("wl.price"), t("wl.change"), t("wl.sentiment"), t("wl.rating")],
-        trs,
-        { id: "watchlist", class: "data" },
-      ),
+    const tableEl = h(
+      "table",
+      { id: "watchlist", class: "data watchlist" },
+      h("caption", {}, t("wl.caption")),
+      thead,
+      tbody,
     );
+    fill(body, h("p", { class: "filter" }, filterBox, " ", count), tableEl);
+    if (sorted.key) sortBy(sorted.key, sorted.direction);
+    showCount(order.length);
+    void tableEl.offsetHeight; // style and layout: the table is on screen after this
+    performance.mark("wl:rendered");
+    performance.measure("wl:read", "wl:start", "wl:data");
+    performance.measure("wl:render", "wl:data", "wl:rendered");
   }
 
   /** Every row of the watchlist, a page at a time. */
   async function readAll() {
     const all = [];
     for (;;) {
-      const page = await api(`/watchlist${query({ limit: PAGE, offset: all.length })}`);
+      const page = await api(`/watchlist${query({ limit: PAGE, offset: all.length, spark: SPARK })}`);
       all.push(...page.instruments);
       if (!page.instruments.length || all.length >= page.total) return all;
     }
@@ -68,6 +102,7 @@ export function watchlistPage(view, app) {
     const cells = {
       price: h("td", { class: "num", dataset: { field: "price" } }),
       change: h("td", { class: "num", dataset: { field: "change" } }),
+      trend: h("td", { class: "trend", dataset: { field: "trend" } }, sparkBox()),
       sentiment: h("td", { class: "num", dataset: { field: "sentiment" } }),
       rating: h("td", { dataset: { field: "rating" } }),
     };
@@ -76,30 +111,51 @@ export function watchlistPage(view, app) {
       "tr",
       { dataset: { instrument: item.id } },
       h("th", { scope: "row" }, link),
-      h("td", {}, item.name),
+      h("td", { dataset: { field: "name" } }, item.name),
       cells.price,
       cells.change,
+      cells.trend,
       cells.sentiment,
       cells.rating,
     );
     const entry = {
       instrument: item,
+      item,
       tr,
       cells,
       last: item.last,
       previous: item.previous,
       lastTs: item.last_ts,
-      search: `${item.id} ${item.name}`.toLowerCase(),
+      spark: item.sparkline ?? [],
+      search: searchText(item),
     };
     rows.set(item.id, entry);
     showPrice(entry, null);
     showAnalysis(entry, item);
-    return tr;
+    drawSpark(cells.trend.firstChild, entry.spark);
+    return entry;
   }
 
-  function applyFilter(text) {
-    const wanted = text.trim().toLowerCase();
-    for (const entry of rows.values()) entry.tr.hidden = Boolean(wanted) && !entry.search.includes(wanted);
+  /** Sort by column `key`: ascending first, the other way on the next click. */
+  function sortBy(key, direction = null) {
+    const t0 = performance.now();
+    const next =
+      direction ?? (sorted.key === key && sorted.direction === "ascending" ? "descending" : "ascending");
+    sorted = { key, direction: next };
+    tbody.append(...sortEntries(order, key, next).map((entry) => entry.tr));
+    showSort(thead, key, next);
+    performance.measure("wl:sort", { start: t0, end: performance.now() });
+  }
+
+  function applyFilter() {
+    if (!tbody) return;
+    const t0 = performance.now();
+    showCount(filterEntries(order, filterBox.value));
+    performance.measure("wl:filter", { start: t0, end: performance.now() });
+  }
+
+  function showCount(shown) {
+    fill(count, t("wl.count", { shown, total: order.length }));
   }
 
   /** "—", or "collecting…" while a run may still bring the value. */
@@ -121,7 +177,7 @@ export function watchlistPage(view, app) {
     const diff = previous == null ? null : last - previous;
     fill(
       cells.change,
-      diff == null ? "—" : `${money(diff, instrument.currency)} (${percent(diff / previous)})`,
+      diff == null ? "—" : `${money(diff, instrument.currency)} (${percent(changePct(entry))})`,
     );
     cells.change.className = `num ${tone(diff)}`;
     if (direction) {
@@ -133,14 +189,15 @@ export function watchlistPage(view, app) {
 
   function showAnalysis(entry, item) {
     const { cells } = entry;
-    const latest = item.sentiment ?? item.report_sentiment;
+    entry.item = item;
+    const latest = sentimentOf(item);
     entry.hasAnalysis = latest != null || item.rating != null;
     if (!entry.hasAnalysis) {
       missing(cells.sentiment);
       missing(cells.rating);
       return;
     }
-    fill(cells.sentiment, latest == null ? "—" : number(latest, 2));
+    fill(cells.sentiment, number2(latest));
     cells.sentiment.className = `num ${tone(latest)}`;
     fill(cells.rating, item.rating ?? "—");
     cells.rating.className = "";
@@ -160,7 +217,9 @@ export function watchlistPage(view, app) {
           showAnalysis(entry, item);
           if (entry.last == null && item.last != null) {
             Object.assign(entry, { last: item.last, previous: item.previous, lastTs: item.last_ts });
+            entry.spark = item.sparkline ?? [];
             showPrice(entry, null);
+            drawSpark(entry.cells.trend.firstChild, entry.spark);
           }
         }
       } catch (err) {
@@ -194,7 +253,7 @@ export function watchlistPage(view, app) {
       // The pending cells change wording when collecting starts or ends.
       for (const entry of rows.values()) {
         if (entry.last == null) showPrice(entry, null);
-        if (!entry.hasAnalysis) showAnalysis(entry, entry.instrument);
+        if (!entry.hasAnalysis) showAnalysis(entry, entry.item);
       }
     }
     clearTimeout(pollTimer);
@@ -210,6 +269,30 @@ export function watchlistPage(view, app) {
     }
   }
 
+  /** A live bar: only its row changes (price, change, the sparkline's newest close); the
+   * row keeps its place in a sorted table until the next sort (rows do not jump away
+   * from the pointer). */
+  function onBar(entry, payload) {
+    const close = Number(payload?.close);
+    if (!Number.isFinite(close)) return;
+    // Change is against the previous daily close: a daily bar names it (jobs/collect.py);
+    // an intraday bar only moves the price.
+    const { ts = null, interval = "1d", previous_close: previous = null } = payload;
+    if (interval === "1d") {
+      const newer = ts && entry.lastTs && Date.parse(ts) > Date.parse(entry.lastTs);
+      if (previous != null) entry.previous = Number(previous);
+      else if (newer) entry.previous = entry.last; // a new bar: the last one's close is the reference
+      entry.spark = newer || !entry.spark.length
+        ? [...entry.spark, close].slice(-SPARK)
+        : [...entry.spark.slice(0, -1), close];
+      drawSpark(entry.cells.trend.firstChild, entry.spark);
+      if (ts) entry.lastTs = ts;
+    }
+    const before = entry.last;
+    entry.last = close;
+    showPrice(entry, before == null ? 1 : Math.sign(close - before) || 1);
+  }
+
   function onEvent(event) {
     if (event.type === "job.progress") {
       const { run_id: id, kind, done = null, total = null } = event.payload ?? {};
@@ -219,25 +302,8 @@ export function watchlistPage(view, app) {
     }
     const entry = rows.get(event.instrument);
     if (!entry) return;
-    if (event.type === "bar") {
-      const close = Number(event.payload?.close);
-      if (!Number.isFinite(close)) return;
-      // Change is against the previous daily close: a daily bar names it (jobs/collect.py);
-      // an intraday bar only moves the price.
-      const { ts = null, interval = "1d", previous_close: previous = null } = event.payload;
-      if (interval === "1d") {
-        if (previous != null) entry.previous = Number(previous);
-        else if (ts && entry.lastTs && Date.parse(ts) > Date.parse(entry.lastTs)) {
-          entry.previous = entry.last; // a new bar: the last one's close is the reference
-        }
-        if (ts) entry.lastTs = ts;
-      }
-      const before = entry.last;
-      entry.last = close;
-      showPrice(entry, before == null ? 1 : Math.sign(close - before) || 1);
-    } else if (event.type === "report.published" || event.type === "article") {
-      scheduleRefresh();
-    }
+    if (event.type === "bar") onBar(entry, event.payload);
+    else if (event.type === "report.published" || event.type === "article") scheduleRefresh();
   }
 
   load();
@@ -246,6 +312,7 @@ export function watchlistPage(view, app) {
     refresh: load,
     dispose() {
       alive = false;
+      filterLater.cancel();
       clearTimeout(refreshTimer);
       clearTimeout(pollTimer);
     },
