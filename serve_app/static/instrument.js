@@ -201,7 +201,8 @@ export function instrumentPage(view, app, id) {
       state.items = { ...state.items, move: largestMove(data.report) };
       chart?.setItems(state.items);
       chart?.setSentiment(data.timeline);
-      fill(report, data.report ? reportView(data.report) : h("p", { class: "empty" }, t("inst.noreport")));
+      fill(report, data.report
+        ? reportView(data.report) : h("p", { class: "empty" }, t("inst.noreport")));
     } catch (err) {
       app.fail(err);
     }
@@ -330,6 +331,7 @@ function article(item) {
 }
 
 function filing(item) {
-  return h("li", { "data-marker": `d:${item.provider}:${item.id}` }, safeLink(item.url, item.title),
+  return h("li", { "data-marker": `d:${item.provider}:${item.id}` },
+    safeLink(item.url, item.title),
     h("span", { class: "meta" }, ` ${item.filer ?? item.provider} · ${when(item.filed_at)}`));
 }
