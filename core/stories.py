@@ -27,6 +27,7 @@ bench); `core.storage.stories` runs it against Postgres across runs and workers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
@@ -37,7 +38,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 NUM_PERM = 128
 THRESHOLD = 0.5  # estimated Jaccard of the shingle sets at or above which two are one story
@@ -48,9 +48,26 @@ LEAD_CHARS = 300
 WINDOW = timedelta(days=1)
 SEED = 1  # datasketch's permutations: stored signatures depend on them, never change these
 SCHEME = "affine32"
-# datasketch's bands x rows for THRESHOLD (false positives and negatives weighted equally).
-_LSH = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
-BANDS, ROWS = _LSH.b, _LSH.r
+
+
+@functools.cache
+def lsh_shape() -> tuple[int, int]:
+    """datasketch's bands x rows for THRESHOLD (false positives and negatives weighted
+    equally). datasketch is imported on first use, not with this module: it loads scipy,
+    about a second of CPU in every job driver and Ray task worker that imports the
+    collection code, most of which never make a signature (price backfills)."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    return lsh.b, lsh.r
+
+
+def __getattr__(name: str) -> int:
+    """`BANDS` and `ROWS`: `lsh_shape()` as module constants."""
+    if name in ("BANDS", "ROWS"):
+        return lsh_shape()[name == "ROWS"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _PREFIXES = [
     # Reuters' slugs: "UPDATE 2-", "REFILE-", "EXCLUSIVE-", "BRIEF-", several in a row.
@@ -83,8 +100,9 @@ class Signature:
     def bands(self) -> list[int]:
         """One signed 64-bit hash per band (what Postgres indexes as bigint)."""
         out = []
-        for b in range(BANDS):
-            chunk = self.hashvalues[b * ROWS : (b + 1) * ROWS].astype("<u4").tobytes()
+        bands, rows = lsh_shape()
+        for b in range(bands):
+            chunk = self.hashvalues[b * rows : (b + 1) * rows].astype("<u4").tobytes()
             digest = hashlib.blake2b(chunk, digest_size=8).digest()
             out.append(struct.unpack("<q", digest)[0])
         return out
@@ -131,6 +149,8 @@ def shingles(text: str) -> set[bytes]:
 
 def signature(title: str, lead: str | None, language: str) -> Signature:
     """The MinHash signature of an article's normalised title and lead."""
+    from datasketch import MinHash
+
     m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
     m.update_batch(list(shingles(normalise(title, lead))))
     figures = _FIGURES.findall(unicodedata.normalize("NFKC", title))
@@ -183,6 +203,8 @@ class Item:
 def group(items: Sequence[Item]) -> dict[str, str]:
     """Story ids for `items` taken in order (earlier first), as the database path assigns
     them (candidates within `WINDOW`): key → story id (the key of the story's first item)."""
+    from datasketch import MinHash, MinHashLSH
+
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     seen: dict[str, Candidate] = {}
     out: dict[str, str] = {}
