@@ -443,6 +443,7 @@ def _story_on_a_quiet_day(dash: Dashboard, fingerprint: str, url: str) -> str:
 
 def test_instrument_chart_markers_open_their_items_zoom_and_a_live_bar(dash: Dashboard) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
 
     _ensure_bars(dash)
     fingerprint = f"chart-{uuid.uuid4().hex[:12]}"
@@ -495,14 +496,7 @@ def test_instrument_chart_markers_open_their_items_zoom_and_a_live_bar(dash: Das
     dash.until(lambda: span() < (full[1] - full[0]) * 0.75, "a narrower visible range")
     zoomed = span()
     dash.shot("instrument-zoomed")
-    ActionChains(dash.driver).scroll_to_element(host).perform()
-    ActionChains(dash.driver).move_to_element(host).perform()
-    dash.driver.execute_script(
-        "const el = document.querySelector('#price-chart .chart-host canvas');"
-        "const r = el.getBoundingClientRect();"
-        "el.dispatchEvent(new WheelEvent('wheel', {deltaY: -600, bubbles: true, cancelable: true,"
-        " clientX: r.left + r.width / 2, clientY: r.top + r.height / 2}));"
-    )
+    ActionChains(dash.driver).scroll_from_origin(ScrollOrigin.from_element(host), 0, -300).perform()
     dash.until(lambda: span() < zoomed, "the wheel zoomed in further")
     dash.find("#chart-fit").click()
     dash.until(lambda: span() >= full[1] - full[0], "the whole range again")
