@@ -1,8 +1,9 @@
-// Operations: provider health, job runs with progress, LLM spend vs budget, backfill form,
-// the weekly reports (admin).
+// Operations: small charts (spend, job durations, provider rates: ops_charts.js), provider
+// health, job runs with progress, LLM spend vs budget, backfill form, the weekly reports (admin).
 
 import { ApiError, api, apiKey, enc } from "./api.js";
 import { fill, h, table } from "./dom.js";
+import { opsCharts } from "./ops_charts.js";
 import { money, t, when } from "./i18n.js";
 
 const REFRESH_MS = 5000;
@@ -17,6 +18,7 @@ export function opsPage(view, app) {
   const spend = h("div", { id: "spend" }, t("loading"));
   const progress = h("div", { id: "backfill-progress", "aria-live": "polite" });
   const reports = h("div", { id: "weekly-reports" }, t("loading"));
+  const charts = h("div", { id: "ops-charts", class: "opscharts" });
   const timers = new Set();
   let alive = true;
   let watching = null; // the backfill submitted from this page: {traceId, show}
@@ -25,6 +27,8 @@ export function opsPage(view, app) {
   fill(
     view,
     h("h1", {}, t("ops.title")),
+    h("section", { class: "card", "aria-labelledby": "h-opscharts" },
+      h("h2", { id: "h-opscharts" }, t("opschart.title")), charts),
     h("section", { class: "card", "aria-labelledby": "h-providers" },
       h("h2", { id: "h-providers" }, t("ops.providers")), providers),
     h("div", { class: "columns" },
@@ -234,6 +238,7 @@ export function opsPage(view, app) {
   every(loadJobs, REFRESH_MS);
   loadSpend();
   loadReports();
+  const chartsView = opsCharts(charts, (err) => app.fail(err));
   return {
     onEvent(event) {
       if (event.type === "job.progress") {
@@ -248,11 +253,13 @@ export function opsPage(view, app) {
       loadJobs();
       loadSpend();
       loadReports();
+      chartsView.refresh();
     },
     dispose() {
       alive = false;
       clearTimeout(jobsSoon);
       for (const handle of timers) clearTimeout(handle);
+      chartsView.dispose();
     },
   };
 }
