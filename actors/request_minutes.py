@@ -77,7 +77,7 @@ class MinuteHooks:
                 self._pruned_at = now
                 await provider_minutes.prune(self._pool, now)
         except Exception as exc:  # Postgres away or slow: retried with the next counts
-            self.tally.restore(rows)
+            self.tally.restore(rows, datetime.now(UTC))
             level = logging.DEBUG if self._failing else logging.WARNING
             log.log(level, "provider_minutes flush failed (kept): %s", type(exc).__name__)
             self._failing = True

@@ -64,9 +64,12 @@ class MinuteTally:
         rows, self._rows = list(self._rows.values()), {}
         return rows
 
-    def restore(self, rows: list[ProviderMinute]) -> None:
-        """Put back counts a failed `add` did not store (added to any counted since)."""
+    def restore(self, rows: list[ProviderMinute], now: datetime) -> None:
+        """Put back counts a failed `add` did not store (added to any counted since), but
+        those older than `KEEP`: while Postgres stays away, memory holds two days at most."""
         for r in rows:
+            if r.minute < now - KEEP:
+                continue
             kept = self._rows.setdefault(
                 (r.provider, r.minute), ProviderMinute(r.provider, r.minute)
             )
