@@ -49,6 +49,13 @@ async def index(ctx: Ctx) -> HTMLResponse:
     return HTMLResponse(page, headers=HEADERS)
 
 
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it on any page of this origin (an API answer or a cited file opened
+    in a tab): the dashboard's SVG icon rather than a 404 in the log and the console."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type=MEDIA_TYPES[".svg"], headers=HEADERS)
+
+
 @router.get("/static/{path:path}")
 async def static(path: str) -> Response:
     """A file under `serve_app/static/`; nothing outside it, only known file types."""

@@ -37,6 +37,8 @@ def test_assets_are_served_with_their_types() -> None:
     assert vendored.status_code == 200
     assert vendored.headers["content-type"].startswith("text/javascript")
     assert "as createChart" in vendored.text[-2000:]  # an ES module imported as is
+    icon = client.get("/favicon.ico")  # asked for by the browser on any page of the origin
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
     # The package's LICENSE and package.json are kept beside it, but not served.
     assert client.get("/static/vendor/lightweight-charts/package.json").status_code == 404
 
