@@ -376,6 +376,187 @@ def test_the_collecting_banner_follows_a_run_and_goes_when_it_ends(dash: Dashboa
     assert dash.console_errors() == []
 
 
+# --- part C ---
+# The watchlist at index size: the S&P 500 and KOSPI 200 group files' instruments (those the
+# stack does not follow already) with 30 daily closes each, written to the stack's database
+# through the storage writers and removed again at the end.
+
+SPARK_DAYS = 30
+
+
+def _index_instruments() -> list[Any]:
+    from configs.groups import read_group_file
+    from configs.settings import load_settings
+    from core.models import Instrument
+
+    settings = load_settings()
+    found = []
+    for group in ("sp500", "kospi200"):
+        path = settings.config_dir / "watchlists" / f"{group}.csv"
+        for i in read_group_file(path, settings.providers):
+            found.append(Instrument(i.id, i.name, i.exchange, i.currency, i.timezone, i.symbols))
+    return found
+
+
+async def _seed(conn: Any, instruments: list[Any]) -> None:
+    from core.models import Bar
+    from core.storage.db import sync_instruments
+    from core.storage.writers import write_bars
+
+    await sync_instruments(conn, instruments)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    bars = []
+    for k, inst in enumerate(instruments):
+        base, step = 10.0 + (k * 37) % 500, ((k % 7) - 3) * 0.25  # rising, flat or falling
+        for d in range(SPARK_DAYS):
+            close = base + step * d + (d % 3) * 0.5
+            ts = today - timedelta(days=SPARK_DAYS + 1 - d)
+            bars.append(Bar(inst.id, "1d", ts, close, close, close, close, 1000, "yahoo"))
+    await write_bars(conn, bars)
+
+
+async def _unseed(conn: Any, ids: list[str]) -> None:
+    await conn.execute("DELETE FROM bars WHERE instrument_id = ANY($1::text[])", ids)
+    await conn.execute("DELETE FROM instruments WHERE id = ANY($1::text[])", ids)
+
+
+@pytest.fixture
+def index_watchlist(dash: Dashboard) -> Iterator[int]:
+    """The stack's watchlist grown to the index groups' size; how many rows it has."""
+    known = {r["id"] for r in dash.api("GET", "/watchlist").json()["instruments"]}
+    added = [i for i in _index_instruments() if i.id not in known]
+    dsn = dash.stack.dsn()
+    ids = [i.id for i in added]
+    try:
+        asyncio.run(_in_db(dsn, lambda c: _seed(c, added)))
+        _drop_watchlist_cache(dash)
+        total = len(known) + len(added)
+        dash.until(lambda: dash.api("GET", "/watchlist").json()["total"] == total, "the seed")
+        yield total
+    finally:
+        asyncio.run(_in_db(dsn, lambda c: _unseed(c, ids)))
+        _drop_watchlist_cache(dash)
+
+
+def _drop_watchlist_cache(dash: Dashboard) -> None:
+    # Any event naming an instrument drops the cached watchlist answers (serve_app.cache);
+    # "article" moves no price on an open page.
+    dash.publish("article", {"instrument": "AAPL", "fingerprint": "part-c-seed"})
+
+
+LOADED = """
+const [want, done] = [arguments[0], arguments[arguments.length - 1]];
+(function wait() {
+  const rows = document.querySelectorAll('#watchlist tbody tr').length;
+  if (rows >= want) done(performance.now());
+  else requestAnimationFrame(wait);
+})();
+"""
+
+CLICK = """
+const t0 = performance.now();
+document.querySelector(arguments[0]).click();
+void document.body.offsetHeight;  // style and layout of the new order included
+return performance.now() - t0;
+"""
+
+
+def _order(dash: Dashboard) -> list[str]:
+    return dash.driver.execute_script(
+        "return [...document.querySelectorAll('#watchlist tbody tr')]"
+        ".filter((tr) => !tr.hidden).map((tr) => tr.dataset.instrument)"
+    )
+
+
+def test_the_watchlist_sorts_filters_and_draws_sparklines_at_index_size(
+    dash: Dashboard, index_watchlist: int
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    total = index_watchlist
+    assert total > 600
+    dash.sign_in(dash.read_key)
+    dash.find("table#watchlist")
+    timings = {}
+    for run in range(3):  # a full load each: navigation start to every row in the table
+        dash.driver.refresh()
+        timings[f"load_{run}_ms"] = dash.driver.execute_async_script(LOADED, total)
+    rows = dash.api("GET", "/watchlist", params={"spark": SPARK_DAYS}).json()["instruments"]
+    by_id = {r["id"]: r for r in rows}
+    assert _order(dash) == [r["id"] for r in rows]  # the API's order (by id) first
+    dash.find('#watchlist tbody tr[data-instrument="MMM"] svg.spark polyline')
+    marks = dash.driver.execute_script(
+        "return performance.getEntriesByType('measure')"
+        ".filter((m) => m.name.startsWith('wl:')).map((m) => [m.name, m.duration])"
+    )
+    timings.update({f"{name}_ms": ms for name, ms in marks})
+
+    # Sparklines: one polyline per row with prices, one point per daily close.
+    drawn = dash.driver.execute_script(
+        "return [...document.querySelectorAll('#watchlist tbody tr')].map((tr) => {"
+        "  const p = tr.querySelector('svg.spark polyline');"
+        "  return [tr.dataset.instrument, p ? p.getAttribute('points').trim().split(/\\s+/).length"
+        "    : 0]; })"
+    )
+    for instrument, points in drawn:
+        closes = len(by_id[instrument]["sparkline"])
+        assert points == (closes if closes >= 2 else 0), instrument  # a line needs two
+    assert sum(1 for _, points in drawn if points == SPARK_DAYS) >= total - 5
+
+    # Sorting: by last price (numbers as numbers, rows without a price last), then reversed.
+    price_head = '#watchlist thead th[data-sort="price"] button'
+    timings["sort_price_ms"] = dash.driver.execute_script(CLICK, price_head)
+    head = dash.find('#watchlist thead th[data-sort="price"]')
+    assert head.get_attribute("aria-sort") == "ascending"
+    priced = [r for r in rows if r["last"] is not None]
+    unpriced = [r["id"] for r in rows if r["last"] is None]
+    ascending = [r["id"] for r in sorted(priced, key=lambda r: r["last"])] + unpriced
+    assert _order(dash) == ascending
+    timings["sort_price_desc_ms"] = dash.driver.execute_script(CLICK, price_head)
+    assert head.get_attribute("aria-sort") == "descending"
+    descending = [r["id"] for r in sorted(priced, key=lambda r: -r["last"])] + unpriced
+    assert _order(dash) == descending  # stable: equal prices keep the id order
+    name_head = '#watchlist thead th[data-sort="name"] button'
+    timings["sort_name_ms"] = dash.driver.execute_script(CLICK, name_head)
+    assert dash.find('#watchlist thead th[data-sort="price"]').get_attribute("aria-sort") is None
+    unordered = dash.driver.execute_script(
+        "const names = [...document.querySelectorAll('#watchlist tbody td[data-field=name]')]"
+        "  .map((td) => td.textContent);"
+        "return names.filter((n, i) => i && names[i - 1].localeCompare(n) > 0);"
+    )
+    assert unordered == []  # each name after the one before it, in the page's collation
+    dash.shot("watchlist-index-sorted")
+
+    # Filtering: ticker or name, any case, Korean names (the newsapi symbol) too; "N of M".
+    field = dash.find("#wl-filter")
+    field.send_keys("electronics")
+    want = sorted(r["id"] for r in rows if "electronics" in r["name"].lower())
+    assert len(want) >= 2
+    dash.until(lambda: sorted(_order(dash)) == want, "the filtered rows")
+    assert dash.text("#wl-count") == f"{len(want)} of {total}"
+    field.clear()
+    field.send_keys("삼성")
+    samsung = sorted(r["id"] for r in rows if "삼성" in r["symbols"].get("newsapi", ""))
+    assert "005930.KS" in samsung
+    dash.until(lambda: sorted(_order(dash)) == samsung, "the rows with a Korean name")
+    assert dash.text("#wl-count") == f"{len(samsung)} of {total}"
+    dash.shot("watchlist-index-filtered")
+    timings.update(
+        dash.driver.execute_script(
+            "return Object.fromEntries(performance.getEntriesByName('wl:filter', 'measure')"
+            ".map((m, i) => ['filter_' + i + '_ms', m.duration]))"
+        )
+    )
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(Keys.BACKSPACE)  # an emptied box shows every row again
+    dash.until(lambda: len(_order(dash)) == total, "every row again")
+    assert dash.text("#wl-count") == f"{total} of {total}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "watchlist-timings.json").write_text(json.dumps(timings, indent=1))
+    print(json.dumps(timings))
+    assert dash.console_errors() == []
+
+
 # --- part A ---
 # The instrument chart (lightweight-charts on canvases): its state is read from the data
 # attributes the page keeps on #price-chart (bars, kind, markers and where they are drawn,
@@ -532,5 +713,59 @@ def test_instrument_chart_in_korean(dash: Dashboard) -> None:
     assert dash.find("#chart-zoom-in").get_attribute("title") == "확대"
     assert dash.text("#chart-fit") == "전체"
     dash.shot("instrument-ko")
+    dash.driver.execute_script("localStorage.clear()")
+    assert dash.console_errors() == []
+
+
+# --- part B ---
+
+
+def _seed_ops_history(dash: Dashboard) -> None:
+    """One LLM call that cost $0.42 and one failed backfill run, as the stack's jobs write
+    them (the sim stack makes no paid LLM calls, and its runs succeed)."""
+    from core.storage import job_runs, llm_usage
+
+    async def seed(conn: Any) -> None:
+        row = llm_usage.UsageRow("sim", "m", 100, 20, 420_000, "trace-b", "analysis", "ok")
+        await llm_usage.insert(conn, row)
+        run = await job_runs.start_run(conn, "backfill", "trace-b", {})
+        await job_runs.finish_run(conn, run, "failed", {}, "seeded failure")
+
+    asyncio.run(_in_db(dash.stack.dsn(), seed))
+
+
+def _provider_requests(dash: Dashboard) -> int:
+    rates = dash.api("GET", "/ops/charts/providers", params={"minutes": 60}).json()
+    return sum(m["requests"] for p in rates["providers"] for m in p["minutes"])
+
+
+def test_ops_page_draws_spend_job_and_provider_rate_charts(dash: Dashboard) -> None:
+    _ensure_bars(dash)  # a backfill (if none ran yet): a finished run and provider requests
+    _seed_ops_history(dash)
+    # The provider actors add their per-minute counts every ~10 s.
+    dash.until(lambda: _provider_requests(dash) > 0, "provider requests counted", 60)
+    dash.sign_in(dash.read_key)
+    dash.find("table#watchlist")
+    dash.open("#/ops")
+    for chart in ("spend", "jobs", "rates"):
+        dash.find(f'#chart-{chart}[data-state="drawn"] canvas')
+        assert int(dash.find(f"#chart-{chart}").get_attribute("data-points")) > 0
+    assert dash.find("#chart-spend").get_attribute("data-points") == "30"  # one bar a day
+    assert "$0.42" in dash.text("#chart-spend .opschart-note")
+    assert int(dash.find("#chart-jobs").get_attribute("data-failed")) >= 1
+    assert "backfill" in dash.text("#chart-jobs .opschart-legend")
+    assert dash.find('#chart-rates .opschart-canvas[data-provider="yahoo"] canvas')
+    assert "of 300/min allowed" in dash.text("#chart-rates")  # yahoo's 5 a second
+    dash.shot("ops-charts")
+    assert dash.console_errors() == []
+
+    dash.find("#locale option[value='ko']").click()
+    dash.until(lambda: dash.text("#chart-spend figcaption") == "일별 LLM 비용, 최근 30일", "ko")
+    dash.find('#chart-rates[data-state="drawn"] canvas')
+    assert dash.text("#h-opscharts") == "한눈에 보기"
+    assert "작업 소요 시간" in dash.text("#chart-jobs figcaption")
+    assert "분당 한도" in dash.text("#chart-rates .opschart-legend")
+    assert "실패" in dash.text("#chart-jobs .opschart-note")
+    dash.shot("ops-charts-ko")
     dash.driver.execute_script("localStorage.clear()")
     assert dash.console_errors() == []
