@@ -14,6 +14,7 @@ import {
 import { COLOURS, buildMarkers, markerPoints } from "./chart_markers.js";
 import { fill, h } from "./dom.js";
 import { locale, money, number, t } from "./i18n.js";
+import { tradingViewLogo } from "./tv_logo.js";
 
 const HEIGHT = 460;
 const PANES = [5, 1.2, 1.5]; // relative heights: prices, volume, sentiment
@@ -49,37 +50,13 @@ export function exchangeTime(zone) {
   };
 }
 
-const LOGO = [
-  ["var(--stroke)",
-    "M2 0H0v10h6v9h21.4l.5-1.3 6-15 1-2.7H23.7l-.5 1.3-.2.6a5 5 0 0 0-7-.9V0H2Zm20 17"
-    + "h4l5.2-13 .8-2h-7l-1 2.5-.2.5-1.5 3.8-.3.7V17Zm-.8-10a3 3 0 0 0 .7-2.7A3 3 0 1 0"
-    + " 16.8 7h4.4ZM14 7V2H2v6h6v9h4V7h2Z"],
-  ["var(--fill)", "M14 2H2v6h6v9h6V2Zm12 15h-7l6-15h7l-6 15Zm-7-9a3 3 0 1 0 0-6 3 3 0 0 0 0 6Z"],
-];
-
 /**
- * TradingView's attribution (the library's NOTICE asks for it): the library's own logo link,
- * the same mark and URL, drawn here with the DOM and styled by style.css, because the
- * library would add it with an inline <style> element that `style-src 'self'` blocks.
+ * TradingView's attribution (the library's NOTICE asks for it), drawn by tv_logo.js because
+ * the library's own logo adds an inline <style> that `style-src 'self'` blocks.
  */
 function attribution() {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const size = { width: "35", height: "19", fill: "none", viewBox: "0 0 35 19" };
-  for (const [k, v] of Object.entries(size)) svg.setAttribute(k, v);
-  for (const [fill, d] of LOGO) {
-    const path = document.createElementNS(ns, "path");
-    path.setAttribute("fill", fill);
-    path.setAttribute("fill-rule", "evenodd");
-    path.setAttribute("d", d);
-    svg.append(path);
-  }
-  const link = h("a", {
-    id: "tv-attr-logo",
-    href: "https://www.tradingview.com/?utm_medium=lwc-link&utm_campaign=lwc-chart",
-    title: "Charting by TradingView", target: "_blank", rel: "noopener noreferrer",
-  });
-  link.append(svg);
+  const link = tradingViewLogo();
+  link.id = "tv-attr-logo";
   return link;
 }
 

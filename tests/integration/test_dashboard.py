@@ -407,7 +407,7 @@ async def _seed(conn: Any, instruments: list[Any]) -> None:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     bars = []
     for k, inst in enumerate(instruments):
-        base, step = 10.0 + (k * 37) % 500, ((k % 7) - 3) * 0.25  # rising, flat or falling
+        base, step = 30.0 + (k * 37) % 500, ((k % 7) - 3) * 0.25  # rising, flat or falling (>0)
         for d in range(SPARK_DAYS):
             close = base + step * d + (d % 3) * 0.5
             ts = today - timedelta(days=SPARK_DAYS + 1 - d)
