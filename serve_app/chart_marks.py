@@ -17,7 +17,7 @@ from core.storage import chart_marks
 from serve_app.context import Ctx
 from serve_app.errors import ApiError, error_responses
 from serve_app.params import Instant
-from serve_app.routes import _instrument, read_router
+from serve_app.routes import instrument_or_404, read_router
 from serve_app.schemas import IsoTime
 
 router = read_router()
@@ -74,7 +74,7 @@ async def markers(
 ) -> dict[str, Any]:
     """The chart's markers: news one per story with its sentiment, and filings, in
     [start, end) (default: the year up to now), newest first."""
-    instrument = await _instrument(ctx, instrument_id)
+    instrument = await instrument_or_404(ctx, instrument_id)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=365)
     if start.tzinfo is None or end.tzinfo is None:

@@ -15,7 +15,7 @@ from core.storage import fundamentals
 from serve_app.context import Ctx
 from serve_app.errors import ApiError, error_responses
 from serve_app.params import Day
-from serve_app.routes import _instrument, read_router
+from serve_app.routes import instrument_or_404, read_router
 from serve_app.schemas import Fundamentals
 
 router = read_router()
@@ -42,7 +42,7 @@ async def instrument_fundamentals(
     version of each (`versions=latest`), or every version, restatements included (`all`)."""
     if from_ is not None and to is not None and from_ > to:
         raise ApiError(400, "invalid_request", "`from` must not be after `to`")
-    await _instrument(ctx, instrument_id)
+    await instrument_or_404(ctx, instrument_id)
     found = await fundamentals.read_facts(
         await ctx.pool(), instrument_id, statement=statement, start=from_, end=to,
         all_versions=versions == "all",

@@ -14,7 +14,7 @@ from core.storage import progress as runs
 from core.storage import watchlist as reads
 from serve_app.context import AppContext, Ctx
 from serve_app.errors import ApiError, error_responses
-from serve_app.routes import _cached, read_router
+from serve_app.routes import cached_answer, read_router
 
 router = read_router()
 MAX_ROWS = 1000
@@ -126,7 +126,7 @@ async def watchlist(
         )
         return Response(page.model_dump_json(), media_type="application/json")
 
-    return await _cached(request, ctx, [WATCHLIST_TAG], produce)
+    return await cached_answer(request, ctx, [WATCHLIST_TAG], produce)
 
 
 def _row(r: reads.WatchlistEntry) -> WatchlistRow:

@@ -60,7 +60,7 @@ PARQUET = "application/vnd.apache.parquet"
 BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "provider", "partial"]
 
 
-async def _instrument(ctx: Ctx, instrument_id: str) -> Instrument:
+async def instrument_or_404(ctx: Ctx, instrument_id: str) -> Instrument:
     found = await prices.instrument(await ctx.pool(), instrument_id)
     if found is None:
         raise ApiError(404, "not_found", f"unknown instrument {instrument_id!r}")
@@ -87,7 +87,7 @@ def _cursor_decode(cursor: str | None) -> After | None:
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-async def _cached(
+async def cached_answer(
     request: Request,
     ctx: Ctx,
     tags: list[str],
@@ -135,7 +135,7 @@ async def instruments(request: Request, ctx: Ctx) -> Response:
         found = await prices.instruments(await ctx.pool())
         return json_response(InstrumentList(instruments=[asdict(i) for i in found]))
 
-    return await _cached(request, ctx, ["instruments"], produce)
+    return await cached_answer(request, ctx, ["instruments"], produce)
 
 
 ADJUST_HELP = (
@@ -171,7 +171,7 @@ async def bars(
         return await _bars(request, ctx, instrument_id, start, end, interval, adjust)
 
     tags = [f"instrument:{instrument_id}"]
-    return await _cached(request, ctx, tags, produce, _format(request))
+    return await cached_answer(request, ctx, tags, produce, _format(request))
 
 
 def _format(request: Request) -> str:
@@ -188,7 +188,7 @@ async def _bars(
     interval: str,
     mode: str,
 ) -> Response:
-    instrument = await _instrument(ctx, instrument_id)
+    instrument = await instrument_or_404(ctx, instrument_id)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=365)
     if start.tzinfo is None or end.tzinfo is None:
@@ -234,7 +234,7 @@ def _action(action: CorporateAction) -> dict[str, Any]:
 async def actions(ctx: Ctx, instrument_id: str) -> dict[str, Any]:
     """The instrument's splits and dividends, oldest first: `ratio` is new/old shares (4.0
     for a 4-for-1 split), `amount` the cash paid per share then, in `currency`."""
-    instrument = await _instrument(ctx, instrument_id)
+    instrument = await instrument_or_404(ctx, instrument_id)
     found = await prices.read_actions(await ctx.pool(), instrument_id)
     return {
         "instrument": instrument_id,
@@ -314,7 +314,7 @@ async def _keyset_page(
     item: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
     # Keyset pagination on (time, id): the cursor names the last item shown.
-    await _instrument(ctx, instrument_id)
+    await instrument_or_404(ctx, instrument_id)
     after = _cursor_decode(cursor)
     found = await read(await ctx.pool(), instrument_id, after, limit)
     items = [item(row) for row in found.items]
@@ -341,11 +341,11 @@ async def analysis(
         found = Analysis.model_validate(await _analysis(ctx, instrument_id, days))
         return json_response(found, exclude_unset=True)
 
-    return await _cached(request, ctx, [f"instrument:{instrument_id}"], produce)
+    return await cached_answer(request, ctx, [f"instrument:{instrument_id}"], produce)
 
 
 async def _analysis(ctx: Ctx, instrument_id: str, days: int) -> dict[str, Any]:
-    await _instrument(ctx, instrument_id)
+    await instrument_or_404(ctx, instrument_id)
     pool = await ctx.pool()
     latest = await stored_reports.latest_published_id(pool, instrument_id)
     timeline = await analyses.daily_sentiment(pool, instrument_id, days)
