@@ -22,37 +22,38 @@ from serve_app.app import build_api
 from serve_app.context import AppContext
 
 pytestmark = pytest.mark.timeout(120)
-NOW = datetime.now(UTC)
-TODAY = NOW.date()
 
 
-async def _seed(pool) -> None:
+async def _seed(pool, now: datetime) -> None:
+    """Known rows around `now` (the time of seeding, not of import: the charts' windows end
+    at the request's own now)."""
+    today = now.date()
     usage = """INSERT INTO llm_usage (at, endpoint, model, tokens_in, tokens_out, cost_micro,
                purpose, status) VALUES ($1, 'e', 'm', 10, 5, $2, 'analysis', 'ok')"""
-    noon = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=UTC)
+    noon = datetime(today.year, today.month, today.day, 12, tzinfo=UTC)
     for at, micro in [
-        (NOW, 1_000_000),
-        (NOW, 250_000),
+        (now, 1_000_000),
+        (now, 250_000),
         (noon - timedelta(days=1), 500_000),
         (noon - timedelta(days=40), 9_000_000),  # outside a 30-day window
     ]:
         await pool.execute(usage, at, micro)
     await pool.execute(
-        "INSERT INTO llm_budget (day, limit_micro) VALUES ($1, 2000000)", TODAY - timedelta(1)
+        "INSERT INTO llm_budget (day, limit_micro) VALUES ($1, 2000000)", today - timedelta(1)
     )
     run = """INSERT INTO job_runs (kind, trace_id, status, started_at, finished_at)
              VALUES ($1, 't', $2, $3, $4)"""
-    hour = NOW - timedelta(hours=3)
+    hour = now - timedelta(hours=3)
     for kind, status, started, seconds in [
         ("collect", "succeeded", hour, 10),
         ("collect", "failed", hour + timedelta(minutes=5), 30),
         ("collect", "succeeded", hour + timedelta(minutes=10), 20),
         ("backfill", "succeeded", hour + timedelta(minutes=15), 120),
-        ("analyze", "succeeded", NOW - timedelta(days=10), 5),  # before a 7-day window
+        ("analyze", "succeeded", now - timedelta(days=10), 5),  # before a 7-day window
     ]:
         await pool.execute(run, kind, status, started, started + timedelta(seconds=seconds))
-    await pool.execute(run.replace("$4", "NULL"), "collect", "running", NOW)
-    this = minute_of(NOW)
+    await pool.execute(run.replace("$4", "NULL"), "collect", "running", now)
+    this = minute_of(now)
     await provider_minutes.add(
         pool,
         [
@@ -66,7 +67,8 @@ async def _seed(pool) -> None:
 
 @pytest.fixture
 async def client(migrated_pool, fresh_dsn: str) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    await _seed(migrated_pool)
+    now = datetime.now(UTC)
+    await _seed(migrated_pool, now)
     _, key = await create_key(migrated_pool, "charts", "read")
     settings = load_settings(database_url=fresh_dsn, api_rate_limit=0)
     app = build_api(settings)
@@ -74,27 +76,28 @@ async def client(migrated_pool, fresh_dsn: str) -> AsyncIterator[tuple[httpx.Asy
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as h:
-        yield h, app.state.context
+        yield h, app.state.context, now
     await app.state.context.close()
 
 
 async def test_spend_per_day_against_the_budget(client) -> None:
-    http, _ = client
+    http, _, now = client
     answer = await http.get("/api/v1/ops/charts/spend", params={"days": 30})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["budget_usd"] == 5.0  # pricing.yaml
     days = body["days"]
-    assert len(days) == 30 and days[-1]["day"] == TODAY.isoformat()
-    assert days[0]["day"] == (TODAY - timedelta(days=29)).isoformat()
-    assert days[-1] == {"day": TODAY.isoformat(), "calls": 2, "cost_usd": 1.25, "budget_usd": 5.0}
+    today = now.date()
+    assert len(days) == 30 and days[-1]["day"] == today.isoformat()
+    assert days[0]["day"] == (today - timedelta(days=29)).isoformat()
+    assert days[-1] == {"day": today.isoformat(), "calls": 2, "cost_usd": 1.25, "budget_usd": 5.0}
     assert days[-2]["cost_usd"] == 0.5 and days[-2]["budget_usd"] == 2.0  # that day's row
     assert sum(d["calls"] for d in days) == 3  # the 40-day-old call is outside
     assert all(d["cost_usd"] == 0 for d in days[:-2])
 
 
 async def test_job_durations_and_failures(client) -> None:
-    http, _ = client
+    http, _, _ = client
     answer = await http.get("/api/v1/ops/charts/jobs", params={"days": 7})
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -113,7 +116,7 @@ async def test_job_durations_and_failures(client) -> None:
 
 
 async def test_provider_requests_per_minute_against_limits(client) -> None:
-    http, _ = client
+    http, _, now = client
     answer = await http.get("/api/v1/ops/charts/providers", params={"minutes": 60})
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -124,13 +127,18 @@ async def test_provider_requests_per_minute_against_limits(client) -> None:
     assert rates["alphavantage"]["limit_per_min"] == 25  # 25 a day is less than 1 per 1.2 s
     assert rates["newsapi"]["limit_per_min"] == 100
     assert all(len(p["minutes"]) == 60 for p in rates.values())  # every minute, zeros too
-    assert yahoo["minutes"][-1]["minute"] == minute_of(NOW).isoformat()
-    assert [m["requests"] for m in yahoo["minutes"][-3:]] == [40, 0, 7]
-    assert yahoo["minutes"][-3] | {"minute": None} == {
+    # The window ends at the request's minute, which may be past the seeded one.
+    this = minute_of(now)
+    at = {m["minute"]: m for m in yahoo["minutes"]}
+    assert yahoo["minutes"][-1]["minute"] >= this.isoformat()
+    ago = [(this - timedelta(minutes=k)).isoformat() for k in (2, 1, 0)]
+    assert [at[m]["requests"] for m in ago] == [40, 0, 7]
+    assert at[ago[0]] | {"minute": None} == {
         "minute": None, "requests": 40, "refused": 1, "failed": 2,
     }  # fmt: skip
     assert sum(m["requests"] for m in yahoo["minutes"]) == 47  # 3 hours ago is outside
-    assert [m["refused"] for m in rates["alphavantage"]["minutes"][-2:]] == [3, 0]
+    av = {m["minute"]: m["refused"] for m in rates["alphavantage"]["minutes"]}
+    assert [av[m] for m in ago[1:]] == [3, 0]
     assert sum(m["requests"] for m in rates["dart"]["minutes"]) == 0
 
 
@@ -146,7 +154,7 @@ async def test_provider_requests_per_minute_against_limits(client) -> None:
     ],
 )
 async def test_a_window_out_of_range_is_a_422(client, path: str, field: str) -> None:
-    http, _ = client
+    http, _, _ = client
     answer = await http.get(path)
     assert answer.status_code == 422, answer.text
     error = answer.json()["error"]
@@ -154,7 +162,7 @@ async def test_a_window_out_of_range_is_a_422(client, path: str, field: str) -> 
 
 
 async def test_without_a_key_401_and_postgres_gone_503(client) -> None:
-    http, ctx = client
+    http, ctx, _ = client
     anonymous = await http.get("/api/v1/ops/charts/spend", headers={"Authorization": ""})
     assert anonymous.status_code == 401
     assert (await http.get("/api/v1/ops/charts/jobs")).status_code == 200  # key verified
