@@ -185,5 +185,8 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return error_response(answer.status, answer.code, answer.message, headers=answer.headers)
 
-    for kind in (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+    # InternalClientError is no InterfaceError: it needs its own registration, or a read
+    # whose connection the server dropped mid-query ends as a bare 500.
+    kinds = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+    for kind in (*kinds, OSError, TimeoutError):
         app.add_exception_handler(kind, _database)
