@@ -7,7 +7,7 @@ dashboard's price chart draws a marker for each, linking to the item. A router o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from core.storage import chart_marks
 from serve_app.context import Ctx
-from serve_app.errors import ApiError, error_responses
-from serve_app.params import Instant
+from serve_app.errors import error_responses
+from serve_app.params import Instant, window
 from serve_app.routes import instrument_or_404, read_router
 from serve_app.schemas import IsoTime
 
@@ -75,12 +75,7 @@ async def markers(
     """The chart's markers: news one per story with its sentiment, and filings, in
     [start, end) (default: the year up to now), newest first."""
     instrument = await instrument_or_404(ctx, instrument_id)
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=365)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ApiError(400, "invalid_request", "start and end need a time zone (e.g. Z)")
-    if start >= end:
-        raise ApiError(400, "invalid_request", "start must be before end")
+    start, end = window(start, end, timedelta(days=365))
     pool = await ctx.pool()
     stories = await chart_marks.story_marks(pool, instrument.id, start, end, limit)
     filings = await chart_marks.filing_marks(pool, instrument.id, start, end, limit)

@@ -8,7 +8,7 @@ a NUL byte, so one in the path or query is a 422 before any query runs.
 """
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Request
@@ -47,6 +47,20 @@ def _in_range(value: Any) -> Any:
 
 Day = Annotated[date, BeforeValidator(_day), AfterValidator(_in_range)]
 Instant = Annotated[datetime, BeforeValidator(_instant), AfterValidator(_in_range)]
+
+
+def window(
+    start: datetime | None, end: datetime | None, default: timedelta
+) -> tuple[datetime, datetime]:
+    """A range query's [start, end): `end` defaults to now and `start` to `default` before
+    it; both need a time zone and `start` must come first (400 otherwise)."""
+    end = end or datetime.now(UTC)
+    start = start or end - default
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ApiError(400, "invalid_request", "start and end need a time zone (e.g. Z)")
+    if start >= end:
+        raise ApiError(400, "invalid_request", "start must be before end")
+    return start, end
 
 
 def in_range(value: datetime) -> bool:

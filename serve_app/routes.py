@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -30,7 +30,7 @@ from serve_app.cache import Cached, request_key
 from serve_app.context import Ctx
 from serve_app.errors import KEYED, ApiError, error_responses, uuid_or_404
 from serve_app.news_items import Collapse, news_item, news_reader
-from serve_app.params import NUL, Instant, in_range, no_nul_bytes
+from serve_app.params import NUL, Instant, in_range, no_nul_bytes, window
 from serve_app.report_views import ReportList, ReportView
 from serve_app.schemas import (
     BAR_FORMATS,
@@ -189,12 +189,7 @@ async def _bars(
     mode: str,
 ) -> Response:
     instrument = await instrument_or_404(ctx, instrument_id)
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(days=365)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ApiError(400, "invalid_request", "start and end need a time zone (e.g. Z)")
-    if start >= end:
-        raise ApiError(400, "invalid_request", "start must be before end")
+    start, end = window(start, end, timedelta(days=365))
     pool = await ctx.pool()
     traded = await prices.read_bars(pool, instrument_id, interval, start, end)
     actions = await prices.read_actions(pool, instrument_id) if mode != "none" else []
