@@ -172,6 +172,12 @@ def _stage(
         # The stopped server's last segments may not be archived yet (the docs' step 6).
         for name in archive.segments(live_wal):
             shutil.copy2(live_wal / name, staging / "pg_wal" / name)
+    # The embedded server keeps its socket in the data dir, and pg_basebackup copies the
+    # socket's lock file (naming the postmaster of the backup's time): once swapped in, a
+    # live process with that PID (the old server still exiting, or a reused PID) would stop
+    # the restored server from starting. It is never valid in a copy.
+    for stale in staging.glob(".s.PGSQL.*.lock"):
+        stale.unlink()
     (staging / "log").write_text("")
     (staging / "recovery.signal").write_text("")
     archive.install_conf(staging, archive.server_conf(target.wal_dir, 0, target))
